@@ -1,0 +1,1 @@
+//! haproxy.cfg: the file syntax, the keywords dermaga implements, and the model they produce.

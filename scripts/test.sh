@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian packages, as root) and runs every test of the workspace.
+# CI calls this through .ci/run; developers run it as it is.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Real peers the tests use as references and clients. Each entry: a command that proves the
+# package is present, then the package that provides it.
+peers=(
+  "haproxy haproxy"
+  "nsd nsd"
+  "knotd knot"
+  "kdig knot-dnsutils"
+  "dig bind9-dnsutils"
+  "dnsperf dnsperf"
+  "wrk wrk"
+  "curl curl"
+  "h2load nghttp2-client"
+  "busybox busybox-static"
+  "runc runc"
+  "podman podman"
+  "skopeo skopeo"
+  "docker-registry docker-registry"
+  "jq jq"
+  "ip iproute2"
+)
+missing=()
+for p in "${peers[@]}"; do
+  cmd=${p%% *} pkg=${p##* }
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/usr/bin/$cmd" ]; then
+    missing+=("$pkg")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: missing packages ${missing[*]}; run as root so they can be installed" >&2
+    exit 1
+  fi
+  echo "test.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian starts these services on install; the tests start their own instances on loopback ports.
+for svc in haproxy nsd knot docker-registry; do
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
+done
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast --no-tests=warn
+  # nextest does not run doctests.
+  cargo test --workspace --doc
+else
+  cargo test --workspace --no-fail-fast
+fi
