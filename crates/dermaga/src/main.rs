@@ -11,6 +11,7 @@ use std::process::ExitCode;
 mod container_cmd;
 mod demo_cmd;
 mod dns_cmd;
+mod image_cmd;
 mod proxy_cmd;
 mod runtime_cmd;
 
