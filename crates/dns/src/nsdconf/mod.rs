@@ -1,0 +1,1 @@
+//! nsd.conf: NSD's configuration format, as NSD users have it.
