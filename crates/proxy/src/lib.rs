@@ -5,4 +5,5 @@
 //! at run time. It knows nothing of containers: the stack and the engine drive it through
 //! that handle.
 
+pub mod acl;
 pub mod config;
