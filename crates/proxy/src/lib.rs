@@ -7,3 +7,5 @@
 
 pub mod acl;
 pub mod config;
+pub mod http1;
+pub mod selection;
