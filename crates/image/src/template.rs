@@ -1,0 +1,1 @@
+//! Go-template style `--format` strings.
