@@ -7,3 +7,50 @@
 
 pub mod nsdconf;
 pub mod zonefile;
+
+pub mod answer;
+mod interim;
+pub mod message;
+pub mod wire;
+pub mod zone;
+
+use std::path::Path;
+
+use bytes::Bytes;
+use domain::base::Name;
+
+pub use answer::{respond, AnswerConfig, Outcome, Transport, ZoneSet};
+pub use zone::{Zone, ZoneError};
+pub use zonefile::{LoadedZone, ZoneFileErrors, ZoneRecord};
+
+/// Reads a zone file: this crate's scanner once it reads files, `domain`'s until then.
+pub fn load_zone(path: &Path, origin: Option<&Name<Bytes>>) -> Result<LoadedZone, ZoneFileErrors> {
+    match zonefile::load_zone_file(path, origin) {
+        Err(e) if e.errors.is_empty() => {
+            let text = std::fs::read_to_string(path).map_err(|err| ZoneFileErrors {
+                errors: vec![zonefile::ZoneFileError {
+                    location: zonefile::SourceLocation {
+                        file: std::sync::Arc::from(path),
+                        line: 0,
+                        column: 0,
+                    },
+                    message: err.to_string(),
+                }],
+            })?;
+            interim::parse(&text, origin, path)
+        }
+        other => other,
+    }
+}
+
+/// Reads zone text (see [`load_zone`]); `name` is what error positions call the text.
+pub fn parse_zone(
+    text: &str,
+    origin: Option<&Name<Bytes>>,
+    name: &str,
+) -> Result<LoadedZone, ZoneFileErrors> {
+    match zonefile::parse_zone_str(text, origin, name) {
+        Err(e) if e.errors.is_empty() => interim::parse(text, origin, Path::new(name)),
+        other => other,
+    }
+}
