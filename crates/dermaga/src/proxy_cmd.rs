@@ -1,9 +1,9 @@
-//! `dermaga proxy`: not wired yet.
+//! `dermaga proxy ARGS` (also `dermaga haproxy ARGS`): haproxy's command line. The parsing and
+//! the process handling (daemon, pidfile, signals, privileges) live in `dermaga_proxy::cli`.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-pub fn main(_args: Vec<OsString>) -> ExitCode {
-    eprintln!("dermaga: the proxy command is not implemented yet");
-    ExitCode::from(125)
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    dermaga_proxy::cli::main(args)
 }

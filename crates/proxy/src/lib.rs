@@ -4,8 +4,31 @@
 //! HTTP/1.1 and TCP traffic to health-checked servers, and offers a handle to change servers
 //! at run time. It knows nothing of containers: the stack and the engine drive it through
 //! that handle.
+//!
+//! Embedding (what `dermaga demo` and the stack do):
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config: dermaga_proxy::config::Config = todo!("load or build a configuration");
+//! let proxy = dermaga_proxy::Proxy::start(config, dermaga_proxy::StartOptions::default())?;
+//! proxy.handle().set_server_state("be_app", "app1", dermaga_proxy::AdminState::Drain)?;
+//! proxy.stop(); // immediate; `soft_stop()` lets in-flight requests end
+//! proxy.wait();
+//! # Ok(()) }
+//! ```
 
 pub mod acl;
+pub mod check;
+pub mod cli;
 pub mod config;
 pub mod http1;
+pub mod log;
+mod proxy;
+pub mod rules;
 pub mod selection;
+pub mod session;
+pub mod state;
+pub mod stats;
+pub mod worker;
+
+pub use proxy::{AdminState, Proxy, ProxyHandle, StartError, StartOptions};

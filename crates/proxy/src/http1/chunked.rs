@@ -52,7 +52,12 @@ impl Default for ChunkedScanner {
 
 impl ChunkedScanner {
     pub fn new() -> Self {
-        ChunkedScanner { st: St::SizeStart, size: 0, digits: 0, payload: 0 }
+        ChunkedScanner {
+            st: St::SizeStart,
+            size: 0,
+            digits: 0,
+            payload: 0,
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -94,7 +99,9 @@ impl ChunkedScanner {
                 St::Ext => match c {
                     b'\r' => self.st = St::SizeLf,
                     b'\n' => return Err(ChunkedError("bare LF in chunk extension")),
-                    0..=8 | 10..=31 | 127 => return Err(ChunkedError("control character in chunk extension")),
+                    0..=8 | 10..=31 | 127 => {
+                        return Err(ChunkedError("control character in chunk extension"))
+                    }
                     _ => {}
                 },
                 St::SizeLf => {

@@ -133,7 +133,10 @@ pub struct ResponseHead {
 
 fn span_of(buf: &[u8], part: &[u8]) -> Span {
     let start = part.as_ptr() as usize - buf.as_ptr() as usize;
-    Span { start: start as u32, end: (start + part.len()) as u32 }
+    Span {
+        start: start as u32,
+        end: (start + part.len()) as u32,
+    }
 }
 
 fn request_config() -> httparse::ParserConfig {
@@ -161,7 +164,9 @@ fn valid_target(method: &[u8], uri: &[u8]) -> bool {
                 return true;
             }
             match memchr::memmem::find(uri, b"://") {
-                Some(p) if p > 0 => uri[..p].iter().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b)),
+                Some(p) if p > 0 => uri[..p]
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b)),
                 _ => false,
             }
         }
@@ -186,8 +191,15 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
 }
 
 pub(crate) fn trim(v: &[u8]) -> &[u8] {
-    let s = v.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(v.len());
-    let e = v.iter().rposition(|&b| b != b' ' && b != b'\t').map(|p| p + 1).unwrap_or(s);
+    let s = v
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(v.len());
+    let e = v
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map(|p| p + 1)
+        .unwrap_or(s);
     &v[s..e]
 }
 
@@ -255,7 +267,9 @@ impl RequestHead {
             Err(httparse::Error::Version) => return Err(HeadError::Invalid("bad version")),
             Err(httparse::Error::Token) => return Err(HeadError::Invalid("bad method")),
             Err(httparse::Error::HeaderName) => return Err(HeadError::Invalid("bad header name")),
-            Err(httparse::Error::HeaderValue) => return Err(HeadError::Invalid("bad header value")),
+            Err(httparse::Error::HeaderValue) => {
+                return Err(HeadError::Invalid("bad header value"))
+            }
             Err(_) => return Err(HeadError::Invalid("bad request line")),
         };
         let method = req.method.unwrap_or("").as_bytes();
@@ -274,7 +288,10 @@ impl RequestHead {
         for h in req.headers.iter() {
             let name = h.name.as_bytes();
             let value = h.value;
-            let hs = HeaderSpan { name: span_of(buf, name), value: span_of(buf, value) };
+            let hs = HeaderSpan {
+                name: span_of(buf, name),
+                value: span_of(buf, value),
+            };
             let idx = self.headers.len();
             self.headers.push(hs);
             if name.is_empty() {
@@ -302,9 +319,12 @@ impl RequestHead {
                 7 if name.eq_ignore_ascii_case(b"upgrade") => self.has_upgrade = true,
                 10 if name.eq_ignore_ascii_case(b"connection") => conn_flags(value, &mut self.conn),
                 14 if name.eq_ignore_ascii_case(b"content-length") => {
-                    let n = parse_content_length(value).ok_or(HeadError::Invalid("bad Content-Length"))?;
+                    let n = parse_content_length(value)
+                        .ok_or(HeadError::Invalid("bad Content-Length"))?;
                     match cl {
-                        Some(prev) if prev != n => return Err(HeadError::Invalid("conflicting Content-Length")),
+                        Some(prev) if prev != n => {
+                            return Err(HeadError::Invalid("conflicting Content-Length"))
+                        }
                         _ => cl = Some(n),
                     }
                 }
@@ -323,14 +343,28 @@ impl RequestHead {
                 return Err(HeadError::Invalid("Content-Length with Transfer-Encoding"));
             }
             // In a request, chunked must be the final coding, or the length is unknowable.
-            let last = self.headers.iter().rev().find(|h| h.name.get(buf).eq_ignore_ascii_case(b"transfer-encoding"));
-            let ok = last.map(|h| tokens(h.value.get(buf)).last().is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")));
+            let last = self
+                .headers
+                .iter()
+                .rev()
+                .find(|h| h.name.get(buf).eq_ignore_ascii_case(b"transfer-encoding"));
+            let ok = last.map(|h| {
+                tokens(h.value.get(buf))
+                    .last()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"))
+            });
             if ok != Some(true) {
-                return Err(HeadError::Invalid("chunked is not the final transfer coding"));
+                return Err(HeadError::Invalid(
+                    "chunked is not the final transfer coding",
+                ));
             }
             self.body = BodyKind::Chunked;
         } else if let Some(n) = cl {
-            self.body = if n == 0 { BodyKind::None } else { BodyKind::Length(n) };
+            self.body = if n == 0 {
+                BodyKind::None
+            } else {
+                BodyKind::Length(n)
+            };
         }
         Ok(Parsed::Complete(n))
     }
@@ -393,7 +427,10 @@ pub fn strip_authority(uri: &[u8]) -> &[u8] {
 }
 
 pub fn find_header<'a>(headers: &[HeaderSpan], buf: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    headers.iter().find(|h| h.name.get(buf).eq_ignore_ascii_case(name)).map(|h| h.value.get(buf))
+    headers
+        .iter()
+        .find(|h| h.name.get(buf).eq_ignore_ascii_case(name))
+        .map(|h| h.value.get(buf))
 }
 
 impl ResponseHead {
@@ -433,20 +470,27 @@ impl ResponseHead {
         for h in resp.headers.iter() {
             let name = h.name.as_bytes();
             let value = h.value;
-            self.headers.push(HeaderSpan { name: span_of(buf, name), value: span_of(buf, value) });
+            self.headers.push(HeaderSpan {
+                name: span_of(buf, name),
+                value: span_of(buf, value),
+            });
             match name.len() {
                 7 if name.eq_ignore_ascii_case(b"upgrade") => self.has_upgrade = true,
                 10 if name.eq_ignore_ascii_case(b"connection") => conn_flags(value, &mut self.conn),
                 14 if name.eq_ignore_ascii_case(b"content-length") => {
-                    let n = parse_content_length(value).ok_or(HeadError::Invalid("bad Content-Length"))?;
+                    let n = parse_content_length(value)
+                        .ok_or(HeadError::Invalid("bad Content-Length"))?;
                     match cl {
-                        Some(prev) if prev != n => return Err(HeadError::Invalid("conflicting Content-Length")),
+                        Some(prev) if prev != n => {
+                            return Err(HeadError::Invalid("conflicting Content-Length"))
+                        }
                         _ => cl = Some(n),
                     }
                 }
                 17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
                     te = true;
-                    chunked_last = te_is_chunked(value, &mut seen_chunked).map_err(|_| HeadError::Invalid("bad Transfer-Encoding"))?;
+                    chunked_last = te_is_chunked(value, &mut seen_chunked)
+                        .map_err(|_| HeadError::Invalid("bad Transfer-Encoding"))?;
                 }
                 _ => {}
             }

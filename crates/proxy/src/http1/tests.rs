@@ -9,7 +9,11 @@ fn req(s: &[u8]) -> Result<RequestHead, HeadError> {
 }
 
 fn bad(s: &[u8]) {
-    assert!(matches!(req(s), Err(HeadError::Invalid(_))), "should refuse {:?}", String::from_utf8_lossy(s));
+    assert!(
+        matches!(req(s), Err(HeadError::Invalid(_))),
+        "should refuse {:?}",
+        String::from_utf8_lossy(s)
+    );
 }
 
 #[test]
@@ -30,7 +34,10 @@ fn simple_get() {
 #[test]
 fn partial_head() {
     let mut h = RequestHead::default();
-    assert_eq!(h.parse(b"GET / HTTP/1.1\r\nHost: a\r\n").unwrap(), Parsed::Partial);
+    assert_eq!(
+        h.parse(b"GET / HTTP/1.1\r\nHost: a\r\n").unwrap(),
+        Parsed::Partial
+    );
 }
 
 #[test]
@@ -125,20 +132,57 @@ fn resp(s: &[u8], head: bool) -> ResponseHead {
 
 #[test]
 fn response_framing() {
-    assert_eq!(resp(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false).body, BodyKind::Length(5));
-    assert_eq!(resp(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true).body, BodyKind::None);
-    assert_eq!(resp(b"HTTP/1.1 204 No Content\r\n\r\n", false).body, BodyKind::None);
-    assert_eq!(resp(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", false).body, BodyKind::None);
-    assert_eq!(resp(b"HTTP/1.1 100 Continue\r\n\r\n", false).body, BodyKind::None);
-    assert_eq!(resp(b"HTTP/1.1 200 OK\r\n\r\n", false).body, BodyKind::UntilClose);
-    assert_eq!(resp(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false).body, BodyKind::Chunked);
-    assert_eq!(resp(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false).body, BodyKind::UntilClose);
+    assert_eq!(
+        resp(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false).body,
+        BodyKind::Length(5)
+    );
+    assert_eq!(
+        resp(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true).body,
+        BodyKind::None
+    );
+    assert_eq!(
+        resp(b"HTTP/1.1 204 No Content\r\n\r\n", false).body,
+        BodyKind::None
+    );
+    assert_eq!(
+        resp(
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+            false
+        )
+        .body,
+        BodyKind::None
+    );
+    assert_eq!(
+        resp(b"HTTP/1.1 100 Continue\r\n\r\n", false).body,
+        BodyKind::None
+    );
+    assert_eq!(
+        resp(b"HTTP/1.1 200 OK\r\n\r\n", false).body,
+        BodyKind::UntilClose
+    );
+    assert_eq!(
+        resp(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false
+        )
+        .body,
+        BodyKind::Chunked
+    );
+    assert_eq!(
+        resp(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false).body,
+        BodyKind::UntilClose
+    );
     let h = resp(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", false);
     assert!(!h.server_keeps_alive());
     let h = resp(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n", false);
     assert!(h.server_keeps_alive());
     let mut h = ResponseHead::default();
-    assert!(h.parse(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false).is_err());
+    assert!(h
+        .parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            false
+        )
+        .is_err());
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Writing heads: the request or status line and the headers kept, edited or added, into an
 //! output buffer that is reused from message to message.
 
-use super::{HeaderSpan, Span};
+use super::HeaderSpan;
 
 /// What to do with one header of the incoming head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,11 +24,19 @@ impl<'a> HeadWriter<'a> {
         self.out.extend_from_slice(method);
         self.out.push(b' ');
         self.out.extend_from_slice(uri);
-        self.out.extend_from_slice(if minor == 0 { b" HTTP/1.0\r\n" } else { b" HTTP/1.1\r\n" });
+        self.out.extend_from_slice(if minor == 0 {
+            b" HTTP/1.0\r\n"
+        } else {
+            b" HTTP/1.1\r\n"
+        });
     }
 
     pub fn status_line(&mut self, minor: u8, status: u16, reason: &[u8]) {
-        self.out.extend_from_slice(if minor == 0 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
+        self.out.extend_from_slice(if minor == 0 {
+            b"HTTP/1.0 "
+        } else {
+            b"HTTP/1.1 "
+        });
         let mut b = itoa_buf(status as u64);
         self.out.extend_from_slice(b.as_bytes());
         self.out.push(b' ');
@@ -77,9 +85,4 @@ pub fn itoa_buf(mut n: u64) -> ItoaBuf {
         }
     }
     ItoaBuf { buf, start: i }
-}
-
-/// Finds the span of a header's value in `headers`.
-pub fn value_span(headers: &[HeaderSpan], src: &[u8], name: &[u8]) -> Option<Span> {
-    headers.iter().find(|h| h.name.get(src).eq_ignore_ascii_case(name)).map(|h| h.value)
 }

@@ -19,7 +19,10 @@ impl Default for Chash {
 
 impl Chash {
     pub fn new() -> Chash {
-        Chash { ring: Vec::new(), last: None }
+        Chash {
+            ring: Vec::new(),
+            last: None,
+        }
     }
 
     /// The server closest to `hash` on the ring.
@@ -38,7 +41,12 @@ impl Chash {
         Some(if dp <= dn { ps } else { ns })
     }
 
-    fn next_rr(&mut self, servers: &[SrvInfo], loads: &dyn Loads, avoid: Option<usize>) -> Option<usize> {
+    fn next_rr(
+        &mut self,
+        servers: &[SrvInfo],
+        loads: &dyn Loads,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
         let n = self.ring.len();
         if n == 0 {
             return None;
@@ -75,13 +83,22 @@ impl Balancer for Chash {
                 continue;
             }
             for node in 0..s.eweight {
-                self.ring.push((full_hash(s.id.wrapping_mul(SRV_EWGHT_RANGE).wrapping_add(node)), i));
+                self.ring.push((
+                    full_hash(s.id.wrapping_mul(SRV_EWGHT_RANGE).wrapping_add(node)),
+                    i,
+                ));
             }
         }
         self.ring.sort_by_key(|&(k, _)| k);
     }
 
-    fn pick(&mut self, key: Key, servers: &[SrvInfo], loads: &dyn Loads, avoid: Option<usize>) -> Option<usize> {
+    fn pick(
+        &mut self,
+        key: Key,
+        servers: &[SrvInfo],
+        loads: &dyn Loads,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
         match key {
             Key::Hash(h) => self.lookup(h),
             Key::None => self.next_rr(servers, loads, avoid),

@@ -23,7 +23,13 @@ impl Balancer for First {
         self.el = eligible(servers, allbackups);
     }
 
-    fn pick(&mut self, _key: Key, servers: &[SrvInfo], loads: &dyn Loads, avoid: Option<usize>) -> Option<usize> {
+    fn pick(
+        &mut self,
+        _key: Key,
+        servers: &[SrvInfo],
+        loads: &dyn Loads,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
         let mut order: Vec<usize> = (0..servers.len()).filter(|&i| self.el[i]).collect();
         order.sort_by_key(|&i| servers[i].id);
         let mut avoided = None;

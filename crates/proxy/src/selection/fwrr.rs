@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{eligible, saturated, Balancer, Key, Loads, SrvInfo, BE_WEIGHT_SCALE, SRV_EWGHT_MAX, SRV_UWGHT_RANGE};
+use super::{
+    eligible, saturated, Balancer, Key, Loads, SrvInfo, BE_WEIGHT_SCALE, SRV_EWGHT_MAX,
+    SRV_UWGHT_RANGE,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tree {
@@ -154,7 +157,13 @@ impl Balancer for Fwrr {
         self.pos = servers
             .iter()
             .zip(&el)
-            .map(|(s, &e)| Pos { npos: 0, rweight: 0, eweight: if e { s.eweight } else { 0 }, tree: Tree::None, key: (0, 0) })
+            .map(|(s, &e)| Pos {
+                npos: 0,
+                rweight: 0,
+                eweight: if e { s.eweight } else { 0 },
+                tree: Tree::None,
+                key: (0, 0),
+            })
             .collect();
         let mut total = 0;
         for i in 0..servers.len() {
@@ -168,7 +177,13 @@ impl Balancer for Fwrr {
         self.next_weight = total;
     }
 
-    fn pick(&mut self, _key: Key, servers: &[SrvInfo], loads: &dyn Loads, avoid: Option<usize>) -> Option<usize> {
+    fn pick(
+        &mut self,
+        _key: Key,
+        servers: &[SrvInfo],
+        loads: &dyn Loads,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
         if self.next_weight == 0 {
             return None;
         }

@@ -9,7 +9,10 @@ use crate::config::{HashFunction, HashType};
 pub fn sdbm(key: &[u8]) -> u32 {
     let mut h: u32 = 0;
     for &c in key {
-        h = (c as u32).wrapping_add(h << 6).wrapping_add(h << 16).wrapping_sub(h);
+        h = (c as u32)
+            .wrapping_add(h << 6)
+            .wrapping_add(h << 16)
+            .wrapping_sub(h);
     }
     h
 }
@@ -49,7 +52,11 @@ pub fn crc32(key: &[u8]) -> u32 {
     for &b in key {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xedb8_8320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -75,7 +82,10 @@ pub fn gen_hash(ht: &HashType, key: &[u8]) -> u32 {
         HashFunction::Crc32 => crc32(key),
         HashFunction::None => {
             // "none": the key is read as a number when it is one, else sdbm.
-            std::str::from_utf8(key).ok().and_then(|s| s.parse::<u32>().ok()).unwrap_or_else(|| sdbm(key))
+            std::str::from_utf8(key)
+                .ok()
+                .and_then(|s| s.parse::<u32>().ok())
+                .unwrap_or_else(|| sdbm(key))
         }
     };
     finish(ht, h)

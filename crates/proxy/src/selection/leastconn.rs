@@ -33,7 +33,13 @@ impl Balancer for LeastConn {
         self.el = eligible(servers, allbackups);
     }
 
-    fn pick(&mut self, _key: Key, servers: &[SrvInfo], loads: &dyn Loads, avoid: Option<usize>) -> Option<usize> {
+    fn pick(
+        &mut self,
+        _key: Key,
+        servers: &[SrvInfo],
+        loads: &dyn Loads,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
         let mut best: Option<(u64, u64, usize)> = None;
         let mut avoided = None;
         for (i, s) in servers.iter().enumerate() {
@@ -44,7 +50,11 @@ impl Balancer for LeastConn {
                 avoided = Some(i);
                 continue;
             }
-            let k = (fwlc_key(loads.served(i) + loads.queued(i), s.eweight), loads.repositioned(i), i);
+            let k = (
+                fwlc_key(loads.served(i) + loads.queued(i), s.eweight),
+                loads.repositioned(i),
+                i,
+            );
             if best.is_none_or(|b| k < b) {
                 best = Some(k);
             }

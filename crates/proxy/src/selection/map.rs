@@ -17,11 +17,19 @@ impl Default for Map {
 
 impl Map {
     pub fn new() -> Map {
-        Map { slots: Vec::new(), rr_idx: 0 }
+        Map {
+            slots: Vec::new(),
+            rr_idx: 0,
+        }
     }
 
     /// Round robin over the map (also the fallback of hashing algorithms without a key).
-    pub fn next_rr(&mut self, servers: &[SrvInfo], loads: &dyn Loads, avoid: Option<usize>) -> Option<usize> {
+    pub fn next_rr(
+        &mut self,
+        servers: &[SrvInfo],
+        loads: &dyn Loads,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
         let tot = self.slots.len();
         if tot == 0 {
             return None;
@@ -57,7 +65,12 @@ impl Map {
 impl Balancer for Map {
     fn rebuild(&mut self, servers: &[SrvInfo], allbackups: bool) {
         let el = eligible(servers, allbackups);
-        let tot: u32 = servers.iter().zip(&el).filter(|(_, &e)| e).map(|(s, _)| s.eweight).sum();
+        let tot: u32 = servers
+            .iter()
+            .zip(&el)
+            .filter(|(_, &e)| e)
+            .map(|(s, _)| s.eweight)
+            .sum();
         self.slots.clear();
         self.rr_idx = 0;
         let mut wscore: Vec<i64> = vec![0; servers.len()];
@@ -87,9 +100,17 @@ impl Balancer for Map {
         }
     }
 
-    fn pick(&mut self, key: Key, servers: &[SrvInfo], loads: &dyn Loads, avoid: Option<usize>) -> Option<usize> {
+    fn pick(
+        &mut self,
+        key: Key,
+        servers: &[SrvInfo],
+        loads: &dyn Loads,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
         match key {
-            Key::Hash(h) if !self.slots.is_empty() => Some(self.slots[h as usize % self.slots.len()]),
+            Key::Hash(h) if !self.slots.is_empty() => {
+                Some(self.slots[h as usize % self.slots.len()])
+            }
             _ => self.next_rr(servers, loads, avoid),
         }
     }

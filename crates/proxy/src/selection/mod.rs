@@ -81,8 +81,13 @@ pub fn saturated(info: &SrvInfo, loads: &dyn Loads, i: usize) -> bool {
 /// active server; when there is none, the first usable backup (or every usable backup with
 /// `option allbackups`).
 pub fn eligible(servers: &[SrvInfo], allbackups: bool) -> Vec<bool> {
-    let act = servers.iter().any(|s| !s.backup && s.usable && s.eweight > 0);
-    let mut out: Vec<bool> = servers.iter().map(|s| s.usable && s.eweight > 0 && s.backup != act).collect();
+    let act = servers
+        .iter()
+        .any(|s| !s.backup && s.usable && s.eweight > 0);
+    let mut out: Vec<bool> = servers
+        .iter()
+        .map(|s| s.usable && s.eweight > 0 && s.backup != act)
+        .collect();
     if !act && !allbackups {
         // Only the first usable backup, in declaration order.
         let mut seen = false;
@@ -112,7 +117,13 @@ pub trait Balancer {
     /// Rebuilds the state after a change of servers, states or weights.
     fn rebuild(&mut self, servers: &[SrvInfo], allbackups: bool);
     /// Picks a server for a request with hashing key `key`, avoiding `avoid` if possible.
-    fn pick(&mut self, key: Key, servers: &[SrvInfo], loads: &dyn Loads, avoid: Option<usize>) -> Option<usize>;
+    fn pick(
+        &mut self,
+        key: Key,
+        servers: &[SrvInfo],
+        loads: &dyn Loads,
+        avoid: Option<usize>,
+    ) -> Option<usize>;
 }
 
 /// Builds the balancer for `balance` + `hash-type`.

@@ -20,7 +20,11 @@ impl Random {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x9e3779b97f4a7c15)
             ^ (&draws as *const u32 as u64);
-        Random { ring: Chash::new(), draws: draws.max(1), state: Cell::new(seed | 1) }
+        Random {
+            ring: Chash::new(),
+            draws: draws.max(1),
+            state: Cell::new(seed | 1),
+        }
     }
 
     fn rand32(&self) -> u32 {
@@ -39,7 +43,13 @@ impl Balancer for Random {
         self.ring.rebuild(servers, allbackups);
     }
 
-    fn pick(&mut self, _key: Key, servers: &[SrvInfo], loads: &dyn Loads, avoid: Option<usize>) -> Option<usize> {
+    fn pick(
+        &mut self,
+        _key: Key,
+        servers: &[SrvInfo],
+        loads: &dyn Loads,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
         let mut prev: Option<usize> = None;
         for _ in 0..self.draws {
             let mut cur = self.ring.lookup(self.rand32())?;
@@ -49,7 +59,8 @@ impl Balancer for Random {
                 }
             }
             if let Some(p) = prev {
-                let load = |i: usize| fwlc_key(loads.served(i) + loads.queued(i), servers[i].eweight);
+                let load =
+                    |i: usize| fwlc_key(loads.served(i) + loads.queued(i), servers[i].eweight);
                 if p != cur && load(cur) > load(p) {
                     cur = p;
                 }

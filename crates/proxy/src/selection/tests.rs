@@ -3,16 +3,30 @@ use super::*;
 use crate::config::{Balance, HashType};
 
 fn srv(weight: u32) -> SrvInfo {
-    SrvInfo { eweight: weight * BE_WEIGHT_SCALE, backup: false, usable: true, id: 0, maxconn: 0 }
+    SrvInfo {
+        eweight: weight * BE_WEIGHT_SCALE,
+        backup: false,
+        usable: true,
+        id: 0,
+        maxconn: 0,
+    }
 }
 
 fn set(ws: &[u32]) -> Vec<SrvInfo> {
-    ws.iter().enumerate().map(|(i, &w)| SrvInfo { id: i as u32 + 1, ..srv(w) }).collect()
+    ws.iter()
+        .enumerate()
+        .map(|(i, &w)| SrvInfo {
+            id: i as u32 + 1,
+            ..srv(w)
+        })
+        .collect()
 }
 
 fn run(b: &mut dyn Balancer, s: &[SrvInfo], n: usize) -> Vec<usize> {
     b.rebuild(s, false);
-    (0..n).map(|_| b.pick(Key::None, s, &NoLoad, None).unwrap()).collect()
+    (0..n)
+        .map(|_| b.pick(Key::None, s, &NoLoad, None).unwrap())
+        .collect()
 }
 
 #[test]
@@ -57,7 +71,9 @@ fn backups_only_when_no_active() {
     assert_eq!(run(&mut Fwrr::new(), &s, 3), vec![2, 2, 2]);
     let mut b = Fwrr::new();
     b.rebuild(&s, true);
-    let seq: Vec<_> = (0..4).map(|_| b.pick(Key::None, &s, &NoLoad, None).unwrap()).collect();
+    let seq: Vec<_> = (0..4)
+        .map(|_| b.pick(Key::None, &s, &NoLoad, None).unwrap())
+        .collect();
     assert_eq!(seq, vec![2, 3, 2, 3]);
     s[2].usable = false;
     s[3].usable = false;
@@ -128,7 +144,10 @@ fn hashes_match_haproxy() {
     assert_eq!(uri(&ht, b"/a/b?x", None, None, true), sdbm(b"/a/b?x"));
     assert_eq!(uri(&ht, b"/a/b/c", None, Some(1), false), sdbm(b"/a"));
     assert_eq!(uri(&ht, b"/abcdef", Some(3), None, false), sdbm(b"/ab"));
-    assert_eq!(url_param(&ht, b"/x?a=1&user=bob&z", b"user"), Some(sdbm(b"bob")));
+    assert_eq!(
+        url_param(&ht, b"/x?a=1&user=bob&z", b"user"),
+        Some(sdbm(b"bob"))
+    );
     assert_eq!(url_param(&ht, b"/x?a=1", b"user"), None);
     assert_eq!(hdr(&ht, b"www.example.com", true), sdbm(b"example"));
     assert_eq!(hdr(&ht, b"example.com", true), sdbm(b"example"));
@@ -144,7 +163,9 @@ fn map_hash_and_consistent_hash_are_stable() {
     assert_eq!(a, Some((12345 % 48) as usize / 16));
     let mut c = Chash::new();
     c.rebuild(&s, false);
-    let picks: Vec<_> = (0..1000u32).map(|k| c.lookup(full_hash(k)).unwrap()).collect();
+    let picks: Vec<_> = (0..1000u32)
+        .map(|k| c.lookup(full_hash(k)).unwrap())
+        .collect();
     for k in 0..3 {
         let n = picks.iter().filter(|&&x| x == k).count();
         assert!(n > 200, "server {k} got {n} of 1000");
@@ -167,6 +188,8 @@ fn random_spreads_by_weight() {
     let s = set(&[1, 1]);
     let mut r = Random::new(2);
     r.rebuild(&s, false);
-    let picks: Vec<_> = (0..1000).map(|_| r.pick(Key::None, &s, &NoLoad, None).unwrap()).collect();
+    let picks: Vec<_> = (0..1000)
+        .map(|_| r.pick(Key::None, &s, &NoLoad, None).unwrap())
+        .collect();
     assert!(picks.iter().filter(|&&x| x == 0).count() > 300);
 }

@@ -1,0 +1,1320 @@
+//! HTTP mode: one client connection, any number of requests on it (keep-alive, pipelining),
+//! each forwarded to a server connection taken from the thread's idle pool or opened anew.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::hdrs::HeaderList;
+use super::{connect, with_timeout, Buf};
+use crate::config::{Balance, CookieMode, HttpConnMode, Proxy};
+use crate::http1::{self, BodyKind, ChunkedScanner, HeadError, Parsed, RequestHead, ResponseHead};
+use crate::log::{LogRecord, Tm};
+use crate::rules::{self, ErrorPages, HttpSample, ReqState, Verdict};
+use crate::selection::{hash, Key};
+use crate::state::{Backend, Frontend, Server};
+use crate::worker::{Choice, Worker, RUN};
+
+/// How a transaction ended, for the session loop.
+enum Next {
+    /// Keep the client connection for another request.
+    KeepAlive,
+    Close,
+}
+
+struct Session<'a> {
+    w: &'a Rc<Worker>,
+    fe: &'a Arc<Frontend>,
+    cli: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    cbuf: Buf,
+    sbuf: Buf,
+    req: RequestHead,
+    resp: ResponseHead,
+    hdrs: HeaderList,
+    rhdrs: HeaderList,
+    out: Vec<u8>,
+    uri: Vec<u8>,
+    scratch: Vec<u8>,
+    reqline: Vec<u8>,
+    logline: String,
+    /// Length of the request head at the start of `out`.
+    scratch_head_len: usize,
+    /// The chunked scanner after the body bytes that came with the head.
+    chunk_state: std::cell::Cell<Option<ChunkedScanner>>,
+}
+
+pub async fn run(
+    w: &Rc<Worker>,
+    fe: &Arc<Frontend>,
+    cli: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+) {
+    let mut s = Session {
+        w,
+        fe,
+        cli,
+        peer,
+        local,
+        cbuf: Buf::empty(),
+        sbuf: Buf::empty(),
+        req: RequestHead::default(),
+        resp: ResponseHead::default(),
+        hdrs: HeaderList::default(),
+        rhdrs: HeaderList::default(),
+        out: Vec::new(),
+        uri: Vec::new(),
+        scratch: Vec::new(),
+        reqline: Vec::new(),
+        logline: String::new(),
+        scratch_head_len: 0,
+        chunk_state: std::cell::Cell::new(None),
+    };
+    let mut first = true;
+    loop {
+        match s.transaction(first).await {
+            Next::KeepAlive => {}
+            Next::Close => break,
+        }
+        first = false;
+        // Buffers go back to the pool while the connection idles.
+        if s.cbuf.is_empty() && s.cbuf.is_allocated() {
+            w.give_buf(std::mem::take(&mut s.cbuf.data));
+            s.cbuf.clear();
+        }
+        if s.sbuf.is_allocated() {
+            w.give_buf(std::mem::take(&mut s.sbuf.data));
+            s.sbuf.clear();
+        }
+    }
+    if s.cbuf.is_allocated() {
+        w.give_buf(std::mem::take(&mut s.cbuf.data));
+    }
+    if s.sbuf.is_allocated() {
+        w.give_buf(std::mem::take(&mut s.sbuf.data));
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+impl Session<'_> {
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.cli.write_all(bytes).await;
+    }
+
+    /// Sends a proxy-made response; `close` adds `connection: close`.
+    async fn respond(&mut self, mut resp: Vec<u8>, close: bool) {
+        if close {
+            if let Some(p) = find_head_end(&resp) {
+                resp.splice(p..p, b"connection: close\r\n".iter().copied());
+            }
+        }
+        self.send_raw(&resp).await;
+    }
+
+    async fn error(&mut self, status: u16, be: Option<&Proxy>) {
+        let page = ErrorPages {
+            backend: be,
+            frontend: &self.fe.model,
+        }
+        .page(status);
+        self.fe.counters.count_status(status);
+        self.respond(page, true).await;
+    }
+
+    /// Waits for and reads one request head. None: the connection is to be closed.
+    async fn read_head(&mut self, first: bool) -> Option<Instant> {
+        let t = &self.fe.model.settings.timeouts;
+        let req_to = t.http_request.or(t.client);
+        let idle_to = if first {
+            req_to
+        } else {
+            t.http_keep_alive.or(t.http_request).or(t.client)
+        };
+        if self.cbuf.is_empty() {
+            // Idle: wait for the first byte without holding a buffer.
+            let mut stop = self.w.stop.clone();
+            let readable = with_timeout(idle_to, self.cli.readable());
+            tokio::select! {
+                r = readable => r.ok()?,
+                _ = stop.wait_for(|v| *v != RUN), if !first => return None,
+            }
+            if *self.w.stop.borrow() != RUN && !first {
+                return None;
+            }
+        }
+        if !self.cbuf.is_allocated() {
+            self.cbuf.data = self.w.take_buf();
+        }
+        let start = Instant::now();
+        let deadline = req_to.map(|d| tokio::time::Instant::now() + d);
+        loop {
+            if !self.cbuf.is_empty() {
+                match self.req.parse(self.cbuf.pending()) {
+                    Ok(Parsed::Complete(_)) => return Some(start),
+                    Ok(Parsed::Partial) => {
+                        if self.cbuf.is_full() {
+                            self.fe.counters.req_errors.fetch_add(1, Relaxed);
+                            self.error(400, None).await;
+                            return None;
+                        }
+                    }
+                    Err(e) => {
+                        self.fe.counters.req_errors.fetch_add(1, Relaxed);
+                        let status = match e {
+                            HeadError::TooLarge => 400,
+                            HeadError::Invalid(_) => 400,
+                        };
+                        self.error(status, None).await;
+                        return None;
+                    }
+                }
+            }
+            let got = self.cbuf.len();
+            let r = match deadline {
+                Some(dl) => {
+                    match tokio::time::timeout_at(dl, self.cbuf.read_from(&mut self.cli)).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            if got > 0 {
+                                self.error(408, None).await;
+                            }
+                            return None;
+                        }
+                    }
+                }
+                None => self.cbuf.read_from(&mut self.cli).await,
+            };
+            match r {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    async fn transaction(&mut self, first: bool) -> Next {
+        let Some(t_start) = self.read_head(first).await else {
+            return Next::Close;
+        };
+        let shared = self.w.shared.clone();
+        shared.total_requests.fetch_add(1, Relaxed);
+        self.fe.counters.http_requests.fetch_add(1, Relaxed);
+        let t_req = t_start.elapsed();
+        let accept_tm = Tm::now();
+
+        // Everything below reads the head through spans relative to the buffer's start, which
+        // stays where it is until the transaction ends.
+        let head_len = self.req.head_len;
+        let buf_start = self.cbuf.start;
+        self.uri.clear();
+        self.uri
+            .extend_from_slice(self.req.uri(self.cbuf.pending()));
+        self.hdrs.load(&self.req.headers);
+        let logging = !self.fe.model.settings.logs.targets.is_empty();
+        if logging {
+            let b = self.cbuf.pending();
+            self.reqline.clear();
+            self.reqline.extend_from_slice(self.req.method(b));
+            self.reqline.push(b' ');
+            self.reqline.extend_from_slice(self.req.uri(b));
+            self.reqline.extend_from_slice(if self.req.minor == 0 {
+                b" HTTP/1.0"
+            } else {
+                b" HTTP/1.1"
+            });
+        }
+        let is_head = self.req.is_head(self.cbuf.pending());
+        let has_body = self.req.body != BodyKind::None;
+
+        // Frontend rules, then the choice of backend, then the backend's rules.
+        let fe_model = &self.fe.model;
+        let be_ref_idx: Option<usize>;
+        {
+            let buf = &self.cbuf.data[buf_start..self.cbuf.end];
+            let method = self.req.method.get(buf);
+            let mut st = ReqState {
+                buf,
+                method,
+                minor: self.req.minor,
+                uri: &mut self.uri,
+                hdrs: &mut self.hdrs,
+                src: self.peer,
+                dst: self.local,
+                scratch: &mut self.scratch,
+            };
+            let errors = ErrorPages {
+                backend: None,
+                frontend: fe_model,
+            };
+            if let Verdict::Respond(r, status) =
+                rules::http_request(fe_model, &mut st, &self.fe.name, "", &errors)
+            {
+                self.fe.counters.count_status(status);
+                if status == 403 {
+                    self.fe.counters.denied_req.fetch_add(1, Relaxed);
+                }
+                return self.finish_local(r, has_body, buf_start, head_len).await;
+            }
+            be_ref_idx = match self.fe.own_backend {
+                Some(i) => Some(i),
+                None => {
+                    let sample = HttpSample {
+                        buf,
+                        method,
+                        url: &self.uri,
+                        minor: self.req.minor,
+                        hdrs: &self.hdrs,
+                        src: self.peer,
+                        dst: self.local,
+                    };
+                    rules::select_backend(fe_model, &sample)
+                        .and_then(|r| shared.backend_of_proxy.get(r.index).copied().flatten())
+                }
+            };
+        }
+        let Some(be_idx) = be_ref_idx else {
+            self.error(503, None).await;
+            return Next::Close;
+        };
+        let backend: Arc<Backend> = shared.backends[be_idx].clone();
+        let be_model = &backend.model;
+        if self.fe.own_backend != Some(be_idx) {
+            let buf = &self.cbuf.data[buf_start..self.cbuf.end];
+            let method = self.req.method.get(buf);
+            let mut st = ReqState {
+                buf,
+                method,
+                minor: self.req.minor,
+                uri: &mut self.uri,
+                hdrs: &mut self.hdrs,
+                src: self.peer,
+                dst: self.local,
+                scratch: &mut self.scratch,
+            };
+            let errors = ErrorPages {
+                backend: Some(be_model),
+                frontend: fe_model,
+            };
+            if let Verdict::Respond(r, status) =
+                rules::http_request(be_model, &mut st, &self.fe.name, &backend.name, &errors)
+            {
+                self.fe.counters.count_status(status);
+                return self.finish_local(r, has_body, buf_start, head_len).await;
+            }
+        }
+        backend.counters.http_requests.fetch_add(1, Relaxed);
+        backend.counters.sessions_total.fetch_add(1, Relaxed);
+        let conn_mode = effective_conn_mode(fe_model, be_model);
+
+        // Persistence cookie, then the balancing key.
+        let buf = &self.cbuf.data[buf_start..self.cbuf.end];
+        let mut persist: Option<usize> = None;
+        let servers = self.w.servers(be_idx);
+        if let Some(ck) = &backend.settings.cookie {
+            if let Some(v) = find_cookie(&self.hdrs, buf, ck.name.as_bytes()) {
+                let v = if ck.mode == CookieMode::Prefix {
+                    v.split(|&b| b == b'~').next().unwrap_or(v)
+                } else {
+                    v
+                };
+                persist = servers.iter().position(|s| {
+                    s.opts.cookie.as_deref().map(str::as_bytes) == Some(v)
+                        && s.usable_for_persistence()
+                });
+            }
+        }
+        let key = self.balance_key(&backend, buf);
+
+        // Server selection, queueing, connection with retries.
+        let t_q = Instant::now();
+        let mut chosen: Option<(usize, Arc<Vec<Arc<Server>>>)> = None;
+        if let Some(p) = persist {
+            if self.w.take_specific(be_idx, &servers[p]) {
+                chosen = Some((p, servers.clone()));
+            }
+        }
+        if chosen.is_none() {
+            chosen = self.pick(be_idx, &backend, key, None).await;
+        }
+        let t_queue = t_q.elapsed();
+        let Some((mut sidx, mut slist)) = chosen else {
+            self.error(503, Some(be_model)).await;
+            self.log_http(
+                &backend.name,
+                "<NOSRV>",
+                t_req,
+                -1,
+                -1,
+                -1,
+                t_start,
+                503,
+                accept_tm,
+                *b"SC",
+            );
+            return Next::Close;
+        };
+
+        let bodyless = !has_body;
+        let mut retries_left = backend.settings.retries;
+        let mut redispatched = false;
+        let t_c = Instant::now();
+        let mut t_connect: Duration;
+        // Build the outgoing head once (it does not depend on the server).
+        self.build_request_head(buf_start, &backend, conn_mode);
+        let body_in_buf = self.initial_body_len(buf_start, head_len);
+        let mut body_sent_from_buf: usize;
+        // Expect: 100-continue with no body bytes yet: send the head alone and let the server
+        // say 100 (or answer at once) before the body is forwarded.
+        let defer_body = self.req.expect_continue && has_body && body_in_buf == 0;
+        let mut deferred: bool;
+
+        let mut srv: TcpStream;
+        let mut reused;
+        loop {
+            let server = slist[sidx].clone();
+            let target = server.target(self.local.port());
+            let mut conn = None;
+            reused = false;
+            if bodyless && conn_mode == HttpConnMode::KeepAlive {
+                if let Some(c) = self.w.idle_conn(be_idx, server.id) {
+                    conn = Some(c);
+                    reused = true;
+                }
+            }
+            let c = match conn {
+                Some(c) => Ok(c),
+                None => connect(target, backend.settings.timeouts.connect).await,
+            };
+            match c {
+                Ok(c) => {
+                    srv = c;
+                    t_connect = t_c.elapsed();
+                }
+                Err(_) => {
+                    server.counters.conn_errors.fetch_add(1, Relaxed);
+                    backend.counters.conn_errors.fetch_add(1, Relaxed);
+                    if retries_left == 0 {
+                        backend.release(&slist, sidx);
+                        self.error(503, Some(be_model)).await;
+                        self.log_http(
+                            &backend.name,
+                            &server.name,
+                            t_req,
+                            ms(t_queue),
+                            -1,
+                            -1,
+                            t_start,
+                            503,
+                            accept_tm,
+                            *b"SC",
+                        );
+                        return Next::Close;
+                    }
+                    retries_left -= 1;
+                    server.counters.retries.fetch_add(1, Relaxed);
+                    backend.counters.retries.fetch_add(1, Relaxed);
+                    if persist.is_none()
+                        && retries_left == 0
+                        && backend.settings.redispatch.is_some()
+                        && !redispatched
+                    {
+                        redispatched = true;
+                        backend.release(&slist, sidx);
+                        backend.counters.redispatches.fetch_add(1, Relaxed);
+                        match self.pick(be_idx, &backend, key, Some(sidx)).await {
+                            Some((i, l)) => {
+                                sidx = i;
+                                slist = l;
+                            }
+                            None => {
+                                self.error(503, Some(be_model)).await;
+                                return Next::Close;
+                            }
+                        }
+                    } else {
+                        // haproxy waits a little before retrying the same server.
+                        tokio::time::sleep(Duration::from_millis(if retries_left == 0 {
+                            0
+                        } else {
+                            1
+                        }))
+                        .await;
+                    }
+                    continue;
+                }
+            }
+            // Send the head with whatever body bytes came with it.
+            deferred = defer_body;
+            let body_part = body_in_buf;
+            let start = buf_start + head_len;
+            self.out.truncate(self.head_out_len());
+            self.out
+                .extend_from_slice(&self.cbuf.data[start..start + body_part]);
+            if srv.write_all(&self.out).await.is_err() {
+                if reused {
+                    continue; // the idle connection was dead: take another path, no retry spent
+                }
+                server.counters.resp_errors.fetch_add(1, Relaxed);
+                backend.release(&slist, sidx);
+                self.error(502, Some(be_model)).await;
+                return Next::Close;
+            }
+            body_sent_from_buf = body_part;
+            // Request body beyond what was in the buffer.
+            if !deferred
+                && has_body
+                && !self
+                    .forward_request_body(&mut srv, buf_start, head_len, body_part)
+                    .await
+            {
+                backend.release(&slist, sidx);
+                return Next::Close;
+            }
+            if deferred {
+                // Whichever speaks first: the server (100 or a final answer) or the client
+                // (which stopped waiting and sends its body).
+                let client_first = tokio::select! {
+                    _ = srv.readable() => false,
+                    _ = self.cli.readable() => true,
+                };
+                if client_first {
+                    if !self
+                        .forward_request_body(&mut srv, buf_start, head_len, 0)
+                        .await
+                    {
+                        backend.release(&slist, sidx);
+                        return Next::Close;
+                    }
+                    deferred = false;
+                }
+            }
+            // Response head.
+            match self.read_response_head(&mut srv, &backend, is_head).await {
+                Ok(()) => {}
+                Err(RespErr::Empty) if reused => continue,
+                Err(e) => {
+                    server.counters.resp_errors.fetch_add(1, Relaxed);
+                    backend.counters.resp_errors.fetch_add(1, Relaxed);
+                    let retry_ok = bodyless
+                        && retries_left > 0
+                        && ((matches!(e, RespErr::Empty)
+                            && backend.settings.retry_on.empty_response)
+                            || (matches!(e, RespErr::Timeout)
+                                && backend.settings.retry_on.response_timeout));
+                    if retry_ok {
+                        retries_left -= 1;
+                        backend.counters.retries.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                    backend.release(&slist, sidx);
+                    let status = if matches!(e, RespErr::Timeout) {
+                        504
+                    } else {
+                        502
+                    };
+                    self.error(status, Some(be_model)).await;
+                    self.log_http(
+                        &backend.name,
+                        &server.name,
+                        t_req,
+                        ms(t_queue),
+                        ms(t_connect),
+                        -1,
+                        t_start,
+                        status as i32,
+                        accept_tm,
+                        *b"SH",
+                    );
+                    return Next::Close;
+                }
+            }
+            // 1xx: forward, and go on with the body after a 100 Continue.
+            while (100..200).contains(&self.resp.status) && self.resp.status != 101 {
+                let n = self.resp.head_len;
+                let interim = self.sbuf.pending()[..n].to_vec();
+                if self.cli.write_all(&interim).await.is_err() {
+                    backend.release(&slist, sidx);
+                    return Next::Close;
+                }
+                self.sbuf.consume(n);
+                if self.resp.status == 100 && deferred {
+                    if !self
+                        .forward_request_body(&mut srv, buf_start, head_len, 0)
+                        .await
+                    {
+                        backend.release(&slist, sidx);
+                        return Next::Close;
+                    }
+                    deferred = false;
+                }
+                if let Err(e) = self.read_response_head(&mut srv, &backend, is_head).await {
+                    backend.release(&slist, sidx);
+                    let status = if matches!(e, RespErr::Timeout) {
+                        504
+                    } else {
+                        502
+                    };
+                    self.error(status, Some(be_model)).await;
+                    return Next::Close;
+                }
+            }
+            // retry-on <status>: try another server.
+            let st = self.resp.status;
+            if bodyless && retries_left > 0 && backend.settings.retry_on.statuses.contains(&st) {
+                retries_left -= 1;
+                backend.counters.retries.fetch_add(1, Relaxed);
+                self.sbuf.clear();
+                backend.release(&slist, sidx);
+                if backend.settings.redispatch.is_some() {
+                    match self.pick(be_idx, &backend, key, Some(sidx)).await {
+                        Some((i, l)) => {
+                            sidx = i;
+                            slist = l;
+                        }
+                        None => {
+                            self.error(503, Some(be_model)).await;
+                            return Next::Close;
+                        }
+                    }
+                } else if !self.w.take_specific(be_idx, &slist[sidx]) {
+                    self.error(503, Some(be_model)).await;
+                    return Next::Close;
+                }
+                continue;
+            }
+            break;
+        }
+        let _ = reused;
+        let server = slist[sidx].clone();
+        let t_resp = t_c.elapsed().saturating_sub(t_connect);
+        let status = self.resp.status;
+        server.counters.count_status(status);
+        backend.counters.count_status(status);
+        self.fe.counters.count_status(status);
+
+        // Upgrade to a tunnel.
+        if status == 101 {
+            let n = self.resp.head_len;
+            let head = self.sbuf.pending()[..n].to_vec();
+            self.sbuf.consume(n);
+            let _ = self.cli.write_all(&head).await;
+            if !self.sbuf.is_empty() {
+                let rest = self.sbuf.pending().to_vec();
+                let _ = self.cli.write_all(&rest).await;
+            }
+            let leftover_start = buf_start + head_len + body_sent_from_buf;
+            if leftover_start < self.cbuf.end {
+                let rest = self.cbuf.data[leftover_start..self.cbuf.end].to_vec();
+                let _ = srv.write_all(&rest).await;
+            }
+            self.cbuf.clear();
+            self.sbuf.clear();
+            let to = backend
+                .settings
+                .timeouts
+                .tunnel
+                .or(self.fe.model.settings.timeouts.tunnel)
+                .or(backend.settings.timeouts.server);
+            super::tunnel(&mut self.cli, &mut srv, to).await;
+            backend.release(&slist, sidx);
+            self.log_http(
+                &backend.name,
+                &server.name,
+                t_req,
+                ms(t_queue),
+                ms(t_connect),
+                ms(t_resp),
+                t_start,
+                101,
+                accept_tm,
+                *b"--",
+            );
+            return Next::Close;
+        }
+
+        // Response head to the client.
+        let body_done_req = !deferred;
+        let stopping = shared.stopping.load(Relaxed);
+        let client_keep = self.req.wants_keep_alive()
+            && conn_mode != HttpConnMode::Close
+            && self.resp.body != BodyKind::UntilClose
+            && body_done_req
+            && !stopping;
+        let server_keep =
+            conn_mode == HttpConnMode::KeepAlive && self.resp.server_keeps_alive() && body_done_req;
+        self.build_response_head(buf_start, &backend, &server, client_keep);
+        let n = self.resp.head_len;
+        self.sbuf.consume(n);
+        let (sent, ok) = self.forward_response_body(&mut srv, &backend).await;
+        server.counters.bytes_out.fetch_add(sent, Relaxed);
+        backend.counters.bytes_out.fetch_add(sent, Relaxed);
+        self.fe.counters.bytes_out.fetch_add(sent, Relaxed);
+        if ok && server_keep && self.sbuf.is_empty() {
+            self.w.park_conn(be_idx, server.id, srv);
+        }
+        backend.release(&slist, sidx);
+        self.log_http(
+            &backend.name,
+            &server.name,
+            t_req,
+            ms(t_queue),
+            ms(t_connect),
+            ms(t_resp),
+            t_start,
+            status as i32,
+            accept_tm,
+            if ok { *b"--" } else { *b"SD" },
+        );
+
+        // The request is done: drop it from the client buffer (pipelined bytes stay).
+        let used = head_len + body_sent_from_buf;
+        self.consume_request(buf_start, used);
+        if ok && client_keep {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        }
+    }
+
+    fn consume_request(&mut self, buf_start: usize, used: usize) {
+        debug_assert_eq!(self.cbuf.start, buf_start);
+        let avail = self.cbuf.len();
+        self.cbuf.consume(used.min(avail));
+        if !self.scratch.is_empty() {
+            // Bytes of the next request read while streaming a chunked body.
+            self.cbuf.compact();
+            let extra = std::mem::take(&mut self.scratch);
+            let room = self.cbuf.data.len() - self.cbuf.end;
+            let n = extra.len().min(room);
+            self.cbuf.data[self.cbuf.end..self.cbuf.end + n].copy_from_slice(&extra[..n]);
+            self.cbuf.end += n;
+        }
+    }
+
+    /// Sends a locally generated response, then keeps or closes the connection.
+    async fn finish_local(
+        &mut self,
+        r: Vec<u8>,
+        has_body: bool,
+        buf_start: usize,
+        head_len: usize,
+    ) -> Next {
+        let keep =
+            !has_body && self.req.wants_keep_alive() && !self.w.shared.stopping.load(Relaxed);
+        self.respond(r, !keep).await;
+        self.consume_request(buf_start, head_len);
+        if keep {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        }
+    }
+
+    async fn pick(
+        &mut self,
+        be_idx: usize,
+        backend: &Backend,
+        key: Key,
+        avoid: Option<usize>,
+    ) -> Option<(usize, Arc<Vec<Arc<Server>>>)> {
+        match self.w.choose(be_idx, key, avoid) {
+            Choice::Server(i, l) => Some((i, l)),
+            Choice::None => None,
+            Choice::Queue => {
+                let t = &backend.settings.timeouts;
+                let to = t.queue.or(t.connect).unwrap_or(Duration::from_secs(30));
+                let i = self.w.wait_in_queue(be_idx, to).await?;
+                Some((i, self.w.servers(be_idx)))
+            }
+        }
+    }
+
+    fn balance_key(&self, backend: &Backend, buf: &[u8]) -> Key {
+        let ht = &backend.settings.hash_type;
+        match &backend.settings.balance_or_default() {
+            Balance::Source => Key::Hash(hash::source(ht, self.peer.ip())),
+            Balance::Uri {
+                len,
+                depth,
+                whole,
+                path_only,
+            } => {
+                let u: &[u8] = if *path_only {
+                    http1::strip_authority(&self.uri)
+                } else {
+                    &self.uri
+                };
+                Key::Hash(hash::uri(ht, u, *len, *depth, *whole))
+            }
+            Balance::UrlParam { param, .. } => {
+                match hash::url_param(ht, &self.uri, param.as_bytes()) {
+                    Some(h) => Key::Hash(h),
+                    None => Key::None,
+                }
+            }
+            Balance::Hdr {
+                name,
+                use_domain_only,
+            } => match self.hdrs.get(buf, name.as_bytes()) {
+                Some(v) => Key::Hash(hash::hdr(ht, v, *use_domain_only)),
+                None => Key::None,
+            },
+            _ => Key::None,
+        }
+    }
+
+    fn head_out_len(&self) -> usize {
+        self.scratch_head_len
+    }
+
+    fn build_request_head(&mut self, buf_start: usize, backend: &Backend, mode: HttpConnMode) {
+        let buf = &self.cbuf.data[buf_start..self.cbuf.end];
+        let out = &mut self.out;
+        out.clear();
+        let method = self.req.method.get(buf);
+        out.extend_from_slice(method);
+        out.push(b' ');
+        out.extend_from_slice(&self.uri);
+        out.extend_from_slice(if self.req.minor == 0 {
+            b" HTTP/1.0\r\n"
+        } else {
+            b" HTTP/1.1\r\n"
+        });
+        let upgrade = self.req.is_upgrade();
+        let hdrs = &self.hdrs;
+        let ck = backend.settings.cookie.as_ref();
+        let req_headers = &self.req.headers;
+        hdrs.write(buf, out, |n| {
+            let is_upgrade = n.eq_ignore_ascii_case(b"upgrade");
+            if is_upgrade {
+                return !upgrade;
+            }
+            http1::is_hop_by_hop(n) || http1::listed_in_connection(req_headers, buf, n)
+        });
+        // Persistence cookie: with insert+indirect, the server never sees it.
+        if let Some(ck) = ck {
+            if ck.mode == CookieMode::Insert && ck.indirect {
+                strip_cookie(out, ck.name.as_bytes());
+            }
+        }
+        // option forwardfor (the backend's, else the frontend's).
+        let ff = backend.settings.forwardfor.as_ref().or(self
+            .fe
+            .model
+            .settings
+            .forwardfor
+            .as_ref());
+        if let Some(ff) = ff {
+            let except = ff
+                .except
+                .as_ref()
+                .is_some_and(|n| n.contains(self.peer.ip()));
+            let present = ff.if_none && hdrs.has(buf, ff.header.as_bytes());
+            if !except && !present {
+                use std::io::Write;
+                let _ = write!(out, "{}: {}\r\n", ff.header, self.peer.ip());
+            }
+        }
+        if upgrade {
+            out.extend_from_slice(b"connection: upgrade\r\n");
+        } else if mode != HttpConnMode::KeepAlive {
+            out.extend_from_slice(b"connection: close\r\n");
+        } else if self.req.minor == 0 {
+            out.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        self.scratch_head_len = out.len();
+    }
+
+    fn initial_body_len(&self, buf_start: usize, head_len: usize) -> usize {
+        let avail = self.cbuf.end - (buf_start + head_len);
+        match self.req.body {
+            BodyKind::None | BodyKind::UntilClose => 0,
+            BodyKind::Length(n) => (n as usize).min(avail),
+            BodyKind::Chunked => {
+                let mut sc = ChunkedScanner::new();
+                let start = buf_start + head_len;
+                match sc.scan(&self.cbuf.data[start..self.cbuf.end]) {
+                    Ok(n) => {
+                        self.chunk_state.set(Some(sc));
+                        n
+                    }
+                    Err(_) => {
+                        self.chunk_state.set(None);
+                        avail
+                    }
+                }
+            }
+        }
+    }
+
+    /// Streams the rest of the request body (after `sent` bytes that were in the buffer).
+    async fn forward_request_body(
+        &mut self,
+        srv: &mut TcpStream,
+        _buf_start: usize,
+        _head_len: usize,
+        sent: usize,
+    ) -> bool {
+        let to = self.fe.model.settings.timeouts.client;
+        if !self.sbuf.is_allocated() {
+            self.sbuf.data = self.w.take_buf();
+        }
+        self.sbuf.clear();
+        match self.req.body {
+            BodyKind::Length(n) => {
+                let mut left = n - sent as u64;
+                while left > 0 {
+                    self.sbuf.clear();
+                    let max = (left as usize).min(self.sbuf.data.len());
+                    match with_timeout(to, self.sbuf.read_at_most(&mut self.cli, max)).await {
+                        Ok(0) | Err(_) => return false,
+                        Ok(k) => {
+                            left -= k as u64;
+                            self.fe.counters.bytes_in.fetch_add(k as u64, Relaxed);
+                            if srv.write_all(self.sbuf.pending()).await.is_err() {
+                                return false;
+                            }
+                        }
+                    }
+                }
+                self.sbuf.clear();
+                true
+            }
+            BodyKind::Chunked => {
+                let Some(mut sc) = self.chunk_state.take() else {
+                    self.error(400, None).await;
+                    return false;
+                };
+                while !sc.is_done() {
+                    self.sbuf.clear();
+                    match with_timeout(to, self.sbuf.read_from(&mut self.cli)).await {
+                        Ok(0) | Err(_) => return false,
+                        Ok(_) => {}
+                    }
+                    let k = match sc.scan(self.sbuf.pending()) {
+                        Ok(k) => k,
+                        Err(_) => return false,
+                    };
+                    self.fe.counters.bytes_in.fetch_add(k as u64, Relaxed);
+                    if srv.write_all(&self.sbuf.pending()[..k]).await.is_err() {
+                        return false;
+                    }
+                    if sc.is_done() && k < self.sbuf.len() {
+                        // Pipelined bytes of the next request.
+                        self.scratch.clear();
+                        self.scratch.extend_from_slice(&self.sbuf.pending()[k..]);
+                    }
+                }
+                self.sbuf.clear();
+                true
+            }
+            _ => true,
+        }
+    }
+
+    async fn read_response_head(
+        &mut self,
+        srv: &mut TcpStream,
+        backend: &Backend,
+        is_head: bool,
+    ) -> Result<(), RespErr> {
+        if !self.sbuf.is_allocated() {
+            self.sbuf.data = self.w.take_buf();
+        }
+        let to = backend.settings.timeouts.server;
+        loop {
+            if !self.sbuf.is_empty() {
+                match self.resp.parse(self.sbuf.pending(), is_head) {
+                    Ok(Parsed::Complete(_)) => return Ok(()),
+                    Ok(Parsed::Partial) => {
+                        if self.sbuf.is_full() {
+                            return Err(RespErr::Invalid);
+                        }
+                    }
+                    Err(_) => return Err(RespErr::Invalid),
+                }
+            }
+            let had = self.sbuf.len();
+            match with_timeout(to, self.sbuf.read_from(srv)).await {
+                Ok(0) => {
+                    return Err(if had == 0 {
+                        RespErr::Empty
+                    } else {
+                        RespErr::Invalid
+                    })
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(RespErr::Timeout),
+                Err(_) => {
+                    return Err(if had == 0 {
+                        RespErr::Empty
+                    } else {
+                        RespErr::Invalid
+                    })
+                }
+            }
+        }
+    }
+
+    fn build_response_head(
+        &mut self,
+        buf_start: usize,
+        backend: &Backend,
+        server: &Server,
+        client_keep: bool,
+    ) {
+        let sb = &self.sbuf.data[self.sbuf.start..self.sbuf.end];
+        self.rhdrs.load(&self.resp.headers);
+        // http-response rules: the backend's, then the frontend's.
+        {
+            let rb = &self.cbuf.data[buf_start..self.cbuf.end];
+            let sample = HttpSample {
+                buf: rb,
+                method: self.req.method.get(rb),
+                url: &self.uri,
+                minor: self.req.minor,
+                hdrs: &self.hdrs,
+                src: self.peer,
+                dst: self.local,
+            };
+            rules::http_response(
+                &backend.model,
+                &mut self.rhdrs,
+                sb,
+                &sample,
+                &self.fe.name,
+                &backend.name,
+            );
+            if self
+                .fe
+                .own_backend
+                .map(|i| self.w.shared.backends[i].name != backend.name)
+                .unwrap_or(true)
+            {
+                rules::http_response(
+                    &self.fe.model,
+                    &mut self.rhdrs,
+                    sb,
+                    &sample,
+                    &self.fe.name,
+                    &backend.name,
+                );
+            }
+        }
+        // Cookie persistence.
+        if let (Some(ck), Some(val)) = (&backend.settings.cookie, server.opts.cookie.as_deref()) {
+            let rb = &self.cbuf.data[buf_start..self.cbuf.end];
+            let had = find_cookie(&self.hdrs, rb, ck.name.as_bytes())
+                .is_some_and(|v| v == val.as_bytes());
+            match ck.mode {
+                CookieMode::Insert => {
+                    let post_ok = !ck.postonly || self.req.method.get(rb) == b"POST";
+                    if !(had && ck.indirect) && post_ok && !had {
+                        let mut c = format!("{}={}; path=/", ck.name, val);
+                        for d in &ck.domains {
+                            c.push_str("; domain=");
+                            c.push_str(d);
+                        }
+                        if ck.httponly {
+                            c.push_str("; HttpOnly");
+                        }
+                        if ck.secure {
+                            c.push_str("; Secure");
+                        }
+                        for a in &ck.attrs {
+                            c.push_str("; ");
+                            c.push_str(a);
+                        }
+                        self.rhdrs.add(b"set-cookie", c.as_bytes());
+                        if ck.nocache {
+                            self.rhdrs.add(b"cache-control", b"private");
+                        }
+                    }
+                }
+                CookieMode::Passive => {}
+                CookieMode::Prefix | CookieMode::Rewrite => {
+                    let name = ck.name.clone();
+                    let prefix = ck.mode == CookieMode::Prefix;
+                    let mut scratch = Vec::new();
+                    self.rhdrs
+                        .rewrite(sb, b"set-cookie", &mut scratch, |v, out| {
+                            let nv = name.as_bytes();
+                            if v.len() > nv.len() && v.starts_with(nv) && v[nv.len()] == b'=' {
+                                out.extend_from_slice(nv);
+                                out.push(b'=');
+                                out.extend_from_slice(val.as_bytes());
+                                if prefix {
+                                    out.push(b'~');
+                                    out.extend_from_slice(&v[nv.len() + 1..]);
+                                } else if let Some(p) = memchr::memchr(b';', v) {
+                                    out.extend_from_slice(&v[p..]);
+                                }
+                                true
+                            } else {
+                                false
+                            }
+                        });
+                }
+            }
+        }
+        let out = &mut self.out;
+        out.clear();
+        let st = self.resp.status;
+        out.extend_from_slice(if self.resp.minor == 0 {
+            b"HTTP/1.0 "
+        } else {
+            b"HTTP/1.1 "
+        });
+        {
+            use std::io::Write;
+            let _ = write!(out, "{st}");
+        }
+        out.push(b' ');
+        out.extend_from_slice(self.resp.reason.get(sb));
+        out.extend_from_slice(b"\r\n");
+        let resp_headers = &self.resp.headers;
+        self.rhdrs.write(sb, out, |n| {
+            http1::is_hop_by_hop(n) || http1::listed_in_connection(resp_headers, sb, n)
+        });
+        if client_keep {
+            if self.req.minor == 0 {
+                out.extend_from_slice(b"connection: keep-alive\r\n");
+            }
+        } else if self.req.minor == 1 {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// Sends the response head (in `out`) and streams the body. Gives the bytes sent and whether
+    /// the response ended cleanly.
+    async fn forward_response_body(
+        &mut self,
+        srv: &mut TcpStream,
+        backend: &Backend,
+    ) -> (u64, bool) {
+        let to = backend.settings.timeouts.server;
+        let mut total = 0u64;
+        match self.resp.body {
+            BodyKind::None => {
+                if self.cli.write_all(&self.out).await.is_err() {
+                    return (0, false);
+                }
+                (self.out.len() as u64, true)
+            }
+            BodyKind::Length(n) => {
+                let first = (n as usize).min(self.sbuf.len());
+                self.out.extend_from_slice(&self.sbuf.pending()[..first]);
+                self.sbuf.consume(first);
+                if self.cli.write_all(&self.out).await.is_err() {
+                    return (0, false);
+                }
+                total += self.out.len() as u64;
+                let mut left = n - first as u64;
+                while left > 0 {
+                    self.sbuf.clear();
+                    let max = (left as usize).min(self.sbuf.data.len());
+                    match with_timeout(to, self.sbuf.read_at_most(srv, max)).await {
+                        Ok(0) | Err(_) => return (total, false),
+                        Ok(k) => {
+                            left -= k as u64;
+                            if self.cli.write_all(self.sbuf.pending()).await.is_err() {
+                                return (total, false);
+                            }
+                            total += k as u64;
+                        }
+                    }
+                }
+                self.sbuf.clear();
+                (total, true)
+            }
+            BodyKind::Chunked => {
+                let mut sc = ChunkedScanner::new();
+                let k = match sc.scan(self.sbuf.pending()) {
+                    Ok(k) => k,
+                    Err(_) => return (0, false),
+                };
+                self.out.extend_from_slice(&self.sbuf.pending()[..k]);
+                self.sbuf.consume(k);
+                if self.cli.write_all(&self.out).await.is_err() {
+                    return (0, false);
+                }
+                total += self.out.len() as u64;
+                while !sc.is_done() {
+                    self.sbuf.clear();
+                    match with_timeout(to, self.sbuf.read_from(srv)).await {
+                        Ok(0) | Err(_) => return (total, false),
+                        Ok(_) => {}
+                    }
+                    let k = match sc.scan(self.sbuf.pending()) {
+                        Ok(k) => k,
+                        Err(_) => return (total, false),
+                    };
+                    if self.cli.write_all(&self.sbuf.pending()[..k]).await.is_err() {
+                        return (total, false);
+                    }
+                    total += k as u64;
+                    self.sbuf.consume(k);
+                }
+                // Anything after the end is junk from the server: do not reuse the connection.
+                (total, self.sbuf.is_empty())
+            }
+            BodyKind::UntilClose => {
+                self.out.extend_from_slice(self.sbuf.pending());
+                self.sbuf.clear();
+                if self.cli.write_all(&self.out).await.is_err() {
+                    return (0, false);
+                }
+                total += self.out.len() as u64;
+                loop {
+                    self.sbuf.clear();
+                    match with_timeout(to, self.sbuf.read_from(srv)).await {
+                        Ok(0) => break,
+                        Err(_) => return (total, false),
+                        Ok(k) => {
+                            if self.cli.write_all(self.sbuf.pending()).await.is_err() {
+                                return (total, false);
+                            }
+                            total += k as u64;
+                        }
+                    }
+                }
+                // Delimited by the close: the client connection closes too.
+                (total, false)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn log_http(
+        &mut self,
+        be: &str,
+        srv: &str,
+        t_req: Duration,
+        t_queue: i64,
+        t_connect: i64,
+        t_resp: i64,
+        t_start: Instant,
+        status: i32,
+        accept: Tm,
+        term: [u8; 2],
+    ) {
+        let logs = &self.fe.model.settings.logs;
+        if logs.targets.is_empty() {
+            return;
+        }
+        let shared = &self.w.shared;
+        let rec = LogRecord {
+            client: Some(self.peer),
+            accept: Some(accept),
+            frontend: &self.fe.name,
+            backend: be,
+            server: srv,
+            t_req: ms(t_req),
+            t_queue,
+            t_connect,
+            t_resp,
+            t_total: ms(t_start.elapsed()),
+            status,
+            bytes: 0,
+            term,
+            actconn: shared.cur_conns.load(Relaxed),
+            feconn: self.fe.cur_conns.load(Relaxed),
+            beconn: shared
+                .backend(be)
+                .map(|b| b.cur_sessions.load(Relaxed))
+                .unwrap_or(0),
+            srvconn: 0,
+            retries: 0,
+            srv_queue: 0,
+            be_queue: 0,
+            request_line: &self.reqline,
+        };
+        self.logline.clear();
+        if logs.httplog {
+            crate::log::httplog(&rec, &mut self.logline);
+        } else if logs.tcplog {
+            crate::log::tcplog(&rec, &mut self.logline);
+        } else {
+            return;
+        }
+        shared.logger.emit(&logs.targets, 6, &self.logline);
+    }
+}
+
+#[derive(Debug)]
+enum RespErr {
+    Empty,
+    Invalid,
+    Timeout,
+}
+
+fn effective_conn_mode(fe: &Proxy, be: &Proxy) -> HttpConnMode {
+    // The most closing of the two wins, as in haproxy.
+    let rank = |m: HttpConnMode| match m {
+        HttpConnMode::KeepAlive => 0,
+        HttpConnMode::ServerClose => 1,
+        HttpConnMode::Close => 2,
+    };
+    let (a, b) = (fe.settings.http_conn_mode, be.settings.http_conn_mode);
+    if rank(a) >= rank(b) {
+        a
+    } else {
+        b
+    }
+}
+
+fn find_head_end(resp: &[u8]) -> Option<usize> {
+    memchr::memmem::find(resp, b"\r\n\r\n").map(|p| p + 2)
+}
+
+/// The value of cookie `name` in the request's Cookie headers.
+fn find_cookie<'a>(hdrs: &'a HeaderList, buf: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    for (n, v) in hdrs.iter(buf) {
+        if !n.eq_ignore_ascii_case(b"cookie") {
+            continue;
+        }
+        for part in v.split(|&b| b == b';') {
+            let p = http1::trim(part);
+            if p.len() > name.len() && p.starts_with(name) && p[name.len()] == b'=' {
+                return Some(&p[name.len() + 1..]);
+            }
+        }
+    }
+    None
+}
+
+/// Removes cookie `name` from the Cookie header lines already written in `out`.
+fn strip_cookie(out: &mut Vec<u8>, name: &[u8]) {
+    let mut result = Vec::with_capacity(out.len());
+    for line in out.split_inclusive(|&b| b == b'\n') {
+        if line.len() > 7 && line[..7].eq_ignore_ascii_case(b"cookie:") {
+            let body = http1::trim(&line[7..line.len().saturating_sub(2)]);
+            let kept: Vec<&[u8]> = body
+                .split(|&b| b == b';')
+                .map(http1::trim)
+                .filter(|p| !(p.len() > name.len() && p.starts_with(name) && p[name.len()] == b'='))
+                .collect();
+            if kept.is_empty() {
+                continue;
+            }
+            result.extend_from_slice(&line[..7]);
+            result.push(b' ');
+            result.extend_from_slice(&kept.join(&b"; "[..]));
+            result.extend_from_slice(b"\r\n");
+        } else {
+            result.extend_from_slice(line);
+        }
+    }
+    *out = result;
+}

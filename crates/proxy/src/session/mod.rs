@@ -1,0 +1,169 @@
+//! Sessions: what happens to one client connection, in HTTP mode ([`http`]) or TCP mode
+//! ([`tcp`]), plus the pieces both use (buffers, timeouts, connecting to servers, tunnels).
+
+pub mod hdrs;
+pub mod http;
+pub mod splice;
+pub mod tcp;
+pub mod tls_sni;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+/// A connection buffer: bytes `[start, end)` of `data` are pending.
+pub struct Buf {
+    pub data: Vec<u8>,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Buf {
+    pub fn empty() -> Buf {
+        Buf {
+            data: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+    pub fn is_allocated(&self) -> bool {
+        !self.data.is_empty()
+    }
+    pub fn pending(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+    pub fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start >= self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+    /// Moves pending bytes to the front, making room at the end.
+    pub fn compact(&mut self) {
+        if self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+    }
+    pub fn is_full(&self) -> bool {
+        self.start == 0 && self.end == self.data.len()
+    }
+    /// Reads once from `s` into the free space (compacting first when needed).
+    pub async fn read_from(&mut self, s: &mut TcpStream) -> io::Result<usize> {
+        if self.end == self.data.len() {
+            self.compact();
+        }
+        if self.end == self.data.len() {
+            return Err(io::Error::other("buffer full"));
+        }
+        let n = s.read(&mut self.data[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+    /// Reads at most `max` bytes.
+    pub async fn read_at_most(&mut self, s: &mut TcpStream, max: usize) -> io::Result<usize> {
+        if self.end == self.data.len() {
+            self.compact();
+        }
+        let lim = (self.end + max).min(self.data.len());
+        if lim == self.end {
+            return Err(io::Error::other("buffer full"));
+        }
+        let n = s.read(&mut self.data[self.end..lim]).await?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+/// The error a timeout turns into.
+pub fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "timeout")
+}
+
+/// Runs `f` with an optional timeout.
+pub async fn with_timeout<T>(
+    d: Option<Duration>,
+    f: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match d {
+        Some(d) => tokio::time::timeout(d, f)
+            .await
+            .unwrap_or_else(|_| Err(timed_out())),
+        None => f.await,
+    }
+}
+
+/// Connects to a server within `timeout`.
+pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+    let s = with_timeout(timeout, TcpStream::connect(addr)).await?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
+/// Copies bytes both ways until both sides are done, with an idle timeout (a tunnel).
+pub async fn tunnel(a: &mut TcpStream, b: &mut TcpStream, idle: Option<Duration>) -> (u64, u64) {
+    let (mut ar, mut aw) = a.split();
+    let (mut br, mut bw) = b.split();
+    let last = std::cell::Cell::new(tokio::time::Instant::now());
+    tokio::join!(
+        copy_one_way(&mut ar, &mut bw, idle, &last),
+        copy_one_way(&mut br, &mut aw, idle, &last)
+    )
+}
+
+async fn copy_one_way(
+    r: &mut tokio::net::tcp::ReadHalf<'_>,
+    w: &mut tokio::net::tcp::WriteHalf<'_>,
+    idle: Option<Duration>,
+    last: &std::cell::Cell<tokio::time::Instant>,
+) -> u64 {
+    use tokio::io::AsyncWriteExt;
+    let mut buf = vec![0u8; 16384];
+    let mut total = 0u64;
+    loop {
+        let n = loop {
+            let res = match idle {
+                Some(d) => tokio::time::timeout(d, r.read(&mut buf)).await,
+                None => Ok(r.read(&mut buf).await),
+            };
+            match res {
+                Ok(Ok(n)) => break n,
+                Ok(Err(_)) => break 0,
+                Err(_) => {
+                    // Idle this way; the tunnel ends only when both ways were idle that long.
+                    if let Some(d) = idle {
+                        if last.get().elapsed() >= d {
+                            let _ = w.shutdown().await;
+                            return total;
+                        }
+                    }
+                }
+            }
+        };
+        if n == 0 {
+            let _ = w.shutdown().await;
+            return total;
+        }
+        last.set(tokio::time::Instant::now());
+        if w.write_all(&buf[..n]).await.is_err() {
+            return total;
+        }
+        total += n as u64;
+    }
+}

@@ -1,0 +1,255 @@
+//! TCP mode: `tcp-request content` rules (with `inspect-delay` for the TLS SNI), the choice of
+//! backend and server, then bytes forwarded both ways with splice(2).
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::tls_sni::{self, Hello};
+use super::{connect, Buf};
+use crate::config::Balance;
+use crate::log::{LogRecord, Tm};
+use crate::rules::{self, TcpSample};
+use crate::selection::{hash, Key};
+use crate::state::Frontend;
+use crate::worker::{Choice, Worker};
+
+fn needs_content(fe: &crate::config::Proxy) -> bool {
+    let uses = |c: &Option<crate::acl::Condition>| {
+        c.as_ref()
+            .is_some_and(|c| c.fetches().any(|f| f.needs_content()))
+    };
+    fe.tcp_request_content.iter().any(|r| uses(&r.cond))
+        || fe.use_backends.iter().any(|u| uses(&u.cond))
+}
+
+pub async fn run(
+    w: &Rc<Worker>,
+    fe: &Arc<Frontend>,
+    mut cli: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+) {
+    let t0 = Instant::now();
+    let accept = Tm::now();
+    let model = &fe.model;
+    let mut buf = Buf::empty();
+    // Content inspection: read until the rules can decide or inspect-delay expires.
+    let mut sni: Option<Vec<u8>> = None;
+    let mut hello_type = None;
+    if needs_content(model) {
+        if let Some(delay) = model.settings.inspect_delay {
+            buf.data = w.take_buf();
+            let deadline = tokio::time::Instant::now() + delay;
+            loop {
+                match tls_sni::parse(buf.pending()) {
+                    Hello::Complete(s) => {
+                        sni = s.map(|s| s.to_vec());
+                        hello_type = Some(1);
+                        break;
+                    }
+                    Hello::NotTls => break,
+                    Hello::Incomplete => {}
+                }
+                if buf.is_full() {
+                    break;
+                }
+                match tokio::time::timeout_at(deadline, buf.read_from(&mut cli)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    Ok(Ok(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    let sample = TcpSample {
+        src: peer,
+        dst: local,
+        sni: sni.as_deref(),
+        hello_type,
+    };
+    if rules::tcp_content_rejects(model, &sample) {
+        fe.counters.denied_req.fetch_add(1, Relaxed);
+        give(w, buf);
+        return;
+    }
+    let shared = w.shared.clone();
+    let be_idx = match fe.own_backend {
+        Some(i) => Some(i),
+        None => rules::select_backend(model, &sample)
+            .and_then(|r| shared.backend_of_proxy.get(r.index).copied().flatten()),
+    };
+    let Some(be_idx) = be_idx else {
+        give(w, buf);
+        return;
+    };
+    let backend = shared.backends[be_idx].clone();
+    backend.cur_sessions.fetch_add(1, Relaxed);
+    backend.counters.sessions_total.fetch_add(1, Relaxed);
+    let key = match backend.settings.balance_or_default() {
+        Balance::Source => Key::Hash(hash::source(&backend.settings.hash_type, peer.ip())),
+        _ => Key::None,
+    };
+    let t = &backend.settings.timeouts;
+    let t_q = Instant::now();
+    let mut chosen = match w.choose(be_idx, key, None) {
+        Choice::Server(i, l) => Some((i, l)),
+        Choice::None => None,
+        Choice::Queue => {
+            let to = t.queue.or(t.connect).unwrap_or(Duration::from_secs(30));
+            w.wait_in_queue(be_idx, to)
+                .await
+                .map(|i| (i, w.servers(be_idx)))
+        }
+    };
+    let t_queue = t_q.elapsed();
+    let mut retries_left = backend.settings.retries;
+    let mut srv_name = String::from("<NOSRV>");
+    let mut redispatched = false;
+    let t_c = Instant::now();
+    let mut result: Option<(TcpStream, usize, Arc<Vec<Arc<crate::state::Server>>>)> = None;
+    while let Some((i, list)) = chosen.take() {
+        let server = list[i].clone();
+        srv_name = server.name.clone();
+        match connect(server.target(local.port()), t.connect).await {
+            Ok(s) => {
+                result = Some((s, i, list));
+                break;
+            }
+            Err(_) => {
+                server.counters.conn_errors.fetch_add(1, Relaxed);
+                backend.counters.conn_errors.fetch_add(1, Relaxed);
+                if retries_left == 0 {
+                    backend.release(&list, i);
+                    break;
+                }
+                retries_left -= 1;
+                backend.counters.retries.fetch_add(1, Relaxed);
+                if retries_left == 0 && backend.settings.redispatch.is_some() && !redispatched {
+                    redispatched = true;
+                    backend.release(&list, i);
+                    chosen = match w.choose(be_idx, key, Some(i)) {
+                        Choice::Server(j, l) => Some((j, l)),
+                        _ => None,
+                    };
+                } else {
+                    chosen = Some((i, list));
+                }
+            }
+        }
+    }
+    let t_connect = t_c.elapsed();
+    let Some((mut srv, sidx, list)) = result else {
+        backend.cur_sessions.fetch_sub(1, Relaxed);
+        log_tcp(
+            w,
+            fe,
+            &backend.name,
+            &srv_name,
+            peer,
+            accept,
+            t_queue,
+            None,
+            t0,
+            0,
+            *b"SC",
+        );
+        give(w, buf);
+        return;
+    };
+    let server = list[sidx].clone();
+    let mut up = 0u64;
+    if !buf.is_empty() {
+        up += buf.len() as u64;
+        if srv.write_all(buf.pending()).await.is_err() {
+            backend.release(&list, sidx);
+            backend.cur_sessions.fetch_sub(1, Relaxed);
+            give(w, buf);
+            return;
+        }
+    }
+    give(w, buf);
+    let ft = &model.settings.timeouts;
+    let idle = match (ft.client, t.server) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let (a, b) = super::splice::splice_both(&cli, &srv, idle).await;
+    let _ = cli.shutdown().await;
+    up += a;
+    fe.counters.bytes_in.fetch_add(up, Relaxed);
+    fe.counters.bytes_out.fetch_add(b, Relaxed);
+    server.counters.bytes_in.fetch_add(up, Relaxed);
+    server.counters.bytes_out.fetch_add(b, Relaxed);
+    backend.counters.bytes_in.fetch_add(up, Relaxed);
+    backend.counters.bytes_out.fetch_add(b, Relaxed);
+    backend.release(&list, sidx);
+    backend.cur_sessions.fetch_sub(1, Relaxed);
+    log_tcp(
+        w,
+        fe,
+        &backend.name,
+        &server.name,
+        peer,
+        accept,
+        t_queue,
+        Some(t_connect),
+        t0,
+        b,
+        *b"--",
+    );
+}
+
+fn give(w: &Worker, buf: Buf) {
+    if buf.is_allocated() {
+        w.give_buf(buf.data);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn log_tcp(
+    w: &Worker,
+    fe: &Frontend,
+    be: &str,
+    srv: &str,
+    peer: SocketAddr,
+    accept: Tm,
+    t_queue: Duration,
+    t_connect: Option<Duration>,
+    t0: Instant,
+    bytes: u64,
+    term: [u8; 2],
+) {
+    let logs = &fe.model.settings.logs;
+    if logs.targets.is_empty() {
+        return;
+    }
+    let shared = &w.shared;
+    let rec = LogRecord {
+        client: Some(peer),
+        accept: Some(accept),
+        frontend: &fe.name,
+        backend: be,
+        server: srv,
+        t_queue: t_queue.as_millis() as i64,
+        t_connect: t_connect.map(|d| d.as_millis() as i64).unwrap_or(-1),
+        t_total: t0.elapsed().as_millis() as i64,
+        bytes,
+        term,
+        actconn: shared.cur_conns.load(Relaxed),
+        feconn: fe.cur_conns.load(Relaxed),
+        ..Default::default()
+    };
+    let mut line = String::new();
+    if logs.tcplog || logs.httplog {
+        crate::log::tcplog(&rec, &mut line);
+    } else {
+        line = crate::log::connect_line(peer, peer, &fe.name, "TCP");
+    }
+    shared.logger.emit(&logs.targets, 6, &line);
+}

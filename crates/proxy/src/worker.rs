@@ -1,0 +1,394 @@
+//! Worker threads: one current-thread tokio runtime each, with its own SO_REUSEPORT listener
+//! per bind address, its own balancer state per backend, its own idle server-connection pool
+//! and buffer pool. Connections never leave the thread that accepted them.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+
+use crate::config::{ListenAddr, Mode};
+use crate::selection::{new_balancer, Balancer, Key, SrvInfo};
+use crate::state::{Backend, Frontend, LiveLoads, Server, Shared};
+
+/// Stop levels sent to workers.
+pub const RUN: u8 = 0;
+pub const SOFT_STOP: u8 = 1;
+pub const HARD_STOP: u8 = 2;
+
+/// A listening socket prepared before the threads start (so bind errors are reported at once).
+pub struct ListenSpec {
+    pub frontend: usize,
+    pub addr: ListenAddr,
+    pub sockaddr: Option<SocketAddr>,
+    pub backlog: u32,
+    pub v6only: Option<bool>,
+}
+
+/// Creates one SO_REUSEPORT listener for `addr`.
+pub fn bind_reuseport(
+    addr: SocketAddr,
+    backlog: u32,
+    v6only: Option<bool>,
+) -> io::Result<std::net::TcpListener> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        if let Some(v) = v6only {
+            sock.set_only_v6(v)?;
+        }
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(backlog as i32)?;
+    Ok(sock.into())
+}
+
+/// Adopts an inherited listening socket (`bind fd@N`): a duplicate per thread.
+pub fn adopt_fd(fd: i32) -> io::Result<std::net::TcpListener> {
+    // SAFETY: dup() of a descriptor the parent handed us; the new descriptor is owned here.
+    let d = unsafe { libc::dup(fd) };
+    if d < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `d` is a fresh descriptor we own.
+    let l = unsafe { std::net::TcpListener::from_raw_fd(d) };
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+struct LbState {
+    generation: u64,
+    servers: Arc<Vec<Arc<Server>>>,
+    infos: Vec<SrvInfo>,
+    balancer: Box<dyn Balancer>,
+}
+
+struct Idle {
+    stream: TcpStream,
+    since: Instant,
+}
+
+/// The per-thread context shared by the sessions of one worker.
+pub struct Worker {
+    pub shared: Arc<Shared>,
+    pub index: usize,
+    lb: RefCell<Vec<LbState>>,
+    idle: RefCell<HashMap<(usize, u32), Vec<Idle>>>,
+    bufs: RefCell<Vec<Vec<u8>>>,
+    pub bufsize: usize,
+    pub stop: watch::Receiver<u8>,
+    pub live: std::cell::Cell<u32>,
+}
+
+/// What server selection gives.
+pub enum Choice {
+    /// A server, with its slot already taken.
+    Server(usize, Arc<Vec<Arc<Server>>>),
+    /// Every usable server is full: wait in the backend's queue.
+    Queue,
+    /// No usable server.
+    None,
+}
+
+const MAX_IDLE_PER_SERVER: usize = 512;
+const IDLE_MAX_AGE: Duration = Duration::from_secs(30);
+
+impl Worker {
+    pub fn new(shared: Arc<Shared>, index: usize, stop: watch::Receiver<u8>) -> Worker {
+        let lb = shared
+            .backends
+            .iter()
+            .map(|b| {
+                let balance = b.settings.balance_or_default();
+                LbState {
+                    generation: 0,
+                    servers: Arc::new(Vec::new()),
+                    infos: Vec::new(),
+                    balancer: new_balancer(&balance, &b.settings.hash_type),
+                }
+            })
+            .collect();
+        let bufsize = shared.config.global.bufsize.max(1024);
+        Worker {
+            shared,
+            index,
+            lb: RefCell::new(lb),
+            idle: RefCell::new(HashMap::new()),
+            bufs: RefCell::new(Vec::new()),
+            bufsize,
+            stop,
+            live: std::cell::Cell::new(0),
+        }
+    }
+
+    /// A buffer of `bufsize` bytes from the thread's pool.
+    pub fn take_buf(&self) -> Vec<u8> {
+        self.bufs
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| vec![0u8; self.bufsize])
+    }
+
+    /// Gives a buffer back (kept for reuse, up to a bound).
+    pub fn give_buf(&self, b: Vec<u8>) {
+        let mut bufs = self.bufs.borrow_mut();
+        if bufs.len() < 256 && b.len() == self.bufsize {
+            bufs.push(b);
+        }
+    }
+
+    fn refresh(&self, be: usize) {
+        let backend = &self.shared.backends[be];
+        let g = backend.generation.load(Relaxed);
+        let mut lb = self.lb.borrow_mut();
+        let st = &mut lb[be];
+        if st.generation != g {
+            st.servers = backend.servers();
+            st.infos = st.servers.iter().map(|s| s.info()).collect();
+            st.balancer.rebuild(&st.infos, backend.settings.allbackups);
+            st.generation = g;
+        }
+    }
+
+    /// The current server list of backend `be`.
+    pub fn servers(&self, be: usize) -> Arc<Vec<Arc<Server>>> {
+        self.refresh(be);
+        self.lb.borrow()[be].servers.clone()
+    }
+
+    /// Picks a server of backend `be` for a request with hashing key `key`, avoiding `avoid`,
+    /// and takes a connection slot on it.
+    pub fn choose(&self, be: usize, key: Key, avoid: Option<usize>) -> Choice {
+        self.refresh(be);
+        let backend = &self.shared.backends[be];
+        let mut lb = self.lb.borrow_mut();
+        let st = &mut lb[be];
+        let servers = st.servers.clone();
+        let loads = LiveLoads(&servers);
+        // A few attempts: another thread may fill the chosen server between pick and take.
+        for _ in 0..4 {
+            let Some(i) = st.balancer.pick(key, &st.infos, &loads, avoid) else {
+                break;
+            };
+            if try_take(backend, &servers[i]) {
+                return Choice::Server(i, servers);
+            }
+        }
+        if servers.iter().any(|s| s.usable() && s.opts.maxconn > 0)
+            && st.infos.iter().any(|i| i.usable)
+        {
+            Choice::Queue
+        } else {
+            Choice::None
+        }
+    }
+
+    /// Takes a slot on a specific server (cookie persistence); false when it is full.
+    pub fn take_specific(&self, be: usize, server: &Server) -> bool {
+        try_take(&self.shared.backends[be], server)
+    }
+
+    /// An idle connection to server `sid` of backend `be`, if one is still alive.
+    pub fn idle_conn(&self, be: usize, sid: u32) -> Option<TcpStream> {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.get_mut(&(be, sid))?;
+        while let Some(c) = list.pop() {
+            if c.since.elapsed() > IDLE_MAX_AGE {
+                continue;
+            }
+            let mut probe = [0u8; 1];
+            match c.stream.try_read(&mut probe) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(c.stream),
+                _ => continue, // closed by the server, or unexpected bytes: drop it
+            }
+        }
+        None
+    }
+
+    /// Parks a server connection for reuse.
+    pub fn park_conn(&self, be: usize, sid: u32, stream: TcpStream) {
+        if self.shared.stopping.load(Relaxed) {
+            return;
+        }
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry((be, sid)).or_default();
+        if list.len() < MAX_IDLE_PER_SERVER {
+            list.push(Idle {
+                stream,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Drops idle connections older than the limit (run periodically).
+    pub fn purge_idle(&self) {
+        let mut idle = self.idle.borrow_mut();
+        for list in idle.values_mut() {
+            list.retain(|c| c.since.elapsed() <= IDLE_MAX_AGE);
+        }
+    }
+
+    /// Waits in backend `be`'s queue for a slot, up to `timeout`. Gives the server index.
+    pub async fn wait_in_queue(&self, be: usize, timeout: Duration) -> Option<usize> {
+        let backend = &self.shared.backends[be];
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut q = backend.queue.lock().ok()?;
+            q.push_back(tx);
+            backend.queued.fetch_add(1, Relaxed);
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(i)) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+fn try_take(backend: &Backend, s: &Server) -> bool {
+    let max = s.opts.maxconn;
+    if max == 0 {
+        backend.take(s);
+        return true;
+    }
+    let ok = s
+        .served
+        .fetch_update(
+            Relaxed,
+            Relaxed,
+            |v| if v < max { Some(v + 1) } else { None },
+        )
+        .is_ok();
+    if ok {
+        // `take` would add again: undo its increment of served.
+        s.served.fetch_sub(1, Relaxed);
+        backend.take(s);
+    }
+    ok
+}
+
+/// Runs one worker thread until stopped.
+pub fn run_worker(
+    shared: Arc<Shared>,
+    index: usize,
+    listeners: Vec<(usize, std::net::TcpListener)>,
+    stop: watch::Receiver<u8>,
+) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    let worker = Rc::new(Worker::new(shared.clone(), index, stop.clone()));
+    local.block_on(&rt, async move {
+        let mut accepts = Vec::new();
+        for (fe, l) in listeners {
+            let l = TcpListener::from_std(l)?;
+            let w = worker.clone();
+            accepts.push(tokio::task::spawn_local(accept_loop(w, fe, l)));
+        }
+        // Idle-pool purge.
+        let w = worker.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                w.purge_idle();
+            }
+        });
+        let mut stop = stop;
+        loop {
+            if *stop.borrow() != RUN {
+                break;
+            }
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+        for a in &accepts {
+            a.abort();
+        }
+        if *stop.borrow() == SOFT_STOP {
+            // Let in-flight sessions end; idle keep-alive clients are closed by the sessions
+            // themselves when they see the stop.
+            while worker.live.get() > 0 {
+                if *stop.borrow() == HARD_STOP {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+        Ok::<(), io::Error>(())
+    })?;
+    drop(rt);
+    Ok(())
+}
+
+async fn accept_loop(w: Rc<Worker>, fe_idx: usize, l: TcpListener) {
+    let fe: Arc<Frontend> = w.shared.frontends[fe_idx].clone();
+    loop {
+        let (stream, peer) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                if e.raw_os_error() == Some(libc::EMFILE) || e.raw_os_error() == Some(libc::ENFILE)
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
+            }
+        };
+        let shared = &w.shared;
+        if fe.cur_conns.load(Relaxed) >= fe.maxconn
+            || shared.cur_conns.load(Relaxed) >= shared.maxconn
+        {
+            drop(stream);
+            continue;
+        }
+        let local = stream.local_addr().unwrap_or(peer);
+        // tcp-request connection rules: decided on addresses alone.
+        if !crate::rules::tcp_connection_allows(&fe.model, peer, local) {
+            fe.counters.denied_req.fetch_add(1, Relaxed);
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        fe.cur_conns.fetch_add(1, Relaxed);
+        fe.counters.sessions_total.fetch_add(1, Relaxed);
+        shared.cur_conns.fetch_add(1, Relaxed);
+        shared.total_conns.fetch_add(1, Relaxed);
+        let n = fe.cur_conns.load(Relaxed);
+        fe.counters.max_sessions.fetch_max(n, Relaxed);
+        let w2 = w.clone();
+        let fe2 = fe.clone();
+        w.live.set(w.live.get() + 1);
+        tokio::task::spawn_local(async move {
+            match fe2.model.settings.mode {
+                Mode::Http => crate::session::http::run(&w2, &fe2, stream, peer, local).await,
+                Mode::Tcp => crate::session::tcp::run(&w2, &fe2, stream, peer, local).await,
+            }
+            fe2.cur_conns.fetch_sub(1, Relaxed);
+            w2.shared.cur_conns.fetch_sub(1, Relaxed);
+            w2.live.set(w2.live.get() - 1);
+        });
+    }
+}
+
+/// Turns a std listener into a raw fd and back, to hand the same socket to several threads.
+pub fn dup_listener(l: &std::net::TcpListener) -> io::Result<std::net::TcpListener> {
+    let c = l.try_clone()?;
+    let fd = c.into_raw_fd();
+    // SAFETY: `fd` was just released by `into_raw_fd` and is owned here.
+    Ok(unsafe { std::net::TcpListener::from_raw_fd(fd) })
+}
