@@ -24,8 +24,12 @@
 //! (`TYPEnnnn`) that `domain` does not know, with their wire rdata exactly as written.
 
 mod check;
+mod encoding;
+mod lexer;
 mod names;
+mod rdata;
 mod scanner;
+mod svcb;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -136,7 +140,10 @@ impl std::error::Error for ZoneFileErrors {}
 /// `origin` is the zone's origin; without it, the origin is the SOA owner (or the file's first
 /// `$ORIGIN`), and relative names before any `$ORIGIN` are errors. Returns every error of the
 /// file, never a half-loaded zone.
-pub fn load_zone_file(path: &Path, origin: Option<&Name<Bytes>>) -> Result<LoadedZone, ZoneFileErrors> {
+pub fn load_zone_file(
+    path: &Path,
+    origin: Option<&Name<Bytes>>,
+) -> Result<LoadedZone, ZoneFileErrors> {
     scanner::load(scanner::Input::File(path.to_path_buf()), origin)
 }
 
