@@ -408,7 +408,13 @@ impl Shared {
     pub fn build(config: config::Config, nbthread: usize) -> Shared {
         let mut backends = Vec::new();
         let mut backend_of_proxy = Vec::new();
-        let mut next_id = 1u32;
+        // haproxy numbers proxies from 1, after its own "GLOBAL" proxy when a stats socket
+        // exists (it then takes id 1).
+        let mut next_id = if config.global.stats_sockets.is_empty() {
+            1u32
+        } else {
+            2
+        };
         let mut ids = Vec::new();
         for p in config.proxies.iter() {
             ids.push(next_id);

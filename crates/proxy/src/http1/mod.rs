@@ -546,7 +546,7 @@ pub fn listed_in_connection(headers: &[HeaderSpan], buf: &[u8], name: &[u8]) -> 
         .any(|h| tokens(h.value.get(buf)).any(|t| t.eq_ignore_ascii_case(name)))
 }
 
-/// The reason phrase haproxy uses for a status code.
+/// The reason phrase haproxy uses for a status code it generates itself.
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
@@ -562,12 +562,12 @@ pub fn reason_phrase(status: u16) -> &'static str {
         304 => "Not Modified",
         307 => "Temporary Redirect",
         308 => "Permanent Redirect",
-        400 => "Bad Request",
+        400 => "Bad request",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
-        407 => "Proxy Authentication Required",
+        407 => "Unauthorized",
         408 => "Request Time-out",
         410 => "Gone",
         413 => "Payload Too Large",

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::config::{HashFunction, HashType};
+use crate::config::{HashFunction, HashMethod, HashType};
 
 /// `hash_sdbm`.
 pub fn sdbm(key: &[u8]) -> u32 {
@@ -91,8 +91,15 @@ pub fn gen_hash(ht: &HashType, key: &[u8]) -> u32 {
     finish(ht, h)
 }
 
+/// Whether the avalanche modifier applies. haproxy applies it by default with
+/// `hash-type consistent` when no hash function is named; the configuration model cannot tell
+/// that case from an explicit `consistent sdbm`, so consistent+sdbm is taken as the default.
+fn avalanche(ht: &HashType) -> bool {
+    ht.avalanche || (ht.method == HashMethod::Consistent && ht.function == HashFunction::Sdbm)
+}
+
 fn finish(ht: &HashType, h: u32) -> u32 {
-    if ht.avalanche {
+    if avalanche(ht) {
         full_hash(h)
     } else {
         h

@@ -1035,9 +1035,19 @@ impl Session<'_> {
                             c.push_str("; ");
                             c.push_str(a);
                         }
+                        // nocache: a response a cache could keep is marked private, as
+                        // haproxy does (only responses with explicit freshness count).
+                        let cacheable = self.rhdrs.get(sb, b"expires").is_some()
+                            || self.rhdrs.get(sb, b"cache-control").is_some_and(|v| {
+                                let v = String::from_utf8_lossy(v).to_ascii_lowercase();
+                                (v.contains("public") || v.contains("max-age"))
+                                    && !v.contains("private")
+                                    && !v.contains("no-cache")
+                                    && !v.contains("no-store")
+                            });
                         self.rhdrs.add(b"set-cookie", c.as_bytes());
-                        if ck.nocache {
-                            self.rhdrs.add(b"cache-control", b"private");
+                        if ck.nocache && cacheable {
+                            self.rhdrs.set(sb, b"cache-control", b"private");
                         }
                     }
                 }

@@ -1,0 +1,380 @@
+//! The differential suite: haproxy (/usr/sbin/haproxy) and dermaga's proxy run the same
+//! configuration against the same backends; what clients see must match (status, the headers
+//! that matter, which server answered, the order of servers under each algorithm, failover).
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use support::*;
+
+/// Both proxies on the same configuration; `{PORT}` is replaced by each one's own port.
+struct Pair {
+    hap: (Proc, SocketAddr),
+    der: (Proc, SocketAddr),
+}
+
+fn pair(cfg: &str) -> Pair {
+    let start = |prog: &str, tag: &str| {
+        let port = free_port();
+        let c = cfg.replace("{PORT}", &port.to_string());
+        let p = spawn(prog, &c, tag);
+        let a: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        wait_port(a);
+        (p, a)
+    };
+    Pair {
+        hap: start(HAPROXY, "hap"),
+        der: start(DERMAGA, "der"),
+    }
+}
+
+const DEFAULTS: &str = "global\n nbthread 1\ndefaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n";
+
+fn servers(names: &[&str]) -> Vec<HttpBackend> {
+    names.iter().map(|n| HttpBackend::start(n)).collect()
+}
+
+fn server_lines(bs: &[HttpBackend], extra: &[&str]) -> String {
+    bs.iter()
+        .enumerate()
+        .map(|(i, b)| {
+            format!(
+                " server {} {} {}\n",
+                b.name,
+                b.addr,
+                extra.get(i).copied().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// The servers answering `paths`, one fresh connection each.
+fn order(addr: SocketAddr, paths: &[String]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|p| {
+            get(addr, p)
+                .map(|r| r.server())
+                .unwrap_or_else(|| "none".into())
+        })
+        .collect()
+}
+
+fn same_order(balance: &str, weights: &[&str], paths: Vec<String>) {
+    let bs = servers(&["s1", "s2", "s3", "s4"]);
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n bind 127.0.0.1:{{PORT}}\n default_backend be\nbackend be\n {balance}\n{}",
+        server_lines(&bs, weights)
+    );
+    let p = pair(&cfg);
+    let h = order(p.hap.1, &paths);
+    let d = order(p.der.1, &paths);
+    assert_eq!(
+        d, h,
+        "balance {balance} weights {weights:?}: dermaga vs haproxy"
+    );
+}
+
+fn slash(n: usize) -> Vec<String> {
+    (0..n).map(|_| "/".to_string()).collect()
+}
+
+#[test]
+fn roundrobin_equal_weights() {
+    same_order("balance roundrobin", &[], slash(12));
+}
+
+#[test]
+fn roundrobin_unequal_weights() {
+    same_order(
+        "balance roundrobin",
+        &["weight 3", "weight 1", "weight 2", "weight 5"],
+        slash(33),
+    );
+}
+
+#[test]
+fn static_rr_unequal_weights() {
+    same_order(
+        "balance static-rr",
+        &["weight 3", "weight 1", "weight 2", "weight 1"],
+        slash(21),
+    );
+}
+
+#[test]
+fn leastconn_sequential() {
+    same_order("balance leastconn", &[], slash(8));
+}
+
+#[test]
+fn first_sequential() {
+    same_order(
+        "balance first",
+        &["maxconn 5", "maxconn 5", "", ""],
+        slash(6),
+    );
+}
+
+#[test]
+fn source_hash() {
+    same_order("balance source", &["weight 2", "", "", ""], slash(3));
+}
+
+fn paths() -> Vec<String> {
+    [
+        "/",
+        "/a",
+        "/b/c",
+        "/images/x.png?v=1",
+        "/api/v1/users?id=7",
+        "/zz",
+        "/static/app.js",
+        "/a/b/c/d",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn uri_hash_map_based() {
+    same_order("balance uri", &[], paths());
+}
+
+#[test]
+fn uri_hash_depth_and_whole() {
+    same_order("balance uri depth 2", &["weight 2"], paths());
+    same_order("balance uri whole", &[], paths());
+}
+
+#[test]
+fn uri_hash_consistent() {
+    same_order("balance uri\n hash-type consistent", &["weight 2"], paths());
+}
+
+#[test]
+fn url_param_hash() {
+    let p: Vec<String> = [
+        "/?user=bob",
+        "/?user=alice",
+        "/x?a=1&user=carol",
+        "/?user=dave",
+        "/nouser",
+        "/nouser",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    same_order("balance url_param user", &[], p);
+}
+
+#[test]
+fn statuses_and_headers_of_rules() {
+    let bs = servers(&["s1"]);
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n bind 127.0.0.1:{{PORT}}\n\
+ http-request deny if {{ path_beg /admin }}\n\
+ http-request deny deny_status 429 if {{ path_beg /slow }}\n\
+ http-request return status 200 content-type text/plain string pong if {{ path /ping }}\n\
+ http-request redirect location /new code 301 if {{ path /old }}\n\
+ http-request redirect scheme https if {{ path /secure }}\n\
+ http-request redirect prefix /v2 if {{ path_beg /v1 }}\n\
+ http-response set-header X-Resp r1\n\
+ default_backend be\nbackend be\n{}",
+        server_lines(&bs, &[])
+    );
+    let p = pair(&cfg);
+    for path in [
+        "/",
+        "/admin",
+        "/slow",
+        "/ping",
+        "/old",
+        "/secure?x=1",
+        "/v1/a",
+        "/status/404",
+        "/status/503",
+    ] {
+        let h = get(p.hap.1, path).unwrap();
+        let d = get(p.der.1, path).unwrap();
+        assert_eq!(d.status, h.status, "{path}");
+        for name in [
+            "location",
+            "content-type",
+            "x-resp",
+            "x-server",
+            "set-cookie",
+        ] {
+            assert_eq!(d.header(name), h.header(name), "{path}: header {name}");
+        }
+        if h.status >= 400 && h.header("x-server").is_none() {
+            assert_eq!(d.body, h.body, "{path}: error page");
+        }
+    }
+}
+
+#[test]
+fn no_server_and_bad_requests() {
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n bind 127.0.0.1:{{PORT}}\n default_backend be\nbackend be\n"
+    );
+    let p = pair(&cfg);
+    let h = get(p.hap.1, "/").unwrap();
+    let d = get(p.der.1, "/").unwrap();
+    assert_eq!((d.status, &d.body), (h.status, &h.body));
+    for req in [
+        &b"GET /a#b HTTP/1.1\r\nHost: t\r\n\r\n"[..],
+        b"G(T / HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    ] {
+        let h = raw(p.hap.1, req).unwrap();
+        let d = raw(p.der.1, req).unwrap();
+        assert_eq!(
+            (d.status, &d.body),
+            (h.status, &h.body),
+            "{:?}",
+            String::from_utf8_lossy(req)
+        );
+    }
+}
+
+#[test]
+fn cookie_insert() {
+    let bs = servers(&["s1", "s2"]);
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n bind 127.0.0.1:{{PORT}}\n default_backend be\nbackend be\n cookie SRV insert indirect nocache\n{}",
+        server_lines(&bs, &["cookie c1", "cookie c2"])
+    );
+    let p = pair(&cfg);
+    let h = get(p.hap.1, "/").unwrap();
+    let d = get(p.der.1, "/").unwrap();
+    assert_eq!(d.server(), h.server());
+    assert_eq!(d.header("set-cookie"), h.header("set-cookie"));
+    assert_eq!(d.header("cache-control"), h.header("cache-control"));
+    let req = b"GET / HTTP/1.1\r\nHost: t\r\nCookie: SRV=c2\r\nConnection: close\r\n\r\n";
+    let h = raw(p.hap.1, req).unwrap();
+    let d = raw(p.der.1, req).unwrap();
+    assert_eq!(
+        (d.server(), d.header("set-cookie")),
+        (h.server(), h.header("set-cookie"))
+    );
+}
+
+#[test]
+fn failover_and_recovery_with_checks() {
+    let s1 = HttpBackend::start("s1");
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n bind 127.0.0.1:{{PORT}}\n default_backend be\nbackend be\n option httpchk GET /health\n default-server inter 100ms fall 2 rise 2\n server s1 {} check\n server s2 127.0.0.1:{port} check\n server bk 127.0.0.1:{port} check backup\n",
+        s1.addr
+    );
+    let p = pair(&cfg);
+    // s2 is down on both: every request goes to s1
+    assert!(eventually(5, || order(p.hap.1, &slash(4)) == ["s1"; 4]));
+    assert!(eventually(5, || order(p.der.1, &slash(4)) == ["s1"; 4]));
+    // s2 (and the backup on the same port) comes up: both alternate again, in the same order
+    let _s2 = HttpBackend::start_on(&format!("127.0.0.1:{port}"), "s2");
+    assert!(eventually(5, || order(p.hap.1, &slash(4)).contains(&"s2".to_string())));
+    assert!(eventually(5, || order(p.der.1, &slash(4)).contains(&"s2".to_string())));
+    std::thread::sleep(Duration::from_millis(300));
+    // s1 goes away: s2 takes everything, the backup stays idle
+    s1.stop();
+    drop(s1);
+    std::thread::sleep(Duration::from_millis(800));
+    let h = order(p.hap.1, &slash(4));
+    let d = order(p.der.1, &slash(4));
+    assert_eq!(d, h);
+}
+
+#[test]
+fn stats_socket_shapes() {
+    let bs = servers(&["s1", "s2"]);
+    let mk = |sock: &std::path::Path| {
+        format!(
+            "global\n nbthread 1\n stats socket {} level admin\ndefaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\nfrontend fe\n bind 127.0.0.1:{{PORT}}\n default_backend be\nbackend be\n{}",
+            sock.display(),
+            server_lines(&bs, &["", "weight 4"])
+        )
+    };
+    let dir = tempdir("diffstats");
+    let hs = dir.join("h.sock");
+    let ds = dir.join("d.sock");
+    let hport = free_port();
+    let dport = free_port();
+    let _h = spawn(
+        HAPROXY,
+        &mk(&hs).replace("{PORT}", &hport.to_string()),
+        "hs",
+    );
+    let _d = spawn(
+        DERMAGA,
+        &mk(&ds).replace("{PORT}", &dport.to_string()),
+        "ds",
+    );
+    assert!(eventually(5, || hs.exists() && ds.exists()));
+    wait_port(format!("127.0.0.1:{hport}").parse().unwrap());
+    wait_port(format!("127.0.0.1:{dport}").parse().unwrap());
+    let cli = |sock: &std::path::Path, cmd: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    for cmd in [
+        "set server be/s1 state drain",
+        "set server be/s1 state foo",
+        "set server be/zz weight 5",
+        "set server bx/s1 weight 5",
+        "set server be/s1 weight 300",
+        "set server be/s2 weight 7",
+        "get weight be/s2",
+        "show backend",
+        "show servers state zz",
+        "disable server be/s1",
+        "enable server be/s1",
+    ] {
+        assert_eq!(cli(&ds, cmd), cli(&hs, cmd), "{cmd}");
+    }
+    // show stat: same header, same columns, same names and statuses
+    let h = cli(&hs, "show stat");
+    let d = cli(&ds, "show stat");
+    let hl: Vec<&str> = h.lines().collect();
+    let dl: Vec<&str> = d.lines().collect();
+    assert_eq!(dl[0], hl[0]);
+    assert_eq!(dl.len(), hl.len());
+    let col = |l: &str, i: usize| l.split(',').nth(i).unwrap_or("").to_string();
+    let idx = |name: &str| {
+        hl[0]
+            .trim_start_matches("# ")
+            .split(',')
+            .position(|c| c == name)
+            .unwrap()
+    };
+    for (a, b) in dl.iter().zip(&hl).skip(1) {
+        for c in [
+            "pxname", "svname", "status", "weight", "act", "bck", "type", "mode", "algo", "iid",
+            "sid",
+        ] {
+            assert_eq!(col(a, idx(c)), col(b, idx(c)), "column {c}: {a} vs {b}");
+        }
+    }
+    // show servers state: same header and the same columns that do not depend on time
+    let h = cli(&hs, "show servers state");
+    let d = cli(&ds, "show servers state");
+    let hl: Vec<&str> = h.lines().collect();
+    let dl: Vec<&str> = d.lines().collect();
+    assert_eq!(dl[..2], hl[..2]);
+    for (a, b) in dl.iter().zip(&hl).skip(2) {
+        let (a, b): (Vec<&str>, Vec<&str>) = (a.split(' ').collect(), b.split(' ').collect());
+        assert_eq!(a.len(), b.len());
+        for i in [1, 2, 3, 4, 5, 6, 7, 8, 18] {
+            assert_eq!(a.get(i), b.get(i), "show servers state column {i}");
+        }
+    }
+}
