@@ -90,9 +90,6 @@ impl Base64 {
         if self.count % 4 != 0 {
             return Err("base64 data is not a multiple of 4 characters");
         }
-        if self.acc != 0 {
-            return Err("base64 data has trailing bits");
-        }
         Ok(())
     }
 }

@@ -37,6 +37,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use domain::base::iana::Class;
+use domain::base::zonefile_fmt::{DisplayKind, ZonefileFmt};
 use domain::base::{Name, RecordData as _, Ttl};
 
 pub use check::{check_zone, format_diagnostics, Diagnostic, Severity};
@@ -86,7 +87,7 @@ impl fmt::Display for ZoneRecord {
             self.ttl.as_secs(),
             self.class,
             self.data.rtype(),
-            self.data
+            self.data.display_zonefile(DisplayKind::Simple)
         )
     }
 }
