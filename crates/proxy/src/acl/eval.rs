@@ -56,9 +56,9 @@ impl Criterion {
             }
             Fetch::SrcPort => src.src_port().is_some_and(|p| self.match_int(i64::from(p))),
             Fetch::DstPort => src.dst_port().is_some_and(|p| self.match_int(i64::from(p))),
-            Fetch::ReqSslHelloType => {
-                src.ssl_hello_type().is_some_and(|t| self.match_int(i64::from(t)))
-            }
+            Fetch::ReqSslHelloType => src
+                .ssl_hello_type()
+                .is_some_and(|t| self.match_int(i64::from(t))),
             Fetch::Src => src.src().is_some_and(|ip| self.match_ip(ip)),
             Fetch::Dst => src.dst().is_some_and(|ip| self.match_ip(ip)),
         }
@@ -220,7 +220,10 @@ fn parse_int_prefix(v: &[u8]) -> Option<i64> {
         Some(b'+') => (false, &v[1..]),
         _ => (false, v),
     };
-    let end = digits.iter().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
     if end == 0 {
         return None;
     }

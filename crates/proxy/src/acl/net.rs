@@ -23,11 +23,17 @@ impl IpNet {
         match addr {
             IpAddr::V4(a) if prefix <= 32 => {
                 let m = mask32(prefix);
-                Some(IpNet { addr: IpAddr::V4(Ipv4Addr::from(u32::from(a) & m)), prefix })
+                Some(IpNet {
+                    addr: IpAddr::V4(Ipv4Addr::from(u32::from(a) & m)),
+                    prefix,
+                })
             }
             IpAddr::V6(a) if prefix <= 128 => {
                 let m = mask128(prefix);
-                Some(IpNet { addr: IpAddr::V6(Ipv6Addr::from(u128::from(a) & m)), prefix })
+                Some(IpNet {
+                    addr: IpAddr::V6(Ipv6Addr::from(u128::from(a) & m)),
+                    prefix,
+                })
             }
             _ => None,
         }
@@ -90,7 +96,10 @@ impl FromStr for IpNet {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let a = a.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(a);
+        let a = a
+            .strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .unwrap_or(a);
         let addr: IpAddr = a.parse().map_err(|_| BadNet)?;
         let prefix = match (p, addr) {
             (None, _) => return Ok(IpNet::host(addr)),

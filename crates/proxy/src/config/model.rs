@@ -39,7 +39,10 @@ pub struct Location {
 impl Location {
     /// A location, for tests and for items built by code rather than read from a file.
     pub fn new(file: &str, line: u32) -> Location {
-        Location { file: Arc::from(file), line }
+        Location {
+            file: Arc::from(file),
+            line,
+        }
     }
 }
 
@@ -223,14 +226,17 @@ pub struct Facility(pub u8);
 impl Facility {
     /// haproxy's facility names, in numeric order.
     pub const NAMES: [&'static str; 24] = [
-        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-        "auth2", "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3",
-        "local4", "local5", "local6", "local7",
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
+        "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
+        "local5", "local6", "local7",
     ];
 
     /// The facility called `name`.
     pub fn from_name(name: &str) -> Option<Facility> {
-        Self::NAMES.iter().position(|n| *n == name).map(|i| Facility(i as u8))
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Facility(i as u8))
     }
 
     /// Its name.
@@ -245,8 +251,9 @@ pub struct Level(pub u8);
 
 impl Level {
     /// haproxy's level names, in numeric order.
-    pub const NAMES: [&'static str; 8] =
-        ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
+    pub const NAMES: [&'static str; 8] = [
+        "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+    ];
     pub const EMERG: Level = Level(0);
     pub const ERR: Level = Level(3);
     pub const NOTICE: Level = Level(5);
@@ -255,7 +262,10 @@ impl Level {
 
     /// The level called `name`.
     pub fn from_name(name: &str) -> Option<Level> {
-        Self::NAMES.iter().position(|n| *n == name).map(|i| Level(i as u8))
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Level(i as u8))
     }
 
     /// Its name.
@@ -512,15 +522,15 @@ pub struct ForwardFor {
     pub if_none: bool,
 }
 
-/// `retry-on` keywords.
+/// `retry-on` keywords (`none` clears everything; `all-retryable-errors` sets every flag
+/// and 500 502 503 504).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryOn {
-    /// `none` clears everything; these flags are what remains.
-    pub connect_failure: bool,
+    /// `conn-failure` (the default): the connection to the server failed.
+    pub conn_failure: bool,
     pub empty_response: bool,
     pub junk_response: bool,
     pub response_timeout: bool,
-    pub conn_failure: bool,
     /// `0rtt-rejected`.
     pub zero_rtt_rejected: bool,
     /// Status codes among 401 403 404 408 425 500 501 502 503 504.
@@ -530,11 +540,10 @@ pub struct RetryOn {
 impl Default for RetryOn {
     fn default() -> RetryOn {
         RetryOn {
-            connect_failure: true,
+            conn_failure: true,
             empty_response: false,
             junk_response: false,
             response_timeout: false,
-            conn_failure: false,
             zero_rtt_rejected: false,
             statuses: Vec::new(),
         }
@@ -812,11 +821,19 @@ pub type Regex = regex::bytes::Regex;
 #[derive(Debug, Clone, PartialEq)]
 pub enum TcpCheckRule {
     /// `tcp-check connect [port N] [addr IP]`: (re)connect.
-    Connect { loc: Location, port: Option<u16>, addr: Option<IpAddr> },
+    Connect {
+        loc: Location,
+        port: Option<u16>,
+        addr: Option<IpAddr>,
+    },
     /// `tcp-check send STRING` / `send-binary HEX`: the bytes to send.
     Send { loc: Location, data: Vec<u8> },
     /// `tcp-check expect [!] string|rstring|binary PATTERN`.
-    Expect { loc: Location, negate: bool, matcher: CheckMatch },
+    Expect {
+        loc: Location,
+        negate: bool,
+        matcher: CheckMatch,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -845,8 +862,8 @@ pub struct Bind {
     pub interface: Option<String>,
     /// Options dermaga recognises but does not implement yet (TLS and PROXY protocol:
     /// `ssl`, `crt FILE`, `alpn LIST`, `accept-proxy`, ...), kept with their arguments for the
-    /// work that will. The parser reports each of them as an error, so a loaded config has none
-    /// unless [`crate::config::LoadOptions`] asks to keep them.
+    /// work that will. The parser reports each of them as an error today, so a configuration
+    /// that loads without errors has none.
     pub pending: Vec<RawOption>,
 }
 
@@ -873,9 +890,9 @@ impl ListenAddr {
     /// The socket addresses of an `Inet` address, one per port.
     pub fn socket_addrs(&self) -> Vec<SocketAddr> {
         match self {
-            ListenAddr::Inet { ip, ports } => {
-                (ports.0..=ports.1).map(|p| SocketAddr::new(*ip, p)).collect()
-            }
+            ListenAddr::Inet { ip, ports } => (ports.0..=ports.1)
+                .map(|p| SocketAddr::new(*ip, p))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -897,7 +914,10 @@ pub struct FormatString {
 impl FormatString {
     /// A format string without substitutions.
     pub fn literal(s: &str) -> FormatString {
-        FormatString { text: s.to_string(), parts: vec![FormatPart::Literal(s.as_bytes().to_vec())] }
+        FormatString {
+            text: s.to_string(),
+            parts: vec![FormatPart::Literal(s.as_bytes().to_vec())],
+        }
     }
 
     /// `Some(bytes)` when it contains no substitution.
@@ -966,14 +986,24 @@ pub enum HttpRequestAction {
     AddHeader { name: String, value: FormatString },
     /// `del-header NAME [-m str|beg|end|sub|reg]`: remove matching headers (default: exact name,
     /// case-insensitive).
-    DelHeader { name: String, matching: HeaderNameMatch },
+    DelHeader {
+        name: String,
+        matching: HeaderNameMatch,
+    },
     /// `replace-header NAME REGEX FMT`: rewrite each comma-separated value of `NAME` matching
     /// `REGEX` (whole value), `\1`..`\9` back-references allowed in the replacement.
-    ReplaceHeader { name: String, regex: Regex, replacement: FormatString },
+    ReplaceHeader {
+        name: String,
+        regex: Regex,
+        replacement: FormatString,
+    },
     /// `replace-value NAME REGEX FMT` is refused; `set-path FMT`: replace the path, keep the query.
     SetPath(FormatString),
     /// `replace-path REGEX FMT`: rewrite the path (query excluded) when it matches.
-    ReplacePath { regex: Regex, replacement: FormatString },
+    ReplacePath {
+        regex: Regex,
+        replacement: FormatString,
+    },
     /// `redirect ...`.
     Redirect(Redirect),
     /// `deny [deny_status N]`: answer N (default 403) and close.
@@ -981,7 +1011,11 @@ pub enum HttpRequestAction {
     /// `allow`: stop evaluating `http-request` rules.
     Allow,
     /// `return [status N] [content-type T] [string S | file F | errorfile F]`.
-    Return { status: u16, content_type: Option<String>, body: Option<Vec<u8>> },
+    Return {
+        status: u16,
+        content_type: Option<String>,
+        body: Option<Vec<u8>>,
+    },
 }
 
 /// How `del-header` matches names.
@@ -1005,9 +1039,18 @@ pub struct HttpResponseRule {
 /// The `http-response` actions dermaga implements.
 #[derive(Debug, Clone)]
 pub enum HttpResponseAction {
-    SetHeader { name: String, value: FormatString },
-    AddHeader { name: String, value: FormatString },
-    DelHeader { name: String, matching: HeaderNameMatch },
+    SetHeader {
+        name: String,
+        value: FormatString,
+    },
+    AddHeader {
+        name: String,
+        value: FormatString,
+    },
+    DelHeader {
+        name: String,
+        matching: HeaderNameMatch,
+    },
 }
 
 /// A redirect, from `redirect ...` or `http-request redirect ...`.
@@ -1102,4 +1145,6 @@ pub enum CookieMode {
     Prefix,
     /// `rewrite`: the server sets `NAME`, dermaga rewrites its value.
     Rewrite,
+    /// No mode given: dermaga only reads the cookie to pick the server; the server sets it.
+    Passive,
 }
