@@ -30,7 +30,11 @@ fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let invoked_as = args
         .first()
-        .and_then(|a| Path::new(a).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .and_then(|a| {
+            Path::new(a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
         .unwrap_or_default();
     if invoked_as == "dermaga-runtime" {
         args.remove(0);
