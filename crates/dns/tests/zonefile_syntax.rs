@@ -328,7 +328,7 @@ fn dnssec_types() {
     );
     assert_eq!(
         one("a NSEC3 1 1 12 AABB 2vptu5timamqttgl4luu9kg21e0aor3s A RRSIG"),
-        "a.example.com. 300 IN NSEC3 1 1 12 aabb 2vptu5timamqttgl4luu9kg21e0aor3s A RRSIG"
+        "a.example.com. 300 IN NSEC3 1 1 12 AABB 2VPTU5TIMAMQTTGL4LUU9KG21E0AOR3S A RRSIG"
     );
     assert_eq!(
         one("a NSEC3PARAM 1 0 0 -"),

@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(out, b"hello");
         out.clear();
         base32hex(b"CPNMUOJ1E8", &mut out).unwrap();
-        assert_eq!(out, b"fooba");
+        assert_eq!(out, b"foobar");
         out.clear();
         let mut h = Hex::new();
         h.push(b"0a0", &mut out).unwrap();

@@ -180,7 +180,7 @@ mod tests {
             parse(&"x".repeat(64), org),
             Err("label longer than 63 octets")
         );
-        let long = ["a".repeat(63)].repeat(4).join(".");
+        let long = vec!["a".repeat(63); 4].join(".");
         assert_eq!(
             parse(&(long + "."), org),
             Err("domain name longer than 255 octets")
