@@ -1,0 +1,138 @@
+//! The README's first command: `dermaga demo` serves what it prints, on loopback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the demo when the test ends, however it ends.
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A base port whose next three neighbours are free too (the demo's example servers).
+fn free_port_block() -> u16 {
+    for _ in 0..50 {
+        let base = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        if base == 0 || base > u16::MAX - 4 {
+            continue;
+        }
+        if (1..=3).all(|n| TcpListener::bind(("127.0.0.1", base + n)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no block of four free loopback ports found");
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback UDP port")
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the demo balancer");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("a response");
+    out
+}
+
+#[test]
+fn demo_balances_across_three_servers_and_answers_dns() {
+    let http = free_port_block();
+    let dns = free_udp_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dermaga"))
+        .args(["demo", "--http-port", &http.to_string()])
+        .args(["--dns-port", &dns.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start dermaga demo");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let _demo = Demo(child);
+
+    // The demo prints its "what to try" text once every server listens.
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines
+        .next()
+        .expect("the demo printed something")
+        .expect("readable output");
+    assert!(first.contains("dermaga demo is running"), "got: {first}");
+    let text: Vec<String> = lines.take(8).map_while(Result::ok).collect();
+    assert!(
+        text.iter()
+            .any(|l| l.contains(&format!("127.0.0.1:{http}"))),
+        "the printed text names the balancer's address: {text:?}"
+    );
+
+    // Six requests reach all three servers whichever worker threads take the connections.
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let resp = http_get(http, "/");
+        assert!(resp.starts_with("HTTP/1.1 200"), "got: {resp}");
+        let body = resp
+            .rsplit("\r\n\r\n")
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        seen.push(body);
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        ["hello from app1", "hello from app2", "hello from app3"],
+        "round robin reaches every example server"
+    );
+
+    // DNS: an A query for the zone apex over UDP, built by hand so that no client library
+    // stands between the test and the server.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut query = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["demo", "example"] {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 512];
+    let n = loop {
+        sock.send_to(&query, ("127.0.0.1", dns)).unwrap();
+        match sock.recv(&mut buf) {
+            Ok(n) => break n,
+            Err(_) if Instant::now() < deadline => continue,
+            Err(e) => panic!("no DNS answer from the demo: {e}"),
+        }
+    };
+    let resp = &buf[..n];
+    assert_eq!(
+        &resp[..2],
+        &[0x12, 0x34],
+        "the answer carries the query's id"
+    );
+    assert_eq!(resp[3] & 0x0f, 0, "rcode NOERROR");
+    assert_ne!(resp[2] & 0x04, 0, "authoritative answer");
+    assert_eq!(
+        u16::from_be_bytes([resp[6], resp[7]]),
+        1,
+        "one answer record"
+    );
+    assert_eq!(&resp[n - 4..], &[127, 0, 0, 1], "demo.example. A 127.0.0.1");
+}
