@@ -709,7 +709,7 @@ mod tests {
     #[test]
     fn pax_time() {
         let t = parse_pax_time("1700000000.5").unwrap();
-        assert_eq!((t.tv_sec, t.tv_nsec as i64), (1700000000, 500_000_000));
+        assert_eq!((t.tv_sec, t.tv_nsec), (1700000000, 500_000_000));
     }
 
     #[test]

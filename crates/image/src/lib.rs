@@ -42,12 +42,14 @@ mod error;
 pub mod fsutil;
 pub mod layer;
 pub mod reference;
+pub mod report;
 mod store;
 pub mod template;
 
 pub use archive::{ArchiveFormat, LoadedImage};
 pub use check::CheckReport;
 pub use error::{ImageError, Result};
+pub use report::ImagesOptions;
 pub use store::{
     ImageInfo, ImageStore, ImageUsers, ImportOptions, LayerInfo, NoImageUsers, RemoveOutcome,
     ResolvedImage,
