@@ -325,6 +325,15 @@ impl ProxyKind {
         matches!(self, ProxyKind::Backend | ProxyKind::Listen)
     }
 
+    /// How haproxy names it in messages: `frontend`, `backend`, or `proxy` for a listen.
+    pub fn type_str(self) -> &'static str {
+        match self {
+            ProxyKind::Frontend => "frontend",
+            ProxyKind::Backend => "backend",
+            ProxyKind::Listen => "proxy",
+        }
+    }
+
     /// The section keyword.
     pub fn keyword(self) -> &'static str {
         match self {

@@ -279,6 +279,8 @@ struct CheckState {
     own_http_rules: bool,
     tcp: Vec<TcpCheckRule>,
     own_tcp_rules: bool,
+    /// Where `option httplog` was set (for haproxy's warning in TCP proxies).
+    httplog_loc: Option<Location>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -612,8 +614,9 @@ impl<'e> Parser<'e> {
         });
         if let Some(other) = clash {
             let msg = format!(
-                "Parsing [{loc}]: {kw} '{name}' has the same name as {} '{}' declared at {}.",
-                other.proxy.kind.keyword(),
+                "Parsing [{loc}]: {} '{name}' has the same name as {} '{}' declared at {}.",
+                kind.type_str(),
+                other.proxy.kind.type_str(),
                 other.proxy.name,
                 other.proxy.loc
             );
@@ -1567,7 +1570,7 @@ impl<'e> Parser<'e> {
                 if let Target::Proxy(i) = t {
                     let (act, cond_w) = split_cond(args_from(w, 1));
                     let name = self.proxies[i].proxy.name.clone();
-                    let kind = self.proxies[i].proxy.kind.keyword();
+                    let kind = self.proxies[i].proxy.kind.type_str();
                     let r = match parse_redirect(act) {
                         Ok(r) => r,
                         Err(e) => {
@@ -2115,6 +2118,7 @@ impl<'e> Parser<'e> {
             "httplog" | "tcplog" | "dontlognull" => {
                 if name == "httplog" && !negate && !rest.is_empty() {
                     if rest.len() == 1 && rest[0] == "clf" {
+                        self.inherit_mut(t).1.httplog_loc = Some(loc.clone());
                         let l = &mut self.settings(t).logs;
                         l.httplog = true;
                         l.httplog_clf = true;
@@ -2126,6 +2130,9 @@ impl<'e> Parser<'e> {
                 }
                 if !no_args(self) {
                     return;
+                }
+                if name == "httplog" {
+                    self.inherit_mut(t).1.httplog_loc = Some(loc.clone());
                 }
                 let l = &mut self.settings(t).logs;
                 match name {
@@ -2720,7 +2727,7 @@ impl<'e> Parser<'e> {
                         );
                         i += 1 + n;
                     } else {
-                        let kind = self.proxies[pi].proxy.kind.keyword();
+                        let kind = self.proxies[pi].proxy.kind.type_str();
                         self.alert(
                             loc,
                             format!("{head} in section '{kind}': unknown keyword '{opt}'."),
@@ -3060,7 +3067,7 @@ impl<'e> Parser<'e> {
                     warn.push((None, loc.clone()));
                 }
                 if ctx == CondContext::TcpConnection && c.fetch.needs_content() {
-                    warn.push((Some(format!("{label} will never match in 'tcp-request connection' because it uses keyword '{}' which is incompatible with '{} tcp-request connection rule'", fetch_name(&c.fetch), state.proxy.kind.keyword())), loc.clone()));
+                    warn.push((Some(format!("{label} will never match in 'tcp-request connection' because it uses keyword '{}' which is incompatible with '{} tcp-request connection rule'", fetch_name(&c.fetch), state.proxy.kind.type_str())), loc.clone()));
                 }
             }
         }
@@ -3076,7 +3083,7 @@ impl<'e> Parser<'e> {
     fn http_request_line(&mut self, loc: &Location, w: &[String], pi: usize) {
         let (act, cond_w) = split_cond(args_from(w, 1));
         let action = arg(act, 0);
-        let kind = self.proxies[pi].proxy.kind.keyword();
+        let kind = self.proxies[pi].proxy.kind.type_str();
         let pxname = self.proxies[pi].proxy.name.clone();
         let rule_err = |p: &mut Self, msg: String| {
             p.alert(loc, format!("error detected in {kind} '{pxname}' while parsing 'http-request {action}' rule : {msg}."));
@@ -3222,7 +3229,7 @@ impl<'e> Parser<'e> {
     fn http_response_line(&mut self, loc: &Location, w: &[String], pi: usize) {
         let (act, cond_w) = split_cond(args_from(w, 1));
         let action = arg(act, 0);
-        let kind = self.proxies[pi].proxy.kind.keyword();
+        let kind = self.proxies[pi].proxy.kind.type_str();
         let pxname = self.proxies[pi].proxy.name.clone();
         let a = &act[1.min(act.len())..];
         let parsed: Result<HttpResponseAction, String> = match action {
@@ -3527,34 +3534,73 @@ impl<'e> Parser<'e> {
             }
 
             let http = p.settings.mode == Mode::Http;
+            let ty = kind.type_str();
+            let warn = |d: &mut Vec<Diagnostic>, loc: &Location, m: String| {
+                d.push(Diagnostic::warning(Some(loc.clone()), m));
+            };
+            let to = &p.settings.timeouts;
+            if (kind.is_frontend() && to.client.is_none())
+                || (kind.is_backend() && (to.connect.is_none() || to.server.is_none()))
+            {
+                warn(&mut self.diags, &p.loc, format!("missing timeouts for {ty} '{name}'.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'client', 'connect', 'server'."));
+            }
             if http {
                 for l in &st.l6_fetch_locs {
-                    self.diags.push(Diagnostic::warning(Some(l.clone()), format!("Proxy '{name}': L6 sample fetches ignored on HTTP proxies (declared at {l}).")));
+                    warn(&mut self.diags, l, format!("Proxy '{name}': L6 sample fetches ignored on HTTP proxies (declared at {l})."));
                 }
             } else {
-                if !p.http_request.is_empty() {
-                    self.diags.push(Diagnostic::warning(Some(p.loc.clone()), format!("'http-request' rules ignored for {} '{name}' as they require HTTP mode.", kind.keyword())));
-                    p.http_request.clear();
-                }
-                if !p.http_response.is_empty() {
-                    self.diags.push(Diagnostic::warning(Some(p.loc.clone()), format!("'http-response' rules ignored for {} '{name}' as they require HTTP mode.", kind.keyword())));
-                    p.http_response.clear();
-                }
-                if !p.redirects.is_empty() {
-                    self.diags.push(Diagnostic::warning(
-                        Some(p.loc.clone()),
-                        format!(
-                            "'redirect' rules ignored for {} '{name}' as they require HTTP mode.",
-                            kind.keyword()
-                        ),
-                    ));
-                    p.redirects.clear();
+                if kind.is_backend() && p.settings.cookie.is_some() {
+                    warn(
+                        &mut self.diags,
+                        &p.loc,
+                        format!("cookie will be ignored for {ty} '{name}' (needs 'mode http')."),
+                    );
+                    p.settings.cookie = None;
                 }
                 if p.settings.logs.httplog && kind.is_frontend() {
-                    self.diags.push(Diagnostic::warning(Some(p.loc.clone()), format!("parsing [{}] : 'option httplog' not usable with {} '{name}' (needs 'mode http'). Falling back to 'option tcplog'.", p.loc, kind.keyword())));
+                    let at = st
+                        .check
+                        .httplog_loc
+                        .clone()
+                        .unwrap_or_else(|| p.loc.clone());
+                    warn(&mut self.diags, &at, format!("parsing [{at}] : 'option httplog' not usable with {ty} '{name}' (needs 'mode http'). Falling back to 'option tcplog'."));
                     p.settings.logs.httplog = false;
                     p.settings.logs.httplog_clf = false;
                     p.settings.logs.tcplog = true;
+                }
+            }
+            if kind.is_frontend()
+                && (p.settings.logs.httplog || p.settings.logs.tcplog)
+                && p.settings.logs.targets.is_empty()
+            {
+                warn(
+                    &mut self.diags,
+                    &p.loc,
+                    format!("log format ignored for {ty} '{name}' since it has no log address."),
+                );
+            }
+            if !http {
+                if p.settings.forwardfor.is_some() {
+                    warn(&mut self.diags, &p.loc, format!("'option forwardfor' ignored for {ty} '{name}' as it requires HTTP mode."));
+                    p.settings.forwardfor = None;
+                }
+                if !p.http_request.is_empty() {
+                    warn(&mut self.diags, &p.loc, format!("'http-request' rules ignored for {ty} '{name}' as they require HTTP mode."));
+                    p.http_request.clear();
+                }
+                if !p.http_response.is_empty() {
+                    warn(&mut self.diags, &p.loc, format!("'http-response' rules ignored for {ty} '{name}' as they require HTTP mode."));
+                    p.http_response.clear();
+                }
+                if !p.redirects.is_empty() {
+                    warn(
+                        &mut self.diags,
+                        &p.loc,
+                        format!(
+                            "'redirect' rules ignored for {ty} '{name}' as they require HTTP mode."
+                        ),
+                    );
+                    p.redirects.clear();
                 }
                 if kind.is_backend()
                     && matches!(
@@ -3562,30 +3608,15 @@ impl<'e> Parser<'e> {
                         Some(Balance::Uri { .. } | Balance::UrlParam { .. } | Balance::Hdr { .. })
                     )
                 {
-                    self.diags.push(Diagnostic::warning(Some(p.loc.clone()), format!("Layer 7 hash not possible for backend '{name}' (needs 'mode http'). Falling back to round robin.")));
+                    warn(&mut self.diags, &p.loc, format!("Layer 7 hash not possible for backend '{name}' (needs 'mode http'). Falling back to round robin."));
                     p.settings.balance = Some(Balance::RoundRobin);
                 }
-                if kind.is_backend() && matches!(p.settings.health_check, HealthCheck::Http(_)) {
-                    // haproxy runs HTTP checks on TCP backends too; nothing to say.
+                for srv in &mut p.servers {
+                    if srv.options.cookie.is_some() {
+                        warn(&mut self.diags, &srv.loc, format!("{ty} '{name}' : ignoring cookie for server '{}' as HTTP mode is disabled.", srv.name));
+                        srv.options.cookie = None;
+                    }
                 }
-            }
-            if kind.is_frontend()
-                && (p.settings.logs.httplog || p.settings.logs.tcplog)
-                && p.settings.logs.targets.is_empty()
-            {
-                self.diags.push(Diagnostic::warning(
-                    Some(p.loc.clone()),
-                    format!(
-                        "log format ignored for {} '{name}' since it has no log address.",
-                        kind.keyword()
-                    ),
-                ));
-            }
-            let to = &p.settings.timeouts;
-            if (kind.is_frontend() && to.client.is_none())
-                || (kind.is_backend() && (to.connect.is_none() || to.server.is_none()))
-            {
-                self.diags.push(Diagnostic::warning(Some(p.loc.clone()), format!("missing timeouts for {} '{name}'.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.", kind.keyword())));
             }
             proxies.push(p);
         }
