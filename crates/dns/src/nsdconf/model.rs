@@ -114,6 +114,28 @@ pub struct AclEntry {
     pub key: AclKey,
 }
 
+impl fmt::Display for AclEntry {
+    /// NSD's own form, as `nsd-checkconf -o provide-xfr` prints it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.address {
+            AclAddress::Subnet(a, len) if len == if a.is_ipv4() { 32 } else { 128 } => {
+                write!(f, "{a}")?
+            }
+            AclAddress::Subnet(a, len) => write!(f, "{a}/{len}")?,
+            AclAddress::Masked(a, m) => write!(f, "{a}&{m}")?,
+            AclAddress::Range(a, b) => write!(f, "{a}-{b}")?,
+        }
+        if let Some(p) = self.port {
+            write!(f, "@{p}")?;
+        }
+        match &self.key {
+            AclKey::NoKey => f.write_str(" NOKEY"),
+            AclKey::Blocked => f.write_str(" BLOCKED"),
+            AclKey::Key(k) => write!(f, " {k}"),
+        }
+    }
+}
+
 /// The address part of an ACL entry (nsd.conf(5): plain, subnet, masked or range).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AclAddress {

@@ -119,11 +119,17 @@ impl Reader {
                         if let Some(s) = current.take() {
                             self.finish(s);
                         }
-                        current = Some(Statement {
+                        let statement = Statement {
                             key: key.to_string(),
                             values: Vec::new(),
                             location,
-                        });
+                        };
+                        // A section header takes no values: words after it are errors.
+                        if Section::from_name(key).is_some() {
+                            self.finish(statement);
+                        } else {
+                            current = Some(statement);
+                        }
                     }
                     None => match current.as_mut() {
                         Some(s) => s.values.push((word.to_string(), location)),
@@ -180,14 +186,21 @@ impl Reader {
     }
 }
 
+/// A zone option that patterns can also set, in statement order: NSD applies
+/// `include-pattern:` where it stands, later single values win and lists append.
+#[derive(Clone)]
+enum ZoneItem {
+    Zonefile(String, SourceLocation),
+    Notify(Vec<(String, SourceLocation)>, SourceLocation),
+    ProvideXfr(Vec<(String, SourceLocation)>, SourceLocation),
+    IncludePattern(String, SourceLocation),
+}
+
 /// A zone or pattern as written, before patterns are merged.
 #[derive(Default)]
 struct RawZone {
     name: Option<(String, SourceLocation)>,
-    zonefile: Option<(String, SourceLocation)>,
-    notify: Vec<(Vec<(String, SourceLocation)>, SourceLocation)>,
-    provide_xfr: Vec<(Vec<(String, SourceLocation)>, SourceLocation)>,
-    include_patterns: Vec<(String, SourceLocation)>,
+    items: Vec<ZoneItem>,
     location: Option<SourceLocation>,
 }
 
@@ -406,7 +419,7 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
 
     // Keys first, so ACLs anywhere may name keys defined later.
     for s in &r.statements {
-        if let Some(sec) = Section::from_name(&s.key).filter(|_| s.values.is_empty()) {
+        if let Some(sec) = Section::from_name(&s.key) {
             section = Some(sec);
             if sec == Section::Key {
                 keys.push(RawKey {
@@ -490,7 +503,7 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
     section = None;
     let mut warned_sections: Vec<Section> = Vec::new();
     for s in &r.statements {
-        if let Some(sec) = Section::from_name(&s.key).filter(|_| s.values.is_empty()) {
+        if let Some(sec) = Section::from_name(&s.key) {
             section = Some(sec);
             match sec {
                 Section::Zone => zones.push(RawZone {
@@ -561,12 +574,21 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
                 let Some(z) = list.last_mut() else { continue };
                 match s.key.as_str() {
                     "name" => z.name = one_value(s, &mut errors).cloned(),
-                    "zonefile" => z.zonefile = one_value(s, &mut errors).cloned(),
-                    "notify" => z.notify.push((s.values.clone(), s.location.clone())),
-                    "provide-xfr" => z.provide_xfr.push((s.values.clone(), s.location.clone())),
+                    "zonefile" => {
+                        if let Some((v, at)) = one_value(s, &mut errors) {
+                            z.items.push(ZoneItem::Zonefile(v.clone(), at.clone()));
+                        }
+                    }
+                    "notify" => z
+                        .items
+                        .push(ZoneItem::Notify(s.values.clone(), s.location.clone())),
+                    "provide-xfr" => z
+                        .items
+                        .push(ZoneItem::ProvideXfr(s.values.clone(), s.location.clone())),
                     "include-pattern" => {
-                        if let Some(v) = one_value(s, &mut errors) {
-                            z.include_patterns.push(v.clone());
+                        if let Some((v, at)) = one_value(s, &mut errors) {
+                            z.items
+                                .push(ZoneItem::IncludePattern(v.clone(), at.clone()));
                         }
                     }
                     _ => {}
@@ -614,38 +636,38 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
             errors.push(err(name_at, format!("zone '{name_text}' is defined twice")));
             continue;
         }
-        // Merge the zone with its patterns, depth first, in the order they are named.
-        let mut zonefile = z.zonefile.clone();
-        let mut notify = z.notify.clone();
-        let mut provide = z.provide_xfr.clone();
-        let mut todo: Vec<(String, SourceLocation)> =
-            z.include_patterns.iter().rev().cloned().collect();
-        let mut seen: Vec<String> = Vec::new();
-        while let Some((pname, pat_at)) = todo.pop() {
-            if seen.contains(&pname) {
-                errors.push(err(
-                    &pat_at,
-                    format!("include-pattern: pattern '{pname}' included twice (a loop?)"),
-                ));
-                break;
+        // Apply the zone's items in order, patterns expanded where they are included.
+        let mut zonefile: Option<(String, SourceLocation)> = None;
+        let mut notify = Vec::new();
+        let mut provide = Vec::new();
+        let mut todo: Vec<ZoneItem> = z.items.iter().rev().cloned().collect();
+        let mut expanded = 0;
+        while let Some(item) = todo.pop() {
+            match item {
+                ZoneItem::Zonefile(f, at) => zonefile = Some((f, at)),
+                ZoneItem::Notify(v, at) => notify.push((v, at)),
+                ZoneItem::ProvideXfr(v, at) => provide.push((v, at)),
+                ZoneItem::IncludePattern(pname, pat_at) => {
+                    expanded += 1;
+                    if expanded > 64 {
+                        errors.push(err(
+                            &pat_at,
+                            "include-pattern: patterns include each other in a loop",
+                        ));
+                        break;
+                    }
+                    match patterns
+                        .iter()
+                        .find(|p| p.name.as_ref().is_some_and(|n| n.0 == pname))
+                    {
+                        Some(p) => todo.extend(p.items.iter().rev().cloned()),
+                        None => errors.push(err(
+                            &pat_at,
+                            format!("include-pattern: no pattern named '{pname}'"),
+                        )),
+                    }
+                }
             }
-            seen.push(pname.clone());
-            let Some(p) = patterns
-                .iter()
-                .find(|p| p.name.as_ref().is_some_and(|n| n.0 == pname))
-            else {
-                errors.push(err(
-                    &pat_at,
-                    format!("include-pattern: no pattern named '{pname}'"),
-                ));
-                continue;
-            };
-            if zonefile.is_none() {
-                zonefile = p.zonefile.clone();
-            }
-            notify.extend(p.notify.iter().cloned());
-            provide.extend(p.provide_xfr.iter().cloned());
-            todo.extend(p.include_patterns.iter().rev().cloned());
         }
         let Some((file_pattern, file_at)) = zonefile else {
             errors.push(err(
