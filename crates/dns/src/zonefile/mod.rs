@@ -82,8 +82,8 @@ impl fmt::Display for ZoneRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}. {} {} {} {}",
-            self.owner,
+            "{} {} {} {} {}",
+            scanner::fqdn(&self.owner),
             self.ttl.as_secs(),
             self.class,
             self.data.rtype(),

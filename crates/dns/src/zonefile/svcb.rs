@@ -64,7 +64,9 @@ fn split_list(value: &[u8]) -> Vec<Vec<u8>> {
     while p < value.len() {
         match value[p] {
             b'\\' if p + 1 < value.len() => {
-                items.last_mut().map(|i| i.push(value[p + 1]));
+                if let Some(i) = items.last_mut() {
+                    i.push(value[p + 1]);
+                }
                 p += 2;
             }
             b',' => {
@@ -72,7 +74,9 @@ fn split_list(value: &[u8]) -> Vec<Vec<u8>> {
                 p += 1;
             }
             c => {
-                items.last_mut().map(|i| i.push(c));
+                if let Some(i) = items.last_mut() {
+                    i.push(c);
+                }
                 p += 1;
             }
         }
