@@ -688,6 +688,152 @@ pub fn extract<R: Read>(tar_stream: R, dest: &Path, layer: &str) -> Result<Extra
     Ok(ex.report)
 }
 
+/// Writes the tree under `dir` as an OCI layer tar (the reverse of [`extract`]), for turning a
+/// container's upper directory into a layer: overlayfs whiteouts (0:0 character devices)
+/// become `.wh.NAME` entries and `trusted.overlay.opaque=y` directories get a `.wh..wh..opq`
+/// entry; other `trusted.overlay.*` xattrs are dropped. Names are sorted, so the same tree
+/// gives the same tar; ownership, modes, mtimes, xattrs, hard links, symlinks, devices and
+/// fifos are kept; sockets are skipped. Returns the number of entries written.
+pub fn write_layer_tar<W: io::Write>(dir: &Path, out: W) -> Result<u64> {
+    let mut b = tar::Builder::new(out);
+    b.mode(tar::HeaderMode::Complete);
+    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    let mut n = 0;
+    walk_into_tar(dir, Path::new(""), &mut b, &mut links, &mut n)?;
+    b.into_inner()
+        .map_err(|e| ImageError::io("finishing the layer tar", e))?;
+    Ok(n)
+}
+
+fn list_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut names = vec![0u8; 4096];
+    let Ok(len) = rustix::fs::llistxattr(path, &mut names[..]) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for name in names[..len].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        if name.starts_with("trusted.overlay.") {
+            continue;
+        }
+        let mut val = vec![0u8; 65536];
+        if let Ok(vlen) = rustix::fs::lgetxattr(path, name.as_str(), &mut val[..]) {
+            out.push((name, val[..vlen].to_vec()));
+        }
+    }
+    out
+}
+
+fn is_opaque(path: &Path) -> bool {
+    let mut v = [0u8; 4];
+    matches!(rustix::fs::lgetxattr(path, "trusted.overlay.opaque", &mut v[..]), Ok(1) if v[0] == b'y')
+}
+
+fn walk_into_tar<W: io::Write>(
+    base: &Path,
+    rel: &Path,
+    b: &mut tar::Builder<W>,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+    n: &mut u64,
+) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let dir = base.join(rel);
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| ImageError::io(format!("reading {}", dir.display()), e))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()
+        .map_err(|e| ImageError::io(format!("reading {}", dir.display()), e))?;
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let relp = rel.join(&name);
+        let md = std::fs::symlink_metadata(&path)
+            .map_err(|e| ImageError::io(format!("examining {}", path.display()), e))?;
+        let ft = md.file_type();
+        let werr =
+            |e: io::Error| ImageError::io(format!("adding {} to the layer tar", relp.display()), e);
+        if ft.is_char_device() && md.rdev() == 0 {
+            // An overlay whiteout.
+            let mut wh = name.clone();
+            wh = std::ffi::OsString::from(format!(".wh.{}", wh.to_string_lossy()));
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(0);
+            h.set_mode(0o644);
+            h.set_mtime(md.mtime().max(0) as u64);
+            b.append_data(&mut h, rel.join(wh), io::empty())
+                .map_err(werr)?;
+            *n += 1;
+            continue;
+        }
+        if ft.is_socket() {
+            continue;
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+        // Permission bits only (as GNU tar writes them), and device numbers, which the tar
+        // crate leaves out.
+        h.set_mode(md.mode() & 0o7777);
+        if ft.is_char_device() || ft.is_block_device() {
+            let (major, minor) = (rustix::fs::major(md.rdev()), rustix::fs::minor(md.rdev()));
+            h.set_device_major(major).map_err(werr)?;
+            h.set_device_minor(minor).map_err(werr)?;
+        }
+        let xattrs = list_xattrs(&path);
+        if !xattrs.is_empty() {
+            let exts: Vec<(String, Vec<u8>)> = xattrs
+                .into_iter()
+                .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v))
+                .collect();
+            b.append_pax_extensions(exts.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+                .map_err(werr)?;
+        }
+        if ft.is_dir() {
+            h.set_size(0);
+            b.append_data(&mut h, &relp, io::empty()).map_err(werr)?;
+            *n += 1;
+            if is_opaque(&path) {
+                let mut oh = tar::Header::new_gnu();
+                oh.set_entry_type(tar::EntryType::Regular);
+                oh.set_size(0);
+                oh.set_mode(0o644);
+                oh.set_mtime(md.mtime().max(0) as u64);
+                b.append_data(&mut oh, relp.join(".wh..wh..opq"), io::empty())
+                    .map_err(werr)?;
+                *n += 1;
+            }
+            walk_into_tar(base, &relp, b, links, n)?;
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(&path)
+                .map_err(|e| ImageError::io(format!("reading link {}", path.display()), e))?;
+            h.set_size(0);
+            b.append_link(&mut h, &relp, &target).map_err(werr)?;
+            *n += 1;
+        } else if ft.is_file() {
+            if md.nlink() > 1 {
+                if let Some(first) = links.get(&(md.dev(), md.ino())) {
+                    h.set_entry_type(tar::EntryType::Link);
+                    h.set_size(0);
+                    b.append_link(&mut h, &relp, first).map_err(werr)?;
+                    *n += 1;
+                    continue;
+                }
+                links.insert((md.dev(), md.ino()), relp.clone());
+            }
+            let f = File::open(&path)
+                .map_err(|e| ImageError::io(format!("opening {}", path.display()), e))?;
+            b.append_data(&mut h, &relp, f).map_err(werr)?;
+            *n += 1;
+        } else {
+            // Devices and fifos: the header carries everything.
+            h.set_size(0);
+            b.append_data(&mut h, &relp, io::empty()).map_err(werr)?;
+            *n += 1;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

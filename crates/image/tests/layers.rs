@@ -359,3 +359,86 @@ fn path_escapes_are_refused() {
     assert!(report.is_consistent(), "{report:?}");
     assert!(report.garbage.is_empty(), "{report:?}");
 }
+
+/// A container's upper directory (made by a real overlay mount: a file deleted, a directory
+/// replaced) becomes a layer tar with OCI whiteouts, and that tar extracts back to the same
+/// overlay whiteouts.
+#[test]
+fn upper_dir_diffs_into_a_layer_with_whiteouts() {
+    let t = tempfile::tempdir().unwrap();
+    let tarball = common::busybox_tarball(t.path());
+    let store = ImageStore::open(&t.path().join("store")).unwrap();
+    store.import_tarball(&tarball, "base").unwrap();
+    let img = store.resolve("base").unwrap();
+    let (mnt, work, upper) = (
+        t.path().join("mnt"),
+        t.path().join("work"),
+        t.path().join("upper"),
+    );
+    for d in [&mnt, &work, &upper] {
+        fs::create_dir(d).unwrap();
+    }
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        img.layer_dirs[0].display(),
+        upper.display(),
+        work.display()
+    );
+    let st = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "overlay mount failed (needs root and overlayfs)"
+    );
+    let changed = std::panic::catch_unwind(|| {
+        fs::remove_file(mnt.join("etc/passwd")).unwrap();
+        fs::remove_dir_all(mnt.join("tmp")).unwrap();
+        fs::create_dir(mnt.join("tmp")).unwrap(); // replaced: overlay makes it opaque
+        fs::write(mnt.join("tmp/new"), b"new").unwrap();
+        fs::hard_link(mnt.join("tmp/new"), mnt.join("tmp/new2")).unwrap();
+    });
+    let _ = Command::new("umount").arg(&mnt).status();
+    if let Err(p) = changed {
+        std::panic::resume_unwind(p);
+    }
+    let mut buf = Vec::new();
+    dermaga_image::layer::write_layer_tar(&upper, &mut buf).unwrap();
+    let mut names = Vec::new();
+    for e in tar::Archive::new(&buf[..]).entries().unwrap() {
+        let e = e.unwrap();
+        names.push((
+            e.path().unwrap().display().to_string(),
+            e.header().entry_type(),
+        ));
+    }
+    let has = |n: &str| names.iter().any(|(p, _)| p == n);
+    assert!(has("etc/.wh.passwd"), "{names:?}");
+    assert!(has("tmp/.wh..wh..opq"), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|(p, k)| p == "tmp/new2" && *k == tar::EntryType::Link),
+        "{names:?}"
+    );
+    // Deterministic.
+    let mut again = Vec::new();
+    dermaga_image::layer::write_layer_tar(&upper, &mut again).unwrap();
+    assert_eq!(buf, again);
+    // Extracting it gives overlay whiteouts back.
+    let out = t.path().join("extracted");
+    fs::create_dir(&out).unwrap();
+    dermaga_image::layer::extract(&buf[..], &out, "diff").unwrap();
+    let wh = fs::symlink_metadata(out.join("etc/passwd")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+    assert_eq!(
+        xattr(&out.join("tmp"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+    assert_eq!(
+        fs::metadata(out.join("tmp/new")).unwrap().ino(),
+        fs::metadata(out.join("tmp/new2")).unwrap().ino()
+    );
+}
