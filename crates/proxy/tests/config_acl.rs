@@ -42,7 +42,8 @@ impl Req {
     }
 
     fn host(mut self, v: &'static str) -> Req {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("host"));
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("host"));
         self.headers.push(("Host", v));
         self
     }
@@ -182,7 +183,10 @@ fn path_and_url_fetches() {
     assert!(holds("acl a path_len gt 10", &r));
     assert!(holds("acl a url_beg /api/v1/users.json?id", &r));
     assert!(holds("acl a url_sub user=bob", &r));
-    assert!(holds("acl a url /api/v1/users.json?id=7&user=bob&user=eve", &r));
+    assert!(holds(
+        "acl a url /api/v1/users.json?id=7&user=bob&user=eve",
+        &r
+    ));
     assert!(holds("acl a url_param(user) eve", &r));
     assert!(holds("acl a urlp(id) 7", &r));
     assert!(!holds("acl a url_param(us) bob", &r));
@@ -208,7 +212,18 @@ fn method_version_and_predefined_acls() {
     assert!(holds("acl a method GET HEAD", &get));
     assert!(!holds("acl a method GET HEAD", &post));
     assert!(holds("acl a method -i post", &post));
-    let c = conditions("", &["if METH_GET", "if METH_POST", "if HTTP_1.1", "if TRUE", "if FALSE", "if LOCALHOST", "if HTTP_URL_SLASH"]);
+    let c = conditions(
+        "",
+        &[
+            "if METH_GET",
+            "if METH_POST",
+            "if HTTP_1.1",
+            "if TRUE",
+            "if FALSE",
+            "if LOCALHOST",
+            "if HTTP_URL_SLASH",
+        ],
+    );
     assert!(c[0].eval(&get) && !c[0].eval(&post));
     assert!(c[1].eval(&post));
     assert!(c[2].eval(&get));
@@ -228,10 +243,19 @@ fn addresses_and_ports() {
     assert!(!holds("acl a src 192.168.0.0/16", &r));
     assert!(holds("acl a src 10.0.0.0/255.0.0.0", &r));
     // IPv4 networks match IPv4-mapped IPv6 clients and the other way round.
-    assert!(holds("acl a src 10.0.0.0/8", &Req::get("/").src("::ffff:10.9.9.9")));
+    assert!(holds(
+        "acl a src 10.0.0.0/8",
+        &Req::get("/").src("::ffff:10.9.9.9")
+    ));
     assert!(holds("acl a src ::ffff:10.0.0.0/104", &r));
-    assert!(holds("acl a src 2001:db8::/32", &Req::get("/").src("2001:db8::1")));
-    assert!(!holds("acl a src 2001:db8::/32", &Req::get("/").src("2001:db9::1")));
+    assert!(holds(
+        "acl a src 2001:db8::/32",
+        &Req::get("/").src("2001:db8::1")
+    ));
+    assert!(!holds(
+        "acl a src 2001:db8::/32",
+        &Req::get("/").src("2001:db9::1")
+    ));
     assert!(holds("acl a dst_port 80 443", &r));
     assert!(holds("acl a dst_port 1:1024", &r));
     assert!(holds("acl a dst_port ge 80", &r));
@@ -264,13 +288,13 @@ fn conditions_combine_as_haproxy_does() {
     let conds = conditions(
         acls,
         &[
-            "if a b",           // AND
-            "if a || b",        // OR
-            "if a or c",        // OR spelled out
-            "unless a",         // negated
-            "if !a b",          // negated term
-            "if a ! b",         // lone '!'
-            "if a b || c",      // AND binds tighter
+            "if a b",      // AND
+            "if a || b",   // OR
+            "if a or c",   // OR spelled out
+            "unless a",    // negated
+            "if !a b",     // negated term
+            "if a ! b",    // lone '!'
+            "if a b || c", // AND binds tighter
             "if { path_beg /a } { src 10.0.0.0/8 }",
             "if a !{ src 10.0.0.0/8 }",
         ],
@@ -280,10 +304,22 @@ fn conditions_combine_as_haproxy_does() {
     let r_c = Req::get("/z").src("10.1.1.1");
     let r_none = Req::get("/z");
     let table: &[(&Req, [bool; 9])] = &[
-        (&r_ab, [true, true, true, false, false, false, true, false, true]),
-        (&r_a, [false, true, true, false, false, true, false, false, true]),
-        (&r_c, [false, false, true, true, false, false, true, false, false]),
-        (&r_none, [false, false, false, true, false, false, false, false, false]),
+        (
+            &r_ab,
+            [true, true, true, false, false, false, true, false, true],
+        ),
+        (
+            &r_a,
+            [false, true, true, false, false, true, false, false, true],
+        ),
+        (
+            &r_c,
+            [false, false, true, true, false, false, true, false, false],
+        ),
+        (
+            &r_none,
+            [false, false, false, true, false, false, false, false, false],
+        ),
     ];
     for (req, expected) in table {
         let got: Vec<bool> = conds.iter().map(|c| c.eval(*req)).collect();
@@ -330,13 +366,29 @@ fn samples_render_as_text() {
         .header("X-A", "2, 3")
         .src("10.0.0.9");
     let mut out = Vec::new();
-    render_sample(&Fetch::Hdr { name: b"x-a".to_vec().into(), occ: None }, &r, &mut out);
-    assert_eq!(out, b"3", "the last occurrence, as a sample expression takes it");
+    render_sample(
+        &Fetch::Hdr {
+            name: b"x-a".to_vec().into(),
+            occ: None,
+        },
+        &r,
+        &mut out,
+    );
+    assert_eq!(
+        out, b"3",
+        "the last occurrence, as a sample expression takes it"
+    );
     out.clear();
     render_sample(&Fetch::Src, &r, &mut out);
     assert_eq!(out, b"10.0.0.9");
     out.clear();
-    render_sample(&Fetch::UrlParam { name: b"user".to_vec().into() }, &r, &mut out);
+    render_sample(
+        &Fetch::UrlParam {
+            name: b"user".to_vec().into(),
+        },
+        &r,
+        &mut out,
+    );
     assert_eq!(out, b"bob");
     out.clear();
     render_sample(&Fetch::Path, &r, &mut out);

@@ -69,13 +69,23 @@ frontend fe\n  bind 127.0.0.1:8080\n\
   use_backend be unless METH_POST\n\
 backend be\n  server s 127.0.0.1:9\n";
     let (cfg, _) = config::load_str("t.cfg", text, &HashMap::<String, String>::new()).unwrap();
-    let conds: Vec<_> = cfg.frontend("fe").unwrap().use_backends.iter().map(|u| u.cond.clone().unwrap()).collect();
+    let conds: Vec<_> = cfg
+        .frontend("fe")
+        .unwrap()
+        .use_backends
+        .iter()
+        .map(|u| u.cond.clone().unwrap())
+        .collect();
     let headers: &[(&[u8], &[u8])] = &[
         (b"Host", b"www.Example.com"),
         (b"User-Agent", b"curl/8 (a Bot)"),
         (b"X-Forwarded-For", b"1.2.3.4, 5.6.7.8"),
     ];
-    let req = Req { url: b"/V2/users/7?user=bob", headers, src: "10.1.2.3".parse().unwrap() };
+    let req = Req {
+        url: b"/V2/users/7?user=bob",
+        headers,
+        src: "10.1.2.3".parse().unwrap(),
+    };
     // Warm up once (regex engines fill their per-thread caches on first use).
     let expected: Vec<bool> = conds.iter().map(|c| c.eval(&req)).collect();
     assert_eq!(expected, [true, true, true]);

@@ -214,7 +214,7 @@ fn split_fetch(expr: &str) -> Result<(&str, Vec<&str>), String> {
     };
     let name = &expr[..open];
     let Some(close_rel) = expr[open..].find(')') else {
-        return Err(format!("missing closing ')' after arguments to fetch keyword '{name}' in ACL expression '{expr}'."));
+        return Err(format!("missing closing ')' after arguments to fetch keyword '{name}' in ACL expression '{expr}'"));
     };
     let close = open + close_rel;
     let inner = &expr[open + 1..close];
@@ -223,7 +223,7 @@ fn split_fetch(expr: &str) -> Result<(&str, Vec<&str>), String> {
         return Err(converter_error(conv));
     }
     if !rest.is_empty() {
-        return Err(format!("unexpected characters '{rest}' after fetch keyword '{name}' in ACL expression '{expr}'."));
+        return Err(format!("unexpected characters '{rest}' after fetch keyword '{name}' in ACL expression '{expr}'"));
     }
     let args = if inner.is_empty() {
         Vec::new()
@@ -433,7 +433,7 @@ pub(crate) fn parse_fetch(expr: &str) -> Result<(Fetch, MatchMethod), String> {
         return Err(format!("fetch method '{name}' is not supported by dermaga"));
     }
     Err(format!(
-        "unknown fetch method '{name}' in ACL expression '{name}'."
+        "unknown fetch method '{name}' in ACL expression '{name}'"
     ))
 }
 
@@ -778,7 +778,7 @@ mod tests {
         let e = |s: &str| parse_criterion(&w(s)).err().unwrap();
         assert_eq!(
             e("nosuchfetch foo"),
-            "unknown fetch method 'nosuchfetch' in ACL expression 'nosuchfetch'."
+            "unknown fetch method 'nosuchfetch' in ACL expression 'nosuchfetch'"
         );
         assert_eq!(
             e("ssl_fc"),

@@ -327,13 +327,19 @@ impl Parser<'_> {
             }
         }
         if args.len() < nargs {
+            // haproxy points at the closing parenthesis (or the end).
+            let at = if self.at(input.saturating_sub(1)) == b')' {
+                *input - 1
+            } else {
+                *input
+            };
             return Err(CondError {
                 message: format!(
                     "missing arguments (got {}/{nargs}), type 'string' expected in argument {} {ctx}",
                     args.len(),
                     args.len()
                 ),
-                pos: *input,
+                pos: at,
             });
         }
         Ok(args)

@@ -2438,7 +2438,7 @@ impl<'e> Parser<'e> {
                         return;
                     }
                     o => {
-                        self.alert(loc, format!("'http-check expect' : 'only supports min-recv, [!]string', '[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got '{o}' as argument."));
+                        self.alert(loc, format!("'http-check expect' : 'only supports min-recv, [!]string', '[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got '{o}' as argument.."));
                         return;
                     }
                 };
@@ -2785,7 +2785,7 @@ impl<'e> Parser<'e> {
                     Ok(_) => {
                         srv_err(
                             p,
-                            format!("invalid value 0 for argument '{opt}' of server {name}."),
+                            format!("invalid value 0 for argument '{opt}' of server {name}.."),
                         );
                         None
                     }
@@ -2797,7 +2797,7 @@ impl<'e> Parser<'e> {
                         srv_err(
                             p,
                             format!(
-                                "unexpected character '{c}' in '{opt}' argument of server {name}."
+                                "unexpected character '{c}' in '{opt}' argument of server {name}.."
                             ),
                         );
                         None
@@ -2858,7 +2858,7 @@ impl<'e> Parser<'e> {
                 "rise" | "fall" => {
                     let Some(n) = int(self, v) else { return };
                     if n == 0 {
-                        srv_err(self, format!("'{opt}' has to be > 0."));
+                        srv_err(self, format!("'{opt}' has to be > 0.."));
                         return;
                     }
                     if opt == "rise" {
@@ -2872,7 +2872,7 @@ impl<'e> Parser<'e> {
                     if n > 256 {
                         srv_err(
                             self,
-                            format!("weight of server {name} is not within 0 and 256 ({n})."),
+                            format!("weight of server {name} is not within 0 and 256 ({n}).."),
                         );
                         return;
                     }
@@ -2889,7 +2889,7 @@ impl<'e> Parser<'e> {
                 "error-limit" => {
                     let Some(n) = int(self, v) else { return };
                     if n == 0 {
-                        srv_err(self, format!("'{opt}' has to be > 0."));
+                        srv_err(self, format!("'{opt}' has to be > 0.."));
                         return;
                     }
                     o.error_limit = n;

@@ -1,0 +1,215 @@
+//! Broken configurations: each file fails with the exact error haproxy 2.6 prints for it
+//! (or, for what dermaga does not implement, dermaga's "not supported by dermaga" error).
+//! `{F}` stands for the file's path. The differential test checks these texts against the
+//! installed haproxy.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use dermaga_proxy::config::{check_with_env, Severity};
+
+/// (file under tests/data/configs, without .cfg; first line of the first error).
+const TABLE: &[(&str, &str)] = &[
+    ("bad/acl-bad-name", "parsing [{F}:9] : character '@' is not permitted in acl name 'a@b'."),
+    ("bad/acl-in-anon-defaults", "parsing [{F}:2] : 'acl' not allowed in anonymous 'defaults' section."),
+    ("bad/acl-unknown-fetch", "parsing [{F}:9] : error detected while parsing ACL 'a' : unknown fetch method 'nosuchfetch' in ACL expression 'nosuchfetch'."),
+    ("bad/balance-bad", "parsing [{F}:8] : balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options."),
+    ("bad/balance-random-bad", "parsing [{F}:8] : balance random : unexpected character 'x' after argument."),
+    ("bad/balance-uri-bad", "parsing [{F}:8] : balance uri only accepts parameters 'len', 'depth', 'path-only', and 'whole' (got 'bogus')."),
+    ("bad/bind-bad-addr", "parsing [{F}:8] : 'bind' : invalid address: '1.2.3.4.5' in '1.2.3.4.5:80'"),
+    ("bad/bind-bad-fd", "parsing [{F}:8] : 'bind' : file descriptor 'x' is not a valid integer in 'fd@x'"),
+    ("bad/bind-bad-port", "parsing [{F}:8] : 'bind' : invalid port '99999'"),
+    ("bad/bind-in-defaults", "parsing [{F}:2] : 'bind' not allowed in 'defaults' section."),
+    ("bad/bind-no-port", "parsing [{F}:8] : 'bind' : missing port specification in '10.0.0.1'"),
+    ("bad/bind-unknown-opt", "parsing [{F}:8] : 'bind :80' in section 'frontend': unknown keyword 'bogus'."),
+    ("bad/bufsize-bad", "parsing [{F}:2] : 'tune.bufsize' expects a positive integer argument."),
+    ("bad/cookie-bad-opt", "parsing [{F}:8] : 'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options."),
+    ("bad/cookie-missing", "parsing [{F}:8] : 'cookie' expects <cookie_name> as argument."),
+    ("bad/default-backend-missing", "Proxy 'fe': unable to find required default_backend: 'nosuch'."),
+    ("bad/defaults-from-missing", "parsing [{F}:7] : defaults section 'nosuch' not found for backend 'be'."),
+    ("bad/del-header-bad-match", "parsing [{F}:9] : error detected in frontend 'fe' while parsing 'http-request del-header' rule : -m with unsupported matching method 'bogus'."),
+    ("bad/dir-alert", "parsing [{F}:3]: 'this build needs DERMAGA_NEVER_SET'."),
+    ("bad/dir-bad-if-args", "parsing [{F}:2]: missing arguments (got 1/2), type 'string' expected in argument 1 of predicate 'streq' used in conditional expression in '.if' at position 8:"),
+    ("bad/dir-bad-if", "parsing [{F}:2]: unparsable conditional expression 'foo(x)' in '.if' at position 1:"),
+    ("bad/dir-elif-after-else", "parsing [{F}:4]: '.elif' after '.else' is not permitted."),
+    ("bad/dir-else-arg", "parsing [{F}:3]: Unexpected argument 'x' for '.else'."),
+    ("bad/dir-lone-endif", "parsing [{F}:2]: lone '.endif' with no matching '.if'."),
+    ("bad/dir-unknown", "parsing [{F}:2]: unknown directive '.bogus'."),
+    ("bad/dir-unterminated-if", "parsing [{F}:3]: non-terminated '.if' block."),
+    ("bad/errorfile-bad-code", "parsing [{F}:8] : errorfile : status code '999' not handled."),
+    ("bad/errorfile-missing-file", "parsing [{F}:8] : errorfile : error opening file '/nonexistent/400.http'."),
+    ("bad/forwardfor-except-bad", "parsing [{F}:9] : 'option forwardfor except' expects <address>[/mask] as argument."),
+    ("bad/frontend-bad-name", "parsing [{F}:1] : character '/' is not permitted in 'frontend' name 'a/b'."),
+    ("bad/frontend-dup", "Parsing [{F}:9]: frontend 'fe' has the same name as frontend 'fe' declared at {F}:7."),
+    ("bad/frontend-extra-args", "parsing [{F}:1] : please use the 'bind' keyword for listening addresses."),
+    ("bad/frontend-no-name", "parsing [{F}:1] : 'frontend' expects an <id> argument"),
+    ("bad/hash-type-bad", "parsing [{F}:8] : 'hash-type' only supports 'consistent' and 'map-based'."),
+    ("bad/http-check-expect-bad", "parsing [{F}:9] : 'http-check expect' : 'only supports min-recv, [!]string', '[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got 'bogus' as argument.."),
+    ("bad/http-request-cond-fetch", "parsing [{F}:9] : error detected while parsing an 'http-request deny' condition : unknown fetch method 'nosuch' in ACL expression 'nosuch'."),
+    ("bad/http-request-deny-status", "parsing [{F}:9] : error detected in frontend 'fe' while parsing 'http-request deny' rule : Unexpected status code '999'."),
+    ("bad/http-request-in-anon-defaults", "parsing [{F}:2] : 'http-request' not allowed in anonymous 'defaults' section."),
+    ("bad/http-request-redirect-type", "parsing [{F}:9] : error detected in frontend 'fe' while parsing 'http-request redirect' rule : redirection type expected ('prefix', 'location', or 'scheme')."),
+    ("bad/http-request-set-header-args", "parsing [{F}:9] : error detected in frontend 'fe' while parsing 'http-request set-header' rule : expects exactly 2 arguments."),
+    ("bad/http-request-unknown", "parsing [{F}:9]: 'http-request' expects 'add-header', 'allow', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'return', 'set-header', 'set-path', but got 'frobnicate'."),
+    ("bad/lex-bad-brace", "parsing [{F}:2]: unmatched brace in environment variable name at position 15:"),
+    ("bad/lex-bad-hex", "parsing [{F}:2]: truncated or invalid hexadecimal sequence at position 13:"),
+    ("bad/lex-bad-varname", "parsing [{F}:2]: forbidden first char in environment variable name at position 15:"),
+    ("bad/lex-missing-lf", "parsing [{F}:2]: Missing LF on last line, file might have been truncated at position 15."),
+    ("bad/lex-unmatched-quote", "parsing [{F}:2]: unmatched quote at position 9:"),
+    ("bad/log-bad-facility", "parsing [{F}:2] : log : unknown log facility 'bogusfac'"),
+    ("bad/log-bad-level", "parsing [{F}:2] : log : unknown optional log level 'bogus'"),
+    ("bad/log-missing-args", "parsing [{F}:2] : log : expects <address> and <facility>  as arguments"),
+    ("bad/mode-bad", "parsing [{F}:9] : unknown proxy mode 'ftp'."),
+    ("bad/nbthread-zero", "parsing [{F}:2] : 'nbthread' value must be between 1 and 4096 (was 0)"),
+    ("bad/option-unknown", "parsing [{F}:9] : unknown option 'nosuchopt'."),
+    ("bad/out-of-section", "parsing [{F}:1]: unknown keyword 'maxconn' out of section."),
+    ("bad/redirect-bad-code", "parsing [{F}:9] : error detected in frontend 'fe' while parsing redirect rule : 'code': unsupported HTTP code '305' (must be one of 301, 302, 303, 307 or 308)."),
+    ("bad/redirect-bad-kw", "parsing [{F}:9] : error detected in frontend 'fe' while parsing redirect rule : expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' (was 'bogus')."),
+    ("bad/retry-on-bad", "parsing [{F}:8] : 'retry-on': unknown keyword 'bogus'"),
+    ("bad/server-bad-port", "[{F}:8] : 'server be/s1' : invalid port '70000'"),
+    ("bad/server-dup", "parsing [{F}:9] : backend 'be', another server named 's1' was already defined at line 8, please use distinct names."),
+    ("bad/server-in-defaults", "[{F}:2] : 'server' not allowed in 'defaults' section."),
+    ("bad/server-in-frontend", "[{F}:9] : parsing [{F}:9] : 'server' not allowed because frontend 'fe' has no backend capability."),
+    ("bad/server-inter-zero", "[{F}:8] : 'server be/s1' : invalid value 0 for argument 'inter' of server s1.."),
+    ("bad/server-missing-addr", "[{F}:8] : 'server' expects <name> and <addr>[:<port>] as arguments."),
+    ("bad/server-observe", "[{F}:8] : 'server be/s1' : 'observe' expects one of 'none', 'layer4', 'layer7' but got 'layer9'."),
+    ("bad/server-on-error", "[{F}:8] : 'server be/s1' : 'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' but got 'bogus'."),
+    ("bad/server-rise-zero", "[{F}:8] : 'server be/s1' : 'rise' has to be > 0.."),
+    ("bad/server-unknown-opt", "[{F}:8] : 'server be/s1' : unknown keyword 'bogus'."),
+    ("bad/server-unresolvable", "[{F}:8] : 'server be/s1' : could not resolve address 'nosuchhost.invalid'."),
+    ("bad/server-weight-range", "[{F}:8] : 'server be/s1' : weight of server s1 is not within 0 and 256 (300).."),
+    ("bad/stats-socket-level", "parsing [{F}:2] : 'stats socket' : ''level' only supports 'user', 'operator', and 'admin' (got 'super')'"),
+    ("bad/stats-socket-missing", "parsing [{F}:2] : 'stats socket' in global section expects an address or a path to a UNIX socket"),
+    ("bad/stats-timeout-bad", "parsing [{F}:2] : 'stats timeout' : unexpected character 'x'"),
+    ("bad/tcp-request-connection-in-backend", "parsing [{F}:8] : tcp-request connection is not allowed because backend be is not a frontend"),
+    ("bad/tcp-request-in-anon-defaults", "parsing [{F}:2] : tcp-request content is not allowed in anonymous 'defaults' sections"),
+    ("bad/tcp-request-inspect-missing", "parsing [{F}:9] : 'tcp-request inspect-delay' expects a positive delay in milliseconds, in frontend 'fe'"),
+    ("bad/timeout-bad-char", "parsing [{F}:9] : unexpected character 'x' in 'timeout client'"),
+    ("bad/timeout-missing", "parsing [{F}:9] : 'timeout client' expects an integer value (in milliseconds)"),
+    ("bad/timeout-overflow", "parsing [{F}:9] : timer overflow in argument '99999999999' to 'timeout client' (maximum value is 2147483647 ms or ~24.8 days)"),
+    ("bad/timeout-unknown", "parsing [{F}:9] : 'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'bogus')"),
+    ("bad/unknown-global", "parsing [{F}:2] : unknown keyword 'frobnicate' in 'global' section"),
+    ("bad/unknown-proxy-kw", "parsing [{F}:9] : unknown keyword 'frobnicate' in 'frontend' section"),
+    ("bad/use-backend-in-defaults", "parsing [{F}:2] : 'use_backend' not allowed in 'defaults' section."),
+    ("bad/use-backend-missing", "Proxy 'fe': unable to find required use_backend: 'nosuch'."),
+    ("bad/use-backend-no-acl", "parsing [{F}:9] : error detected while parsing switching rule : no such ACL : 'nosuchacl'."),
+    ("bad/use-backend-no-name", "parsing [{F}:9] : 'use_backend' expects a backend name."),
+    ("unsupported/bind-accept-proxy", "parsing [{F}:9] : 'bind 127.0.0.1:8081' : 'accept-proxy' is not supported by dermaga yet (TLS termination and the PROXY protocol are not implemented)."),
+    ("unsupported/capture", "parsing [{F}:9] : 'capture request' is not supported by dermaga."),
+    ("unsupported/check-post", "parsing [{F}:8] : 'balance url_param check_post' is not supported by dermaga."),
+    ("unsupported/compression", "parsing [{F}:8] : 'compression' is not supported by dermaga."),
+    ("unsupported/converter", "parsing [{F}:9] : error detected while parsing ACL 'a' : converter 'lower' is not supported by dermaga."),
+    ("unsupported/dynamic-use-backend", "parsing [{F}:9] : 'use_backend' with a dynamic backend name is not supported by dermaga."),
+    ("unsupported/fetch-ssl-fc", "parsing [{F}:9] : error detected while parsing an 'http-request redirect' condition : fetch method 'ssl_fc' is not supported by dermaga."),
+    ("unsupported/http-request-set-var", "parsing [{F}:9] : 'http-request set-var(txn.x)' is not supported by dermaga."),
+    ("unsupported/master-worker", "parsing [{F}:2] : 'master-worker' is not supported by dermaga."),
+    ("unsupported/option-abortonclose", "parsing [{F}:8] : 'option abortonclose' is not supported by dermaga."),
+    ("unsupported/server-send-proxy", "[{F}:8] : 'server be/s1' : 'send-proxy' is not supported by dermaga."),
+    ("unsupported/stats-page", "parsing [{F}:9] : 'stats enable' is not supported by dermaga."),
+    ("unsupported/stick-table", "parsing [{F}:9] : 'stick-table' is not supported by dermaga."),
+    ("unsupported/tcp-response", "parsing [{F}:8] : 'tcp-response content' is not supported by dermaga."),
+    ("unsupported/track-sc", "parsing [{F}:8] : 'stick-table' is not supported by dermaga."),
+    ("unsupported/userlist", "parsing [{F}:1] : 'userlist' section is not supported by dermaga."),
+];
+
+fn no_env() -> HashMap<String, String> {
+    HashMap::new()
+}
+
+#[test]
+fn every_broken_file_fails_with_its_exact_error() {
+    let mut failures = Vec::new();
+    for (name, expected) in TABLE {
+        let path = format!("tests/data/configs/{name}.cfg");
+        let r = check_with_env(&[PathBuf::from(&path)], &no_env());
+        let first = r
+            .diagnostics
+            .iter()
+            .find(|d| d.severity == Severity::Alert)
+            .map(|d| d.message.lines().next().unwrap_or("").to_string())
+            .unwrap_or_default();
+        let expected = expected.replace("{F}", &path);
+        if r.exit_code != 1 || first != expected {
+            failures.push(format!(
+                "{name}: exit {} \n  got:      {first}\n  expected: {expected}",
+                r.exit_code
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_table_covers_every_broken_file() {
+    for dir in ["bad", "unsupported"] {
+        for e in std::fs::read_dir(format!("tests/data/configs/{dir}")).unwrap() {
+            let p = e.unwrap().path();
+            let name = format!("{dir}/{}", p.file_stem().unwrap().to_string_lossy());
+            assert!(
+                TABLE.iter().any(|(n, _)| *n == name),
+                "{name} has no expected error"
+            );
+        }
+    }
+}
+
+#[test]
+fn whole_output_of_a_post_load_error() {
+    let path = "tests/data/configs/bad/use-backend-missing.cfg";
+    let r = check_with_env(&[PathBuf::from(path)], &no_env());
+    assert_eq!(r.exit_code, 1);
+    assert!(r.stdout.is_empty());
+    assert_eq!(
+        r.render_stderr(42),
+        "[ALERT]    (42) : config : Proxy 'fe': unable to find required use_backend: 'nosuch'.\n\
+         [ALERT]    (42) : config : Fatal errors found in configuration.\n"
+    );
+}
+
+#[test]
+fn whole_output_of_a_parse_error_with_a_caret() {
+    let path = "tests/data/configs/bad/lex-unmatched-quote.cfg";
+    let r = check_with_env(&[PathBuf::from(path)], &no_env());
+    assert_eq!(r.exit_code, 1);
+    assert_eq!(
+        r.render_stderr(7),
+        format!(
+            "[ALERT]    (7) : config : parsing [{path}:2]: unmatched quote at position 9:\n  log \"abc\n      ^\n\
+             [ALERT]    (7) : config : Error(s) found in configuration file : {path}\n\
+             [ALERT]    (7) : config : Fatal errors found in configuration.\n"
+        )
+    );
+}
+
+#[test]
+fn an_alert_directive_stops_the_load() {
+    let path = "tests/data/configs/bad/dir-alert.cfg";
+    let r = check_with_env(&[PathBuf::from(path)], &no_env());
+    assert_eq!(r.exit_code, 1);
+    assert_eq!(
+        r.render_stderr(1),
+        format!(
+            "[ALERT]    (1) : config : parsing [{path}:3]: 'this build needs DERMAGA_NEVER_SET'.\n\
+             [ALERT]    (1) : config : Error(s) found in configuration file : {path}\n"
+        )
+    );
+    // With the variable set, the block is skipped and nothing listens: exit 2, as haproxy.
+    let mut env = no_env();
+    env.insert("DERMAGA_NEVER_SET".into(), "1".into());
+    let r = check_with_env(&[PathBuf::from(path)], &env);
+    assert_eq!(r.exit_code, 2);
+    assert_eq!(
+        r.stdout,
+        ["Configuration file has no error but will not start (no listener) => exit(2)."]
+    );
+}
+
+#[test]
+fn missing_file() {
+    let r = check_with_env(&[PathBuf::from("tests/data/configs/nope.cfg")], &no_env());
+    assert_eq!(r.exit_code, 1);
+    assert_eq!(
+        r.diagnostics[0].message,
+        "Cannot open configuration file/directory tests/data/configs/nope.cfg : No such file or directory"
+    );
+}
