@@ -323,3 +323,25 @@ fn dnssec_field_errors() {
         "t.zone:4:17: NSEC3: next hashed owner name: invalid base32hex character"
     );
 }
+
+#[test]
+fn unclosed_parenthesis_in_a_large_file() {
+    // The entry runs past many read chunks; the error still names where it opened.
+    let dir = std::env::temp_dir().join(format!("dermaga-zf-paren-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut text = format!("{HEAD}bad TXT ( \"open\"\n");
+    for i in 0..40000 {
+        text.push_str(&format!("h{i} A 10.0.{}.{}\n", (i / 256) % 256, i % 256));
+    }
+    std::fs::write(dir.join("big.zone"), &text).unwrap();
+    let e = dermaga_dns::zonefile::load_zone_file(&dir.join("big.zone"), None).unwrap_err();
+    let got: Vec<String> = e.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        got,
+        [format!(
+            "{}/big.zone:4:9: unbalanced parentheses: '(' never closed",
+            dir.display()
+        )]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

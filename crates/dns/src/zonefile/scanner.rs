@@ -67,8 +67,10 @@ impl Source<'_> {
         let consumed = lexer.pos;
         buf.drain(..consumed);
         lexer.shift(consumed);
+        // Read at least as much as is pending, so an entry that never ends (an unclosed
+        // parenthesis) costs O(n log n) re-scans rather than O(n²).
         let len = buf.len();
-        buf.resize(len + CHUNK, 0);
+        buf.resize(len + CHUNK.max(len), 0);
         let n = loop {
             match file.read(&mut buf[len..]) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
