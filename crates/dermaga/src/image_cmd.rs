@@ -525,29 +525,8 @@ fn prune(root: &Path, args: Vec<String>) -> ExitCode {
         return fail("image prune --filter is not supported yet");
     }
     let store = store_or_fail!(root);
-    let list = match store.list() {
-        Ok(l) => l,
-        Err(e) => return fail_err(&e),
-    };
-    let users = image_users(root);
-    let mut out = String::new();
-    for i in list {
-        if !p.has("-a|--all") && !i.names.is_empty() {
-            continue;
-        }
-        match users.containers_using(&i.id) {
-            Ok(c) if !c.is_empty() => continue,
-            Ok(_) => {}
-            Err(e) => return fail_err(&e),
-        }
-        match store.remove(&i.id, true, users.as_ref()) {
-            Ok(r) => {
-                if let Some(id) = r.deleted {
-                    out.push_str(&format!("{id}\n"));
-                }
-            }
-            Err(e) => return fail_err(&e),
-        }
+    match store.prune(p.has("-a|--all"), image_users(root).as_ref()) {
+        Ok(ids) => print(&ids.iter().map(|id| format!("{id}\n")).collect::<String>()),
+        Err(e) => fail_err(&e),
     }
-    print(&out)
 }

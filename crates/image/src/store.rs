@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -125,6 +125,23 @@ pub struct RemoveOutcome {
     pub untagged: Vec<String>,
     /// The id of the image deleted, if it was.
     pub deleted: Option<String>,
+}
+
+/// What `system df` reports for images.
+#[derive(Clone, Debug, Default)]
+pub struct DiskUsage {
+    /// Stored images.
+    pub images: u64,
+    /// Images without a name.
+    pub dangling: u64,
+    /// Distinct layers.
+    pub layers: u64,
+    /// Uncompressed size of the distinct layers (what the extracted layers hold).
+    pub size: u64,
+    /// Bytes in blobs/ (kept layer blobs, configs, manifests).
+    pub blobs_size: u64,
+    /// Uncompressed size of the layers only dangling images use (what `image prune` frees).
+    pub reclaimable: u64,
 }
 
 /// Options for [`ImageStore::import_tarball_with`] (`podman import`).
@@ -536,6 +553,51 @@ impl ImageStore {
         Ok(out)
     }
 
+    /// `podman image prune`: removes unnamed images (with `all`, every image) that no
+    /// container uses. Returns the ids removed.
+    pub fn prune(&self, all: bool, users: &dyn ImageUsers) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for info in self.list()? {
+            if (!all && !info.names.is_empty()) || !users.containers_using(&info.id)?.is_empty() {
+                continue;
+            }
+            match self.remove(&info.id, true, users) {
+                Ok(out) => removed.extend(out.deleted),
+                // Removed meanwhile by another command.
+                Err(ImageError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Sizes for `system df`.
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        let q = |sql: &str| -> Result<u64> {
+            Ok(self.db.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+        };
+        let mut du = DiskUsage {
+            images: q("SELECT count(*) FROM images")?,
+            dangling: q(
+                "SELECT count(*) FROM images WHERE id NOT IN (SELECT image_id FROM image_names)",
+            )?,
+            layers: q("SELECT count(*) FROM layers")?,
+            size: q("SELECT coalesce(sum(size), 0) FROM layers")?,
+            blobs_size: 0,
+            reclaimable: q(
+                "SELECT coalesce(sum(size), 0) FROM layers WHERE diff_id NOT IN (
+                    SELECT il.diff_id FROM image_layers il
+                    WHERE il.image_id IN (SELECT image_id FROM image_names))",
+            )?,
+        };
+        if let Ok(rd) = fs::read_dir(self.root.join("blobs/sha256")) {
+            for e in rd.flatten() {
+                du.blobs_size += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+        Ok(du)
+    }
+
     /// Whether any row still refers to blob `digest`.
     pub(crate) fn blob_referenced(&self, digest: &str) -> Result<bool> {
         let hex = digest_hex(digest)?;
@@ -581,19 +643,34 @@ impl ImageStore {
                 File::create(&tmp_blob).ctx(|| format!("creating {}", tmp_blob.display()))?;
             let mut blob_writer = BufWriter::with_capacity(256 * 1024, blob_file);
             fs::create_dir(&tmp_dir).ctx(|| format!("creating {}", tmp_dir.display()))?;
-            let mut blob_reader = HashingReader::with_copy(src, &mut blob_writer);
-            let (compression, diff_hasher) = {
-                let buffered = BufReader::with_capacity(256 * 1024, &mut blob_reader);
-                let (compression, tar_stream) = layer::decompress(buffered, what)?;
-                let mut diff_reader = HashingReader::new(tar_stream);
-                layer::extract(&mut diff_reader, &tmp_dir, what)?;
-                let (h, _) = diff_reader.finish().map_err(|e| ImageError::BadLayer {
-                    layer: what.to_string(),
-                    why: format!("reading the layer stream: {e}"),
-                })?;
-                (compression, h)
+            let mut src = BufReader::with_capacity(256 * 1024, src);
+            let head = src.fill_buf().ctx(|| format!("reading {what}"))?;
+            let plain = matches!(
+                layer::Compression::detect(head),
+                Ok(layer::Compression::None)
+            );
+            let (compression, diff_hasher, blob_hasher) = if plain {
+                // An uncompressed blob is its own tar stream: one hash serves as both digests.
+                let mut r = HashingReader::with_copy(src, &mut blob_writer);
+                layer::extract(&mut r, &tmp_dir, what)?;
+                let (h, _) = r.finish().ctx(|| format!("reading {what}"))?;
+                (layer::Compression::None, h.clone(), h)
+            } else {
+                let mut blob_reader = HashingReader::with_copy(src, &mut blob_writer);
+                let (compression, diff_hasher) = {
+                    let buffered = BufReader::with_capacity(256 * 1024, &mut blob_reader);
+                    let (compression, tar_stream) = layer::decompress(buffered, what)?;
+                    let mut diff_reader = HashingReader::new(tar_stream);
+                    layer::extract(&mut diff_reader, &tmp_dir, what)?;
+                    let (h, _) = diff_reader.finish().map_err(|e| ImageError::BadLayer {
+                        layer: what.to_string(),
+                        why: format!("reading the layer stream: {e}"),
+                    })?;
+                    (compression, h)
+                };
+                let (blob_hasher, _) = blob_reader.finish().ctx(|| format!("reading {what}"))?;
+                (compression, diff_hasher, blob_hasher)
             };
-            let (blob_hasher, _) = blob_reader.finish().ctx(|| format!("reading {what}"))?;
             blob_writer
                 .flush()
                 .ctx(|| format!("writing {}", tmp_blob.display()))?;

@@ -125,4 +125,22 @@ fn tag_untag_and_remove() {
     let e = store.remove("busybox", false, &Used).unwrap_err();
     assert!(e.to_string().contains("web"), "{e}");
     store.remove("busybox", true, &Used).unwrap();
+
+    // prune: unnamed images go, named ones stay (unless --all), used ones always stay.
+    let named = store.import_tarball(&tarball, "keep").unwrap();
+    let other = t.path().join("other.tar");
+    let root2 = common::busybox_rootfs(&t.path().join("o"));
+    fs::write(root2.join("etc/motd"), "x").unwrap();
+    common::tar_dir(&root2, &other);
+    let dangling = store.import_tarball(&other, "").unwrap();
+    let du = store.disk_usage().unwrap();
+    assert_eq!((du.images, du.dangling, du.layers), (2, 1, 2));
+    assert!(
+        du.reclaimable > 0 && du.reclaimable < du.size && du.blobs_size > 0,
+        "{du:?}"
+    );
+    assert_eq!(store.prune(false, &NoImageUsers).unwrap(), vec![dangling]);
+    assert!(store.prune(true, &Used).unwrap().is_empty());
+    assert_eq!(store.prune(true, &NoImageUsers).unwrap(), vec![named]);
+    assert_eq!(store.disk_usage().unwrap().images, 0);
 }
