@@ -1,5 +1,35 @@
+#![recursion_limit = "256"]
 //! Containers as podman users know them: lifecycle verbs, the state database, the per-container
 //! monitor process, volumes and health checks. No daemon.
 //!
 //! It builds OCI bundles from images and hands them to the runtime (its own or an external one
-//! such as runc); it does not isolate processes itself.
+//! such as runc, always through runc's command line); it does not isolate processes itself.
+//!
+//! Under the store root: `dermaga.db` (tables `containers`, `volumes`, beside the image
+//! store's), `containers/<id>/` (upper, work and merged directories, config.json, the log,
+//! /etc files, `monitor.lock`), `volumes/<name>/_data`, `engine.lock` (held shared by creates
+//! and removals, exclusively by `system check`). Runtime state lives under the run root.
+
+pub mod check;
+pub mod config;
+pub mod cp;
+pub mod db;
+pub mod engine;
+pub mod error;
+pub mod exec;
+pub mod image;
+pub mod inspect;
+pub mod logs;
+pub mod monitor;
+pub mod procs;
+pub mod rootfs;
+pub mod runtime;
+pub mod seccomp;
+pub mod spec;
+pub mod template;
+pub mod util;
+
+pub use config::CreateOptions;
+pub use engine::Engine;
+pub use error::{Error, Result};
+pub use exec::ExecOptions;

@@ -1,0 +1,184 @@
+//! Container lifecycle through the command line: run (attached and -d) with --rm, exit codes,
+//! ps, logs, stop/kill/rm, exec, inspect, wait, cp, volumes, top, stats.
+
+mod engine_support;
+
+use engine_support::{Store, IMAGE};
+
+#[test]
+fn run_attached_exit_codes_and_output() {
+    let s = Store::new("attached");
+    let (code, out, _) = s.run(&["run", "--rm", IMAGE, "echo", "hello"]);
+    assert_eq!((code, out.as_str()), (0, "hello\n"));
+    let (code, _, _) = s.run(&["run", "--rm", IMAGE, "sh", "-c", "exit 3"]);
+    assert_eq!(code, 3);
+    let (code, out, err) = s.run(&["run", "--rm", IMAGE, "sh", "-c", "echo out; echo err >&2"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "out\n", "err\n"));
+    // Not found: 127; not executable: 126; engine error: 125.
+    let (code, _, err) = s.run(&["run", "--rm", IMAGE, "no-such-command"]);
+    assert_eq!(code, 127, "{err}");
+    let (code, _, err) = s.run(&["run", "--rm", IMAGE, "/bin/not-executable"]);
+    assert_eq!(code, 126, "{err}");
+    let (code, _, err) = s.run(&["run", "--rm", "localhost/no-such-image", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("dermaga images"), "{err}");
+    // Killed by a signal: 128 + n.
+    let (code, _, _) = s.run(&["run", "--rm", IMAGE, "sh", "-c", "kill -9 $$"]);
+    assert_eq!(code, 137);
+    // --rm leaves nothing behind.
+    assert_eq!(s.ok(&["ps", "-a", "-q"]), "");
+    // -p is refused by name.
+    let (code, _, err) = s.run(&["run", "--rm", "-p", "8080:80", IMAGE, "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("--publish"), "{err}");
+    // stdin with -i.
+    let mut child = s
+        .cmd(&["run", "--rm", "-i", IMAGE, "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"piped input\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped input\n");
+}
+
+#[test]
+fn detached_lifecycle_logs_exec_inspect() {
+    let s = Store::new("detached");
+    let id = s.ok(&["run", "-d", "--name", "web", "-e", "GREETING=hi", IMAGE, "sh", "-c",
+        "echo started; echo $GREETING >&2; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done"]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64);
+    let ps = s.ok(&["ps"]);
+    assert!(ps.contains("web") && ps.contains(&id[..12]), "{ps}");
+    assert_eq!(s.ok(&["ps", "--format", "{{.ID}} {{.Names}} {{.State}}"]), format!("{} web running\n", &id[..12]));
+    // The name is taken.
+    let (code, _, err) = s.run(&["run", "-d", "--name", "web", IMAGE, "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("already in use"), "{err}");
+    // Logs, with and without timestamps.
+    let mut logs = String::new();
+    for _ in 0..100 {
+        logs = s.ok(&["logs", "web"]);
+        if logs.contains("started") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(logs, "started\n");
+    let out = s.dermaga(&["logs", "-t", "web"]);
+    let stamped = String::from_utf8_lossy(&out.stdout);
+    assert!(stamped.ends_with(" started\n") && stamped.starts_with("20"), "{stamped}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), format!("{} hi\n", String::from_utf8_lossy(&out.stderr).split(' ').next().unwrap()));
+    // exec: output, exit codes, env, workdir, user.
+    assert_eq!(s.ok(&["exec", "web", "echo", "in"]), "in\n");
+    assert_eq!(s.run(&["exec", "web", "sh", "-c", "exit 5"]).0, 5);
+    assert_eq!(s.run(&["exec", "web", "no-such-command"]).0, 127);
+    assert_eq!(s.ok(&["exec", "-e", "X=1", "web", "sh", "-c", "echo $X $GREETING"]), "1 hi\n");
+    assert_eq!(s.ok(&["exec", "-w", "/tmp", "web", "pwd"]), "/tmp\n");
+    assert_eq!(s.ok(&["exec", "-u", "app", "web", "id", "-u"]), "1000\n");
+    // inspect.
+    let pid = s.ok(&["inspect", "--format", "{{.State.Pid}}", "web"]);
+    assert!(pid.trim().parse::<i32>().unwrap() > 1, "{pid}");
+    assert_eq!(s.ok(&["inspect", "-f", "{{.ID}} {{.Name}} {{.State.Status}}", "web"]), format!("{id} web running\n"));
+    let json: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "web"])).unwrap();
+    assert_eq!(json[0]["Id"], id);
+    assert_eq!(json[0]["State"]["Running"], true);
+    assert_eq!(json[0]["Config"]["Env"].as_array().unwrap().iter().any(|e| e == "GREETING=hi"), true);
+    // top sees the shell as pid 1.
+    let top = s.ok(&["top", "web"]);
+    assert!(top.starts_with("USER") && top.lines().any(|l| l.split_whitespace().nth(1) == Some("1")), "{top}");
+    let stats = s.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}"]);
+    assert!(stats.starts_with("web "), "{stats}");
+    // stop: the TERM trap runs and the exit is recorded.
+    assert_eq!(s.ok(&["stop", "web"]), "web\n");
+    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web"]), "exited 0\n");
+    assert!(s.ok(&["logs", "web"]).contains("bye"));
+    assert_eq!(s.ok(&["ps", "-q"]), "");
+    assert!(s.ok(&["ps", "-a"]).contains("Exited (0)"));
+    // start again, kill, wait.
+    assert_eq!(s.ok(&["start", "web"]), "web\n");
+    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Running}}", "web"]), "true\n");
+    s.ok(&["kill", "web"]);
+    assert_eq!(s.ok(&["wait", "web"]), "137\n");
+    // rm, and rm of a running container needs -f.
+    s.ok(&["start", "web"]);
+    let (code, _, err) = s.run(&["rm", "web"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("running"), "{err}");
+    assert_eq!(s.ok(&["rm", "-f", "web"]), "web\n");
+    assert_eq!(s.ok(&["ps", "-a", "-q"]), "");
+    let (code, _, err) = s.run(&["logs", "web"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("no such container"), "{err}");
+}
+
+#[test]
+fn create_start_wait_and_restart() {
+    let s = Store::new("create");
+    let id = s.ok(&["create", "--name", "job", IMAGE, "sh", "-c", "echo ran; exit 7"]);
+    assert_eq!(s.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]), "job created\n");
+    assert_eq!(s.ok(&["start", id.trim()]), format!("{}\n", id.trim()));
+    assert_eq!(s.ok(&["wait", "job"]), "7\n");
+    assert_eq!(s.ok(&["logs", "job"]), "ran\n");
+    s.ok(&["restart", "job"]);
+    assert_eq!(s.ok(&["wait", "job"]), "7\n");
+    assert_eq!(s.ok(&["logs", "--tail", "1", "job"]), "ran\n");
+    assert_eq!(s.ok(&["logs", "job"]), "ran\nran\n");
+    // -d --rm: the monitor removes it when it exits.
+    let id = s.ok(&["run", "-d", "--rm", IMAGE, "true"]);
+    for _ in 0..200 {
+        if !s.ok(&["ps", "-a", "-q", "--no-trunc"]).contains(id.trim()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!s.ok(&["ps", "-a", "-q", "--no-trunc"]).contains(id.trim()));
+    let filtered = s.ok(&["ps", "-a", "--filter", "exited=7", "--format", "{{.Names}}"]);
+    assert_eq!(filtered, "job\n");
+    let json: serde_json::Value = serde_json::from_str(&s.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    assert_eq!(json[0]["Names"][0], "job");
+}
+
+#[test]
+fn volumes_binds_and_cp() {
+    let s = Store::new("volumes");
+    assert_eq!(s.ok(&["volume", "create", "data"]), "data\n");
+    s.ok(&["run", "--rm", "-v", "data:/data", IMAGE, "sh", "-c", "echo kept > /data/f"]);
+    assert_eq!(s.ok(&["run", "--rm", "-v", "data:/data:ro", IMAGE, "cat", "/data/f"]), "kept\n");
+    let (code, _, _) = s.run(&["run", "--rm", "-v", "data:/data:ro", IMAGE, "touch", "/data/g"]);
+    assert_ne!(code, 0, "a read-only volume took a write");
+    assert!(s.ok(&["volume", "ls"]).contains("data"));
+    let mp = s.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "data"]);
+    assert_eq!(std::fs::read_to_string(format!("{}/f", mp.trim())).unwrap(), "kept\n");
+    // In use: rm refuses.
+    s.ok(&["create", "--name", "user", "-v", "data:/data", IMAGE, "true"]);
+    let (code, _, err) = s.run(&["volume", "rm", "data"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("being used"), "{err}");
+    s.ok(&["rm", "user"]);
+    assert_eq!(s.ok(&["volume", "rm", "data"]), "data\n");
+    s.ok(&["volume", "create", "spare"]);
+    assert_eq!(s.ok(&["volume", "prune", "-f"]), "spare\n");
+    // A bind mount and --mount, --tmpfs.
+    let host = s.base().join("hostdir");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from host\n").unwrap();
+    let bind = format!("{}:/mnt", host.display());
+    assert_eq!(s.ok(&["run", "--rm", "-v", &bind, IMAGE, "cat", "/mnt/in"]), "from host\n");
+    let m = format!("type=bind,source={},target=/m,readonly", host.display());
+    assert_eq!(s.run(&["run", "--rm", "--mount", &m, IMAGE, "touch", "/m/x"]).0, 1);
+    assert_eq!(s.ok(&["run", "--rm", "--tmpfs", "/scratch", IMAGE, "sh", "-c", "mount | grep -c ' /scratch type tmpfs'"]), "1\n");
+    // cp both ways, running or not.
+    s.ok(&["create", "--name", "box", IMAGE, "cat", "/etc/copied"]);
+    s.ok(&["cp", host.join("in").to_str().unwrap(), "box:/etc/copied"]);
+    s.ok(&["start", "box"]);
+    assert_eq!(s.ok(&["wait", "box"]), "0\n");
+    assert_eq!(s.ok(&["logs", "box"]), "from host\n");
+    let back = s.base().join("back");
+    s.ok(&["cp", "box:/etc/copied", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "from host\n");
+    assert_ne!(s.run(&["cp", "box:/no/such", back.to_str().unwrap()]).0, 0);
+}

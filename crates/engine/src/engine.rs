@@ -1,0 +1,682 @@
+//! The engine: a store root, its state database, and the container verbs.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::config::{
+    self, parse_mount_flag, parse_tmpfs_flag, parse_volume_flag, ContainerConfig, CreateOptions,
+    ImageInfo, MountKind, Seccomp,
+};
+use crate::db::{Container, Db, State, Volume};
+use crate::error::{Context, Error, Result};
+use crate::rootfs;
+use crate::runtime::{self, OciRuntime};
+use crate::util::{self, lock_held, now_ns, wait_lock_released, FileLock};
+
+/// The store root's paths and database, and the runtime chosen on the command line.
+pub struct Engine {
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+    pub db: Db,
+    /// `--runtime`: the runtime for new containers (None: the default).
+    pub runtime_override: Option<Vec<OsString>>,
+}
+
+/// Where a container's files live.
+pub struct ContainerPaths {
+    pub dir: PathBuf,
+}
+
+impl ContainerPaths {
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+    pub fn merged(&self) -> PathBuf {
+        self.dir.join("merged")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("ctr.log")
+    }
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("monitor.lock")
+    }
+    pub fn pidfile(&self) -> PathBuf {
+        self.dir.join("pidfile")
+    }
+    pub fn hosts(&self) -> PathBuf {
+        self.dir.join("hosts")
+    }
+    pub fn hostname(&self) -> PathBuf {
+        self.dir.join("hostname")
+    }
+    pub fn resolv_conf(&self) -> PathBuf {
+        self.dir.join("resolv.conf")
+    }
+    pub fn config_json(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+}
+
+/// The default store root: /var/lib/dermaga as root, $XDG_DATA_HOME/dermaga otherwise.
+pub fn default_root() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/dermaga");
+    }
+    match std::env::var_os("XDG_DATA_HOME") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("dermaga"),
+        _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into()))
+            .join(".local/share/dermaga"),
+    }
+}
+
+/// The default run root (runtime state, cleared at boot): one per store root under /run.
+pub fn default_runroot(root: &Path) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    root.hash(&mut h);
+    // SAFETY: geteuid has no preconditions.
+    let base = if unsafe { libc::geteuid() } == 0 {
+        PathBuf::from("/run/dermaga")
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR")
+            .map(|d| PathBuf::from(d).join("dermaga"))
+            .unwrap_or_else(|| std::env::temp_dir().join("dermaga-run"))
+    };
+    base.join(format!("{:016x}", h.finish()))
+}
+
+/// The runtime new containers get when none is named: see `docs/decisions.md`.
+pub fn default_runtime() -> Result<Vec<OsString>> {
+    runtime::find_runtime("runc")
+}
+
+impl Engine {
+    pub fn open(root: &Path, runroot: Option<&Path>, runtime: Option<&str>) -> Result<Engine> {
+        fs::create_dir_all(root.join("containers"))
+            .ctx(|| format!("creating the store at {}", root.display()))?;
+        let root = root.canonicalize().ctx(|| format!("store root {}", root.display()))?;
+        let runroot = runroot.map(Path::to_path_buf).unwrap_or_else(|| default_runroot(&root));
+        let db = Db::open(&root)?;
+        let runtime_override = runtime.map(runtime::find_runtime).transpose()?;
+        Ok(Engine { root, runroot, db, runtime_override })
+    }
+
+    pub fn paths(&self, id: &str) -> ContainerPaths {
+        ContainerPaths { dir: self.root.join("containers").join(id) }
+    }
+
+    pub fn volumes_dir(&self) -> PathBuf {
+        self.root.join("volumes")
+    }
+
+    /// The runtime a container was created with.
+    pub fn runtime_for(&self, cfg: &ContainerConfig) -> OciRuntime {
+        let argv: Vec<OsString> = if cfg.runtime.as_os_str().is_empty() {
+            self.runtime_override.clone().unwrap_or_else(|| default_runtime().unwrap_or_default())
+        } else if cfg.runtime.file_name().is_some_and(|n| n == "dermaga") {
+            vec![cfg.runtime.clone().into(), "runtime".into()]
+        } else {
+            vec![cfg.runtime.clone().into()]
+        };
+        OciRuntime { argv, state_root: self.runroot.join("runtime") }
+    }
+
+    fn lock_store(&self) -> Result<FileLock> {
+        FileLock::shared(&self.root.join("engine.lock"))
+    }
+
+    /// Takes the store's lock exclusively (system check), waiting for creates and removals.
+    pub fn lock_store_exclusive(&self) -> Result<FileLock> {
+        FileLock::exclusive(&self.root.join("engine.lock"))
+    }
+
+    fn resolve_image(&self, opts: &CreateOptions) -> Result<ImageInfo> {
+        if opts.rootfs {
+            let dir = Path::new(&opts.image)
+                .canonicalize()
+                .ctx(|| format!("--rootfs {}", opts.image))?;
+            return Ok(ImageInfo {
+                id: String::new(),
+                name: dir.to_string_lossy().into_owned(),
+                layer_dirs: vec![dir],
+                ..ImageInfo::default()
+            });
+        }
+        crate::image::resolve(&self.root, &opts.image)
+    }
+
+    /// `dermaga create`: the container's record and files, not started.
+    pub fn create(&self, opts: &CreateOptions) -> Result<Container> {
+        if let Some(p) = opts.publish.first() {
+            return Err(Error::engine(format!(
+                "-p/--publish {p}: publishing ports needs a bridge network, which dermaga does not \
+                 have yet; use --network host and have the service listen on a host port"
+            )));
+        }
+        let network = opts.network.clone().unwrap_or_else(|| "none".into());
+        if network != "none" && network != "host" {
+            return Err(Error::engine(format!(
+                "--network {network}: dermaga supports only \"none\" (the default) and \"host\" \
+                 until bridge networks exist"
+            )));
+        }
+        let userns = opts.userns.clone().unwrap_or_default();
+        if !(userns.is_empty() || userns == "host") {
+            return Err(Error::engine(format!(
+                "--userns {userns}: dermaga supports only the host user namespace for now"
+            )));
+        }
+        let img = self.resolve_image(opts)?;
+        let id = util::random_id()?;
+        let name = opts.name.clone().unwrap_or_else(|| util::random_name(&id));
+        if name.is_empty()
+            || !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return Err(Error::engine(format!(
+                "container name {name:?} is invalid: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"
+            )));
+        }
+        let cfg = self.build_config(opts, &img, &id)?;
+        let now = now_ns();
+        let c = Container {
+            id: id.clone(),
+            name,
+            image_id: img.id.clone(),
+            image_name: img.name.clone(),
+            created_ns: now,
+            state: State::Created,
+            pid: 0,
+            monitor_pid: 0,
+            exit_code: None,
+            oom_killed: false,
+            started_ns: 0,
+            finished_ns: 0,
+            error: String::new(),
+            config: cfg,
+        };
+        let _lock = self.lock_store()?;
+        self.ensure_volumes(&c.config)?;
+        let p = self.paths(&id);
+        for d in [p.upper(), p.work(), p.merged()] {
+            fs::create_dir_all(&d).ctx(|| format!("creating {}", d.display()))?;
+        }
+        self.write_etc_files(&c)?;
+        if let Err(e) = self.db.insert(&c) {
+            let _ = fs::remove_dir_all(&p.dir);
+            return Err(e);
+        }
+        Ok(c)
+    }
+
+    fn build_config(&self, o: &CreateOptions, img: &ImageInfo, id: &str) -> Result<ContainerConfig> {
+        let mut env = img.env.clone();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, format!("PATH={}", crate::spec::DEFAULT_PATH));
+        }
+        for f in &o.env_files {
+            for kv in config::read_env_file(f)? {
+                config::env_set(&mut env, &kv);
+            }
+        }
+        for e in &o.env {
+            for kv in config::expand_env_flag(e) {
+                config::env_set(&mut env, &kv);
+            }
+        }
+        let mut entrypoint = img.entrypoint.clone();
+        let mut cmd = img.cmd.clone();
+        if let Some(ep) = &o.entrypoint {
+            entrypoint = if ep.trim_start().starts_with('[') {
+                serde_json::from_str(ep).map_err(|e| {
+                    Error::engine(format!("--entrypoint {ep:?} is not a JSON array of strings: {e}"))
+                })?
+            } else if ep.is_empty() {
+                vec![]
+            } else {
+                vec![ep.clone()]
+            };
+            cmd = vec![];
+        }
+        if !o.command.is_empty() {
+            cmd = o.command.clone();
+        }
+        if entrypoint.is_empty() && cmd.is_empty() {
+            return Err(Error::engine(
+                "no command or entrypoint provided, and no CMD or ENTRYPOINT from the image: \
+                 give the command after the image name",
+            ));
+        }
+        let mut mounts = Vec::new();
+        for v in &o.volumes {
+            mounts.push(parse_volume_flag(v)?);
+        }
+        for m in &o.mounts {
+            mounts.push(parse_mount_flag(m)?);
+        }
+        for t in &o.tmpfs {
+            mounts.push(parse_tmpfs_flag(t)?);
+        }
+        for m in &mut mounts {
+            if m.kind == MountKind::Volume && m.source.is_empty() {
+                m.source = util::random_id()?;
+            }
+            if m.kind == MountKind::Bind && !Path::new(&m.source).exists() {
+                return Err(Error::engine(format!(
+                    "statfs {}: no such file or directory (the host path of a bind mount must exist)",
+                    m.source
+                )));
+            }
+        }
+        let mut dsts = std::collections::HashSet::new();
+        for m in &mounts {
+            if !dsts.insert(m.destination.clone()) {
+                return Err(Error::engine(format!(
+                    "{}: duplicate mount destination",
+                    m.destination
+                )));
+            }
+        }
+        let mut no_new_privileges = false;
+        let mut seccomp = Seccomp::Default;
+        for s in &o.security_opt {
+            let (k, v) = s.split_once(['=', ':']).unwrap_or((s.as_str(), ""));
+            match (k, v) {
+                ("no-new-privileges", "" | "true") => no_new_privileges = true,
+                ("no-new-privileges", "false") => no_new_privileges = false,
+                ("seccomp", "unconfined") => seccomp = Seccomp::Unconfined,
+                ("seccomp", file) if !file.is_empty() => {
+                    let text = fs::read_to_string(file)
+                        .ctx(|| format!("--security-opt seccomp={file}"))?;
+                    crate::seccomp::to_oci(&text, &[])
+                        .map_err(|e| e.context(format!("--security-opt seccomp={file}")))?;
+                    seccomp = Seccomp::Profile(text);
+                }
+                ("label", _) | ("apparmor", _) | ("mask", _) | ("unmask", _) => {
+                    return Err(Error::engine(format!(
+                        "--security-opt {s}: not supported by dermaga yet"
+                    )))
+                }
+                _ => return Err(Error::engine(format!("invalid --security-opt {s:?}"))),
+            }
+        }
+        let mut labels = img.labels.clone();
+        for l in &o.labels {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            labels.insert(k.to_string(), v.to_string());
+        }
+        let mut annotations = BTreeMap::new();
+        for a in &o.annotations {
+            let (k, v) = a.split_once('=').unwrap_or((a.as_str(), ""));
+            annotations.insert(k.to_string(), v.to_string());
+        }
+        let stop_signal = o
+            .stop_signal
+            .clone()
+            .or_else(|| (!img.stop_signal.is_empty()).then(|| img.stop_signal.clone()))
+            .unwrap_or_else(|| "SIGTERM".into());
+        config::parse_signal(&stop_signal)?;
+        let memory = o.memory.as_deref().map(util::parse_size).transpose()?;
+        if let Some(m) = memory {
+            if m < 6 * 1024 * 1024 {
+                return Err(Error::engine("minimum memory limit allowed is 6MB"));
+            }
+        }
+        if let Some(c) = o.cpus {
+            if c <= 0.0 {
+                return Err(Error::engine("--cpus must be above 0"));
+            }
+        }
+        let ulimits = o.ulimits.iter().map(|u| config::parse_ulimit(u)).collect::<Result<_>>()?;
+        for c in o.cap_add.iter().chain(&o.cap_drop) {
+            crate::spec::normalize_cap(c)?;
+        }
+        let init_path = if o.init {
+            let p = o.init_path.clone().unwrap_or_else(|| "/usr/libexec/podman/catatonit".into());
+            let cands = [p.clone(), "/usr/bin/catatonit".into(), "/usr/bin/tini-static".into()];
+            cands.into_iter().find(|c| Path::new(c).is_file()).ok_or_else(|| {
+                Error::engine(format!(
+                    "--init needs an init binary ({p}): install catatonit (apt-get install catatonit) \
+                     or give --init-path"
+                ))
+            })?
+        } else {
+            String::new()
+        };
+        let runtime = match &self.runtime_override {
+            Some(v) if v.len() == 1 => PathBuf::from(&v[0]),
+            Some(v) => PathBuf::from(&v[0]), // [dermaga, runtime]
+            None => default_runtime()?.first().map(PathBuf::from).unwrap_or_default(),
+        };
+        let (layer_dirs, rootfs) = if o.rootfs {
+            (vec![], img.layer_dirs.first().cloned())
+        } else {
+            (img.layer_dirs.clone(), None)
+        };
+        Ok(ContainerConfig {
+            image: o.image.clone(),
+            rootfs,
+            layer_dirs,
+            entrypoint,
+            cmd,
+            env,
+            workdir: o.workdir.clone().unwrap_or_else(|| img.workdir.clone()),
+            user: o.user.clone().unwrap_or_else(|| img.user.clone()),
+            hostname: o.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
+            tty: o.tty,
+            interactive: o.interactive,
+            rm: o.rm,
+            labels,
+            annotations,
+            stop_signal,
+            stop_timeout: o.stop_timeout.unwrap_or(10),
+            mounts,
+            memory,
+            cpus: o.cpus,
+            pids_limit: o.pids_limit,
+            ulimits,
+            read_only: o.read_only,
+            read_only_tmpfs: o.read_only_tmpfs,
+            cap_add: o.cap_add.clone(),
+            cap_drop: o.cap_drop.clone(),
+            privileged: o.privileged,
+            no_new_privileges,
+            seccomp,
+            userns: o.userns.clone().unwrap_or_default(),
+            init: o.init,
+            init_path,
+            network: if o.network.as_deref() == Some("host") { "host".into() } else { "none".into() },
+            runtime,
+            create_command: o.create_command.clone(),
+        })
+    }
+
+    fn write_etc_files(&self, c: &Container) -> Result<()> {
+        let p = self.paths(&c.id);
+        let host_net = c.config.network == "host";
+        let hosts = if host_net {
+            fs::read_to_string("/etc/hosts").unwrap_or_default()
+        } else {
+            format!(
+                "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n\
+                 ::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n\
+                 127.0.1.1\t{} {}\n",
+                c.config.hostname, c.name
+            )
+        };
+        fs::write(p.hosts(), hosts).ctx(|| "writing /etc/hosts".into())?;
+        let hostname = if host_net {
+            fs::read_to_string("/etc/hostname").unwrap_or_default()
+        } else {
+            format!("{}\n", c.config.hostname)
+        };
+        fs::write(p.hostname(), hostname).ctx(|| "writing /etc/hostname".into())?;
+        let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        fs::write(p.resolv_conf(), resolv).ctx(|| "writing /etc/resolv.conf".into())?;
+        Ok(())
+    }
+
+    /// Creates the named volumes a container uses that do not exist yet.
+    fn ensure_volumes(&self, cfg: &ContainerConfig) -> Result<()> {
+        for m in cfg.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+            if self.db.volume(&m.source)?.is_none() {
+                let anonymous = m.source.len() == 64;
+                self.create_volume(&m.source, BTreeMap::new(), anonymous)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn create_volume(
+        &self,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        anonymous: bool,
+    ) -> Result<bool> {
+        let dir = self.volumes_dir().join(name).join("_data");
+        fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
+        self.db.insert_volume(&Volume {
+            name: name.to_string(),
+            created_ns: now_ns(),
+            driver: "local".into(),
+            labels,
+            options: BTreeMap::new(),
+            anonymous,
+        })
+    }
+
+    /// Starts a container in the background under its own monitor; returns when it runs.
+    pub fn start_detached(&self, id: &str) -> Result<()> {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let exe = std::env::current_exe().ctx(|| "finding the dermaga binary".into())?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot);
+        cmd.arg("__monitor").arg(id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let wfd = w.as_raw_fd();
+        runtime::reset_signals(&mut cmd);
+        // SAFETY: dup2 and setsid are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(wfd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().ctx(|| "starting the container's monitor".into())?;
+        drop(w);
+        let mut msg = String::new();
+        let mut f = fs::File::from(r);
+        let _ = f.read_to_string(&mut msg);
+        let _ = child.wait();
+        crate::monitor::parse_sync(&msg)
+    }
+
+    /// The container, with a lost monitor noticed: if the state says running but nobody holds
+    /// the monitor's lock, the monitor died (kill -9): the container is stopped and recorded.
+    pub fn get_checked(&self, key: &str) -> Result<Container> {
+        let c = self.db.get(key)?;
+        if c.state == State::Running && !lock_held(&self.paths(&c.id).lock()) {
+            return self.recover_lost_monitor(&c);
+        }
+        Ok(c)
+    }
+
+    /// Stops a container whose monitor is gone and records it as exited.
+    pub fn recover_lost_monitor(&self, c: &Container) -> Result<Container> {
+        let p = self.paths(&c.id);
+        let Some(_lock) = FileLock::try_exclusive(&p.lock())? else {
+            return self.db.get(&c.id);
+        };
+        let fresh = self.db.get(&c.id)?;
+        if fresh.state != State::Running {
+            return Ok(fresh);
+        }
+        let rt = self.runtime_for(&c.config);
+        let _ = rt.kill(&c.id, libc::SIGKILL, true);
+        let _ = rt.delete(&c.id, true);
+        let _ = rootfs::unmount(&p.merged());
+        self.db.set_exited(&c.id, 137, false, now_ns(), "the container's monitor was lost (killed)")?;
+        self.db.get(&c.id)
+    }
+
+    /// `stop`: the stop signal, then SIGKILL after `timeout` seconds.
+    pub fn stop(&self, key: &str, timeout: Option<u32>) -> Result<Container> {
+        let c = self.get_checked(key)?;
+        if c.state != State::Running {
+            return Ok(c);
+        }
+        let p = self.paths(&c.id);
+        let rt = self.runtime_for(&c.config);
+        let sig = config::parse_signal(&c.config.stop_signal).unwrap_or(libc::SIGTERM);
+        let t = timeout.unwrap_or(c.config.stop_timeout);
+        if t > 0 {
+            let _ = rt.kill(&c.id, sig, false);
+        }
+        if !wait_lock_released(&p.lock(), Some(Duration::from_secs(t as u64))) {
+            if t > 0 {
+                eprintln!(
+                    "WARN[{t:04}] StopSignal {} failed to stop container {} in {t} seconds, resorting to SIGKILL",
+                    c.config.stop_signal, c.name
+                );
+            }
+            let _ = rt.kill(&c.id, libc::SIGKILL, true);
+            wait_lock_released(&p.lock(), None);
+        }
+        Ok(self.db.find(&c.id)?.unwrap_or(c))
+    }
+
+    /// `kill`: a signal to the container's main process.
+    pub fn kill(&self, key: &str, signal: i32) -> Result<Container> {
+        let c = self.get_checked(key)?;
+        if c.state != State::Running {
+            return Err(Error::engine(format!(
+                "can only kill running containers. {} is in state {}: container state improper",
+                c.id,
+                c.state.as_str()
+            )));
+        }
+        self.runtime_for(&c.config).kill(&c.id, signal, false)?;
+        Ok(c)
+    }
+
+    /// `rm`: with `force`, a running container is killed first.
+    pub fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<Container> {
+        let c = self.get_checked(key)?;
+        let p = self.paths(&c.id);
+        if c.state == State::Running {
+            if !force {
+                return Err(Error::engine(format!(
+                    "cannot remove container {} as it is running - running or paused containers \
+                     cannot be removed without force: container state improper \
+                     (stop it first, or use `dermaga rm -f`)",
+                    c.id
+                )));
+            }
+            let _ = self.runtime_for(&c.config).kill(&c.id, libc::SIGKILL, true);
+            wait_lock_released(&p.lock(), None);
+        }
+        let _lock = FileLock::exclusive(&p.lock())?;
+        let Some(c) = self.db.find(&c.id)? else {
+            // Its monitor removed it (--rm).
+            return Ok(c);
+        };
+        if c.state == State::Running {
+            return self.remove(&c.id, force, volumes);
+        }
+        self.remove_locked(&c, volumes)?;
+        Ok(c)
+    }
+
+    /// Removes a container whose monitor lock the caller holds.
+    pub fn remove_locked(&self, c: &Container, volumes: bool) -> Result<()> {
+        let _store = self.lock_store()?;
+        let p = self.paths(&c.id);
+        self.db.set_state(&c.id, State::Removing)?;
+        rootfs::unmount(&p.merged())?;
+        if p.dir.exists() {
+            fs::remove_dir_all(&p.dir).ctx(|| format!("removing {}", p.dir.display()))?;
+        }
+        self.db.delete(&c.id)?;
+        // Anonymous volumes go with their container (podman's --rm and rm -v).
+        for m in c.config.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+            let anon = self.db.volume(&m.source)?.is_some_and(|v| v.anonymous);
+            if anon && (volumes || c.config.rm) {
+                let _ = self.remove_volume_unchecked(&m.source);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn remove_volume_unchecked(&self, name: &str) -> Result<()> {
+        let dir = self.volumes_dir().join(name);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).ctx(|| format!("removing {}", dir.display()))?;
+        }
+        self.db.delete_volume(name)
+    }
+
+    /// Containers (any state) whose configuration mounts volume `name`.
+    pub fn volume_users(&self, name: &str) -> Result<Vec<Container>> {
+        Ok(self
+            .db
+            .list()?
+            .into_iter()
+            .filter(|c| {
+                c.config.mounts.iter().any(|m| m.kind == MountKind::Volume && m.source == name)
+            })
+            .collect())
+    }
+
+    /// `wait`: blocks until the container exits; its exit code.
+    pub fn wait(&self, key: &str) -> Result<i32> {
+        let mut c = self.get_checked(key)?;
+        loop {
+            match c.state {
+                State::Running => {
+                    wait_lock_released(&self.paths(&c.id).lock(), None);
+                }
+                State::Exited | State::Removing => return Ok(c.exit_code.unwrap_or(-1)),
+                State::Created => std::thread::sleep(Duration::from_millis(50)),
+            }
+            c = match self.db.find(&c.id)? {
+                Some(c) => c,
+                // Removed after it exited (--rm): podman reports the code it had.
+                None => return Err(Error::no_such_container(key)),
+            };
+            if c.state == State::Running && !lock_held(&self.paths(&c.id).lock()) {
+                std::thread::sleep(Duration::from_millis(5));
+                c = self.get_checked(&c.id)?;
+            }
+        }
+    }
+
+    /// Whether a running container's monitor is alive.
+    pub fn monitor_alive(&self, id: &str) -> bool {
+        lock_held(&self.paths(id).lock())
+    }
+
+    /// Mounts the container's root file system if needed; its path.
+    pub fn mount_rootfs(&self, c: &Container) -> Result<PathBuf> {
+        if let Some(r) = &c.config.rootfs {
+            return Ok(r.clone());
+        }
+        let p = self.paths(&c.id);
+        let (store_root, links) = crate::image::layer_links(&self.root, &c.config.layer_dirs);
+        rootfs::mount_overlay(&store_root, &links, &p.upper(), &p.work(), &p.merged())?;
+        Ok(p.merged())
+    }
+
+    pub fn unmount_rootfs(&self, c: &Container) -> Result<()> {
+        if c.config.rootfs.is_some() {
+            return Ok(());
+        }
+        rootfs::unmount(&self.paths(&c.id).merged())
+    }
+
+    /// The OCI runtime for this engine's new containers.
+    pub fn runtime_new(&self) -> Result<Vec<OsString>> {
+        match &self.runtime_override {
+            Some(v) => Ok(v.clone()),
+            None => default_runtime(),
+        }
+    }
+}
+
+/// Closes the fd on drop (for raw fds handed over from a parent).
+pub fn owned(fd: i32) -> OwnedFd {
+    // SAFETY: the caller passes a descriptor it owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}

@@ -1,0 +1,235 @@
+//! Container logs in podman's k8s-file format: one line per record,
+//! `<RFC 3339 time> <stdout|stderr> <F|P> <text>` (F: a full line, P: part of one).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::{Context, Result};
+use crate::util::{now_ns, rfc3339_nano};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+pub struct LogWriter {
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl LogWriter {
+    pub fn open(path: &Path) -> Result<LogWriter> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ctx(|| format!("opening log {}", path.display()))?;
+        Ok(LogWriter { file, buf: Vec::with_capacity(4096) })
+    }
+
+    /// Records a chunk of output; a chunk not ending in a newline makes a partial record.
+    pub fn write(&mut self, stream: Stream, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let ts = rfc3339_nano(now_ns());
+        self.buf.clear();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (line, tag, next) = match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => (&rest[..i], "F", &rest[i + 1..]),
+                None => (rest, "P", &rest[rest.len()..]),
+            };
+            self.buf.extend_from_slice(ts.as_bytes());
+            self.buf.push(b' ');
+            self.buf.extend_from_slice(stream.as_str().as_bytes());
+            self.buf.push(b' ');
+            self.buf.extend_from_slice(tag.as_bytes());
+            self.buf.push(b' ');
+            self.buf.extend_from_slice(line);
+            self.buf.push(b'\n');
+            rest = next;
+        }
+        // A full disk loses log lines, not the container.
+        let _ = self.file.write_all(&self.buf);
+    }
+}
+
+/// One record read back.
+pub struct Record {
+    pub time: String,
+    pub stream: Stream,
+    pub full: bool,
+    pub text: Vec<u8>,
+}
+
+fn parse(line: &[u8]) -> Option<Record> {
+    let mut it = line.splitn(4, |&b| b == b' ');
+    let time = String::from_utf8_lossy(it.next()?).into_owned();
+    let stream = match it.next()? {
+        b"stderr" => Stream::Stderr,
+        _ => Stream::Stdout,
+    };
+    let full = it.next()? != b"P";
+    let text = it.next().unwrap_or(b"").to_vec();
+    Some(Record { time, stream, full, text })
+}
+
+pub struct LogOptions {
+    pub follow: bool,
+    pub timestamps: bool,
+    /// Only the last N lines (None: all).
+    pub tail: Option<usize>,
+}
+
+/// Prints a container's log to `out`/`err`; with `follow`, keeps printing until `running()`
+/// turns false and the file has been read to its end.
+pub fn print(
+    path: &Path,
+    opts: &LogOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    running: &mut dyn FnMut() -> bool,
+) -> Result<()> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !opts.follow {
+                return Ok(());
+            }
+            File::create(path).ctx(|| format!("creating {}", path.display()))?
+        }
+        Err(e) => return Err(crate::Error::engine(format!("reading {}: {e}", path.display()))),
+    };
+    let mut reader = BufReader::new(file);
+    let mut records: Vec<Record> = Vec::new();
+    let mut line = Vec::new();
+    // Whether the next text starts a line (for --timestamps prefixes).
+    let mut at_line_start = [true, true];
+    let emit = |r: &Record, out: &mut dyn Write, err: &mut dyn Write, start: &mut [bool; 2]| {
+        let w: &mut dyn Write = if r.stream == Stream::Stderr { err } else { out };
+        let i = (r.stream == Stream::Stderr) as usize;
+        if opts.timestamps && start[i] {
+            let _ = w.write_all(r.time.as_bytes());
+            let _ = w.write_all(b" ");
+        }
+        let _ = w.write_all(&r.text);
+        if r.full {
+            let _ = w.write_all(b"\n");
+        }
+        start[i] = r.full;
+    };
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).ctx(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if let Some(r) = parse(&line) {
+            records.push(r);
+        }
+    }
+    let skip = match opts.tail {
+        Some(n) => {
+            // Count full lines from the end.
+            let mut full = 0;
+            let mut start = records.len();
+            for (i, r) in records.iter().enumerate().rev() {
+                if r.full {
+                    if full == n {
+                        break;
+                    }
+                    full += 1;
+                }
+                start = i;
+            }
+            if n == 0 {
+                records.len()
+            } else {
+                start
+            }
+        }
+        None => 0,
+    };
+    for r in &records[skip..] {
+        emit(r, out, err, &mut at_line_start);
+    }
+    let _ = out.flush();
+    let _ = err.flush();
+    if !opts.follow {
+        return Ok(());
+    }
+    let mut pos = reader.stream_position().unwrap_or(0);
+    let mut pending = Vec::new();
+    loop {
+        let alive = running();
+        let mut f = reader.into_inner();
+        f.seek(SeekFrom::Start(pos)).ok();
+        reader = BufReader::new(f);
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            if line.last() != Some(&b'\n') {
+                // A record being written: read it again next round.
+                pending = line.clone();
+                break;
+            }
+            pos += n as u64;
+            line.pop();
+            if let Some(r) = parse(&line) {
+                emit(&r, out, err, &mut at_line_start);
+            }
+        }
+        let _ = out.flush();
+        let _ = err.flush();
+        if !alive {
+            return Ok(());
+        }
+        pending.clear();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let p = std::env::temp_dir().join(format!("dermaga-log-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        let mut w = LogWriter::open(&p).unwrap();
+        w.write(Stream::Stdout, b"one\ntwo\nthr");
+        w.write(Stream::Stdout, b"ee\n");
+        w.write(Stream::Stderr, b"oops\n");
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let opts = LogOptions { follow: false, timestamps: false, tail: None };
+        print(&p, &opts, &mut o, &mut e, &mut || false).unwrap();
+        assert_eq!(o, b"one\ntwo\nthree\n");
+        assert_eq!(e, b"oops\n");
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let opts = LogOptions { follow: false, timestamps: false, tail: Some(2) };
+        print(&p, &opts, &mut o, &mut e, &mut || false).unwrap();
+        assert_eq!(o, b"three\n");
+        assert_eq!(e, b"oops\n");
+        std::fs::remove_file(&p).unwrap();
+    }
+}
