@@ -60,6 +60,10 @@ const TABLE: &[(&str, &str)] = &[
     ("bad/log-bad-level", "parsing [{F}:2] : log : unknown optional log level 'bogus'"),
     ("bad/log-missing-args", "parsing [{F}:2] : log : expects <address> and <facility>  as arguments"),
     ("bad/mode-bad", "parsing [{F}:9] : unknown proxy mode 'ftp'."),
+    (
+        "bad/mode-mismatch",
+        "http frontend 'fe' ({F}:6) tries to use incompatible tcp backend 'be' ({F}:11) as its default backend (see 'mode').",
+    ),
     ("bad/nbthread-zero", "parsing [{F}:2] : 'nbthread' value must be between 1 and 4096 (was 0)"),
     ("bad/option-unknown", "parsing [{F}:9] : unknown option 'nosuchopt'."),
     ("bad/out-of-section", "parsing [{F}:1]: unknown keyword 'maxconn' out of section."),

@@ -474,7 +474,6 @@ defaults
     timeout server 9s
 frontend a from base
     bind 127.0.0.1:1
-    default_backend b
 backend b from tcpish
     server s 127.0.0.1:2
 backend c

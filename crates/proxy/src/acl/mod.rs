@@ -297,6 +297,9 @@ pub struct Acl {
     /// The name (`anonymous` for `{ ... }` ACLs, as haproxy calls them).
     pub name: String,
     pub criteria: Vec<Criterion>,
+    /// The lines that declared it (one per `acl` line; the rule's line for an anonymous ACL;
+    /// none for a predefined ACL).
+    pub locs: Vec<crate::config::Location>,
 }
 
 /// One term of a condition: an ACL, possibly negated with `!`.

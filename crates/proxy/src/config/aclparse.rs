@@ -27,6 +27,8 @@
 //! `HTTP_1.0`, `HTTP_1.1`, `HTTP_URL_ABS`, `HTTP_URL_SLASH`, `HTTP_URL_STAR`.
 
 use std::path::Path;
+
+use super::model::Location;
 use std::sync::Arc;
 
 use crate::acl::{
@@ -52,7 +54,8 @@ impl PendingCond {
     /// Resolves names through `lookup` (which knows the section's ACLs and the predefined
     /// ones). Names were checked when the condition was read, so a miss cannot happen; it
     /// would resolve to an ACL that never matches.
-    pub fn resolve(&self, lookup: &dyn Fn(&str) -> Option<Arc<Acl>>) -> Condition {
+    /// `loc` is the rule's line, recorded on its anonymous ACLs.
+    pub fn resolve(&self, lookup: &dyn Fn(&str) -> Option<Arc<Acl>>, loc: &Location) -> Condition {
         let alternatives = self
             .alternatives
             .iter()
@@ -66,11 +69,13 @@ impl PendingCond {
                                 Arc::new(Acl {
                                     name: n.clone(),
                                     criteria: Vec::new(),
+                                    locs: Vec::new(),
                                 })
                             }),
                             AclRef::Anonymous(c) => Arc::new(Acl {
                                 name: "anonymous".to_string(),
                                 criteria: vec![c.clone()],
+                                locs: vec![loc.clone()],
                             }),
                         },
                     })
@@ -585,6 +590,7 @@ pub(crate) fn predefined(name: &str) -> Option<Arc<Acl>> {
     Some(Arc::new(Acl {
         name: name.to_string(),
         criteria: vec![c],
+        locs: Vec::new(),
     }))
 }
 

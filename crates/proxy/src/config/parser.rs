@@ -310,7 +310,7 @@ struct ProxyState {
     proxy: Proxy,
     check: CheckState,
     /// Named ACLs in declaration order, with their criteria (merged by name).
-    acls: Vec<(String, Vec<Criterion>)>,
+    acls: Vec<(String, Vec<Criterion>, Vec<Location>)>,
     use_backends: Vec<(Location, String, Option<PendingCond>)>,
     default_backend: Option<(Location, String)>,
     http_request: Vec<(Location, HttpRequestAction, Option<PendingCond>)>,
@@ -326,7 +326,7 @@ struct ProxyState {
 
 impl AclNames for ProxyState {
     fn known(&self, name: &str) -> bool {
-        self.acls.iter().any(|(n, _)| n == name) || aclparse::predefined(name).is_some()
+        self.acls.iter().any(|(n, _, _)| n == name) || aclparse::predefined(name).is_some()
     }
 }
 
@@ -3020,9 +3020,12 @@ impl<'e> Parser<'e> {
             self.diags.push(Diagnostic::warning(Some(loc.clone()), wn));
         }
         let acls = &mut self.proxies[pi].acls;
-        match acls.iter_mut().find(|(n, _)| n == name) {
-            Some((_, v)) => v.push(parsed.criterion),
-            None => acls.push((name.to_string(), vec![parsed.criterion])),
+        match acls.iter_mut().find(|(n, _, _)| n == name) {
+            Some((_, v, locs)) => {
+                v.push(parsed.criterion);
+                locs.push(loc.clone());
+            }
+            None => acls.push((name.to_string(), vec![parsed.criterion], vec![loc.clone()])),
         }
     }
 
@@ -3057,8 +3060,8 @@ impl<'e> Parser<'e> {
                     state
                         .acls
                         .iter()
-                        .find(|(x, _)| x == n)
-                        .map(|(_, v)| v.iter().collect())
+                        .find(|(x, _, _)| x == n)
+                        .map(|(_, v, _)| v.iter().collect())
                         .unwrap_or_default(),
                 ),
             };
@@ -3435,10 +3438,11 @@ impl<'e> Parser<'e> {
             let acls: Vec<Arc<Acl>> = st
                 .acls
                 .iter()
-                .map(|(n, c)| {
+                .map(|(n, c, l)| {
                     Arc::new(Acl {
                         name: n.clone(),
                         criteria: c.clone(),
+                        locs: l.clone(),
                     })
                 })
                 .collect();
@@ -3448,7 +3452,9 @@ impl<'e> Parser<'e> {
                     .cloned()
                     .or_else(|| aclparse::predefined(n))
             };
-            let resolve = |c: &Option<PendingCond>| c.as_ref().map(|c| c.resolve(&lookup));
+            let resolve = |c: &Option<PendingCond>, loc: &Location| {
+                c.as_ref().map(|c| c.resolve(&lookup, loc))
+            };
             let kind = p.kind;
             let name = p.name.clone();
             for (loc, be, cond) in &st.use_backends {
@@ -3459,7 +3465,7 @@ impl<'e> Parser<'e> {
                             name: be.clone(),
                             index,
                         },
-                        cond: resolve(cond),
+                        cond: resolve(cond, loc),
                     }),
                     None => self.diags.push(Diagnostic::alert(
                         Some(loc.clone()),
@@ -3487,7 +3493,7 @@ impl<'e> Parser<'e> {
                 .map(|(l, a, c)| HttpRequestRule {
                     loc: l.clone(),
                     action: a.clone(),
-                    cond: resolve(c),
+                    cond: resolve(c, l),
                 })
                 .collect();
             p.http_response = st
@@ -3496,7 +3502,7 @@ impl<'e> Parser<'e> {
                 .map(|(l, a, c)| HttpResponseRule {
                     loc: l.clone(),
                     action: a.clone(),
-                    cond: resolve(c),
+                    cond: resolve(c, l),
                 })
                 .collect();
             p.tcp_request_connection = st
@@ -3505,7 +3511,7 @@ impl<'e> Parser<'e> {
                 .map(|(l, a, c)| TcpRequestRule {
                     loc: l.clone(),
                     action: *a,
-                    cond: resolve(c),
+                    cond: resolve(c, l),
                 })
                 .collect();
             p.tcp_request_content = st
@@ -3514,7 +3520,7 @@ impl<'e> Parser<'e> {
                 .map(|(l, a, c)| TcpRequestRule {
                     loc: l.clone(),
                     action: *a,
-                    cond: resolve(c),
+                    cond: resolve(c, l),
                 })
                 .collect();
             p.redirects = st
@@ -3523,7 +3529,7 @@ impl<'e> Parser<'e> {
                 .map(|(l, r, c)| RedirectRule {
                     loc: l.clone(),
                     redirect: r.clone(),
-                    cond: resolve(c),
+                    cond: resolve(c, l),
                 })
                 .collect();
             p.acls = acls.clone();
@@ -3619,6 +3625,38 @@ impl<'e> Parser<'e> {
                 }
             }
             proxies.push(p);
+        }
+        // An HTTP frontend cannot hand its requests to a TCP backend (the other way round is
+        // an upgrade, which haproxy allows).
+        for p in &proxies {
+            if !p.kind.is_frontend() || p.settings.mode != Mode::Http {
+                continue;
+            }
+            let mut targets: Vec<(&BackendRef, &str)> = p
+                .use_backends
+                .iter()
+                .map(|u| (&u.backend, "in a 'use_backend' rule"))
+                .collect();
+            if let Some(d) = &p.default_backend {
+                targets.push((d, "as its default backend"));
+            }
+            for (b, how) in targets {
+                let be = &proxies[b.index];
+                if be.settings.mode == Mode::Tcp && !std::ptr::eq(be, p) {
+                    self.diags.push(Diagnostic::alert(
+                        Some(p.loc.clone()),
+                        format!(
+                            "http {} '{}' ({}) tries to use incompatible tcp {} '{}' ({}) {how} (see 'mode').",
+                            p.kind.type_str(),
+                            p.name,
+                            p.loc,
+                            be.kind.type_str(),
+                            be.name,
+                            be.loc
+                        ),
+                    ));
+                }
+            }
         }
         let defaults = self.defaults.into_iter().map(|d| d.defaults).collect();
         (
