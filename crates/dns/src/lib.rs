@@ -11,7 +11,11 @@ pub mod zonefile;
 pub mod answer;
 mod interim;
 pub mod message;
+pub mod server;
+pub mod service;
+pub mod tsig;
 pub mod wire;
+pub mod xfr;
 pub mod zone;
 
 use std::path::Path;
@@ -20,8 +24,22 @@ use bytes::Bytes;
 use domain::base::Name;
 
 pub use answer::{respond, AnswerConfig, Outcome, Transport, ZoneSet};
+pub use server::{Server, ServerConfig};
+pub use service::{
+    block_signals, signal_reload, start, DnsConfig, DnsError, DnsHandle, DnsServer, ZoneSource,
+};
+pub use tsig::TsigKey;
+pub use xfr::{NotifyTarget, TransferAcl, TransferPolicy, ZoneTransfer};
 pub use zone::{Zone, ZoneError};
 pub use zonefile::{LoadedZone, ZoneFileErrors, ZoneRecord};
+
+/// A domain name as this crate's API takes it.
+pub type DomainName = Name<Bytes>;
+
+/// Parses a presentation-form domain name, taken as absolute (`example.com` = `example.com.`).
+pub fn parse_name(text: &str) -> Result<DomainName, String> {
+    tsig::parse_name(text).map_err(|e| format!("{text}: not a domain name ({e})"))
+}
 
 /// Reads a zone file: this crate's scanner once it reads files, `domain`'s until then.
 pub fn load_zone(path: &Path, origin: Option<&Name<Bytes>>) -> Result<LoadedZone, ZoneFileErrors> {

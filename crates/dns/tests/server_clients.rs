@@ -1,0 +1,133 @@
+//! The server on real sockets, asked by real clients: `dig` and `kdig` over UDP and TCP.
+
+mod common;
+
+use common::{dig, flags, kdig, status, TempDir};
+use dermaga_dns::{DnsConfig, ZoneSource};
+
+const ZONE: &str = "\
+$ORIGIN example.com.
+$TTL 3600
+@       IN SOA ns1 hostmaster 2024010101 7200 3600 1209600 300
+@       NS ns1
+@       MX 10 mail
+ns1     A 192.0.2.53
+mail    A 192.0.2.25
+www     CNAME mail
+*.wild  A 192.0.2.99
+sub     NS ns.sub
+ns.sub  A 192.0.2.54
+big     TXT \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+big     TXT \"1123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+big     TXT \"2123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+big     TXT \"3123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+big     TXT \"4123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+big     TXT \"5123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+";
+
+fn serve(dir: &TempDir) -> (dermaga_dns::DnsServer, u16) {
+    let file = dir.write("example.com.zone", ZONE);
+    let mut config = DnsConfig::default();
+    config.server.listen.push("127.0.0.1:0".parse().unwrap());
+    config.server.udp_workers = 2;
+    config.zones.push(ZoneSource::file(file));
+    let server = dermaga_dns::start(config).expect("server starts");
+    let port = server.local_addrs()[0].port();
+    (server, port)
+}
+
+#[test]
+fn dig_and_kdig_over_udp_and_tcp() {
+    let dir = TempDir::new("clients");
+    let (server, port) = serve(&dir);
+    for tcp in [false, true] {
+        let t = if tcp { "+tcp" } else { "+notcp" };
+        let out = dig(port, &[t, "www.Example.com", "A"]);
+        assert_eq!(status(&out), "NOERROR", "{out}");
+        assert!(flags(&out).contains(&"aa".to_string()), "{out}");
+        assert!(!flags(&out).contains(&"ra".to_string()), "{out}");
+        // Names compress against the question, so they come back in its case.
+        let lower = out.to_ascii_lowercase();
+        assert!(out.contains("www.Example.com.\t3600\tIN\tCNAME\t"), "{out}");
+        assert!(
+            lower.contains("www.example.com.\t3600\tin\tcname\tmail.example.com."),
+            "{out}"
+        );
+        assert!(
+            lower.contains("mail.example.com.\t3600\tin\ta\t192.0.2.25"),
+            "{out}"
+        );
+        let out = kdig(port, &[t, "nope.example.com", "A"]);
+        assert_eq!(status(&out), "NXDOMAIN", "{out}");
+        assert!(out.contains("SOA"), "{out}");
+        let out = kdig(port, &[t, "a.wild.example.com", "A"]);
+        assert!(out.contains("192.0.2.99"), "{out}");
+    }
+    // A referral: no AA, NS in authority, glue in additional.
+    let out = dig(port, &["host.sub.example.com", "A"]);
+    assert!(!flags(&out).contains(&"aa".to_string()), "{out}");
+    assert!(
+        out.contains("ns.sub.example.com.\t3600\tIN\tA\t192.0.2.54"),
+        "{out}"
+    );
+    // Outside the zones: REFUSED.
+    assert_eq!(status(&dig(port, &["example.org", "A"])), "REFUSED");
+    server.stop();
+}
+
+#[test]
+fn truncation_then_tcp_retry() {
+    let dir = TempDir::new("tc");
+    let (server, port) = serve(&dir);
+    // Without EDNS the 6 TXT records do not fit 512 octets: TC, empty answer.
+    let out = dig(port, &["+noedns", "+ignore", "big.example.com", "TXT"]);
+    assert!(flags(&out).contains(&"tc".to_string()), "{out}");
+    assert!(out.contains("ANSWER: 0"), "{out}");
+    // dig's own retry over TCP gets them all.
+    let out = dig(port, &["+noedns", "big.example.com", "TXT"]);
+    assert!(out.contains("ANSWER: 6"), "{out}");
+    // EDNS with 1232 octets: fits over UDP.
+    let out = kdig(port, &["+bufsize=1232", "+notcp", "big.example.com", "TXT"]);
+    assert!(!flags(&out).contains(&"tc".to_string()), "{out}");
+    server.stop();
+}
+
+#[test]
+fn edns_probes() {
+    let dir = TempDir::new("edns");
+    let (server, port) = serve(&dir);
+    let out = dig(
+        port,
+        &["+edns=1", "+noednsnegotiation", "example.com", "SOA"],
+    );
+    assert_eq!(status(&out), "BADVERS", "{out}");
+    let out = dig(port, &["+dnssec", "example.com", "SOA"]);
+    assert!(out.contains("flags: do;"), "{out}");
+    let out = dig(port, &["+ednsopt=100:abcd", "example.com", "SOA"]);
+    assert!(!out.contains("OPT=100"), "unknown option echoed: {out}");
+    server.stop();
+}
+
+#[test]
+fn several_queries_on_one_tcp_connection() {
+    let dir = TempDir::new("keepopen");
+    let (server, port) = serve(&dir);
+    let out = kdig(
+        port,
+        &[
+            "+tcp",
+            "+keepopen",
+            "mail.example.com",
+            "A",
+            "ns1.example.com",
+            "A",
+            "example.com",
+            "MX",
+        ],
+    );
+    assert!(
+        out.contains("192.0.2.25") && out.contains("192.0.2.53") && out.contains("MX"),
+        "{out}"
+    );
+    server.stop();
+}
