@@ -30,6 +30,7 @@ pub fn parse(
         }],
     };
     let mut zf = Zonefile::new();
+    zf.set_default_class(domain::base::iana::Class::IN);
     zf.extend_from_slice(text.as_bytes());
     if let Some(o) = origin {
         zf.set_origin(o.clone());

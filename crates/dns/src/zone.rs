@@ -198,6 +198,8 @@ pub struct Zone {
     /// Nodes that own an NSEC record with their canonical names, in canonical order.
     pub(crate) nsec_order: Vec<(Box<[u8]>, u32)>,
     pub(crate) nsec3: Option<Nsec3Index>,
+    /// The zone carries signatures (its SOA is signed): DNSSEC proofs are given.
+    pub(crate) signed: bool,
     /// The records the zone was built from, in source order (for transfers and edits).
     pub(crate) records: Arc<Vec<ZoneRecord>>,
 }
@@ -453,6 +455,9 @@ impl Zone {
             .collect();
         nsec_order.sort_by(|a, b| wire::canonical_cmp(&a.0, &b.0));
         let nsec3 = nsec3_index(&zone_nodes, apex);
+        let signed = zone_nodes[apex]
+            .get(rtype::SOA)
+            .is_some_and(|s| s.sigs.is_some());
 
         Ok(Zone {
             origin: origin.clone(),
@@ -464,6 +469,7 @@ impl Zone {
             neg_soa,
             nsec_order,
             nsec3,
+            signed,
             records,
         })
     }
