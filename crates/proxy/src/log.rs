@@ -193,9 +193,10 @@ impl Logger {
                 }
                 line.truncate(cut);
             }
+            // haproxy ends every message with a newline, on every kind of target.
+            line.push('\n');
             match &t.addr {
                 LogAddr::Stdout | LogAddr::Stderr => {
-                    line.push('\n');
                     let fd = if t.addr == LogAddr::Stdout { 1 } else { 2 };
                     // SAFETY: writing a valid buffer to a file descriptor the process owns.
                     unsafe { libc::write(fd, line.as_ptr() as *const libc::c_void, line.len()) };
@@ -345,6 +346,18 @@ pub fn connect_line(
     )
 }
 
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `-q`: no messages on stderr.
+pub fn set_quiet(q: bool) {
+    QUIET.store(q, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `-q` was given.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,7 +367,7 @@ mod tests {
         let t = Tm::from(UNIX_EPOCH + std::time::Duration::from_millis(1_795_000_000_123));
         let mut s = String::new();
         t.haproxy_date(&mut s);
-        assert_eq!(s, "19/Nov/2026:09:46:40.123");
+        assert_eq!(s, "18/Nov/2026:11:06:40.123");
         let mut s = String::new();
         Tm::from(UNIX_EPOCH).rfc3164(&mut s);
         assert_eq!(s, "Jan  1 00:00:00");
@@ -391,16 +404,4 @@ mod tests {
             "127.0.0.1:4000 [01/Jan/1970:00:00:00.000] fe be/s1 0/0/1/2/3 200 120 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""
         );
     }
-}
-
-static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// `-q`: no messages on stderr.
-pub fn set_quiet(q: bool) {
-    QUIET.store(q, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Whether `-q` was given.
-pub fn quiet() -> bool {
-    QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }

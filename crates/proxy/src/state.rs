@@ -410,15 +410,14 @@ impl Shared {
         let mut backend_of_proxy = Vec::new();
         // haproxy numbers proxies from 1, after its own "GLOBAL" proxy when a stats socket
         // exists (it then takes id 1).
-        let mut next_id = if config.global.stats_sockets.is_empty() {
+        let first_id = if config.global.stats_sockets.is_empty() {
             1u32
         } else {
             2
         };
         let mut ids = Vec::new();
-        for p in config.proxies.iter() {
-            ids.push(next_id);
-            next_id += 1;
+        for (i, p) in config.proxies.iter().enumerate() {
+            ids.push(first_id + i as u32);
             if p.kind.is_backend() {
                 backend_of_proxy.push(Some(backends.len()));
                 backends.push(Arc::new(Backend::from_model(p, *ids.last().unwrap_or(&0))));

@@ -41,9 +41,10 @@ pub struct HeaderSpan {
 }
 
 /// How a message body is delimited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BodyKind {
     /// No body at all.
+    #[default]
     None,
     /// `Content-Length: n`.
     Length(u64),
@@ -109,12 +110,6 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// Index in `headers` of the (first) Host header.
     pub host: Option<usize>,
-}
-
-impl Default for BodyKind {
-    fn default() -> Self {
-        BodyKind::None
-    }
 }
 
 /// A parsed response head.
@@ -311,10 +306,10 @@ impl RequestHead {
                         }
                     }
                 }
-                6 if name.eq_ignore_ascii_case(b"expect") => {
-                    if trim(value).eq_ignore_ascii_case(b"100-continue") {
-                        self.expect_continue = true;
-                    }
+                6 if name.eq_ignore_ascii_case(b"expect")
+                    && trim(value).eq_ignore_ascii_case(b"100-continue") =>
+                {
+                    self.expect_continue = true;
                 }
                 7 if name.eq_ignore_ascii_case(b"upgrade") => self.has_upgrade = true,
                 10 if name.eq_ignore_ascii_case(b"connection") => conn_flags(value, &mut self.conn),

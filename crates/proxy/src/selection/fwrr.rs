@@ -116,7 +116,7 @@ impl Fwrr {
         }
     }
 
-    fn from_group(&mut self) -> Option<usize> {
+    fn next_from_group(&mut self) -> Option<usize> {
         let mut s1 = None;
         if let Some((_, &s)) = self.curr.iter().next() {
             s1 = Some(s);
@@ -197,7 +197,7 @@ impl Balancer for Fwrr {
                 self.curr_weight = self.next_weight;
             }
             let srv = loop {
-                if let Some(s) = self.from_group() {
+                if let Some(s) = self.next_from_group() {
                     break Some(s);
                 }
                 if switched {

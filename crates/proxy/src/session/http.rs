@@ -48,6 +48,8 @@ struct Session<'a> {
     scratch_head_len: usize,
     /// The chunked scanner after the body bytes that came with the head.
     chunk_state: std::cell::Cell<Option<ChunkedScanner>>,
+    /// Bytes sent to the client for the current response (for the log).
+    bytes_out: u64,
 }
 
 pub async fn run(
@@ -76,6 +78,7 @@ pub async fn run(
         logline: String::new(),
         scratch_head_len: 0,
         chunk_state: std::cell::Cell::new(None),
+        bytes_out: 0,
     };
     let mut first = true;
     loop {
@@ -209,7 +212,12 @@ impl Session<'_> {
         shared.total_requests.fetch_add(1, Relaxed);
         self.fe.counters.http_requests.fetch_add(1, Relaxed);
         let t_req = t_start.elapsed();
-        let accept_tm = Tm::now();
+        let logging = !self.fe.model.settings.logs.targets.is_empty();
+        let accept_tm = if logging {
+            Tm::now()
+        } else {
+            Tm::from(std::time::UNIX_EPOCH)
+        };
 
         // Everything below reads the head through spans relative to the buffer's start, which
         // stays where it is until the transaction ends.
@@ -219,7 +227,6 @@ impl Session<'_> {
         self.uri
             .extend_from_slice(self.req.uri(self.cbuf.pending()));
         self.hdrs.load(&self.req.headers);
-        let logging = !self.fe.model.settings.logs.targets.is_empty();
         if logging {
             let b = self.cbuf.pending();
             self.reqline.clear();
@@ -234,6 +241,19 @@ impl Session<'_> {
         }
         let is_head = self.req.is_head(self.cbuf.pending());
         let has_body = self.req.body != BodyKind::None;
+        // A chunked body whose first bytes are already malformed is refused before any
+        // server sees the request.
+        if self.req.body == BodyKind::Chunked {
+            let start = buf_start + head_len;
+            if ChunkedScanner::new()
+                .scan(&self.cbuf.data[start..self.cbuf.end])
+                .is_err()
+            {
+                self.fe.counters.req_errors.fetch_add(1, Relaxed);
+                self.error(400, None).await;
+                return Next::Close;
+            }
+        }
 
         // Frontend rules, then the choice of backend, then the backend's rules.
         let fe_model = &self.fe.model;
@@ -655,6 +675,7 @@ impl Session<'_> {
         let n = self.resp.head_len;
         self.sbuf.consume(n);
         let (sent, ok) = self.forward_response_body(&mut srv, &backend).await;
+        self.bytes_out = sent;
         server.counters.bytes_out.fetch_add(sent, Relaxed);
         backend.counters.bytes_out.fetch_add(sent, Relaxed);
         self.fe.counters.bytes_out.fetch_add(sent, Relaxed);
@@ -1019,7 +1040,8 @@ impl Session<'_> {
             match ck.mode {
                 CookieMode::Insert => {
                     let post_ok = !ck.postonly || self.req.method.get(rb) == b"POST";
-                    if !(had && ck.indirect) && post_ok && !had {
+                    // Inserted when the client did not already carry the right cookie.
+                    if post_ok && !had {
                         let mut c = format!("{}={}; path=/", ck.name, val);
                         for d in &ck.domains {
                             c.push_str("; domain=");
@@ -1236,7 +1258,7 @@ impl Session<'_> {
             t_resp,
             t_total: ms(t_start.elapsed()),
             status,
-            bytes: 0,
+            bytes: std::mem::take(&mut self.bytes_out),
             term,
             actconn: shared.cur_conns.load(Relaxed),
             feconn: self.fe.cur_conns.load(Relaxed),

@@ -19,6 +19,8 @@ use crate::selection::{hash, Key};
 use crate::state::Frontend;
 use crate::worker::{Choice, Worker};
 
+type ServerList = Arc<Vec<Arc<crate::state::Server>>>;
+
 fn needs_content(fe: &crate::config::Proxy) -> bool {
     let uses = |c: &Option<crate::acl::Condition>| {
         c.as_ref()
@@ -112,7 +114,7 @@ pub async fn run(
     let mut srv_name = String::from("<NOSRV>");
     let mut redispatched = false;
     let t_c = Instant::now();
-    let mut result: Option<(TcpStream, usize, Arc<Vec<Arc<crate::state::Server>>>)> = None;
+    let mut result: Option<(TcpStream, usize, ServerList)> = None;
     while let Some((i, list)) = chosen.take() {
         let server = list[i].clone();
         srv_name = server.name.clone();

@@ -1,0 +1,98 @@
+//! Logging: httplog/tcplog lines sent to a UDP syslog receiver, in the same shape as haproxy's.
+
+mod support;
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use support::*;
+
+fn receiver() -> (UdpSocket, u16) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let p = s.local_addr().unwrap().port();
+    (s, p)
+}
+
+fn recv_matching(s: &UdpSocket, needle: &str) -> String {
+    let mut buf = [0u8; 4096];
+    for _ in 0..50 {
+        let n = s.recv(&mut buf).expect("a log line");
+        let l = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if l.contains(needle) {
+            return l;
+        }
+    }
+    panic!("no log line with {needle}");
+}
+
+/// Replaces the parts that differ between runs (numbers, dates, pids) with `#`.
+fn shape(line: &str) -> String {
+    let mut out = String::new();
+    let mut last_digit = false;
+    for c in line.chars() {
+        if c.is_ascii_digit() {
+            if !last_digit {
+                out.push('#');
+            }
+            last_digit = true;
+        } else {
+            out.push(c);
+            last_digit = false;
+        }
+    }
+    out.replace("haproxy[#]", "haproxy[pid]")
+}
+
+#[test]
+fn httplog_and_tcplog_lines_have_haproxy_shape() {
+    let a = HttpBackend::start("s1");
+    let t = TcpBackend::start("t1");
+    let mut lines = Vec::new();
+    for prog in [HAPROXY, DERMAGA] {
+        let (rx, lport) = receiver();
+        let hport = free_port();
+        let tport = free_port();
+        let cfg = format!(
+            "global\n log 127.0.0.1:{lport} local0\ndefaults\n log global\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+frontend fe\n mode http\n option httplog\n bind 127.0.0.1:{hport}\n default_backend be\n\
+backend be\n mode http\n server s1 {}\n\
+listen tl\n mode tcp\n option tcplog\n bind 127.0.0.1:{tport}\n server t1 {}\n",
+            a.addr, t.addr
+        );
+        let _p = spawn(prog, &cfg, "log");
+        let haddr = format!("127.0.0.1:{hport}").parse().unwrap();
+        wait_port(haddr);
+        assert_eq!(get(haddr, "/x?y=1").unwrap().status, 200);
+        let http = recv_matching(&rx, "fe be/s1");
+        {
+            use std::io::Read;
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", tport)).unwrap();
+            let mut b = [0u8; 3];
+            s.read_exact(&mut b).unwrap();
+        }
+        let tcp = recv_matching(&rx, "tl tl/t1");
+        lines.push((http, tcp));
+    }
+    let (h, d) = (&lines[0], &lines[1]);
+    assert!(d.0.starts_with("<134>"), "{}", d.0);
+    assert!(
+        d.0.contains(" 200 ") && d.0.trim_end().ends_with("\"GET /x?y=1 HTTP/1.1\""),
+        "{}",
+        d.0
+    );
+    assert_eq!(
+        shape(&d.0),
+        shape(&h.0),
+        "httplog\n dermaga: {}\n haproxy: {}",
+        d.0,
+        h.0
+    );
+    assert_eq!(
+        shape(&d.1),
+        shape(&h.1),
+        "tcplog\n dermaga: {}\n haproxy: {}",
+        d.1,
+        h.1
+    );
+}
