@@ -72,3 +72,14 @@ pub fn parse_zone(
         other => other,
     }
 }
+
+/// Parses records in zone-file form (one or more lines, names relative to `origin`), for
+/// callers of [`DnsHandle`]: `parse_records("www 300 IN A 192.0.2.7", &origin)`.
+pub fn parse_records(text: &str, origin: &DomainName) -> Result<Vec<ZoneRecord>, ZoneFileErrors> {
+    let text = if text.ends_with('\n') {
+        text.to_string()
+    } else {
+        format!("{text}\n")
+    };
+    parse_zone(&text, Some(origin), "<records>").map(|z| z.records)
+}

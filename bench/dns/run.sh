@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# bench/dns/run.sh [SECONDS]: NSD, Knot and dermaga on the same zone and the same dnsperf query
+# mix, one after another. Each server runs one worker pinned to CPU 1; dnsperf runs pinned to
+# CPU 0. Reports queries per server CPU-second (utime+stime of every thread, from /proc) and
+# raw queries per second, with dermaga's ratios to the better of NSD and Knot.
+#
+# On 2 cores dnsperf, not the server, limits raw qps; compare per CPU-second (design.md).
+# Env: DERMAGA=path to the dermaga binary (default: target/release/dermaga, built if missing).
+set -euo pipefail
+secs=${1:-10}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+dermaga=${DERMAGA:-$root/target/release/dermaga}
+if [ ! -x "$dermaga" ]; then
+  (cd "$root" && cargo build --release -p dermaga)
+fi
+for p in nsd knotd dnsperf dig taskset; do
+  command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || { echo "bench/dns: $p is missing (scripts/test.sh installs it)" >&2; exit 1; }
+done
+work=$(mktemp -d /tmp/dermaga-bench-dns.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cp "$here/bench.zone" "$work/bench.zone"
+clk=$(getconf CLK_TCK)
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# CPU ticks (user+system) of every thread of a process.
+cpu_ticks() {
+  local total=0 f
+  for f in /proc/"$1"/task/*/stat; do
+    total=$((total + $(sed 's/.*) //' "$f" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+
+wait_ready() {
+  local port=$1 i
+  for i in $(seq 1 100); do
+    if dig +time=1 +tries=1 +short -p "$port" @127.0.0.1 bench.example SOA >/dev/null 2>&1 &&
+       [ -n "$(dig +time=1 +tries=1 +short -p "$port" @127.0.0.1 bench.example SOA)" ]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "bench/dns: server on port $port did not answer" >&2
+  return 1
+}
+
+declare -A QPCS QPS
+measure() {
+  local name=$1 pid=$2 port=$3
+  wait_ready "$port"
+  # Warm up, then measure.
+  taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$here/queries.txt" -c 20 -T 1 -q 200 -l 1 >/dev/null 2>&1 || true
+  local before after out done_q qps
+  before=$(cpu_ticks "$pid")
+  out=$(taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$here/queries.txt" -c 20 -T 1 -q 200 -l "$secs" 2>&1)
+  after=$(cpu_ticks "$pid")
+  done_q=$(echo "$out" | awk '/Queries completed:/ {print $3}')
+  qps=$(echo "$out" | awk '/Queries per second:/ {print $4}')
+  local cpu_s
+  cpu_s=$(awk -v a="$after" -v b="$before" -v c="$clk" 'BEGIN {printf "%.3f", (a-b)/c}')
+  QPCS[$name]=$(awk -v q="$done_q" -v s="$cpu_s" 'BEGIN {if (s > 0) printf "%.0f", q/s; else print 0}')
+  QPS[$name]=${qps%.*}
+  printf '%-8s completed %9s  server CPU %7ss  qps %8s  queries/CPU-s %9s\n' "$name" "$done_q" "$cpu_s" "${QPS[$name]}" "${QPCS[$name]}"
+  echo "$out" | grep -E 'Queries lost|Response codes' | sed "s/^/         /"
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# NSD: one server process, no rate limiting, minimal responses.
+port=$(free_port)
+mkdir -p "$work/nsd"
+cat > "$work/nsd/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.1@$port
+  port: $port
+  username: ""
+  chroot: ""
+  zonesdir: "$work"
+  pidfile: "$work/nsd/nsd.pid"
+  database: ""
+  xfrdfile: "$work/nsd/xfrd.state"
+  zonelistfile: "$work/nsd/zone.list"
+  xfrdir: "$work/nsd"
+  logfile: "$work/nsd/nsd.log"
+  server-count: 1
+  rrl-ratelimit: 0
+  minimal-responses: yes
+  verbosity: 0
+remote-control:
+  control-enable: no
+zone:
+  name: bench.example
+  zonefile: "$work/bench.zone"
+CONF
+taskset -c 1 nsd -d -c "$work/nsd/nsd.conf" >/dev/null 2>&1 &
+pid=$!; pids+=("$pid")
+measure nsd "$pid" "$port"
+stop "$pid"
+
+# Knot: one UDP worker.
+port=$(free_port)
+mkdir -p "$work/knot"
+cat > "$work/knot/knot.conf" <<CONF
+server:
+  rundir: "$work/knot"
+  listen: 127.0.0.1@$port
+  udp-workers: 1
+  tcp-workers: 1
+  background-workers: 1
+log:
+  - target: stderr
+    any: error
+database:
+  storage: "$work/knot"
+template:
+  - id: default
+    storage: "$work/knot"
+    journal-content: none
+    zonefile-sync: -1
+zone:
+  - domain: bench.example
+    file: "$work/bench.zone"
+CONF
+taskset -c 1 knotd -c "$work/knot/knot.conf" >/dev/null 2>&1 &
+pid=$!; pids+=("$pid")
+measure knot "$pid" "$port"
+stop "$pid"
+
+# dermaga: one UDP worker.
+port=$(free_port)
+taskset -c 1 "$dermaga" dns --listen "127.0.0.1:$port" --zone "bench.example=$work/bench.zone" --workers 1 \
+  --pidfile "$work/dermaga.pid" >/dev/null 2>&1 &
+pid=$!; pids+=("$pid")
+measure dermaga "$pid" "$port"
+stop "$pid"
+
+best=${QPCS[knot]}; best_name=knot
+if [ "${QPCS[nsd]}" -gt "$best" ]; then best=${QPCS[nsd]}; best_name=nsd; fi
+echo
+awk -v d="${QPCS[dermaga]}" -v b="$best" -v n="$best_name" -v dq="${QPS[dermaga]}" -v nq="${QPS[nsd]}" -v kq="${QPS[knot]}" \
+  -v dn="${QPCS[nsd]}" -v dk="${QPCS[knot]}" 'BEGIN {
+  printf "queries per server CPU-second: dermaga/nsd %.2f  dermaga/knot %.2f  (vs best, %s: %.2f)\n", d/dn, d/dk, n, d/b;
+  printf "raw qps (dnsperf-bound on 2 cores): dermaga/nsd %.2f  dermaga/knot %.2f\n", dq/nq, dq/kq }'
