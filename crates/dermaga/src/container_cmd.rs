@@ -87,7 +87,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                     i += 1;
                     match args.get(i) {
                         Some(v) => Some(v.clone()),
-                        None => return fail(&Error::engine(format!("flag needs an argument: {flag}"))),
+                        None => {
+                            return fail(&Error::engine(format!("flag needs an argument: {flag}")))
+                        }
                     }
                 }
             }
@@ -121,7 +123,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 }
 
 #[derive(Parser)]
-#[command(name = "dermaga", no_binary_name = true, disable_help_subcommand = true)]
+#[command(
+    name = "dermaga",
+    no_binary_name = true,
+    disable_help_subcommand = true
+)]
 struct Cli {
     #[command(subcommand)]
     verb: Verb,
@@ -481,8 +487,9 @@ fn run_verb(
     rest: Vec<String>,
     open: &dyn Fn() -> Result<Engine>,
 ) -> Result<i32> {
-    let create_command: Vec<String> =
-        std::iter::once("dermaga".to_string()).chain(rest.iter().cloned()).collect();
+    let create_command: Vec<String> = std::iter::once("dermaga".to_string())
+        .chain(rest.iter().cloned())
+        .collect();
     let cli = match Cli::try_parse_from(&rest) {
         Ok(c) => c,
         Err(e) => {
@@ -492,14 +499,22 @@ fn run_verb(
                 return Ok(0);
             }
             let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
             if e.kind() == ErrorKind::InvalidSubcommand {
                 return Err(Error::engine(format!(
                     "unrecognized command `dermaga {}`: see `dermaga help`",
                     rest[0]
                 )));
             }
-            return Err(Error::engine(format!("{first} (see `dermaga {} --help`)", rest[0])));
+            return Err(Error::engine(format!(
+                "{first} (see `dermaga {} --help`)",
+                rest[0]
+            )));
         }
     };
     let out = &mut std::io::stdout().lock();
@@ -521,7 +536,11 @@ fn run_verb(
             let _ = writeln!(out, "{}", c.id);
             Ok(0)
         }
-        Verb::Start { attach, interactive: _, containers } => {
+        Verb::Start {
+            attach,
+            interactive: _,
+            containers,
+        } => {
             let eng = open()?;
             if attach {
                 if containers.len() != 1 {
@@ -550,12 +569,20 @@ fn run_verb(
             }
             Ok(code)
         }
-        Verb::Stop { time, all, containers } => {
+        Verb::Stop {
+            time,
+            all,
+            containers,
+        } => {
             let eng = open()?;
             let names = targets(&eng, containers, all, true)?;
             each(&names, out, |n| eng.stop(n, time).map(|_| ()))
         }
-        Verb::Kill { signal, all, containers } => {
+        Verb::Kill {
+            signal,
+            all,
+            containers,
+        } => {
             let eng = open()?;
             let sig = parse_signal(&signal)?;
             let names = targets(&eng, containers, all, true)?;
@@ -568,7 +595,14 @@ fn run_verb(
                 eng.start_detached(&c.id)
             })
         }
-        Verb::Rm { force, all, volumes, ignore, time: _, containers } => {
+        Verb::Rm {
+            force,
+            all,
+            volumes,
+            ignore,
+            time: _,
+            containers,
+        } => {
             let eng = open()?;
             let names = targets(&eng, containers, all, false)?;
             let mut code = 0;
@@ -586,11 +620,28 @@ fn run_verb(
             }
             Ok(code)
         }
-        Verb::Ps { all, quiet, no_trunc, format, filter, last, latest, size: _, noheading } => {
+        Verb::Ps {
+            all,
+            quiet,
+            no_trunc,
+            format,
+            filter,
+            last,
+            latest,
+            size: _,
+            noheading,
+        } => {
             let eng = open()?;
-            ps(&eng, out, all, quiet, no_trunc, format, filter, last, latest, noheading)
+            ps(
+                &eng, out, all, quiet, no_trunc, format, filter, last, latest, noheading,
+            )
         }
-        Verb::Logs { follow, tail, timestamps, containers } => {
+        Verb::Logs {
+            follow,
+            tail,
+            timestamps,
+            containers,
+        } => {
             let eng = open()?;
             let opts = logs::LogOptions {
                 follow,
@@ -603,7 +654,12 @@ fn run_verb(
                 let id = c.id.clone();
                 let mut running = || {
                     eng.monitor_alive(&id)
-                        || eng.db.find(&id).ok().flatten().is_some_and(|c| c.state == State::Created)
+                        || eng
+                            .db
+                            .find(&id)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|c| c.state == State::Created)
                 };
                 logs::print(&path, &opts, out, &mut std::io::stderr(), &mut running)?;
             }
@@ -625,11 +681,19 @@ fn run_verb(
             let _ = a.privileged;
             eng.exec(&ctr, it.collect(), &opts)
         }
-        Verb::Inspect { format, kind, size: _, names } => {
+        Verb::Inspect {
+            format,
+            kind,
+            size: _,
+            names,
+        } => {
             let eng = open()?;
             inspect_cmd(&eng, root, out, format, kind, names)
         }
-        Verb::Wait { condition: _, containers } => {
+        Verb::Wait {
+            condition: _,
+            containers,
+        } => {
             let eng = open()?;
             let mut code = 0;
             for n in &containers {
@@ -645,12 +709,19 @@ fn run_verb(
             }
             Ok(code)
         }
-        Verb::Cp { archive: _, src, dst } => {
+        Verb::Cp {
+            archive: _,
+            src,
+            dst,
+        } => {
             let eng = open()?;
             eng.copy(&src, &dst)?;
             Ok(0)
         }
-        Verb::Top { container, descriptors } => {
+        Verb::Top {
+            container,
+            descriptors,
+        } => {
             if !descriptors.is_empty() {
                 return Err(Error::engine(
                     "top descriptors are not supported yet; `dermaga top CONTAINER` prints podman's default columns",
@@ -662,31 +733,69 @@ fn run_verb(
             print_table(out, &rows);
             Ok(0)
         }
-        Verb::Stats { no_stream, all, format, containers } => {
+        Verb::Stats {
+            no_stream,
+            all,
+            format,
+            containers,
+        } => {
             let eng = open()?;
             loop {
                 let list: Vec<Container> = if containers.is_empty() {
-                    eng.db.list()?.into_iter().filter(|c| c.state == State::Running || all).collect()
+                    eng.db
+                        .list()?
+                        .into_iter()
+                        .filter(|c| c.state == State::Running || all)
+                        .collect()
                 } else {
-                    containers.iter().map(|n| eng.get_checked(n)).collect::<Result<_>>()?
+                    containers
+                        .iter()
+                        .map(|n| eng.get_checked(n))
+                        .collect::<Result<_>>()?
                 };
-                let rows: Vec<Value> = list.iter().filter(|c| c.state == State::Running).map(procs::stats).collect();
+                let rows: Vec<Value> = list
+                    .iter()
+                    .filter(|c| c.state == State::Running)
+                    .map(procs::stats)
+                    .collect();
                 match format.as_deref() {
                     Some("json") => {
                         let _ = writeln!(out, "{}", pretty(&Value::Array(rows)));
                     }
                     Some(f) => render_rows(out, f, &rows)?,
                     None => {
-                        let mut t = vec![["ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET IO", "BLOCK IO", "PIDS", "CPU TIME", "AVG CPU %"]
-                            .iter()
-                            .map(|s| s.to_string())
-                            .collect::<Vec<_>>()];
+                        let mut t = vec![[
+                            "ID",
+                            "NAME",
+                            "CPU %",
+                            "MEM USAGE / LIMIT",
+                            "MEM %",
+                            "NET IO",
+                            "BLOCK IO",
+                            "PIDS",
+                            "CPU TIME",
+                            "AVG CPU %",
+                        ]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()];
                         for r in &rows {
                             let s = |k: &str| match &r[k] {
                                 Value::String(s) => s.clone(),
                                 v => v.to_string(),
                             };
-                            t.push(vec![s("ID"), s("Name"), s("CPUPerc"), s("MemUsageBytes"), s("MemPerc"), s("NetIO"), s("BlockIO"), s("PIDs"), s("CPUTime"), s("CPUPerc")]);
+                            t.push(vec![
+                                s("ID"),
+                                s("Name"),
+                                s("CPUPerc"),
+                                s("MemUsageBytes"),
+                                s("MemPerc"),
+                                s("NetIO"),
+                                s("BlockIO"),
+                                s("PIDs"),
+                                s("CPUTime"),
+                                s("CPUPerc"),
+                            ]);
                         }
                         print_table(out, &t);
                     }
@@ -702,7 +811,14 @@ fn run_verb(
             let eng = open()?;
             volume_cmd(&eng, out, cmd)
         }
-        Verb::System { cmd: SystemCmd::Check { repair, quick: _, force: _ } } => {
+        Verb::System {
+            cmd:
+                SystemCmd::Check {
+                    repair,
+                    quick: _,
+                    force: _,
+                },
+        } => {
             let eng = open()?;
             let r = eng.check(repair)?;
             for p in &r.problems {
@@ -756,7 +872,11 @@ fn targets(eng: &Engine, names: Vec<String>, all: bool, running_only: bool) -> R
         .collect())
 }
 
-fn each(names: &[String], out: &mut dyn Write, mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+fn each(
+    names: &[String],
+    out: &mut dyn Write,
+    mut f: impl FnMut(&str) -> Result<()>,
+) -> Result<i32> {
     let mut code = 0;
     for n in names {
         match f(n) {
@@ -867,21 +987,35 @@ fn ps(
     }
     match format.as_deref() {
         Some("json") => {
-            let rows: Vec<Value> = list.iter().map(|c| inspect::ps_row(c, false, no_trunc)).collect();
+            let rows: Vec<Value> = list
+                .iter()
+                .map(|c| inspect::ps_row(c, false, no_trunc))
+                .collect();
             let _ = writeln!(out, "{}", pretty(&Value::Array(rows)));
         }
         Some(f) => {
-            let rows: Vec<Value> = list.iter().map(|c| inspect::ps_row(c, true, no_trunc)).collect();
+            let rows: Vec<Value> = list
+                .iter()
+                .map(|c| inspect::ps_row(c, true, no_trunc))
+                .collect();
             render_rows(out, f, &rows)?;
         }
         None => {
             let mut rows = Vec::new();
             if !noheading {
                 rows.push(
-                    ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
+                    [
+                        "CONTAINER ID",
+                        "IMAGE",
+                        "COMMAND",
+                        "CREATED",
+                        "STATUS",
+                        "PORTS",
+                        "NAMES",
+                    ]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
                 );
             }
             for c in &list {
@@ -940,7 +1074,11 @@ fn inspect_cmd(
             args.push(n.into());
             let _ = out.flush();
             let c = crate::image_cmd::main(root, args);
-            return Ok(if c == ExitCode::SUCCESS { 0 } else { EXIT_ENGINE as i32 });
+            return Ok(if c == ExitCode::SUCCESS {
+                0
+            } else {
+                EXIT_ENGINE as i32
+            });
         }
         eprintln!("Error: no such object: \"{n}\"");
         code = EXIT_ENGINE as i32;
@@ -956,9 +1094,17 @@ fn inspect_cmd(
 
 fn volume_cmd(eng: &Engine, out: &mut dyn Write, cmd: VolumeCmd) -> Result<i32> {
     match cmd {
-        VolumeCmd::Create { label, driver, opt, ignore, name } => {
+        VolumeCmd::Create {
+            label,
+            driver,
+            opt,
+            ignore,
+            name,
+        } => {
             if driver != "local" {
-                return Err(Error::engine(format!("volume driver {driver:?} is not supported (only \"local\")")));
+                return Err(Error::engine(format!(
+                    "volume driver {driver:?} is not supported (only \"local\")"
+                )));
             }
             if !opt.is_empty() {
                 return Err(Error::engine("volume options (-o) are not supported yet"));
@@ -982,7 +1128,11 @@ fn volume_cmd(eng: &Engine, out: &mut dyn Write, cmd: VolumeCmd) -> Result<i32> 
             let _ = writeln!(out, "{name}");
             Ok(0)
         }
-        VolumeCmd::Ls { quiet, format, filter } => {
+        VolumeCmd::Ls {
+            quiet,
+            format,
+            filter,
+        } => {
             let mut vols = eng.db.volumes()?;
             for f in &filter {
                 let (k, v) = f.split_once('=').unwrap_or((f.as_str(), ""));
@@ -1080,7 +1230,11 @@ fn volume_cmd(eng: &Engine, out: &mut dyn Write, cmd: VolumeCmd) -> Result<i32> 
                     }
                     Err(e) => {
                         eprintln!("Error: {}", e.msg);
-                        code = if e.msg.contains("being used") { 2 } else { e.code as i32 };
+                        code = if e.msg.contains("being used") {
+                            2
+                        } else {
+                            e.code as i32
+                        };
                     }
                 }
             }

@@ -22,8 +22,16 @@ fn run_attached_exit_codes_and_output() {
     let (code, _, err) = s.run(&["run", "--rm", "localhost/no-such-image", "true"]);
     assert_eq!(code, 125);
     assert!(err.contains("dermaga images"), "{err}");
-    // Killed by a signal: 128 + n.
-    let (code, _, _) = s.run(&["run", "--rm", IMAGE, "sh", "-c", "kill -9 $$"]);
+    // Killed by a signal: 128 + n (the container's init ignores signals from inside, so a
+    // child is killed and the shell passes its status on).
+    let (code, _, _) = s.run(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "sh -c 'kill -9 $$'; exit $?",
+    ]);
     assert_eq!(code, 137);
     // --rm leaves nothing behind.
     assert_eq!(s.ok(&["ps", "-a", "-q"]), "");
@@ -39,7 +47,12 @@ fn run_attached_exit_codes_and_output() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"piped input\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped input\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "piped input\n");
 }
@@ -53,7 +66,10 @@ fn detached_lifecycle_logs_exec_inspect() {
     assert_eq!(id.len(), 64);
     let ps = s.ok(&["ps"]);
     assert!(ps.contains("web") && ps.contains(&id[..12]), "{ps}");
-    assert_eq!(s.ok(&["ps", "--format", "{{.ID}} {{.Names}} {{.State}}"]), format!("{} web running\n", &id[..12]));
+    assert_eq!(
+        s.ok(&["ps", "--format", "{{.ID}} {{.Names}} {{.State}}"]),
+        format!("{} web running\n", &id[..12])
+    );
     // The name is taken.
     let (code, _, err) = s.run(&["run", "-d", "--name", "web", IMAGE, "true"]);
     assert_eq!(code, 125);
@@ -70,37 +86,84 @@ fn detached_lifecycle_logs_exec_inspect() {
     assert_eq!(logs, "started\n");
     let out = s.dermaga(&["logs", "-t", "web"]);
     let stamped = String::from_utf8_lossy(&out.stdout);
-    assert!(stamped.ends_with(" started\n") && stamped.starts_with("20"), "{stamped}");
-    assert_eq!(String::from_utf8_lossy(&out.stderr), format!("{} hi\n", String::from_utf8_lossy(&out.stderr).split(' ').next().unwrap()));
+    assert!(
+        stamped.ends_with(" started\n") && stamped.starts_with("20"),
+        "{stamped}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "{} hi\n",
+            String::from_utf8_lossy(&out.stderr)
+                .split(' ')
+                .next()
+                .unwrap()
+        )
+    );
     // exec: output, exit codes, env, workdir, user.
     assert_eq!(s.ok(&["exec", "web", "echo", "in"]), "in\n");
     assert_eq!(s.run(&["exec", "web", "sh", "-c", "exit 5"]).0, 5);
     assert_eq!(s.run(&["exec", "web", "no-such-command"]).0, 127);
-    assert_eq!(s.ok(&["exec", "-e", "X=1", "web", "sh", "-c", "echo $X $GREETING"]), "1 hi\n");
+    assert_eq!(
+        s.ok(&["exec", "-e", "X=1", "web", "sh", "-c", "echo $X $GREETING"]),
+        "1 hi\n"
+    );
     assert_eq!(s.ok(&["exec", "-w", "/tmp", "web", "pwd"]), "/tmp\n");
     assert_eq!(s.ok(&["exec", "-u", "app", "web", "id", "-u"]), "1000\n");
     // inspect.
     let pid = s.ok(&["inspect", "--format", "{{.State.Pid}}", "web"]);
     assert!(pid.trim().parse::<i32>().unwrap() > 1, "{pid}");
-    assert_eq!(s.ok(&["inspect", "-f", "{{.ID}} {{.Name}} {{.State.Status}}", "web"]), format!("{id} web running\n"));
+    assert_eq!(
+        s.ok(&[
+            "inspect",
+            "-f",
+            "{{.ID}} {{.Name}} {{.State.Status}}",
+            "web"
+        ]),
+        format!("{id} web running\n")
+    );
     let json: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "web"])).unwrap();
     assert_eq!(json[0]["Id"], id);
     assert_eq!(json[0]["State"]["Running"], true);
-    assert_eq!(json[0]["Config"]["Env"].as_array().unwrap().iter().any(|e| e == "GREETING=hi"), true);
+    assert_eq!(
+        json[0]["Config"]["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "GREETING=hi"),
+        true
+    );
     // top sees the shell as pid 1.
     let top = s.ok(&["top", "web"]);
-    assert!(top.starts_with("USER") && top.lines().any(|l| l.split_whitespace().nth(1) == Some("1")), "{top}");
+    assert!(
+        top.starts_with("USER")
+            && top
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some("1")),
+        "{top}"
+    );
     let stats = s.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}"]);
     assert!(stats.starts_with("web "), "{stats}");
     // stop: the TERM trap runs and the exit is recorded.
     assert_eq!(s.ok(&["stop", "web"]), "web\n");
-    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web"]), "exited 0\n");
+    assert_eq!(
+        s.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "web"
+        ]),
+        "exited 0\n"
+    );
     assert!(s.ok(&["logs", "web"]).contains("bye"));
     assert_eq!(s.ok(&["ps", "-q"]), "");
     assert!(s.ok(&["ps", "-a"]).contains("Exited (0)"));
     // start again, kill, wait.
     assert_eq!(s.ok(&["start", "web"]), "web\n");
-    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Running}}", "web"]), "true\n");
+    assert_eq!(
+        s.ok(&["inspect", "-f", "{{.State.Running}}", "web"]),
+        "true\n"
+    );
     s.ok(&["kill", "web"]);
     assert_eq!(s.ok(&["wait", "web"]), "137\n");
     // rm, and rm of a running container needs -f.
@@ -118,8 +181,19 @@ fn detached_lifecycle_logs_exec_inspect() {
 #[test]
 fn create_start_wait_and_restart() {
     let s = Store::new("create");
-    let id = s.ok(&["create", "--name", "job", IMAGE, "sh", "-c", "echo ran; exit 7"]);
-    assert_eq!(s.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]), "job created\n");
+    let id = s.ok(&[
+        "create",
+        "--name",
+        "job",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo ran; exit 7",
+    ]);
+    assert_eq!(
+        s.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]),
+        "job created\n"
+    );
     assert_eq!(s.ok(&["start", id.trim()]), format!("{}\n", id.trim()));
     assert_eq!(s.ok(&["wait", "job"]), "7\n");
     assert_eq!(s.ok(&["logs", "job"]), "ran\n");
@@ -138,7 +212,8 @@ fn create_start_wait_and_restart() {
     assert!(!s.ok(&["ps", "-a", "-q", "--no-trunc"]).contains(id.trim()));
     let filtered = s.ok(&["ps", "-a", "--filter", "exited=7", "--format", "{{.Names}}"]);
     assert_eq!(filtered, "job\n");
-    let json: serde_json::Value = serde_json::from_str(&s.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&s.ok(&["ps", "-a", "--format", "json"])).unwrap();
     assert_eq!(json[0]["Names"][0], "job");
 }
 
@@ -146,15 +221,54 @@ fn create_start_wait_and_restart() {
 fn volumes_binds_and_cp() {
     let s = Store::new("volumes");
     assert_eq!(s.ok(&["volume", "create", "data"]), "data\n");
-    s.ok(&["run", "--rm", "-v", "data:/data", IMAGE, "sh", "-c", "echo kept > /data/f"]);
-    assert_eq!(s.ok(&["run", "--rm", "-v", "data:/data:ro", IMAGE, "cat", "/data/f"]), "kept\n");
-    let (code, _, _) = s.run(&["run", "--rm", "-v", "data:/data:ro", IMAGE, "touch", "/data/g"]);
+    s.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "data:/data:ro",
+            IMAGE,
+            "cat",
+            "/data/f"
+        ]),
+        "kept\n"
+    );
+    let (code, _, _) = s.run(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data:ro",
+        IMAGE,
+        "touch",
+        "/data/g",
+    ]);
     assert_ne!(code, 0, "a read-only volume took a write");
     assert!(s.ok(&["volume", "ls"]).contains("data"));
     let mp = s.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "data"]);
-    assert_eq!(std::fs::read_to_string(format!("{}/f", mp.trim())).unwrap(), "kept\n");
+    assert_eq!(
+        std::fs::read_to_string(format!("{}/f", mp.trim())).unwrap(),
+        "kept\n"
+    );
     // In use: rm refuses.
-    s.ok(&["create", "--name", "user", "-v", "data:/data", IMAGE, "true"]);
+    s.ok(&[
+        "create",
+        "--name",
+        "user",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "true",
+    ]);
     let (code, _, err) = s.run(&["volume", "rm", "data"]);
     assert_ne!(code, 0);
     assert!(err.contains("being used"), "{err}");
@@ -167,10 +281,29 @@ fn volumes_binds_and_cp() {
     std::fs::create_dir_all(&host).unwrap();
     std::fs::write(host.join("in"), "from host\n").unwrap();
     let bind = format!("{}:/mnt", host.display());
-    assert_eq!(s.ok(&["run", "--rm", "-v", &bind, IMAGE, "cat", "/mnt/in"]), "from host\n");
+    assert_eq!(
+        s.ok(&["run", "--rm", "-v", &bind, IMAGE, "cat", "/mnt/in"]),
+        "from host\n"
+    );
     let m = format!("type=bind,source={},target=/m,readonly", host.display());
-    assert_eq!(s.run(&["run", "--rm", "--mount", &m, IMAGE, "touch", "/m/x"]).0, 1);
-    assert_eq!(s.ok(&["run", "--rm", "--tmpfs", "/scratch", IMAGE, "sh", "-c", "mount | grep -c ' /scratch type tmpfs'"]), "1\n");
+    assert_eq!(
+        s.run(&["run", "--rm", "--mount", &m, IMAGE, "touch", "/m/x"])
+            .0,
+        1
+    );
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "--rm",
+            "--tmpfs",
+            "/scratch",
+            IMAGE,
+            "sh",
+            "-c",
+            "mount | grep -c ' /scratch type tmpfs'"
+        ]),
+        "1\n"
+    );
     // cp both ways, running or not.
     s.ok(&["create", "--name", "box", IMAGE, "cat", "/etc/copied"]);
     s.ok(&["cp", host.join("in").to_str().unwrap(), "box:/etc/copied"]);

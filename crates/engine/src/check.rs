@@ -27,11 +27,17 @@ impl Engine {
         for c in &containers {
             let p = self.paths(&c.id);
             if !p.dir.exists() && c.state != State::Removing {
-                r.problems.push(format!("container {} ({}): its directory {} is missing", c.name, &c.id[..12], p.dir.display()));
+                r.problems.push(format!(
+                    "container {} ({}): its directory {} is missing",
+                    c.name,
+                    &c.id[..12],
+                    p.dir.display()
+                ));
                 if repair {
                     let _ = self.runtime_for(&c.config).delete(&c.id, true);
                     self.db.delete(&c.id)?;
-                    r.repairs.push(format!("container {}: record removed", c.name));
+                    r.repairs
+                        .push(format!("container {}: record removed", c.name));
                 }
                 continue;
             }
@@ -48,17 +54,25 @@ impl Engine {
                     ));
                     if repair {
                         let c2 = self.recover_lost_monitor(c)?;
-                        r.repairs.push(format!("container {}: stopped and recorded as exited", c.name));
+                        r.repairs.push(format!(
+                            "container {}: stopped and recorded as exited",
+                            c.name
+                        ));
                         if c2.config.rm {
                             if let Some(_l) = FileLock::try_exclusive(&p.lock())? {
                                 self.remove_locked(&c2, true)?;
-                                r.repairs.push(format!("container {}: removed (--rm)", c.name));
+                                r.repairs
+                                    .push(format!("container {}: removed (--rm)", c.name));
                             }
                         }
                     }
                 }
                 State::Removing => {
-                    r.problems.push(format!("container {} ({}): removal was interrupted", c.name, &c.id[..12]));
+                    r.problems.push(format!(
+                        "container {} ({}): removal was interrupted",
+                        c.name,
+                        &c.id[..12]
+                    ));
                     if repair {
                         if let Some(_l) = FileLock::try_exclusive(&p.lock()).unwrap_or(None) {
                             let _ = self.runtime_for(&c.config).delete(&c.id, true);
@@ -68,12 +82,17 @@ impl Engine {
                             let _ = fs::remove_dir_all(&p.dir);
                             self.db.delete(&c.id)?;
                         }
-                        r.repairs.push(format!("container {}: removal finished", c.name));
+                        r.repairs
+                            .push(format!("container {}: removal finished", c.name));
                     }
                 }
                 State::Created | State::Exited => {
                     if c.config.rootfs.is_none() && rootfs::is_mounted(&p.merged()) {
-                        r.problems.push(format!("container {} ({}): root file system left mounted", c.name, &c.id[..12]));
+                        r.problems.push(format!(
+                            "container {} ({}): root file system left mounted",
+                            c.name,
+                            &c.id[..12]
+                        ));
                         if repair {
                             rootfs::unmount(&p.merged())?;
                             r.repairs.push(format!("container {}: unmounted", c.name));
@@ -89,11 +108,16 @@ impl Engine {
                         if repair {
                             let _ = rt.kill(&c.id, libc::SIGKILL, true);
                             let _ = rt.delete(&c.id, true);
-                            r.repairs.push(format!("container {}: runtime state deleted", c.name));
+                            r.repairs
+                                .push(format!("container {}: runtime state deleted", c.name));
                         }
                     }
                     if c.config.rm && c.state == State::Exited {
-                        r.problems.push(format!("container {} ({}): exited with --rm but was not removed", c.name, &c.id[..12]));
+                        r.problems.push(format!(
+                            "container {} ({}): exited with --rm but was not removed",
+                            c.name,
+                            &c.id[..12]
+                        ));
                         if repair {
                             if let Some(_l) = FileLock::try_exclusive(&p.lock())? {
                                 self.remove_locked(c, true)?;
@@ -111,7 +135,9 @@ impl Engine {
                 if containers.iter().any(|c| c.id == name) {
                     continue;
                 }
-                r.problems.push(format!("containers/{name}: a directory with no container record"));
+                r.problems.push(format!(
+                    "containers/{name}: a directory with no container record"
+                ));
                 if repair {
                     let dir = e.path();
                     let _ = rootfs::unmount(&dir.join("merged"));
@@ -126,7 +152,8 @@ impl Engine {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if !vols.iter().any(|v| v.name == name) {
-                    r.problems.push(format!("volumes/{name}: a directory with no volume record"));
+                    r.problems
+                        .push(format!("volumes/{name}: a directory with no volume record"));
                     if repair {
                         fs::remove_dir_all(e.path()).ok();
                         r.repairs.push(format!("volumes/{name}: removed"));
@@ -137,10 +164,12 @@ impl Engine {
         for v in &vols {
             let d = self.volumes_dir().join(&v.name).join("_data");
             if !d.exists() {
-                r.problems.push(format!("volume {}: its directory is missing", v.name));
+                r.problems
+                    .push(format!("volume {}: its directory is missing", v.name));
                 if repair {
                     fs::create_dir_all(&d).ok();
-                    r.repairs.push(format!("volume {}: directory recreated (empty)", v.name));
+                    r.repairs
+                        .push(format!("volume {}: directory recreated (empty)", v.name));
                 }
             }
         }

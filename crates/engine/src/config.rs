@@ -139,7 +139,10 @@ impl ContainerConfig {
     }
 
     pub fn env_value(&self, key: &str) -> Option<&str> {
-        self.env.iter().rev().find_map(|e| e.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        self.env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
     }
 }
 
@@ -166,7 +169,11 @@ pub fn parse_volume_flag(s: &str) -> Result<MountSpec> {
         [dst] => ("", *dst, ""),
         [src, dst] => (*src, *dst, ""),
         [src, dst, opts] => (*src, *dst, *opts),
-        _ => return Err(Error::engine(format!("invalid volume specification {s:?}: too many colons"))),
+        _ => {
+            return Err(Error::engine(format!(
+                "invalid volume specification {s:?}: too many colons"
+            )))
+        }
     };
     if !dst.starts_with('/') {
         return Err(Error::engine(format!(
@@ -189,7 +196,11 @@ pub fn parse_volume_flag(s: &str) -> Result<MountSpec> {
                     "volume option {o:?} in {s:?} is not supported by dermaga yet"
                 )))
             }
-            _ => return Err(Error::engine(format!("invalid volume option {o:?} in {s:?}"))),
+            _ => {
+                return Err(Error::engine(format!(
+                    "invalid volume option {o:?} in {s:?}"
+                )))
+            }
         }
     }
     let kind = if src.is_empty() || !(src.starts_with('/') || src.starts_with('.')) {
@@ -202,7 +213,13 @@ pub fn parse_volume_flag(s: &str) -> Result<MountSpec> {
     } else {
         src.to_string()
     };
-    Ok(MountSpec { kind, source, destination: clean(dst), readonly, options })
+    Ok(MountSpec {
+        kind,
+        source,
+        destination: clean(dst),
+        readonly,
+        options,
+    })
 }
 
 fn absolutize(p: &str) -> Result<String> {
@@ -268,7 +285,11 @@ pub fn parse_mount_flag(s: &str) -> Result<MountSpec> {
             ("nosuid" | "nodev" | "noexec" | "suid" | "dev" | "exec", None) => {
                 options.push(k.to_string())
             }
-            _ => return Err(Error::engine(format!("--mount {s:?}: unknown option {field:?}"))),
+            _ => {
+                return Err(Error::engine(format!(
+                    "--mount {s:?}: unknown option {field:?}"
+                )))
+            }
         }
     }
     let kind = kind.ok_or_else(|| Error::engine(format!("--mount {s:?}: type= is required")))?;
@@ -277,18 +298,28 @@ pub fn parse_mount_flag(s: &str) -> Result<MountSpec> {
     }
     if kind == MountKind::Bind {
         if source.is_empty() {
-            return Err(Error::engine(format!("--mount {s:?}: source= is required for a bind")));
+            return Err(Error::engine(format!(
+                "--mount {s:?}: source= is required for a bind"
+            )));
         }
         source = absolutize(&source)?;
     }
-    Ok(MountSpec { kind, source, destination: clean(&destination), readonly, options })
+    Ok(MountSpec {
+        kind,
+        source,
+        destination: clean(&destination),
+        readonly,
+        options,
+    })
 }
 
 /// `--tmpfs /run[:opts]`.
 pub fn parse_tmpfs_flag(s: &str) -> Result<MountSpec> {
     let (dst, opts) = s.split_once(':').unwrap_or((s, ""));
     if !dst.starts_with('/') {
-        return Err(Error::engine(format!("--tmpfs {s:?}: the path must be absolute")));
+        return Err(Error::engine(format!(
+            "--tmpfs {s:?}: the path must be absolute"
+        )));
     }
     let mut readonly = false;
     let mut options = Vec::new();
@@ -324,12 +355,20 @@ pub fn parse_ulimit(s: &str) -> Result<Ulimit> {
         None => (num(vals)?, num(vals)?),
     };
     if soft > hard {
-        return Err(Error::engine(format!("invalid --ulimit {s:?}: soft limit above hard limit")));
+        return Err(Error::engine(format!(
+            "invalid --ulimit {s:?}: soft limit above hard limit"
+        )));
     }
     if rlimit_resource(name).is_none() {
-        return Err(Error::engine(format!("invalid --ulimit {s:?}: unknown limit {name:?}")));
+        return Err(Error::engine(format!(
+            "invalid --ulimit {s:?}: unknown limit {name:?}"
+        )));
     }
-    Ok(Ulimit { name: name.to_string(), soft, hard })
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
 }
 
 /// The RLIMIT_ name for a --ulimit name.
@@ -397,7 +436,10 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         "PWR" => 30,
         "SYS" => 31,
         _ => {
-            if let Some(r) = name.strip_prefix("RTMIN+").and_then(|x| x.parse::<i32>().ok()) {
+            if let Some(r) = name
+                .strip_prefix("RTMIN+")
+                .and_then(|x| x.parse::<i32>().ok())
+            {
                 34 + r
             } else {
                 return Err(Error::engine(format!("invalid signal {s:?}")));
@@ -410,8 +452,8 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 pub fn signal_name(n: i32) -> String {
     const NAMES: [&str; 32] = [
         "", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
-        "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN",
-        "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+        "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+        "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
     ];
     match NAMES.get(n as usize) {
         Some(s) if !s.is_empty() => format!("SIG{s}"),

@@ -31,7 +31,10 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     } else if ft.is_file() {
         fs::copy(src, dst).ctx(|| format!("copying {} to {}", src.display(), dst.display()))?;
     } else {
-        return Err(Error::engine(format!("{}: not a regular file, directory or link", src.display())));
+        return Err(Error::engine(format!(
+            "{}: not a regular file, directory or link",
+            src.display()
+        )));
     }
     let _ = std::os::unix::fs::lchown(dst, Some(md.uid()), Some(md.gid()));
     Ok(())
@@ -40,12 +43,17 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
 /// Where a copy lands: into `dst` if it is a directory, else at `dst`.
 fn target(dst: &Path, src: &Path) -> Result<PathBuf> {
     if dst.is_dir() {
-        let name = src.file_name().ok_or_else(|| Error::engine(format!("{}: no file name", src.display())))?;
+        let name = src
+            .file_name()
+            .ok_or_else(|| Error::engine(format!("{}: no file name", src.display())))?;
         Ok(dst.join(name))
     } else {
         match dst.parent() {
             Some(p) if p.as_os_str().is_empty() || p.is_dir() => Ok(dst.to_path_buf()),
-            _ => Err(Error::engine(format!("{}: no such directory", dst.display()))),
+            _ => Err(Error::engine(format!(
+                "{}: no such directory",
+                dst.display()
+            ))),
         }
     }
 }
@@ -57,7 +65,8 @@ impl Engine {
             if s.starts_with('/') || s.starts_with('.') {
                 return None;
             }
-            s.split_once(':').map(|(a, b)| (a.to_string(), b.to_string()))
+            s.split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
         };
         match (split(src), split(dst)) {
             (Some(_), Some(_)) => Err(Error::engine("copying between containers is not supported")),
@@ -65,7 +74,9 @@ impl Engine {
             (Some((ctr, path)), None) => self.with_rootfs(&ctr, |root| {
                 let from = resolve_in_root(root, &path, !path.ends_with("/."));
                 if !from.exists() && fs::symlink_metadata(&from).is_err() {
-                    return Err(Error::engine(format!("{ctr}:{path}: no such file or directory")));
+                    return Err(Error::engine(format!(
+                        "{ctr}:{path}: no such file or directory"
+                    )));
                 }
                 copy_tree(&from, &target(Path::new(dst), &from)?)
             }),
@@ -85,7 +96,11 @@ impl Engine {
     fn with_rootfs<T>(&self, key: &str, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
         let c = self.get_checked(key)?;
         if c.state == State::Running {
-            let root = c.config.rootfs.clone().unwrap_or_else(|| self.paths(&c.id).merged());
+            let root = c
+                .config
+                .rootfs
+                .clone()
+                .unwrap_or_else(|| self.paths(&c.id).merged());
             return f(&root);
         }
         let p = self.paths(&c.id);

@@ -184,7 +184,11 @@ impl Db {
     /// Finds a container by full ID, name, or unique ID prefix.
     pub fn find(&self, key: &str) -> Result<Option<Container>> {
         let q = format!("SELECT {COLUMNS} FROM containers WHERE id = ?1 OR name = ?1");
-        if let Some(p) = self.conn.query_row(&q, [key], container_from_row).optional()? {
+        if let Some(p) = self
+            .conn
+            .query_row(&q, [key], container_from_row)
+            .optional()?
+        {
             return finish(p).map(Some);
         }
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -193,8 +197,9 @@ impl Db {
         let q = format!("SELECT {COLUMNS} FROM containers WHERE id >= ?1 AND id < ?2 LIMIT 2");
         let hi = format!("{key}g");
         let mut st = self.conn.prepare(&q)?;
-        let rows: Vec<_> =
-            st.query_map(params![key, hi], container_from_row)?.collect::<rusqlite::Result<_>>()?;
+        let rows: Vec<_> = st
+            .query_map(params![key, hi], container_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
         match rows.len() {
             0 => Ok(None),
             1 => finish(rows.into_iter().next().unwrap()).map(Some),
@@ -211,8 +216,9 @@ impl Db {
     pub fn list(&self) -> Result<Vec<Container>> {
         let q = format!("SELECT {COLUMNS} FROM containers ORDER BY created_ns");
         let mut st = self.conn.prepare(&q)?;
-        let rows: Vec<_> =
-            st.query_map([], container_from_row)?.collect::<rusqlite::Result<_>>()?;
+        let rows: Vec<_> = st
+            .query_map([], container_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
         rows.into_iter().map(finish).collect()
     }
 
@@ -260,7 +266,8 @@ impl Db {
     }
 
     pub fn delete(&self, id: &str) -> Result<()> {
-        self.conn.execute("DELETE FROM containers WHERE id = ?1", [id])?;
+        self.conn
+            .execute("DELETE FROM containers WHERE id = ?1", [id])?;
         Ok(())
     }
 
@@ -314,7 +321,8 @@ impl Db {
     }
 
     pub fn delete_volume(&self, name: &str) -> Result<()> {
-        self.conn.execute("DELETE FROM volumes WHERE name = ?1", [name])?;
+        self.conn
+            .execute("DELETE FROM volumes WHERE name = ?1", [name])?;
         Ok(())
     }
 }

@@ -105,15 +105,26 @@ impl Engine {
     pub fn open(root: &Path, runroot: Option<&Path>, runtime: Option<&str>) -> Result<Engine> {
         fs::create_dir_all(root.join("containers"))
             .ctx(|| format!("creating the store at {}", root.display()))?;
-        let root = root.canonicalize().ctx(|| format!("store root {}", root.display()))?;
-        let runroot = runroot.map(Path::to_path_buf).unwrap_or_else(|| default_runroot(&root));
+        let root = root
+            .canonicalize()
+            .ctx(|| format!("store root {}", root.display()))?;
+        let runroot = runroot
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| default_runroot(&root));
         let db = Db::open(&root)?;
         let runtime_override = runtime.map(runtime::find_runtime).transpose()?;
-        Ok(Engine { root, runroot, db, runtime_override })
+        Ok(Engine {
+            root,
+            runroot,
+            db,
+            runtime_override,
+        })
     }
 
     pub fn paths(&self, id: &str) -> ContainerPaths {
-        ContainerPaths { dir: self.root.join("containers").join(id) }
+        ContainerPaths {
+            dir: self.root.join("containers").join(id),
+        }
     }
 
     pub fn volumes_dir(&self) -> PathBuf {
@@ -123,13 +134,18 @@ impl Engine {
     /// The runtime a container was created with.
     pub fn runtime_for(&self, cfg: &ContainerConfig) -> OciRuntime {
         let argv: Vec<OsString> = if cfg.runtime.as_os_str().is_empty() {
-            self.runtime_override.clone().unwrap_or_else(|| default_runtime().unwrap_or_default())
+            self.runtime_override
+                .clone()
+                .unwrap_or_else(|| default_runtime().unwrap_or_default())
         } else if cfg.runtime.file_name().is_some_and(|n| n == "dermaga") {
             vec![cfg.runtime.clone().into(), "runtime".into()]
         } else {
             vec![cfg.runtime.clone().into()]
         };
-        OciRuntime { argv, state_root: self.runroot.join("runtime") }
+        OciRuntime {
+            argv,
+            state_root: self.runroot.join("runtime"),
+        }
     }
 
     fn lock_store(&self) -> Result<FileLock> {
@@ -181,8 +197,13 @@ impl Engine {
         let id = util::random_id()?;
         let name = opts.name.clone().unwrap_or_else(|| util::random_name(&id));
         if name.is_empty()
-            || !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            || !name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         {
             return Err(Error::engine(format!(
                 "container name {name:?} is invalid: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"
@@ -220,7 +241,12 @@ impl Engine {
         Ok(c)
     }
 
-    fn build_config(&self, o: &CreateOptions, img: &ImageInfo, id: &str) -> Result<ContainerConfig> {
+    fn build_config(
+        &self,
+        o: &CreateOptions,
+        img: &ImageInfo,
+        id: &str,
+    ) -> Result<ContainerConfig> {
         let mut env = img.env.clone();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(0, format!("PATH={}", crate::spec::DEFAULT_PATH));
@@ -240,7 +266,9 @@ impl Engine {
         if let Some(ep) = &o.entrypoint {
             entrypoint = if ep.trim_start().starts_with('[') {
                 serde_json::from_str(ep).map_err(|e| {
-                    Error::engine(format!("--entrypoint {ep:?} is not a JSON array of strings: {e}"))
+                    Error::engine(format!(
+                        "--entrypoint {ep:?} is not a JSON array of strings: {e}"
+                    ))
                 })?
             } else if ep.is_empty() {
                 vec![]
@@ -338,13 +366,24 @@ impl Engine {
                 return Err(Error::engine("--cpus must be above 0"));
             }
         }
-        let ulimits = o.ulimits.iter().map(|u| config::parse_ulimit(u)).collect::<Result<_>>()?;
+        let ulimits = o
+            .ulimits
+            .iter()
+            .map(|u| config::parse_ulimit(u))
+            .collect::<Result<_>>()?;
         for c in o.cap_add.iter().chain(&o.cap_drop) {
             crate::spec::normalize_cap(c)?;
         }
         let init_path = if o.init {
-            let p = o.init_path.clone().unwrap_or_else(|| "/usr/libexec/podman/catatonit".into());
-            let cands = [p.clone(), "/usr/bin/catatonit".into(), "/usr/bin/tini-static".into()];
+            let p = o
+                .init_path
+                .clone()
+                .unwrap_or_else(|| "/usr/libexec/podman/catatonit".into());
+            let cands = [
+                p.clone(),
+                "/usr/bin/catatonit".into(),
+                "/usr/bin/tini-static".into(),
+            ];
             cands.into_iter().find(|c| Path::new(c).is_file()).ok_or_else(|| {
                 Error::engine(format!(
                     "--init needs an init binary ({p}): install catatonit (apt-get install catatonit) \
@@ -357,7 +396,10 @@ impl Engine {
         let runtime = match &self.runtime_override {
             Some(v) if v.len() == 1 => PathBuf::from(&v[0]),
             Some(v) => PathBuf::from(&v[0]), // [dermaga, runtime]
-            None => default_runtime()?.first().map(PathBuf::from).unwrap_or_default(),
+            None => default_runtime()?
+                .first()
+                .map(PathBuf::from)
+                .unwrap_or_default(),
         };
         let (layer_dirs, rootfs) = if o.rootfs {
             (vec![], img.layer_dirs.first().cloned())
@@ -396,7 +438,11 @@ impl Engine {
             userns: o.userns.clone().unwrap_or_default(),
             init: o.init,
             init_path,
-            network: if o.network.as_deref() == Some("host") { "host".into() } else { "none".into() },
+            network: if o.network.as_deref() == Some("host") {
+                "host".into()
+            } else {
+                "none".into()
+            },
             runtime,
             create_command: o.create_command.clone(),
         })
@@ -461,8 +507,15 @@ impl Engine {
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let exe = std::env::current_exe().ctx(|| "finding the dermaga binary".into())?;
         let mut cmd = Command::new(exe);
-        cmd.arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot);
-        cmd.arg("__monitor").arg(id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.runroot);
+        cmd.arg("__monitor")
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         let wfd = w.as_raw_fd();
         runtime::reset_signals(&mut cmd);
         // SAFETY: dup2 and setsid are async-signal-safe.
@@ -475,7 +528,9 @@ impl Engine {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().ctx(|| "starting the container's monitor".into())?;
+        let mut child = cmd
+            .spawn()
+            .ctx(|| "starting the container's monitor".into())?;
         drop(w);
         let mut msg = String::new();
         let mut f = fs::File::from(r);
@@ -508,7 +563,13 @@ impl Engine {
         let _ = rt.kill(&c.id, libc::SIGKILL, true);
         let _ = rt.delete(&c.id, true);
         let _ = rootfs::unmount(&p.merged());
-        self.db.set_exited(&c.id, 137, false, now_ns(), "the container's monitor was lost (killed)")?;
+        self.db.set_exited(
+            &c.id,
+            137,
+            false,
+            now_ns(),
+            "the container's monitor was lost (killed)",
+        )?;
         self.db.get(&c.id)
     }
 
@@ -591,7 +652,12 @@ impl Engine {
         }
         self.db.delete(&c.id)?;
         // Anonymous volumes go with their container (podman's --rm and rm -v).
-        for m in c.config.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+        for m in c
+            .config
+            .mounts
+            .iter()
+            .filter(|m| m.kind == MountKind::Volume)
+        {
             let anon = self.db.volume(&m.source)?.is_some_and(|v| v.anonymous);
             if anon && (volumes || c.config.rm) {
                 let _ = self.remove_volume_unchecked(&m.source);
@@ -615,7 +681,10 @@ impl Engine {
             .list()?
             .into_iter()
             .filter(|c| {
-                c.config.mounts.iter().any(|m| m.kind == MountKind::Volume && m.source == name)
+                c.config
+                    .mounts
+                    .iter()
+                    .any(|m| m.kind == MountKind::Volume && m.source == name)
             })
             .collect())
     }

@@ -18,13 +18,22 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn engine(msg: impl Into<String>) -> Error {
-        Error { code: EXIT_ENGINE, msg: msg.into() }
+        Error {
+            code: EXIT_ENGINE,
+            msg: msg.into(),
+        }
     }
     pub fn cannot_invoke(msg: impl Into<String>) -> Error {
-        Error { code: EXIT_CANNOT_INVOKE, msg: msg.into() }
+        Error {
+            code: EXIT_CANNOT_INVOKE,
+            msg: msg.into(),
+        }
     }
     pub fn not_found(msg: impl Into<String>) -> Error {
-        Error { code: EXIT_NOT_FOUND, msg: msg.into() }
+        Error {
+            code: EXIT_NOT_FOUND,
+            msg: msg.into(),
+        }
     }
     pub fn no_such_container(name: &str) -> Error {
         Error::engine(format!(

@@ -42,8 +42,16 @@ impl Engine {
         let p = self.paths(&c.id);
         let base = Spec::load(p.config_json())
             .map_err(|e| Error::engine(format!("reading the container's runtime spec: {e}")))?;
-        let rootfs = base.root().as_ref().map(|r| r.path().clone()).unwrap_or_else(|| p.merged());
-        let user = o.user.as_deref().map(|u| spec::resolve_user(&rootfs, u)).transpose()?;
+        let rootfs = base
+            .root()
+            .as_ref()
+            .map(|r| r.path().clone())
+            .unwrap_or_else(|| p.merged());
+        let user = o
+            .user
+            .as_deref()
+            .map(|u| spec::resolve_user(&rootfs, u))
+            .transpose()?;
         let mut env = Vec::new();
         for f in &o.env_files {
             env.extend(crate::config::read_env_file(f)?);
@@ -51,15 +59,34 @@ impl Engine {
         for e in &o.env {
             env.extend(crate::config::expand_env_flag(e));
         }
-        let process = spec::exec_process(&base, args.clone(), &env, o.workdir.as_deref(), user.as_ref(), o.tty)?;
+        let process = spec::exec_process(
+            &base,
+            args.clone(),
+            &env,
+            o.workdir.as_deref(),
+            user.as_ref(),
+            o.tty,
+        )?;
         let path_env = process["env"]
             .as_array()
-            .and_then(|a| a.iter().filter_map(|v| v.as_str()).rev().find_map(|e| e.strip_prefix("PATH=")))
+            .and_then(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .rev()
+                    .find_map(|e| e.strip_prefix("PATH="))
+            })
             .map(str::to_string);
         let cwd = process["cwd"].as_str().unwrap_or("/").to_string();
-        let dsts: Vec<&str> = c.config.mounts.iter().map(|m| m.destination.as_str()).collect();
+        let dsts: Vec<&str> = c
+            .config
+            .mounts
+            .iter()
+            .map(|m| m.destination.as_str())
+            .collect();
         check_executable(&rootfs, &args[0], path_env.as_deref(), &cwd, &dsts)?;
-        let file = p.dir.join(format!("exec-{}.json", &util::random_id()?[..16]));
+        let file = p
+            .dir
+            .join(format!("exec-{}.json", &util::random_id()?[..16]));
         fs::write(&file, serde_json::to_vec(&process)?)
             .map_err(|e| Error::engine(format!("writing {}: {e}", file.display())))?;
         let rt = self.runtime_for(&c.config);
@@ -72,7 +99,8 @@ impl Engine {
         }
         let status = cmd.status();
         let _ = fs::remove_file(&file);
-        let status = status.map_err(|e| Error::engine(format!("cannot run the OCI runtime: {e}")))?;
+        let status =
+            status.map_err(|e| Error::engine(format!("cannot run the OCI runtime: {e}")))?;
         use std::os::unix::process::ExitStatusExt;
         Ok(match (status.code(), status.signal()) {
             (Some(c), _) => c,

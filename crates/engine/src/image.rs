@@ -14,11 +14,12 @@ pub fn resolve(root: &Path, reference: &str) -> Result<ImageInfo> {
     let cfg = img.config.config().clone().unwrap_or_default();
     // The store's short links keep overlay options short; they are relative to its root,
     // which is ours.
-    let layer_dirs = if img.store_root == root || img.store_root.canonicalize().ok().as_deref() == Some(root) {
-        img.layer_links.clone()
-    } else {
-        img.layer_dirs.clone()
-    };
+    let layer_dirs =
+        if img.store_root == root || img.store_root.canonicalize().ok().as_deref() == Some(root) {
+            img.layer_links.clone()
+        } else {
+            img.layer_dirs.clone()
+        };
     Ok(ImageInfo {
         id: img.id.clone(),
         name: img.names.first().cloned().unwrap_or_else(|| img.id.clone()),
@@ -27,7 +28,12 @@ pub fn resolve(root: &Path, reference: &str) -> Result<ImageInfo> {
         env: cfg.env().clone().unwrap_or_default(),
         workdir: cfg.working_dir().clone().unwrap_or_default(),
         user: cfg.user().clone().unwrap_or_default(),
-        labels: cfg.labels().clone().unwrap_or_default().into_iter().collect(),
+        labels: cfg
+            .labels()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         stop_signal: cfg.stop_signal().clone().unwrap_or_default(),
         layer_dirs,
     })
@@ -45,7 +51,10 @@ pub fn layer_links(root: &Path, dirs: &[PathBuf]) -> (PathBuf, Vec<PathBuf>) {
 }
 
 fn image_err(e: dermaga_image::ImageError) -> Error {
-    Error { code: e.exit_code(), msg: e.to_string() }
+    Error {
+        code: e.exit_code(),
+        msg: e.to_string(),
+    }
 }
 
 /// Lets `rmi` know which containers use an image.
@@ -55,7 +64,14 @@ pub struct ContainerImageUsers<'a> {
 
 impl dermaga_image::ImageUsers for ContainerImageUsers<'_> {
     fn containers_using(&self, image_id: &str) -> dermaga_image::Result<Vec<String>> {
-        let list = self.db.list().map_err(|e| dermaga_image::ImageError::Other(e.msg))?;
-        Ok(list.into_iter().filter(|c| c.image_id == image_id).map(|c| c.name).collect())
+        let list = self
+            .db
+            .list()
+            .map_err(|e| dermaga_image::ImageError::Other(e.msg))?;
+        Ok(list
+            .into_iter()
+            .filter(|c| c.image_id == image_id)
+            .map(|c| c.name)
+            .collect())
     }
 }

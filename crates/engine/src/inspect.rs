@@ -19,13 +19,7 @@ fn ts(ns: i64) -> String {
 /// podman's status word for a state.
 pub fn status_word(c: &Container) -> &'static str {
     match c.state {
-        State::Created => {
-            if c.error.is_empty() {
-                "created"
-            } else {
-                "created"
-            }
-        }
+        State::Created => "created",
         State::Running => "running",
         State::Exited => "exited",
         State::Removing => "removing",
@@ -56,7 +50,11 @@ fn mounts_json(eng: &Engine, c: &Container) -> Value {
                 MountKind::Bind => ("bind", m.source.clone(), Value::Null),
                 MountKind::Volume => (
                     "volume",
-                    eng.volumes_dir().join(&m.source).join("_data").to_string_lossy().into_owned(),
+                    eng.volumes_dir()
+                        .join(&m.source)
+                        .join("_data")
+                        .to_string_lossy()
+                        .into_owned(),
                     json!(m.source),
                 ),
                 MountKind::Tmpfs => ("tmpfs", "tmpfs".to_string(), Value::Null),
@@ -86,7 +84,11 @@ pub fn container(eng: &Engine, c: &Container) -> Value {
     let p = eng.paths(&c.id);
     let argv = cfg.argv();
     let rootfs = cfg.rootfs.clone().unwrap_or_else(|| p.merged());
-    let error = if c.error.is_empty() { String::new() } else { c.error.clone() };
+    let error = if c.error.is_empty() {
+        String::new()
+    } else {
+        c.error.clone()
+    };
     json!({
         "Id": c.id,
         "Created": ts(c.created_ns),
@@ -257,7 +259,11 @@ pub fn ps_row(c: &Container, for_template: bool, no_trunc: bool) -> Value {
         "Created": c.created_ns / 1_000_000_000,
     });
     if for_template {
-        v["ID"] = json!(if no_trunc { c.id.clone() } else { c.id[..12].to_string() });
+        v["ID"] = json!(if no_trunc {
+            c.id.clone()
+        } else {
+            c.id[..12].to_string()
+        });
         v["Names"] = json!(c.name);
         v["Command"] = json!(cmd);
         v["Created"] = json!(format!("{} ago", human_duration(since(c.created_ns))));

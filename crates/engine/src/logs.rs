@@ -36,7 +36,10 @@ impl LogWriter {
             .append(true)
             .open(path)
             .ctx(|| format!("opening log {}", path.display()))?;
-        Ok(LogWriter { file, buf: Vec::with_capacity(4096) })
+        Ok(LogWriter {
+            file,
+            buf: Vec::with_capacity(4096),
+        })
     }
 
     /// Records a chunk of output; a chunk not ending in a newline makes a partial record.
@@ -84,7 +87,12 @@ fn parse(line: &[u8]) -> Option<Record> {
     };
     let full = it.next()? != b"P";
     let text = it.next().unwrap_or(b"").to_vec();
-    Some(Record { time, stream, full, text })
+    Some(Record {
+        time,
+        stream,
+        full,
+        text,
+    })
 }
 
 pub struct LogOptions {
@@ -111,7 +119,12 @@ pub fn print(
             }
             File::create(path).ctx(|| format!("creating {}", path.display()))?
         }
-        Err(e) => return Err(crate::Error::engine(format!("reading {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(crate::Error::engine(format!(
+                "reading {}: {e}",
+                path.display()
+            )))
+        }
     };
     let mut reader = BufReader::new(file);
     let mut records: Vec<Record> = Vec::new();
@@ -133,7 +146,9 @@ pub fn print(
     };
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line).ctx(|| format!("reading {}", path.display()))?;
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .ctx(|| format!("reading {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -221,12 +236,20 @@ mod tests {
         w.write(Stream::Stdout, b"ee\n");
         w.write(Stream::Stderr, b"oops\n");
         let (mut o, mut e) = (Vec::new(), Vec::new());
-        let opts = LogOptions { follow: false, timestamps: false, tail: None };
+        let opts = LogOptions {
+            follow: false,
+            timestamps: false,
+            tail: None,
+        };
         print(&p, &opts, &mut o, &mut e, &mut || false).unwrap();
         assert_eq!(o, b"one\ntwo\nthree\n");
         assert_eq!(e, b"oops\n");
         let (mut o, mut e) = (Vec::new(), Vec::new());
-        let opts = LogOptions { follow: false, timestamps: false, tail: Some(2) };
+        let opts = LogOptions {
+            follow: false,
+            timestamps: false,
+            tail: Some(2),
+        };
         print(&p, &opts, &mut o, &mut e, &mut || false).unwrap();
         assert_eq!(o, b"three\n");
         assert_eq!(e, b"oops\n");

@@ -24,14 +24,23 @@ use crate::util::{now_ns, resolve_in_root, FileLock};
 
 /// Signals the monitor takes through a signalfd: SIGCHLD to reap, the rest forwarded to the
 /// container (podman's --sig-proxy).
-const FORWARDED: [i32; 6] =
-    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+const FORWARDED: [i32; 6] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills the array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Error::engine(format!("pipe: {}", std::io::Error::last_os_error())));
+        return Err(Error::engine(format!(
+            "pipe: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     // SAFETY: fresh descriptors we own.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -84,7 +93,9 @@ fn send_sync(sync: &mut Option<File>, r: std::result::Result<i32, &Error>) {
 /// Reads the sync message (see `send_sync`).
 pub fn parse_sync(msg: &str) -> Result<()> {
     let v: serde_json::Value = serde_json::from_str(msg.trim()).map_err(|_| {
-        Error::engine("the container's monitor died before starting it (see `dermaga system check`)")
+        Error::engine(
+            "the container's monitor died before starting it (see `dermaga system check`)",
+        )
     })?;
     if v["ok"].as_bool() == Some(true) {
         return Ok(());
@@ -109,7 +120,10 @@ fn signalfd() -> Result<OwnedFd> {
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
         if fd < 0 {
-            return Err(Error::engine(format!("signalfd: {}", std::io::Error::last_os_error())));
+            return Err(Error::engine(format!(
+                "signalfd: {}",
+                std::io::Error::last_os_error()
+            )));
         }
         Ok(OwnedFd::from_raw_fd(fd))
     }
@@ -196,10 +210,17 @@ pub fn check_executable(
     cwd: &str,
     mount_dsts: &[&str],
 ) -> Result<()> {
-    let under_mount =
-        |p: &str| mount_dsts.iter().any(|d| p == *d || p.starts_with(&format!("{d}/")));
+    let under_mount = |p: &str| {
+        mount_dsts
+            .iter()
+            .any(|d| p == *d || p.starts_with(&format!("{d}/")))
+    };
     let candidates: Vec<String> = if cmd.contains('/') {
-        let full = if cmd.starts_with('/') { cmd.to_string() } else { format!("{cwd}/{cmd}") };
+        let full = if cmd.starts_with('/') {
+            cmd.to_string()
+        } else {
+            format!("{cwd}/{cmd}")
+        };
         vec![full]
     } else {
         path_env
@@ -215,7 +236,9 @@ pub fn check_executable(
             return Ok(());
         }
         let real = resolve_in_root(rootfs, cand, true);
-        let Ok(md) = fs::metadata(&real) else { continue };
+        let Ok(md) = fs::metadata(&real) else {
+            continue;
+        };
         use std::os::unix::fs::PermissionsExt;
         if md.is_file() && md.permissions().mode() & 0o111 != 0 {
             return Ok(());
@@ -239,7 +262,10 @@ pub fn check_executable(
     } else {
         format!("executable file `{cmd}` not found in $PATH: No such file or directory")
     };
-    Err(Error { code: EXIT_NOT_FOUND, msg: format!("{what}: OCI runtime attempted to invoke a command that was not found") })
+    Err(Error {
+        code: EXIT_NOT_FOUND,
+        msg: format!("{what}: OCI runtime attempted to invoke a command that was not found"),
+    })
 }
 
 fn say_rlimit_notes_once(eng: &Engine, notes: &[String]) {
@@ -275,7 +301,11 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         volumes_dir: &volumes_dir,
     };
     let spec = spec::build(&c.id, cfg, &bp, &user, rlimits)?;
-    let cwd = if cfg.workdir.is_empty() { "/" } else { cfg.workdir.as_str() };
+    let cwd = if cfg.workdir.is_empty() {
+        "/"
+    } else {
+        cfg.workdir.as_str()
+    };
     if cwd != "/" {
         let d = resolve_in_root(&rootfs, cwd, true);
         if !d.exists() {
@@ -286,23 +316,37 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
     let dsts: Vec<&str> = cfg.mounts.iter().map(|m| m.destination.as_str()).collect();
     check_executable(&rootfs, &argv[0], cfg.env_value("PATH"), cwd, &dsts)?;
     let json = serde_json::to_vec(&spec)?;
-    fs::write(p.config_json(), json).map_err(|e| Error::engine(format!("writing config.json: {e}")))?;
+    fs::write(p.config_json(), json)
+        .map_err(|e| Error::engine(format!("writing config.json: {e}")))?;
 
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let _ = fs::remove_file(p.pidfile());
     let mut cmd = rt.command();
-    cmd.arg("create").arg("--bundle").arg(&p.dir).arg("--pid-file").arg(p.pidfile());
+    cmd.arg("create")
+        .arg("--bundle")
+        .arg(&p.dir)
+        .arg("--pid-file")
+        .arg(p.pidfile());
     let (err_r, err_w) = pipe()?;
-    let mut ours = Started { pid: 0, stdin: None, stdout: None, stderr: None, console: None };
+    let mut ours = Started {
+        pid: 0,
+        stdin: None,
+        stdout: None,
+        stderr: None,
+        console: None,
+    };
     let mut listener = None;
     if cfg.tty {
         let sock = p.dir.join("console.sock");
         let _ = fs::remove_file(&sock);
-        let l = UnixListener::bind(&sock).map_err(|e| Error::engine(format!("console socket: {e}")))?;
+        let l =
+            UnixListener::bind(&sock).map_err(|e| Error::engine(format!("console socket: {e}")))?;
         l.set_nonblocking(true).ok();
         cmd.arg("--console-socket").arg(&sock);
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(err_w));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(err_w));
         listener = Some(l);
     } else {
         let (out_r, out_w) = pipe()?;
@@ -317,7 +361,9 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         ours.stdout = Some(out_r);
     }
     cmd.arg(&c.id);
-    let mut child = cmd.spawn().map_err(|e| Error::engine(format!("cannot run the OCI runtime: {e}")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::engine(format!("cannot run the OCI runtime: {e}")))?;
     drop(cmd); // our copies of the container's ends
     if let Some(l) = &listener {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -341,7 +387,9 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
             }
         }
     }
-    let status = child.wait().map_err(|e| Error::engine(format!("waiting for the runtime: {e}")))?;
+    let status = child
+        .wait()
+        .map_err(|e| Error::engine(format!("waiting for the runtime: {e}")))?;
     if !status.success() {
         let mut text = Vec::new();
         set_nonblock(err_r.as_raw_fd());
@@ -354,11 +402,16 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
             text.extend_from_slice(&buf[..n as usize]);
         }
         let msg = error_text(&text, b"");
-        return Err(Error { code: classify_start_error(&msg), msg: format!("OCI runtime error: {msg}") });
+        return Err(Error {
+            code: classify_start_error(&msg),
+            msg: format!("OCI runtime error: {msg}"),
+        });
     }
     if cfg.tty {
         if ours.console.is_none() {
-            return Err(Error::engine("the OCI runtime did not send the container's terminal"));
+            return Err(Error::engine(
+                "the OCI runtime did not send the container's terminal",
+            ));
         }
     } else {
         ours.stderr = Some(err_r);
@@ -368,7 +421,8 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         .and_then(|s| s.trim().parse().ok())
         .ok_or_else(|| Error::engine("the OCI runtime wrote no pid file"))?;
     ours.pid = pid;
-    eng.db.set_running(&c.id, pid, std::process::id() as i32, now_ns())?;
+    eng.db
+        .set_running(&c.id, pid, std::process::id() as i32, now_ns())?;
     if let Err(e) = rt.start(&c.id) {
         let _ = rt.kill(&c.id, libc::SIGKILL, true);
         let code = classify_start_error(&e.msg);
@@ -385,7 +439,10 @@ fn receive_fd(sock: RawFd) -> Result<OwnedFd> {
     // The connection is blocking; the runtime sends right after connecting.
     let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
         .map_err(|e| Error::engine(format!("receiving the container's terminal: {e}")))?;
-    for cm in msg.cmsgs().map_err(|e| Error::engine(format!("console socket: {e}")))? {
+    for cm in msg
+        .cmsgs()
+        .map_err(|e| Error::engine(format!("console socket: {e}")))?
+    {
         if let ControlMessageOwned::ScmRights(fds) = cm {
             if let Some(&fd) = fds.first() {
                 // SAFETY: the kernel just gave us this descriptor.
@@ -404,7 +461,9 @@ impl RawTerminal {
     fn enter() -> RawTerminal {
         use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
         let stdin = std::io::stdin();
-        let Ok(saved) = tcgetattr(&stdin) else { return RawTerminal { saved: None } };
+        let Ok(saved) = tcgetattr(&stdin) else {
+            return RawTerminal { saved: None };
+        };
         let mut raw = saved.clone();
         cfmakeraw(&mut raw);
         let _ = tcsetattr(&stdin, SetArg::TCSANOW, &raw);
@@ -415,7 +474,11 @@ impl RawTerminal {
 impl Drop for RawTerminal {
     fn drop(&mut self) {
         if let Some(s) = &self.saved {
-            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, s);
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                s,
+            );
         }
     }
 }
@@ -432,7 +495,13 @@ fn copy_winsize(from: RawFd, to: RawFd) {
 
 /// Copies the container's output to its log (and our stdio when attached), forwards signals
 /// and input, and reaps. Returns the wait status and whether the OOM killer struck.
-fn supervise(eng: &Engine, c: &Container, s: Started, attached: bool, sigfd: &OwnedFd) -> (i32, bool) {
+fn supervise(
+    eng: &Engine,
+    c: &Container,
+    s: Started,
+    attached: bool,
+    sigfd: &OwnedFd,
+) -> (i32, bool) {
     let p = eng.paths(&c.id);
     let mut log = LogWriter::open(&p.log()).ok();
     let _raw = (attached && c.config.tty && c.config.interactive).then(RawTerminal::enter);
@@ -462,20 +531,39 @@ fn supervise(eng: &Engine, c: &Container, s: Started, attached: bool, sigfd: &Ow
     let mut buf = vec![0u8; 65536];
     loop {
         let outputs_open = !outs.is_empty() || console_open;
-        if status.is_some() && (!outputs_open || exited_at.is_some_and(|t| t.elapsed() > Duration::from_millis(500))) {
+        if status.is_some()
+            && (!outputs_open
+                || exited_at.is_some_and(|t| t.elapsed() > Duration::from_millis(500)))
+        {
             break;
         }
         let mut pfds: Vec<libc::pollfd> = Vec::new();
-        pfds.push(libc::pollfd { fd: sigfd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        pfds.push(libc::pollfd {
+            fd: sigfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
         for (fd, _) in &outs {
-            pfds.push(libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            pfds.push(libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         if console_open {
-            pfds.push(libc::pollfd { fd: console_fd.unwrap(), events: libc::POLLIN, revents: 0 });
+            pfds.push(libc::pollfd {
+                fd: console_fd.unwrap(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         let stdin_idx = pfds.len();
         if stdin_open {
-            pfds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+            pfds.push(libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         let timeout = if status.is_some() { 50 } else { -1 };
         // SAFETY: pfds is a valid array of pollfd.
@@ -489,7 +577,13 @@ fn supervise(eng: &Engine, c: &Container, s: Started, attached: bool, sigfd: &Ow
                 let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
                 let sz = std::mem::size_of::<libc::signalfd_siginfo>();
                 // SAFETY: reading one siginfo into a properly sized struct.
-                let r = unsafe { libc::read(sigfd.as_raw_fd(), &mut si as *mut _ as *mut libc::c_void, sz) };
+                let r = unsafe {
+                    libc::read(
+                        sigfd.as_raw_fd(),
+                        &mut si as *mut _ as *mut libc::c_void,
+                        sz,
+                    )
+                };
                 if r != sz as isize {
                     break;
                 }
@@ -531,7 +625,9 @@ fn supervise(eng: &Engine, c: &Container, s: Started, attached: bool, sigfd: &Ow
                     if attached {
                         write_all_fd(if *stream == Stream::Stderr { 2 } else { 1 }, data);
                     }
-                } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
+                } else if n == 0
+                    || std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN)
+                {
                     closed.push(k);
                 }
             }
@@ -540,20 +636,19 @@ fn supervise(eng: &Engine, c: &Container, s: Started, attached: bool, sigfd: &Ow
         for k in closed.into_iter().rev() {
             outs.remove(k);
         }
-        if console_open {
-            if pfds[i].revents != 0 {
-                let n = read_fd(console_fd.unwrap(), &mut buf);
-                if n > 0 {
-                    let data = &buf[..n as usize];
-                    if let Some(l) = log.as_mut() {
-                        l.write(Stream::Stdout, data);
-                    }
-                    if attached {
-                        write_all_fd(1, data);
-                    }
-                } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
-                    console_open = false;
+        if console_open && pfds[i].revents != 0 {
+            let n = read_fd(console_fd.unwrap(), &mut buf);
+            if n > 0 {
+                let data = &buf[..n as usize];
+                if let Some(l) = log.as_mut() {
+                    l.write(Stream::Stdout, data);
                 }
+                if attached {
+                    write_all_fd(1, data);
+                }
+            } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN)
+            {
+                console_open = false;
             }
         }
         // Input.
@@ -622,7 +717,13 @@ pub fn detached_main(eng: &Engine, id: &str, sync: Option<File>) -> i32 {
 }
 
 /// Runs `runtime exec` for a container; used by `dermaga exec`.
-pub fn exec_command(rt: &OciRuntime, id: &str, process_file: &Path, tty: bool, detach: bool) -> Command {
+pub fn exec_command(
+    rt: &OciRuntime,
+    id: &str,
+    process_file: &Path,
+    tty: bool,
+    detach: bool,
+) -> Command {
     let mut cmd = rt.command();
     cmd.arg("exec").arg("--process").arg(process_file);
     if tty {

@@ -26,7 +26,12 @@ fn cgroup_file(id: &str, controller: &str, file: &str) -> Option<PathBuf> {
 }
 
 fn read_num(p: Option<PathBuf>) -> Option<u64> {
-    fs::read_to_string(p?).ok()?.split_whitespace().next()?.parse().ok()
+    fs::read_to_string(p?)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The host pids in the container's cgroup.
@@ -67,7 +72,12 @@ fn uptime_secs() -> f64 {
 }
 
 fn fmt_clock(secs: u64) -> String {
-    format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60)
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
 }
 
 fn fmt_elapsed(d: Duration) -> String {
@@ -89,31 +99,56 @@ pub fn top(eng: &Engine, c: &Container) -> Result<Vec<Vec<String>>> {
             c.state.as_str()
         )));
     }
-    let rootfs = c.config.rootfs.clone().unwrap_or_else(|| eng.paths(&c.id).merged());
-    let passwd = fs::read_to_string(resolve_in_root(&rootfs, "/etc/passwd", true)).unwrap_or_default();
+    let rootfs = c
+        .config
+        .rootfs
+        .clone()
+        .unwrap_or_else(|| eng.paths(&c.id).merged());
+    let passwd =
+        fs::read_to_string(resolve_in_root(&rootfs, "/etc/passwd", true)).unwrap_or_default();
     let ticks = clock_ticks();
     let up = uptime_secs();
-    let mut rows = vec![
-        ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"].iter().map(|s| s.to_string()).collect(),
-    ];
+    let mut rows = vec![[
+        "USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()];
     for pid in pids(c) {
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
         let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
         let f: Vec<&str> = after.split_whitespace().collect();
         let utime: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
         let stime: u64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
         let start: u64 = f.get(19).and_then(|v| v.parse().ok()).unwrap_or(0);
         let tty_nr: i64 = f.get(4).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string());
-        let nspid = field("NSpid:").and_then(|v| v.split_whitespace().last().map(str::to_string)).unwrap_or(pid.to_string());
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+        };
+        let nspid = field("NSpid:")
+            .and_then(|v| v.split_whitespace().last().map(str::to_string))
+            .unwrap_or(pid.to_string());
         let ppid_host: i32 = field("PPid:").and_then(|v| v.parse().ok()).unwrap_or(0);
         let ppid = fs::read_to_string(format!("/proc/{ppid_host}/status"))
             .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("NSpid:")).and_then(|v| v.split_whitespace().last().map(str::to_string)))
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("NSpid:"))
+                    .and_then(|v| v.split_whitespace().last().map(str::to_string))
+            })
             .filter(|_| ppid_host != 0 && pids(c).contains(&ppid_host))
             .unwrap_or_else(|| "0".into());
-        let uid = field("Uid:").and_then(|v| v.split_whitespace().next().map(str::to_string)).unwrap_or_default();
+        let uid = field("Uid:")
+            .and_then(|v| v.split_whitespace().next().map(str::to_string))
+            .unwrap_or_default();
         let user = passwd
             .lines()
             .map(|l| l.split(':').collect::<Vec<_>>())
@@ -122,10 +157,22 @@ pub fn top(eng: &Engine, c: &Container) -> Result<Vec<Vec<String>>> {
             .unwrap_or(uid);
         let elapsed = (up - start as f64 / ticks as f64).max(0.0);
         let cpu_secs = (utime + stime) as f64 / ticks as f64;
-        let pcpu = if elapsed > 0.0 { 100.0 * cpu_secs / elapsed } else { 0.0 };
+        let pcpu = if elapsed > 0.0 {
+            100.0 * cpu_secs / elapsed
+        } else {
+            0.0
+        };
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmdline).split('\0').filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
-        let tty = if tty_nr == 0 { "?".to_string() } else { format!("pts/{}", tty_nr & 0xff) };
+        let cmd = String::from_utf8_lossy(&cmdline)
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let tty = if tty_nr == 0 {
+            "?".to_string()
+        } else {
+            format!("pts/{}", tty_nr & 0xff)
+        };
         rows.push(vec![
             user,
             nspid,
@@ -147,14 +194,22 @@ pub fn stats(c: &Container) -> Value {
         .unwrap_or(0);
     let host_mem = fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
         .unwrap_or(0)
         * 1024;
     let limit = c.config.memory.map(|m| m as u64).unwrap_or(host_mem);
     let cpu_ns = read_num(cgroup_file(&c.id, "cpuacct", "cpuacct.usage")).unwrap_or(0);
     let pids = read_num(cgroup_file(&c.id, "pids", "pids.current")).unwrap_or(0);
     let up = crate::util::since(c.started_ns).as_nanos() as f64;
-    let avg_cpu = if up > 0.0 { 100.0 * cpu_ns as f64 / up } else { 0.0 };
+    let avg_cpu = if up > 0.0 {
+        100.0 * cpu_ns as f64 / up
+    } else {
+        0.0
+    };
     json!({
         "ContainerID": c.id,
         "ID": &c.id[..12],

@@ -12,11 +12,15 @@ pub fn is_mounted(path: &Path) -> bool {
         return false;
     };
     let want = path.to_string_lossy();
-    info.lines().any(|l| l.split(' ').nth(4).map(unescape).as_deref() == Some(&*want))
+    info.lines()
+        .any(|l| l.split(' ').nth(4).map(unescape).as_deref() == Some(&*want))
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// Mounts an overlay at `merged`: `links` (lowest first) are relative to `store_root`, where
@@ -31,8 +35,11 @@ pub fn mount_overlay(
     if is_mounted(merged) {
         return Ok(());
     }
-    let lower: Vec<String> =
-        links.iter().rev().map(|p| p.to_string_lossy().replace(':', "\\:")).collect();
+    let lower: Vec<String> = links
+        .iter()
+        .rev()
+        .map(|p| p.to_string_lossy().replace(':', "\\:"))
+        .collect();
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
@@ -54,7 +61,13 @@ pub fn mount_overlay(
     })
 }
 
-pub fn mount(src: &str, target: &Path, fstype: &str, flags: libc::c_ulong, data: Option<&str>) -> std::io::Result<()> {
+pub fn mount(
+    src: &str,
+    target: &Path,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> std::io::Result<()> {
     let c = |s: &str| CString::new(s).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
     let src = c(src)?;
     let target = c(&target.to_string_lossy())?;
@@ -67,7 +80,8 @@ pub fn mount(src: &str, target: &Path, fstype: &str, flags: libc::c_ulong, data:
             target.as_ptr(),
             fstype.as_ptr(),
             flags,
-            data.as_ref().map_or(std::ptr::null(), |d| d.as_ptr() as *const libc::c_void),
+            data.as_ref()
+                .map_or(std::ptr::null(), |d| d.as_ptr() as *const libc::c_void),
         )
     };
     if r == 0 {

@@ -33,7 +33,12 @@ pub fn find_runtime(name: &str) -> Result<Vec<OsString>> {
         return Ok(vec![p.into()]);
     }
     let path = std::env::var("PATH").unwrap_or_default();
-    let dirs = path.split(':').chain(["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/libexec/podman"]);
+    let dirs = path.split(':').chain([
+        "/usr/sbin",
+        "/usr/bin",
+        "/usr/local/bin",
+        "/usr/libexec/podman",
+    ]);
     for d in dirs.filter(|d| !d.is_empty()) {
         let p = Path::new(d).join(name);
         if p.is_file() {
@@ -77,7 +82,10 @@ impl OciRuntime {
 
     fn name(&self) -> String {
         let p = Path::new(&self.argv[0]);
-        let base = p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let base = p
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if self.argv.len() > 1 {
             format!("{base} {}", self.argv[1].to_string_lossy())
         } else {
@@ -87,9 +95,9 @@ impl OciRuntime {
 
     fn run(&self, mut cmd: Command, what: &str) -> Result<Output> {
         cmd.stdin(Stdio::null());
-        let out = cmd
-            .output()
-            .map_err(|e| Error::engine(format!("cannot run the OCI runtime {}: {e}", self.name())))?;
+        let out = cmd.output().map_err(|e| {
+            Error::engine(format!("cannot run the OCI runtime {}: {e}", self.name()))
+        })?;
         if !out.status.success() {
             return Err(Error::engine(format!(
                 "OCI runtime {} {what}: {}",
@@ -130,9 +138,9 @@ impl OciRuntime {
     pub fn state(&self, id: &str) -> Result<Option<serde_json::Value>> {
         let mut c = self.command();
         c.arg("state").arg(id).stdin(Stdio::null());
-        let out = c
-            .output()
-            .map_err(|e| Error::engine(format!("cannot run the OCI runtime {}: {e}", self.name())))?;
+        let out = c.output().map_err(|e| {
+            Error::engine(format!("cannot run the OCI runtime {}: {e}", self.name()))
+        })?;
         if !out.status.success() {
             return Ok(None);
         }

@@ -33,10 +33,18 @@ pub fn to_oci(profile: &str, caps: &[String]) -> Result<LinuxSeccomp> {
     }
     let has = |list: Option<&Value>| -> Option<bool> {
         let l = list?.as_array()?;
-        Some(l.iter().any(|c| c.as_str().is_some_and(|c| caps.iter().any(|x| x == c))))
+        Some(
+            l.iter()
+                .any(|c| c.as_str().is_some_and(|c| caps.iter().any(|x| x == c))),
+        )
     };
     let mut rules = Vec::new();
-    for s in p.get("syscalls").and_then(Value::as_array).into_iter().flatten() {
+    for s in p
+        .get("syscalls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if has(s.pointer("/includes/caps")) == Some(false) {
             continue;
         }
@@ -44,7 +52,10 @@ pub fn to_oci(profile: &str, caps: &[String]) -> Result<LinuxSeccomp> {
             continue;
         }
         if let Some(a) = s.pointer("/includes/arches").and_then(Value::as_array) {
-            if !a.iter().any(|x| x.as_str().is_some_and(|x| arch_short(arch) == x)) {
+            if !a
+                .iter()
+                .any(|x| x.as_str().is_some_and(|x| arch_short(arch) == x))
+            {
                 continue;
             }
         }
@@ -55,7 +66,10 @@ pub fn to_oci(profile: &str, caps: &[String]) -> Result<LinuxSeccomp> {
             _ => continue,
         };
         r.insert("names".into(), names);
-        r.insert("action".into(), s.get("action").cloned().unwrap_or(json!("SCMP_ACT_ALLOW")));
+        r.insert(
+            "action".into(),
+            s.get("action").cloned().unwrap_or(json!("SCMP_ACT_ALLOW")),
+        );
         if let Some(e) = s.get("errnoRet") {
             r.insert("errnoRet".into(), e.clone());
         }
@@ -100,7 +114,11 @@ mod tests {
     fn default_profile_follows_capabilities() {
         let plain = to_oci(DEFAULT_PROFILE, &[]).unwrap();
         let names = |s: &LinuxSeccomp| -> Vec<String> {
-            s.syscalls().iter().flatten().flat_map(|r| r.names().clone()).collect()
+            s.syscalls()
+                .iter()
+                .flatten()
+                .flat_map(|r| r.names().clone())
+                .collect()
         };
         assert!(names(&plain).contains(&"mount".to_string()));
         assert!(names(&plain).contains(&"keyctl".to_string()));

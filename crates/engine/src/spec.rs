@@ -27,49 +27,67 @@ pub const DEFAULT_CAPS: [&str; 11] = [
     "CAP_SYS_CHROOT",
 ];
 
+/// Every capability, at its bit number.
 const ALL_CAPS: [&str; 41] = [
-    "CAP_AUDIT_CONTROL",
-    "CAP_AUDIT_READ",
-    "CAP_AUDIT_WRITE",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
     "CAP_FOWNER",
     "CAP_FSETID",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
     "CAP_KILL",
-    "CAP_LEASE",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
     "CAP_LINUX_IMMUTABLE",
-    "CAP_MAC_ADMIN",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MKNOD",
-    "CAP_NET_ADMIN",
     "CAP_NET_BIND_SERVICE",
     "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
     "CAP_NET_RAW",
-    "CAP_PERFMON",
-    "CAP_SETGID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_SETUID",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
     "CAP_SYS_ADMIN",
     "CAP_SYS_BOOT",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_MODULE",
     "CAP_SYS_NICE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_RAWIO",
     "CAP_SYS_RESOURCE",
     "CAP_SYS_TIME",
     "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
     "CAP_SYSLOG",
     "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
+
+/// The capabilities this process may pass on (its bounding set): `--privileged` and
+/// `--cap-add all` get these, as podman's do.
+fn bounding_caps() -> Vec<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bnd & (1u64 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
 
 /// podman's masked paths (a read of them finds nothing).
 pub const MASKED_PATHS: [&str; 11] = [
@@ -87,8 +105,14 @@ pub const MASKED_PATHS: [&str; 11] = [
 ];
 
 /// podman's read-only paths.
-pub const READONLY_PATHS: [&str; 6] =
-    ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: [&str; 6] = [
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -98,7 +122,11 @@ pub const DEFAULT_PIDS_LIMIT: i64 = 2048;
 /// A capability name as the spec spells it (`CAP_NET_ADMIN`).
 pub fn normalize_cap(c: &str) -> Result<String> {
     let up = c.trim().to_ascii_uppercase();
-    let name = if up.starts_with("CAP_") { up } else { format!("CAP_{up}") };
+    let name = if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    };
     if name == "CAP_ALL" || ALL_CAPS.contains(&name.as_str()) {
         Ok(name)
     } else {
@@ -109,7 +137,7 @@ pub fn normalize_cap(c: &str) -> Result<String> {
 /// The container's capability set after --privileged, --cap-add and --cap-drop.
 pub fn capabilities(cfg: &ContainerConfig) -> Result<Vec<String>> {
     if cfg.privileged {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(bounding_caps());
     }
     let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
     for d in &cfg.cap_drop {
@@ -123,7 +151,7 @@ pub fn capabilities(cfg: &ContainerConfig) -> Result<Vec<String>> {
     for a in &cfg.cap_add {
         let a = normalize_cap(a)?;
         if a == "CAP_ALL" {
-            caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
+            caps = bounding_caps();
         } else if !caps.contains(&a) {
             caps.push(a);
         }
@@ -148,13 +176,14 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<ExecUser> {
         None => (user, None),
     };
     let u = if u.is_empty() { "0" } else { u };
-    let passwd = std::fs::read_to_string(resolve_in_root(rootfs, "/etc/passwd", true))
-        .unwrap_or_default();
+    let passwd =
+        std::fs::read_to_string(resolve_in_root(rootfs, "/etc/passwd", true)).unwrap_or_default();
     let group =
         std::fs::read_to_string(resolve_in_root(rootfs, "/etc/group", true)).unwrap_or_default();
-    let entry = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| {
-        f.len() >= 7 && (f[0] == u || (u.parse::<u32>().is_ok() && f[2] == u))
-    });
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 7 && (f[0] == u || (u.parse::<u32>().is_ok() && f[2] == u)));
     let (uid, mut gid, home, uname) = match (&entry, u.parse::<u32>()) {
         (Some(f), _) => (
             f[2].parse().unwrap_or(0),
@@ -186,17 +215,24 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<ExecUser> {
     }
     let mut additional_gids = Vec::new();
     if let (Some(name), None) = (&uname, g) {
+        // As initgroups(3): the primary group, then the groups listing the user.
+        additional_gids.push(gid);
         for f in group.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
             if f.len() >= 4 && f[3].split(',').any(|m| m == name) {
                 if let Ok(n) = f[2].parse::<u32>() {
-                    if n != gid && !additional_gids.contains(&n) {
+                    if !additional_gids.contains(&n) {
                         additional_gids.push(n);
                     }
                 }
             }
         }
     }
-    Ok(ExecUser { uid, gid, additional_gids, home: if home.is_empty() { "/".into() } else { home } })
+    Ok(ExecUser {
+        uid,
+        gid,
+        additional_gids,
+        home: if home.is_empty() { "/".into() } else { home },
+    })
 }
 
 /// The current hard limit of a resource (the sandbox may forbid raising it).
@@ -220,7 +256,10 @@ fn hard_limit(res: &str) -> u64 {
         "RLIMIT_AS" => libc::RLIMIT_AS,
         _ => return u64::MAX,
     };
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit fills the struct we pass.
     if unsafe { libc::getrlimit(r, &mut lim) } != 0 {
         return u64::MAX;
@@ -246,7 +285,9 @@ pub fn rlimits(cfg: &ContainerConfig) -> (Vec<Value>, Vec<String>) {
         ("RLIMIT_NPROC".into(), 4_194_304, 4_194_304),
     ];
     for u in &cfg.ulimits {
-        let res = crate::config::rlimit_resource(&u.name).unwrap_or("RLIMIT_NOFILE").to_string();
+        let res = crate::config::rlimit_resource(&u.name)
+            .unwrap_or("RLIMIT_NOFILE")
+            .to_string();
         wanted.retain(|w| w.0 != res);
         wanted.push((res, u.soft, u.hard));
     }
@@ -311,7 +352,11 @@ pub fn build(
         a.append(&mut args);
         args = a;
     }
-    let cwd = if cfg.workdir.is_empty() { "/".to_string() } else { cfg.workdir.clone() };
+    let cwd = if cfg.workdir.is_empty() {
+        "/".to_string()
+    } else {
+        cfg.workdir.clone()
+    };
 
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
@@ -373,7 +418,11 @@ pub fn build(
                 if !m.options.iter().any(|o| o == "bind") {
                     opts.push("rbind".into());
                 }
-                if !m.options.iter().any(|o| o.contains("private") || o.contains("shared") || o.contains("slave")) {
+                if !m
+                    .options
+                    .iter()
+                    .any(|o| o.contains("private") || o.contains("shared") || o.contains("slave"))
+                {
                     opts.push("rprivate".into());
                 }
                 opts.extend(m.options.iter().cloned());
@@ -385,7 +434,12 @@ pub fn build(
         }
     }
 
-    let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
     match cfg.network.as_str() {
         "host" => {}
         _ => namespaces.push(json!({"type": "network"})),
@@ -404,7 +458,9 @@ pub fn build(
     let mut dev_rules = vec![json!({"allow": cfg.privileged, "access": "rwm"})];
     if !cfg.privileged {
         for (t, maj, min) in devices_allowed {
-            dev_rules.push(json!({"allow": true, "type": t, "major": maj, "minor": min, "access": "rwm"}));
+            dev_rules.push(
+                json!({"allow": true, "type": t, "major": maj, "minor": min, "access": "rwm"}),
+            );
         }
         dev_rules.push(json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}));
     }
@@ -464,7 +520,8 @@ pub fn build(
         "annotations": annotations,
         "linux": linux,
     });
-    serde_json::from_value(spec).map_err(|e| Error::engine(format!("building the runtime spec: {e}")))
+    serde_json::from_value(spec)
+        .map_err(|e| Error::engine(format!("building the runtime spec: {e}")))
 }
 
 /// The cgroup the runtime puts the container in (relative to each hierarchy's root).
@@ -527,11 +584,19 @@ mod tests {
     fn users() {
         let d = std::env::temp_dir().join(format!("dermaga-users-{}", std::process::id()));
         std::fs::create_dir_all(d.join("etc")).unwrap();
-        std::fs::write(d.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nweb:x:100:101:web:/srv:/bin/sh\n").unwrap();
-        std::fs::write(d.join("etc/group"), "root:x:0:\nweb:x:101:\nextra:x:200:web\n").unwrap();
+        std::fs::write(
+            d.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nweb:x:100:101:web:/srv:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("etc/group"),
+            "root:x:0:\nweb:x:101:\nextra:x:200:web\n",
+        )
+        .unwrap();
         let u = resolve_user(&d, "web").unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (100, 101, "/srv"));
-        assert_eq!(u.additional_gids, vec![200]);
+        assert_eq!(u.additional_gids, vec![101, 200]);
         let u = resolve_user(&d, "1000:web").unwrap();
         assert_eq!((u.uid, u.gid), (1000, 101));
         assert!(resolve_user(&d, "nobody").is_err());

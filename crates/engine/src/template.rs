@@ -33,7 +33,11 @@ fn tokenize(action: &str) -> Result<Vec<String>> {
             let mut s = String::new();
             loop {
                 match chars.next() {
-                    None => return Err(Error::engine(format!("template: unterminated string in {action:?}"))),
+                    None => {
+                        return Err(Error::engine(format!(
+                            "template: unterminated string in {action:?}"
+                        )))
+                    }
                     Some('"') => break,
                     Some('\\') => match chars.next() {
                         Some('n') => s.push('\n'),
@@ -145,11 +149,17 @@ impl Template {
             .iter()
             .map(|n| match n {
                 Node::Text(t) => t.clone(),
-                Node::Action(toks) => title(toks.last().map(|t| t.trim_start_matches('.')).unwrap_or("")),
+                Node::Action(toks) => {
+                    title(toks.last().map(|t| t.trim_start_matches('.')).unwrap_or(""))
+                }
                 _ => String::new(),
             })
             .collect();
-        Ok(Template { nodes, table, header })
+        Ok(Template {
+            nodes,
+            table,
+            header,
+        })
     }
 
     pub fn header(&self) -> &str {
@@ -235,7 +245,12 @@ fn arg(tok: &str, dot: &Value) -> Result<Value> {
 
 fn eval(toks: &[String], dot: &Value) -> Result<Value> {
     let head = toks.first().map(String::as_str).unwrap_or(".");
-    let args = || toks[1..].iter().map(|t| arg(t, dot)).collect::<Result<Vec<_>>>();
+    let args = || {
+        toks[1..]
+            .iter()
+            .map(|t| arg(t, dot))
+            .collect::<Result<Vec<_>>>()
+    };
     match head {
         "json" => {
             let a = args()?;
@@ -246,9 +261,9 @@ fn eval(toks: &[String], dot: &Value) -> Result<Value> {
             let a = args()?;
             let sep = a.get(1).map(to_text).unwrap_or_default();
             match a.first() {
-                Some(Value::Array(items)) => {
-                    Ok(Value::String(items.iter().map(to_text).collect::<Vec<_>>().join(&sep)))
-                }
+                Some(Value::Array(items)) => Ok(Value::String(
+                    items.iter().map(to_text).collect::<Vec<_>>().join(&sep),
+                )),
                 Some(v) => Ok(Value::String(to_text(v))),
                 None => Ok(Value::Null),
             }
@@ -260,16 +275,21 @@ fn eval(toks: &[String], dot: &Value) -> Result<Value> {
             };
             Ok(match (coll, key) {
                 (Value::Object(m), k) => m.get(&to_text(k)).cloned().unwrap_or(Value::Null),
-                (Value::Array(v), Value::Number(n)) => {
-                    v.get(n.as_u64().unwrap_or(0) as usize).cloned().unwrap_or(Value::Null)
-                }
+                (Value::Array(v), Value::Number(n)) => v
+                    .get(n.as_u64().unwrap_or(0) as usize)
+                    .cloned()
+                    .unwrap_or(Value::Null),
                 _ => Value::Null,
             })
         }
         "lower" | "upper" => {
             let a = args()?;
             let s = a.first().map(to_text).unwrap_or_default();
-            Ok(Value::String(if head == "lower" { s.to_lowercase() } else { s.to_uppercase() }))
+            Ok(Value::String(if head == "lower" {
+                s.to_lowercase()
+            } else {
+                s.to_uppercase()
+            }))
         }
         "len" => {
             let a = args()?;
@@ -286,7 +306,9 @@ fn eval(toks: &[String], dot: &Value) -> Result<Value> {
             }
             arg(t, dot)
         }
-        other => Err(Error::engine(format!("template: function {other:?} not defined"))),
+        other => Err(Error::engine(format!(
+            "template: function {other:?} not defined"
+        ))),
     }
 }
 
@@ -298,11 +320,17 @@ pub fn to_text(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::Array(items) => {
-            format!("[{}]", items.iter().map(to_text).collect::<Vec<_>>().join(" "))
+            format!(
+                "[{}]",
+                items.iter().map(to_text).collect::<Vec<_>>().join(" ")
+            )
         }
         Value::Object(m) => format!(
             "map[{}]",
-            m.iter().map(|(k, v)| format!("{k}:{}", to_text(v))).collect::<Vec<_>>().join(" ")
+            m.iter()
+                .map(|(k, v)| format!("{k}:{}", to_text(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
     }
 }
@@ -314,7 +342,8 @@ mod tests {
 
     #[test]
     fn renders() {
-        let v = json!({"Id": "abc", "State": {"Pid": 42}, "Names": ["a", "b"], "Labels": {"k": "v"}});
+        let v =
+            json!({"Id": "abc", "State": {"Pid": 42}, "Names": ["a", "b"], "Labels": {"k": "v"}});
         let t = |f: &str| Template::parse(f).unwrap().render(&v).unwrap();
         assert_eq!(t("{{.ID}}"), "abc");
         assert_eq!(t("{{.State.Pid}}"), "42");

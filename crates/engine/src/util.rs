@@ -25,9 +25,34 @@ const ADJECTIVES: &[&str] = &[
     "tidy", "vivid", "warm", "wise", "witty", "zesty",
 ];
 const NOUNS: &[&str] = &[
-    "albatross", "badger", "condor", "dolphin", "egret", "falcon", "gecko", "heron", "ibis",
-    "jaguar", "kestrel", "lemur", "marlin", "narwhal", "ocelot", "otter", "pelican", "quokka",
-    "raven", "salmon", "tapir", "toucan", "urchin", "viper", "walrus", "wombat", "yak", "zebra",
+    "albatross",
+    "badger",
+    "condor",
+    "dolphin",
+    "egret",
+    "falcon",
+    "gecko",
+    "heron",
+    "ibis",
+    "jaguar",
+    "kestrel",
+    "lemur",
+    "marlin",
+    "narwhal",
+    "ocelot",
+    "otter",
+    "pelican",
+    "quokka",
+    "raven",
+    "salmon",
+    "tapir",
+    "toucan",
+    "urchin",
+    "viper",
+    "walrus",
+    "wombat",
+    "yak",
+    "zebra",
 ];
 
 /// A readable random name (`adjective_animal`), as podman gives unnamed containers.
@@ -39,7 +64,10 @@ pub fn random_name(id: &str) -> String {
 }
 
 pub fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 /// Days since the epoch to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -228,7 +256,8 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
         .mode(mode)
         .open(&tmp)
         .ctx(|| format!("creating {}", tmp.display()))?;
-    f.write_all(data).ctx(|| format!("writing {}", tmp.display()))?;
+    f.write_all(data)
+        .ctx(|| format!("writing {}", tmp.display()))?;
     f.sync_all().ctx(|| format!("syncing {}", tmp.display()))?;
     fs::rename(&tmp, path).ctx(|| format!("renaming {}", tmp.display()))
 }
@@ -294,7 +323,9 @@ pub fn parse_size(s: &str) -> Result<i64> {
         Some('t') => (&t[..t.len() - 1], 1 << 40),
         _ => (t, 1),
     };
-    let v: f64 = num.parse().map_err(|_| Error::engine(format!("invalid size {s:?}")))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| Error::engine(format!("invalid size {s:?}")))?;
     if v < 0.0 {
         return Err(Error::engine(format!("invalid size {s:?}: negative")));
     }
@@ -312,13 +343,31 @@ pub fn human_size(n: u64) -> String {
     }
     let s = format!("{v:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    let s = if s.len() > 4 { format!("{v:.3}") } else { s.to_string() };
-    format!("{}{}", s.trim_end_matches('0').trim_end_matches('.'), units[i])
+    let s = if s.len() > 4 {
+        format!("{v:.3}")
+    } else {
+        s.to_string()
+    };
+    format!(
+        "{}{}",
+        s.trim_end_matches('0').trim_end_matches('.'),
+        units[i]
+    )
 }
 
 /// Reads a whole small file to a string, None if absent.
 pub fn read_opt(path: &Path) -> Option<String> {
     fs::read_to_string(path).ok()
+}
+
+/// JSON indented by four spaces, as podman prints it.
+pub fn pretty_json(v: &serde_json::Value) -> String {
+    use serde::Serialize;
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    let _ = v.serialize(&mut ser);
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -328,7 +377,10 @@ mod tests {
     #[test]
     fn times() {
         assert_eq!(rfc3339_nano(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339_nano(1_700_000_000_123_456_789), "2023-11-14T22:13:20.123456789Z");
+        assert_eq!(
+            rfc3339_nano(1_700_000_000_123_456_789),
+            "2023-11-14T22:13:20.123456789Z"
+        );
         assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
         assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
     }
@@ -355,14 +407,4 @@ mod tests {
         assert_eq!(resolve_in_root(&d, "/bin/sh", false), d.join("bin/sh"));
         let _ = fs::remove_dir_all(&d);
     }
-}
-
-/// JSON indented by four spaces, as podman prints it.
-pub fn pretty_json(v: &serde_json::Value) -> String {
-    use serde::Serialize;
-    let mut buf = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    let _ = v.serialize(&mut ser);
-    String::from_utf8(buf).unwrap_or_default()
 }

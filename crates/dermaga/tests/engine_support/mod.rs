@@ -12,7 +12,10 @@ pub const IMAGE: &str = "localhost/busybox:latest";
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc_geteuid() };
-    assert_eq!(uid, 0, "the engine tests run containers and need root (run them as root)");
+    assert_eq!(
+        uid, 0,
+        "the engine tests run containers and need root (run them as root)"
+    );
     assert!(
         Path::new("/usr/bin/busybox").exists(),
         "the engine tests need Debian's busybox-static (/usr/bin/busybox): apt-get install busybox-static"
@@ -35,11 +38,16 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A busybox root file system: the static binary, its applets as links, /etc files.
 pub fn busybox_rootfs(dir: &Path) {
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/app", "var/tmp", "run"] {
+    for d in [
+        "bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/app", "var/tmp", "run",
+    ] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
     std::fs::copy("/usr/bin/busybox", dir.join("bin/busybox")).unwrap();
-    let out = Command::new("/usr/bin/busybox").arg("--list").output().unwrap();
+    let out = Command::new("/usr/bin/busybox")
+        .arg("--list")
+        .output()
+        .unwrap();
     for applet in String::from_utf8_lossy(&out.stdout).lines() {
         if applet != "busybox" {
             let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
@@ -50,7 +58,11 @@ pub fn busybox_rootfs(dir: &Path) {
         "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
     )
     .unwrap();
-    std::fs::write(dir.join("etc/group"), "root:x:0:\napp:x:1000:\nextra:x:2000:app\nnogroup:x:65534:\n").unwrap();
+    std::fs::write(
+        dir.join("etc/group"),
+        "root:x:0:\napp:x:1000:\nextra:x:2000:app\nnogroup:x:65534:\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("bin/not-executable"), "#!/bin/sh\necho no\n").unwrap();
 }
 
@@ -58,20 +70,34 @@ impl Store {
     pub fn new(tag: &str) -> Store {
         require_root();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let base = std::env::temp_dir().join(format!("dermaga-engine-{tag}-{}-{n}", std::process::id()));
+        let base =
+            std::env::temp_dir().join(format!("dermaga-engine-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).unwrap();
         let root = base.join("root");
-        let store = Store { root: root.clone(), runroot: base.join("run"), runtime: std::env::var("DERMAGA_TEST_RUNTIME").ok() };
+        let store = Store {
+            root: root.clone(),
+            runroot: base.join("run"),
+            runtime: std::env::var("DERMAGA_TEST_RUNTIME").ok(),
+        };
         let rootfs = base.join("rootfs");
         busybox_rootfs(&rootfs);
         let tar = base.join("busybox.tar");
-        let st = Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status().unwrap();
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
         assert!(st.success(), "tar failed");
         std::fs::create_dir_all(&root).unwrap();
         // The image store's own API (as `dermaga import` does).
         let images = dermaga_image::ImageStore::open(&root).expect("opening the image store");
-        images.import_tarball(&tar, IMAGE).expect("importing the busybox image");
+        images
+            .import_tarball(&tar, IMAGE)
+            .expect("importing the busybox image");
         store
     }
 
@@ -81,7 +107,10 @@ impl Store {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_dermaga"));
-        c.arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot);
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.runroot);
         if let Some(rt) = &self.runtime {
             c.arg("--runtime").arg(rt);
         }
