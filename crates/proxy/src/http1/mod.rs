@@ -582,3 +582,25 @@ pub fn reason_phrase(status: u16) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+/// One fuzzing round (used by the fuzz target and the corpus replay test): parse `data` as a
+/// request head; when complete, scan what follows as a chunked body; parse it as a response.
+/// Panics only on a broken invariant.
+pub fn fuzz_one(data: &[u8]) {
+    let mut req = RequestHead::default();
+    if let Ok(Parsed::Complete(n)) = req.parse(data) {
+        assert!(n <= data.len());
+        assert!(req.uri.end as usize <= n && req.method.end as usize <= n);
+        for h in &req.headers {
+            assert!(h.name.end as usize <= n && h.value.end as usize <= n);
+        }
+        let mut sc = ChunkedScanner::new();
+        if let Ok(k) = sc.scan(&data[n..]) {
+            assert!(k <= data.len() - n);
+        }
+    }
+    let mut resp = ResponseHead::default();
+    let _ = resp.parse(data, false);
+    let mut sc = ChunkedScanner::new();
+    let _ = sc.scan(data);
+}

@@ -814,12 +814,14 @@ impl Session<'_> {
         let hdrs = &self.hdrs;
         let ck = backend.settings.cookie.as_ref();
         let req_headers = &self.req.headers;
+        let other_tokens = self.req.conn.other_tokens;
         hdrs.write(buf, out, |n| {
             let is_upgrade = n.eq_ignore_ascii_case(b"upgrade");
             if is_upgrade {
                 return !upgrade;
             }
-            http1::is_hop_by_hop(n) || http1::listed_in_connection(req_headers, buf, n)
+            http1::is_hop_by_hop(n)
+                || (other_tokens && http1::listed_in_connection(req_headers, buf, n))
         });
         // Persistence cookie: with insert+indirect, the server never sees it.
         if let Some(ck) = ck {
@@ -1115,8 +1117,10 @@ impl Session<'_> {
         out.extend_from_slice(self.resp.reason.get(sb));
         out.extend_from_slice(b"\r\n");
         let resp_headers = &self.resp.headers;
+        let other_tokens = self.resp.conn.other_tokens;
         self.rhdrs.write(sb, out, |n| {
-            http1::is_hop_by_hop(n) || http1::listed_in_connection(resp_headers, sb, n)
+            http1::is_hop_by_hop(n)
+                || (other_tokens && http1::listed_in_connection(resp_headers, sb, n))
         });
         if client_keep {
             if self.req.minor == 0 {
