@@ -298,28 +298,29 @@ struct Item<'z> {
 
 const ITEMS: usize = 48;
 
-/// A small fixed list of deferred record sets (no allocation per query).
+/// A small fixed list of deferred record sets: no allocation and no initialisation per query.
 struct Items<'z> {
-    items: [Option<Item<'z>>; ITEMS],
+    items: [std::mem::MaybeUninit<Item<'z>>; ITEMS],
     n: usize,
 }
 
 impl<'z> Items<'z> {
     fn new() -> Self {
         Items {
-            items: [None; ITEMS],
+            items: [const { std::mem::MaybeUninit::uninit() }; ITEMS],
             n: 0,
         }
     }
 
+    fn as_slice(&self) -> &[Item<'z>] {
+        // SAFETY: `push` initialises items in order; the first `n` are initialised, and
+        // `Item` is `Copy` (nothing to drop).
+        unsafe { std::slice::from_raw_parts(self.items.as_ptr().cast::<Item<'z>>(), self.n) }
+    }
+
     fn push(&mut self, owner: &'z [u8], rrs: &'z Rrs, ttl: Option<u32>) {
-        if self.n < ITEMS
-            && !self.items[..self.n]
-                .iter()
-                .flatten()
-                .any(|i| std::ptr::eq(i.rrs, rrs))
-        {
-            self.items[self.n] = Some(Item { owner, rrs, ttl });
+        if self.n < ITEMS && !self.as_slice().iter().any(|i| std::ptr::eq(i.rrs, rrs)) {
+            self.items[self.n].write(Item { owner, rrs, ttl });
             self.n += 1;
         }
     }
@@ -334,7 +335,7 @@ impl<'z> Items<'z> {
     }
 
     fn write(&self, b: &mut Builder<'_>, s: Section) -> Result<(), Full> {
-        for it in self.items[..self.n].iter().flatten() {
+        for it in self.as_slice() {
             b.rrset_ttl(s, Owner::Name(it.owner), it.rrs, it.ttl)?;
         }
         Ok(())
@@ -342,7 +343,7 @@ impl<'z> Items<'z> {
 
     /// Writes what fits, in order, and stops at the first record set that does not.
     fn write_some(&self, b: &mut Builder<'_>) {
-        for it in self.items[..self.n].iter().flatten() {
+        for it in self.as_slice() {
             if b.rrset_ttl(Section::Additional, Owner::Name(it.owner), it.rrs, it.ttl)
                 .is_err()
             {

@@ -480,6 +480,7 @@ fn answers_match_nsd_or_knot() {
     let mut report = String::new();
     let mut mismatches = 0;
     let mut both_disagree = 0;
+    let mut disagreements = String::new();
     for (i, q) in qs.iter().enumerate() {
         let id = (i as u16).wrapping_mul(7919).wrapping_add(3);
         let get = |port| {
@@ -490,6 +491,18 @@ fn answers_match_nsd_or_knot() {
         let (a, n, k) = (get(ours), get(nsd.port), get(knot.port));
         if n != k {
             both_disagree += 1;
+            let side = if a == n && a == k {
+                "both"
+            } else if a == n {
+                "nsd"
+            } else if a == k {
+                "knot"
+            } else {
+                "neither"
+            };
+            disagreements.push_str(&format!(
+                "{q} -> dermaga matches {side}\n--- nsd\n{n}--- knot\n{k}\n"
+            ));
         }
         if a == n || a == k {
             continue;
@@ -506,6 +519,11 @@ fn answers_match_nsd_or_knot() {
     }
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dns-differential.txt");
     std::fs::write(&out, &report).unwrap();
+    std::fs::write(
+        out.with_file_name("dns-nsd-knot-disagreements.txt"),
+        &disagreements,
+    )
+    .unwrap();
     eprintln!(
         "differential: {} queries, {mismatches} mismatches, NSD and Knot disagree on {both_disagree}; report {}",
         qs.len(),
