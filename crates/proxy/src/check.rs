@@ -336,7 +336,7 @@ async fn tcp_check(
 }
 
 /// Moves the health counter as haproxy does and changes the state when a threshold is crossed.
-pub fn apply(shared: &Shared, b: &Backend, s: &Server, out: Outcome) {
+pub fn apply(shared: &Shared, b: &Arc<Backend>, s: &Server, out: Outcome) {
     let rise = s.opts.rise.max(1);
     let max = rise + s.opts.fall.max(1) - 1;
     let mut h = s.health.load(Relaxed);
@@ -372,9 +372,72 @@ pub fn apply(shared: &Shared, b: &Backend, s: &Server, out: Outcome) {
         s.last_change.store(crate::state::now_secs(), Relaxed);
         if !now_up {
             s.down_transitions.fetch_add(1, Relaxed);
+            s.up_since_ms.store(0, Relaxed);
+        } else if let Some(ss) = s.opts.slowstart {
+            s.up_since_ms.store(crate::state::now_ms(), Relaxed);
+            ramp(b, ss);
         }
         b.bump();
         log_transition(shared, b, s, now_up, &report);
+    }
+}
+
+/// During `slowstart`, makes the workers recompute weights a few times a second.
+fn ramp(b: &Arc<Backend>, ss: Duration) {
+    let steps = (ss.as_millis() / 250).clamp(1, 400) as u32;
+    let step = ss / steps;
+    let b = b.clone();
+    tokio::task::spawn_local(async move {
+        for _ in 0..=steps {
+            tokio::time::sleep(step).await;
+            b.bump();
+        }
+    });
+}
+
+/// Passive health (`observe layer4`): an error on live traffic. After `error-limit`
+/// consecutive ones, `on-error` decides: fail-check counts one failed check, sudden-death
+/// leaves one check before down, mark-down takes the server down at once, fastinter only
+/// makes the next checks come sooner (nothing to do here: checks already run at fastinter
+/// while a server is failing).
+pub fn observe_error(shared: &Shared, b: &Arc<Backend>, s: &Server) {
+    if s.opts.observe.is_none() {
+        return;
+    }
+    let n = s.observed_errors.fetch_add(1, Relaxed) + 1;
+    if n < s.opts.error_limit.max(1) {
+        return;
+    }
+    s.observed_errors.store(0, Relaxed);
+    let report = CheckReport {
+        status: "L4CON",
+        info: "observed errors on live traffic".into(),
+        ..Default::default()
+    };
+    let rise = s.opts.rise.max(1);
+    match s.opts.on_error {
+        crate::config::OnError::FastInter => {}
+        crate::config::OnError::FailCheck => apply(shared, b, s, Outcome { ok: false, report }),
+        crate::config::OnError::SuddenDeath => {
+            // One failure short of down: the next failed check takes it down.
+            if s.health.load(Relaxed) > rise + 1 {
+                s.health.store(rise + 1, Relaxed);
+            }
+            apply(shared, b, s, Outcome { ok: false, report });
+        }
+        crate::config::OnError::MarkDown => {
+            if s.health.load(Relaxed) > rise {
+                s.health.store(rise, Relaxed);
+            }
+            apply(shared, b, s, Outcome { ok: false, report });
+        }
+    }
+}
+
+/// Passive health: a success on live traffic resets the error count.
+pub fn observe_ok(s: &Server) {
+    if s.opts.observe.is_some() && s.observed_errors.load(Relaxed) != 0 {
+        s.observed_errors.store(0, Relaxed);
     }
 }
 

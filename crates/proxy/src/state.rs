@@ -15,6 +15,14 @@ use tokio::sync::oneshot;
 use crate::config::{self, Proxy as ProxyModel, ProxySettings, ServerOptions};
 use crate::selection::{Loads, SrvInfo, BE_WEIGHT_SCALE};
 
+/// Milliseconds since the UNIX epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// Seconds since the UNIX epoch.
 pub fn now_secs() -> u64 {
     SystemTime::now()
@@ -82,6 +90,10 @@ pub struct Server {
     pub queue: Mutex<VecDeque<oneshot::Sender<()>>>,
     /// Removed at run time: takes no new traffic.
     pub removed: AtomicBool,
+    /// When the server last came up (ms since the epoch), for `slowstart`; 0: not ramping.
+    pub up_since_ms: AtomicU64,
+    /// Consecutive errors seen on live traffic (`observe layer4`).
+    pub observed_errors: AtomicU32,
 }
 
 /// Traffic counters (what `show stat` prints).
@@ -144,6 +156,8 @@ impl Server {
             last_check: Mutex::new(CheckReport::default()),
             queue: Mutex::new(VecDeque::new()),
             removed: AtomicBool::new(false),
+            up_since_ms: AtomicU64::new(0),
+            observed_errors: AtomicU32::new(0),
             opts: m.options.clone(),
         }
     }
@@ -211,9 +225,28 @@ impl Server {
         base.into()
     }
 
+    /// The effective weight: user weight × 16, ramped up linearly during `slowstart` after
+    /// the server came back up (never below 1 while it ramps, as in haproxy).
+    pub fn eweight(&self) -> u32 {
+        let full = self.uweight.load(Relaxed) * BE_WEIGHT_SCALE;
+        let Some(ss) = self.opts.slowstart else {
+            return full;
+        };
+        let since = self.up_since_ms.load(Relaxed);
+        if since == 0 || full == 0 {
+            return full;
+        }
+        let elapsed = now_ms().saturating_sub(since);
+        let total = ss.as_millis() as u64;
+        if total == 0 || elapsed >= total {
+            return full;
+        }
+        ((full as u64 * elapsed / total) as u32).max(1)
+    }
+
     pub fn info(&self) -> SrvInfo {
         SrvInfo {
-            eweight: self.uweight.load(Relaxed) * BE_WEIGHT_SCALE,
+            eweight: self.eweight(),
             backup: self.opts.backup,
             usable: self.usable(),
             id: self.id,
@@ -481,5 +514,50 @@ impl Shared {
 
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(slowstart: Option<Duration>) -> Server {
+        let m = config::Server {
+            loc: config::Location::new("t.cfg", 1),
+            name: "s1".into(),
+            addr_text: "127.0.0.1:80".into(),
+            addr: "127.0.0.1:80".parse().unwrap(),
+            port_offset: None,
+            options: ServerOptions {
+                weight: 10,
+                slowstart,
+                ..ServerOptions::default()
+            },
+        };
+        Server::from_model(&m, "be", 1)
+    }
+
+    #[test]
+    fn slowstart_ramps_the_effective_weight() {
+        let s = server(Some(Duration::from_secs(10)));
+        assert_eq!(s.eweight(), 160, "not ramping: full weight");
+        s.up_since_ms.store(now_ms() - 5000, Relaxed);
+        let w = s.eweight();
+        assert!((70..=90).contains(&w), "half way: {w}");
+        s.up_since_ms.store(now_ms() - 20000, Relaxed);
+        assert_eq!(s.eweight(), 160);
+        assert_eq!(server(None).eweight(), 160);
+    }
+
+    #[test]
+    fn states_and_status_words() {
+        let s = server(None);
+        assert!(s.usable());
+        assert_eq!(s.status_text(), "no check");
+        s.admin.store(ADMIN_DRAIN, Relaxed);
+        assert!(!s.usable() && s.usable_for_persistence());
+        s.admin.store(ADMIN_MAINT, Relaxed);
+        assert_eq!(s.status_text(), "MAINT");
+        assert!(!s.usable_for_persistence());
     }
 }

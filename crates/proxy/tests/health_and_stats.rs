@@ -215,3 +215,32 @@ frontend fe\n bind 127.0.0.1:0\n default_backend be\nbackend be\n server s1 {}\n
     p.stop();
     p.wait();
 }
+
+#[test]
+fn observed_errors_mark_a_server_down() {
+    let a = HttpBackend::start("s1");
+    let b = HttpBackend::start("s2");
+    let p = start_proxy(&format!(
+        "defaults\n mode http\n timeout connect 500ms\n timeout client 5s\n timeout server 5s\n retries 0\n\
+frontend fe\n bind 127.0.0.1:0\n default_backend be\n\
+backend be\n server s1 {} check inter 10m observe layer4 error-limit 2 on-error mark-down\n server s2 {}\n",
+        a.addr, b.addr
+    ));
+    let f = p.local_addrs("fe")[0];
+    let h = p.handle();
+    assert!(eventually(5, || h.server_states("be").unwrap()[0].1 == "UP"));
+    a.stop();
+    drop(a);
+    // roundrobin sends every other request to s1, which now refuses connections
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(get(f, "/").unwrap().status);
+    }
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert_eq!(h.server_states("be").unwrap()[0].1, "DOWN");
+    for _ in 0..4 {
+        assert_eq!(get(f, "/").unwrap().server(), "s2");
+    }
+    p.stop();
+    p.wait();
+}

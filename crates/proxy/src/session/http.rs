@@ -418,9 +418,11 @@ impl Session<'_> {
                 Ok(c) => {
                     srv = c;
                     t_connect = t_c.elapsed();
+                    crate::check::observe_ok(&server);
                 }
                 Err(_) => {
                     server.counters.conn_errors.fetch_add(1, Relaxed);
+                    crate::check::observe_error(&shared, &backend, &server);
                     backend.counters.conn_errors.fetch_add(1, Relaxed);
                     if retries_left == 0 {
                         backend.release(&slist, sidx);

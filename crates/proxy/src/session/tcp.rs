@@ -125,6 +125,7 @@ pub async fn run(
             }
             Err(_) => {
                 server.counters.conn_errors.fetch_add(1, Relaxed);
+                crate::check::observe_error(&shared, &backend, &server);
                 backend.counters.conn_errors.fetch_add(1, Relaxed);
                 if retries_left == 0 {
                     backend.release(&list, i);
