@@ -484,6 +484,7 @@ impl<'z> Answer<'z> {
                 b.rrset(Section::Answer, owner, &rs.rrs)?;
                 self.sigs(b, Section::Answer, owner, rs)?;
                 self.wildcard_proof(cur, closest);
+                self.add_targets(rs);
                 return Ok(Next::Done);
             }
             rtype::RRSIG => {
@@ -498,7 +499,9 @@ impl<'z> Answer<'z> {
                     b.rrset(Section::Answer, owner, s)?;
                     any = true;
                 }
-                if !any {
+                if any {
+                    self.wildcard_proof(cur, closest);
+                } else {
                     self.negative(cur, Some(id), closest);
                 }
                 return Ok(Next::Done);
@@ -576,10 +579,8 @@ impl<'z> Answer<'z> {
         if !self.dnssec_ok || !zone.signed {
             return;
         }
-        if let Some(soa) = apex.get(rtype::SOA) {
-            if let Some(s) = &soa.sigs {
-                self.authority.push(&apex.name, s, None);
-            }
+        if let Some(s) = &zone.neg_soa_sigs {
+            self.authority.push(&apex.name, s, None);
         }
         if zone.nsec3.is_some() {
             self.nsec3_negative(cur, node, closest);

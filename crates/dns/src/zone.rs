@@ -195,6 +195,8 @@ pub struct Zone {
     /// The SOA as the authority section of a negative answer carries it: TTL = min(SOA TTL,
     /// MINIMUM) (RFC 2308 §3).
     pub(crate) neg_soa: Rrs,
+    /// The SOA's signatures with the same negative TTL (as NSD and Knot send them).
+    pub(crate) neg_soa_sigs: Option<Rrs>,
     /// Nodes that own an NSEC record with their canonical names, in canonical order.
     pub(crate) nsec_order: Vec<(Box<[u8]>, u32)>,
     pub(crate) nsec3: Option<Nsec3Index>,
@@ -403,6 +405,7 @@ impl Zone {
             count: 1,
             wire: neg_wire.into_boxed_slice(),
         };
+        let neg_soa_sigs = soa.sigs.as_ref().map(|s| with_ttl(s, ttl.min(minimum)));
         for (id, node) in nodes.iter_mut().enumerate() {
             if id != apex && node.get(rtype::SOA).is_some() {
                 return Err(err(format!(
@@ -467,6 +470,7 @@ impl Zone {
             map,
             serial,
             neg_soa,
+            neg_soa_sigs,
             nsec_order,
             nsec3,
             signed,
@@ -572,6 +576,20 @@ pub(crate) fn soa_fixed(rd: &[u8]) -> Option<usize> {
         return None;
     }
     Some(r)
+}
+
+/// A copy of `rrs` with every record's TTL set to `ttl`.
+fn with_ttl(rrs: &Rrs, ttl: u32) -> Rrs {
+    let mut w = rrs.wire.to_vec();
+    let mut pos = 0;
+    while pos + 10 <= w.len() {
+        w[pos + 4..pos + 8].copy_from_slice(&ttl.to_be_bytes());
+        pos += 10 + u16::from_be_bytes([w[pos + 8], w[pos + 9]]) as usize;
+    }
+    Rrs {
+        count: rrs.count,
+        wire: w.into_boxed_slice(),
+    }
 }
 
 fn compile(rt: u16, rrs: &[(u32, Vec<u8>)]) -> Rrs {
