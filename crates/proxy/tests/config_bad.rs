@@ -80,7 +80,10 @@ const TABLE: &[(&str, &str)] = &[
     ("bad/server-on-error", "[{F}:8] : 'server be/s1' : 'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' but got 'bogus'."),
     ("bad/server-rise-zero", "[{F}:8] : 'server be/s1' : 'rise' has to be > 0.."),
     ("bad/server-unknown-opt", "[{F}:8] : 'server be/s1' : unknown keyword 'bogus'."),
-    ("bad/server-unresolvable", "[{F}:8] : 'server be/s1' : could not resolve address 'nosuchhost.invalid'."),
+    (
+        "bad/server-port-char",
+        "[{F}:8] : 'server be/s1' : invalid character 'a' in port number 'abc' in '127.0.0.1:abc'",
+    ),
     ("bad/server-weight-range", "[{F}:8] : 'server be/s1' : weight of server s1 is not within 0 and 256 (300).."),
     ("bad/stats-socket-level", "parsing [{F}:2] : 'stats socket' : ''level' only supports 'user', 'operator', and 'admin' (got 'super')'"),
     ("bad/stats-socket-missing", "parsing [{F}:2] : 'stats socket' in global section expects an address or a path to a UNIX socket"),

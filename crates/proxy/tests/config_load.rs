@@ -610,3 +610,51 @@ fn condition_expressions_for_cc() {
     );
     assert_eq!(e.render(3), "[ALERT]    (3) : config : Failed to evaluate condition: unparsable conditional expression 'nope()'");
 }
+
+/// Name resolution without the network: a resolver that knows two names.
+struct FakeDns;
+
+impl Env for FakeDns {
+    fn var(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn resolve_host(&self, host: &str) -> Vec<IpAddr> {
+        match host {
+            "app.internal" => vec!["2001:db8::5".parse().unwrap(), "10.1.1.5".parse().unwrap()],
+            "v6only.internal" => vec!["2001:db8::6".parse().unwrap()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[test]
+fn host_names_are_resolved_at_load() {
+    let text = "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+backend be\n    server a app.internal:80\n    server b ipv6@app.internal:81\n    server c v6only.internal:82 addr app.internal\n";
+    let (cfg, _) = load_str("dns.cfg", text, &FakeDns).unwrap();
+    let be = cfg.backend("be").unwrap();
+    assert_eq!(
+        be.servers[0].addr,
+        "10.1.1.5:80".parse::<SocketAddr>().unwrap(),
+        "IPv4 first"
+    );
+    assert_eq!(be.servers[0].addr_text, "app.internal:80");
+    assert_eq!(
+        be.servers[1].addr,
+        "[2001:db8::5]:81".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(
+        be.servers[2].addr,
+        "[2001:db8::6]:82".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(
+        be.servers[2].options.check_addr,
+        Some("10.1.1.5".parse().unwrap())
+    );
+    let text = "backend be\n    server s1 nosuchhost.internal:80\n";
+    let errs = load_str("dns.cfg", text, &FakeDns).unwrap_err();
+    assert_eq!(
+        errs[0].message,
+        "[dns.cfg:2] : 'server be/s1' : could not resolve address 'nosuchhost.internal'."
+    );
+}

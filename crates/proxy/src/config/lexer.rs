@@ -26,10 +26,21 @@ pub const MAX_LINE_ARGS: usize = 64;
 /// haproxy's limit of nested `.if` blocks (`MAXNESTEDCONDS`).
 const MAX_NESTED_CONDS: usize = 128;
 
-/// Where environment variables come from.
+/// What a configuration reads from the world around it: environment variables, and the
+/// addresses of host names (resolved once, at load).
 pub trait Env {
     /// The value of variable `name`, if it is set.
     fn var(&self, name: &str) -> Option<String>;
+
+    /// The addresses of `host`, in the resolver's order; empty when it has none. The default
+    /// asks the system resolver (`/etc/hosts`, then DNS).
+    fn resolve_host(&self, host: &str) -> Vec<std::net::IpAddr> {
+        use std::net::ToSocketAddrs;
+        match (host, 0u16).to_socket_addrs() {
+            Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
 }
 
 /// The process environment.

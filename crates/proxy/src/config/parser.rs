@@ -9,7 +9,7 @@
 //! know either get haproxy's own "unknown keyword" message.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -1072,7 +1072,7 @@ impl<'e> Parser<'e> {
         } else if let Ok(ip) = host.parse::<IpAddr>() {
             ip
         } else {
-            resolve_host(host, prefix)
+            resolve_host(self.env, host, prefix)
                 .ok_or_else(|| format!("invalid address: '{host}' in '{text}'"))?
         };
         Ok(vec![ListenAddr::Inet {
@@ -1119,7 +1119,7 @@ impl<'e> Parser<'e> {
                         };
                         let ip = match host.parse::<IpAddr>() {
                             Ok(ip) => ip,
-                            Err(_) => match resolve_host(host, prefix) {
+                            Err(_) => match resolve_host(self.env, host, prefix) {
                                 Some(ip) => ip,
                                 None => {
                                     self.alert(
@@ -2913,7 +2913,7 @@ impl<'e> Parser<'e> {
                 },
                 "addr" => match v.parse::<IpAddr>() {
                     Ok(ip) => o.check_addr = Some(ip),
-                    Err(_) => match resolve_host(v, "") {
+                    Err(_) => match resolve_host(self.env, v, "") {
                         Some(ip) => o.check_addr = Some(ip),
                         None => {
                             srv_err(self, format!("invalid address '{v}' in 'addr' argument."));
@@ -2970,7 +2970,7 @@ impl<'e> Parser<'e> {
             self.alert(loc, format!("{kind} '{pxname}', another server named '{name}' was already defined at line {prev}, please use distinct names."));
             return;
         }
-        let (addr, port_offset) = match resolve_server_addr(&addr_text) {
+        let (addr, port_offset) = match resolve_server_addr(self.env, &addr_text) {
             Ok(v) => v,
             Err(e) => {
                 srv_err(self, e);
@@ -3767,12 +3767,16 @@ fn is_known_status(c: u16) -> bool {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+    b.chunks(2)
+        .map(|pair| {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            Some((hi * 16 + lo) as u8)
+        })
         .collect()
 }
 
@@ -3789,20 +3793,32 @@ fn split_host_port(s: &str) -> Option<(&str, &str)> {
     Some((&s[..i], &s[i + 1..]))
 }
 
-fn resolve_host(host: &str, prefix: &str) -> Option<IpAddr> {
-    let addrs: Vec<SocketAddr> = (host, 0u16).to_socket_addrs().ok()?.collect();
+/// Resolves a host name through `env`, keeping the family an `ipv4@`/`ipv6@` prefix asks for
+/// (IPv4 first otherwise, as haproxy's default `init-addr` does with libc).
+fn resolve_host(env: &dyn Env, host: &str, prefix: &str) -> Option<IpAddr> {
+    let addrs = env.resolve_host(host);
     let want6 = prefix.ends_with('6');
     let want4 = prefix.ends_with('4');
     addrs
         .iter()
         .find(|a| if want6 { a.is_ipv6() } else { a.is_ipv4() })
         .or_else(|| if want4 || want6 { None } else { addrs.first() })
-        .map(|a| a.ip())
+        .copied()
+}
+
+/// Checks a port's characters as haproxy does.
+fn port_chars(p: &str, text: &str) -> Result<(), String> {
+    match p.chars().find(|c| !c.is_ascii_digit()) {
+        Some(c) => Err(format!(
+            "invalid character '{c}' in port number '{p}' in '{text}'"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A server address: `host[:port]`, `[v6]:port`, `ip:+N` / `ip:-N` (port offset), with the
 /// `ipv4@`/`ipv6@` prefixes. Host names are resolved now.
-fn resolve_server_addr(text: &str) -> Result<(SocketAddr, Option<i32>), String> {
+fn resolve_server_addr(env: &dyn Env, text: &str) -> Result<(SocketAddr, Option<i32>), String> {
     let (prefix, rest) = match text.find('@') {
         Some(i) => (&text[..i], &text[i + 1..]),
         None => ("", text),
@@ -3822,11 +3838,17 @@ fn resolve_server_addr(text: &str) -> Result<(SocketAddr, Option<i32>), String> 
     };
     let (port, offset) = match port {
         None | Some("") => (0u16, Some(0)),
-        Some(p) if p.starts_with('+') || p.starts_with('-') => match p.parse::<i32>() {
+        Some(p) if p.starts_with('+') || p.starts_with('-') => match {
+            port_chars(&p[1..], text)?;
+            p.parse::<i32>()
+        } {
             Ok(n) if n.abs() <= 65535 => (0, Some(n)),
             _ => return Err(format!("invalid port '{p}'")),
         },
-        Some(p) => match p.parse::<u32>() {
+        Some(p) => match {
+            port_chars(p, text)?;
+            p.parse::<u32>()
+        } {
             Ok(v) if v <= 65535 => {
                 if v == 0 {
                     (0, Some(0))
@@ -3839,7 +3861,7 @@ fn resolve_server_addr(text: &str) -> Result<(SocketAddr, Option<i32>), String> 
     };
     let ip = match host.parse::<IpAddr>() {
         Ok(ip) => ip,
-        Err(_) => resolve_host(host, prefix)
+        Err(_) => resolve_host(env, host, prefix)
             .ok_or_else(|| format!("could not resolve address '{host}'."))?,
     };
     Ok((SocketAddr::new(ip, port), offset))
@@ -4017,20 +4039,22 @@ mod tests {
 
     #[test]
     fn server_addresses() {
-        let (a, off) = resolve_server_addr("127.0.0.1:8080").unwrap();
+        let (a, off) =
+            resolve_server_addr(&super::super::lexer::ProcessEnv, "127.0.0.1:8080").unwrap();
         assert_eq!((a.to_string().as_str(), off), ("127.0.0.1:8080", None));
-        let (a, off) = resolve_server_addr("127.0.0.1").unwrap();
+        let (a, off) = resolve_server_addr(&super::super::lexer::ProcessEnv, "127.0.0.1").unwrap();
         assert_eq!((a.port(), off), (0, Some(0)));
-        let (_, off) = resolve_server_addr("127.0.0.1:+1000").unwrap();
+        let (_, off) =
+            resolve_server_addr(&super::super::lexer::ProcessEnv, "127.0.0.1:+1000").unwrap();
         assert_eq!(off, Some(1000));
-        let (a, _) = resolve_server_addr("[::1]:80").unwrap();
+        let (a, _) = resolve_server_addr(&super::super::lexer::ProcessEnv, "[::1]:80").unwrap();
         assert!(a.is_ipv6());
-        let (a, _) = resolve_server_addr("::1").unwrap();
+        let (a, _) = resolve_server_addr(&super::super::lexer::ProcessEnv, "::1").unwrap();
         assert!(a.is_ipv6());
-        let (a, _) = resolve_server_addr("localhost:80").unwrap();
+        let (a, _) = resolve_server_addr(&super::super::lexer::ProcessEnv, "localhost:80").unwrap();
         assert!(a.ip().is_loopback());
-        assert!(resolve_server_addr("127.0.0.1:70000").is_err());
-        assert!(resolve_server_addr("/run/x.sock").is_err());
+        assert!(resolve_server_addr(&super::super::lexer::ProcessEnv, "127.0.0.1:70000").is_err());
+        assert!(resolve_server_addr(&super::super::lexer::ProcessEnv, "/run/x.sock").is_err());
     }
 
     #[test]
