@@ -3838,26 +3838,21 @@ fn resolve_server_addr(env: &dyn Env, text: &str) -> Result<(SocketAddr, Option<
     };
     let (port, offset) = match port {
         None | Some("") => (0u16, Some(0)),
-        Some(p) if p.starts_with('+') || p.starts_with('-') => match {
+        Some(p) if p.starts_with('+') || p.starts_with('-') => {
             port_chars(&p[1..], text)?;
-            p.parse::<i32>()
-        } {
-            Ok(n) if n.abs() <= 65535 => (0, Some(n)),
-            _ => return Err(format!("invalid port '{p}'")),
-        },
-        Some(p) => match {
-            port_chars(p, text)?;
-            p.parse::<u32>()
-        } {
-            Ok(v) if v <= 65535 => {
-                if v == 0 {
-                    (0, Some(0))
-                } else {
-                    (v as u16, None)
-                }
+            match p.parse::<i32>() {
+                Ok(n) if n.abs() <= 65535 => (0, Some(n)),
+                _ => return Err(format!("invalid port '{p}'")),
             }
-            _ => return Err(format!("invalid port '{p}'")),
-        },
+        }
+        Some(p) => {
+            port_chars(p, text)?;
+            match p.parse::<u32>() {
+                Ok(0) => (0, Some(0)),
+                Ok(v) if v <= 65535 => (v as u16, None),
+                _ => return Err(format!("invalid port '{p}'")),
+            }
+        }
     };
     let ip = match host.parse::<IpAddr>() {
         Ok(ip) => ip,
