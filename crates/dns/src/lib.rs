@@ -9,7 +9,6 @@ pub mod nsdconf;
 pub mod zonefile;
 
 pub mod answer;
-mod interim;
 pub mod message;
 pub mod server;
 pub mod service;
@@ -41,45 +40,22 @@ pub fn parse_name(text: &str) -> Result<DomainName, String> {
     tsig::parse_name(text).map_err(|e| format!("{text}: not a domain name ({e})"))
 }
 
-/// Reads a zone file: this crate's scanner once it reads files, `domain`'s until then.
+/// Reads a zone file (and the files it includes) with this crate's scanner.
 pub fn load_zone(path: &Path, origin: Option<&Name<Bytes>>) -> Result<LoadedZone, ZoneFileErrors> {
-    match zonefile::load_zone_file(path, origin) {
-        Err(e) if e.errors.is_empty() => {
-            let text = std::fs::read_to_string(path).map_err(|err| ZoneFileErrors {
-                errors: vec![zonefile::ZoneFileError {
-                    location: zonefile::SourceLocation {
-                        file: std::sync::Arc::from(path),
-                        line: 0,
-                        column: 0,
-                    },
-                    message: err.to_string(),
-                }],
-            })?;
-            interim::parse(&text, origin, path)
-        }
-        other => other,
-    }
+    zonefile::load_zone_file(path, origin)
 }
 
-/// Reads zone text (see [`load_zone`]); `name` is what error positions call the text.
+/// Reads zone text; `name` is what error positions call the text.
 pub fn parse_zone(
     text: &str,
     origin: Option<&Name<Bytes>>,
     name: &str,
 ) -> Result<LoadedZone, ZoneFileErrors> {
-    match zonefile::parse_zone_str(text, origin, name) {
-        Err(e) if e.errors.is_empty() => interim::parse(text, origin, Path::new(name)),
-        other => other,
-    }
+    zonefile::parse_zone_str(text, origin, name)
 }
 
 /// Parses records in zone-file form (one or more lines, names relative to `origin`), for
 /// callers of [`DnsHandle`]: `parse_records("www 300 IN A 192.0.2.7", &origin)`.
 pub fn parse_records(text: &str, origin: &DomainName) -> Result<Vec<ZoneRecord>, ZoneFileErrors> {
-    let text = if text.ends_with('\n') {
-        text.to_string()
-    } else {
-        format!("{text}\n")
-    };
-    parse_zone(&text, Some(origin), "<records>").map(|z| z.records)
+    parse_zone(text, Some(origin), "<records>").map(|z| z.records)
 }
