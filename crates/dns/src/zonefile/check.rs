@@ -4,7 +4,7 @@
 //! NSD); this module looks at the zone as a whole: SOA and apex NS, CNAME exclusivity, glue,
 //! MX/NS/SRV targets, duplicate records and TTLs inside an RRset.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
 use std::fmt;
 
 use bytes::Bytes;
@@ -50,68 +50,112 @@ pub fn format_diagnostics(diags: &[Diagnostic]) -> Vec<String> {
     diags.iter().map(|d| d.to_string()).collect()
 }
 
-/// Lowercase wire form of a name: the key that groups records by owner.
-fn key(name: &Name<Bytes>) -> Vec<u8> {
-    name.as_slice().iter().map(u8::to_ascii_lowercase).collect()
+/// FNV-1a over the lowercased wire form: groups owners without allocating per record.
+fn name_hash(wire: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in wire {
+        h ^= u64::from(b.to_ascii_lowercase());
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
-/// The wire suffixes of `name` strictly between it and the apex (its proper ancestors inside
-/// the zone, nearest first), as offsets into its wire form.
-fn ancestors_below_apex(wire: &[u8], apex_len: usize) -> impl Iterator<Item = usize> + '_ {
-    let mut p = 0;
-    std::iter::from_fn(move || {
-        if p >= wire.len() || wire[p] == 0 {
-            return None;
-        }
-        p += 1 + wire[p] as usize;
-        (wire.len() - p > apex_len).then_some(p)
-    })
+/// Case-insensitive order of wire names (any consistent order will do here).
+fn cmp_ci(a: &[u8], b: &[u8]) -> Ordering {
+    a.iter()
+        .map(u8::to_ascii_lowercase)
+        .cmp(b.iter().map(u8::to_ascii_lowercase))
 }
 
+/// The zone's records sorted by owner (then type, then file order), and lookups by name.
 struct Index<'a> {
-    zone: &'a LoadedZone,
-    by_owner: HashMap<Vec<u8>, Vec<usize>>,
-    cuts: Vec<Vec<u8>>,
-    apex: Vec<u8>,
+    records: &'a [ZoneRecord],
+    /// (owner hash, type, record index), sorted by hash, owner, type, index.
+    sorted: Vec<(u64, u16, u32)>,
+    apex: &'a [u8],
 }
 
-impl Index<'_> {
-    fn records_at(&self, name: &[u8]) -> impl Iterator<Item = &ZoneRecord> {
-        self.by_owner
-            .get(name)
-            .into_iter()
-            .flatten()
-            .map(|&i| &self.zone.records[i])
+impl<'a> Index<'a> {
+    fn new(zone: &'a LoadedZone) -> Self {
+        let records = &zone.records[..];
+        let mut sorted: Vec<(u64, u16, u32)> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (name_hash(r.owner.as_slice()), r.rtype().to_int(), i as u32))
+            .collect();
+        sorted.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| {
+                    cmp_ci(
+                        records[a.2 as usize].owner.as_slice(),
+                        records[b.2 as usize].owner.as_slice(),
+                    )
+                })
+                .then(a.1.cmp(&b.1))
+                .then(a.2.cmp(&b.2))
+        });
+        Index {
+            records,
+            sorted,
+            apex: zone.origin.as_slice(),
+        }
+    }
+
+    fn owner_of(&self, entry: &(u64, u16, u32)) -> &'a [u8] {
+        self.records[entry.2 as usize].owner.as_slice()
+    }
+
+    /// The run of `sorted` whose owner is `name`.
+    fn group(&self, name: &[u8]) -> &[(u64, u16, u32)] {
+        let h = name_hash(name);
+        let lo = self.sorted.partition_point(|e| e.0 < h);
+        let hi = self.sorted.partition_point(|e| e.0 <= h);
+        let run = &self.sorted[lo..hi];
+        // Hash collisions are sorted apart by name.
+        let a = run.partition_point(|e| cmp_ci(self.owner_of(e), name) == Ordering::Less);
+        let b = run.partition_point(|e| cmp_ci(self.owner_of(e), name) != Ordering::Greater);
+        &run[a..b]
+    }
+
+    fn records_at(&self, name: &[u8]) -> impl Iterator<Item = &'a ZoneRecord> + '_ {
+        self.group(name).iter().map(|e| &self.records[e.2 as usize])
     }
 
     fn has_type(&self, name: &[u8], rtype: Rtype) -> bool {
-        self.records_at(name).any(|r| r.rtype() == rtype)
+        self.group(name).iter().any(|e| e.1 == rtype.to_int())
     }
 
     fn has_address(&self, name: &[u8]) -> bool {
-        self.records_at(name)
-            .any(|r| matches!(r.rtype(), Rtype::A | Rtype::AAAA))
+        self.has_type(name, Rtype::A) || self.has_type(name, Rtype::AAAA)
+    }
+
+    fn is_apex(&self, name: &[u8]) -> bool {
+        cmp_ci(name, self.apex) == Ordering::Equal
     }
 
     fn in_zone(&self, name: &[u8]) -> bool {
-        name.len() >= self.apex.len() && name[name.len() - self.apex.len()..] == self.apex[..] && {
+        let n = self.apex.len();
+        name.len() >= n && cmp_ci(&name[name.len() - n..], self.apex) == Ordering::Equal && {
             // The suffix must start at a label boundary.
             let mut p = 0;
-            while p < name.len() - self.apex.len() {
+            while p < name.len() - n {
                 p += 1 + name[p] as usize;
             }
-            p == name.len() - self.apex.len()
+            p == name.len() - n
         }
     }
 
-    /// The zone cut at or above `name` (below the apex), if any.
+    /// The zone cut (a name below the apex with NS records) at or above `name`, if any.
     fn cut_at_or_above<'n>(&self, name: &'n [u8]) -> Option<&'n [u8]> {
-        if name.len() > self.apex.len() && self.cuts.iter().any(|c| c[..] == name[..]) {
-            return Some(name);
+        let mut p = 0;
+        while name.len() - p > self.apex.len() {
+            let suffix = &name[p..];
+            if self.has_type(suffix, Rtype::NS) {
+                return Some(suffix);
+            }
+            p += 1 + name[p] as usize;
         }
-        ancestors_below_apex(name, self.apex.len())
-            .map(|p| &name[p..])
-            .find(|a| self.cuts.iter().any(|c| c[..] == a[..]))
+        None
     }
 }
 
@@ -127,23 +171,7 @@ fn target_of(data: &RecordData) -> Option<&Name<Bytes>> {
 /// Checks a loaded zone as named-checkzone does; errors make a zone unfit to serve.
 pub fn check_zone(zone: &LoadedZone) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
-    let apex = key(&zone.origin);
-    let mut by_owner: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
-    for (i, r) in zone.records.iter().enumerate() {
-        by_owner.entry(key(&r.owner)).or_default().push(i);
-    }
-    let mut cuts: Vec<Vec<u8>> = by_owner
-        .iter()
-        .filter(|(k, idx)| **k != apex && idx.iter().any(|&i| zone.records[i].rtype() == Rtype::NS))
-        .map(|(k, _)| k.clone())
-        .collect();
-    cuts.sort();
-    let ix = Index {
-        zone,
-        by_owner,
-        cuts,
-        apex,
-    };
+    let ix = Index::new(zone);
     let origin = fqdn(&zone.origin);
     let first_file = zone.records.first().map(|r| SourceLocation {
         file: r.location.file.clone(),
@@ -160,7 +188,7 @@ pub fn check_zone(zone: &LoadedZone) -> Vec<Diagnostic> {
 
     // SOA: exactly one, at the apex.
     let soas: Vec<&ZoneRecord> = ix
-        .records_at(&ix.apex)
+        .records_at(ix.apex)
         .filter(|r| r.rtype() == Rtype::SOA)
         .collect();
     match soas.split_first() {
@@ -182,7 +210,7 @@ pub fn check_zone(zone: &LoadedZone) -> Vec<Diagnostic> {
             }
         }
     }
-    if !ix.has_type(&ix.apex, Rtype::NS) {
+    if !ix.has_type(ix.apex, Rtype::NS) {
         let at = soas.first().map(|r| &r.location).or(first_file.as_ref());
         push(
             Severity::Error,
@@ -192,9 +220,9 @@ pub fn check_zone(zone: &LoadedZone) -> Vec<Diagnostic> {
     }
 
     for r in &zone.records {
-        let owner = key(&r.owner);
+        let owner = r.owner.as_slice();
         match r.rtype() {
-            Rtype::SOA if owner != ix.apex => push(
+            Rtype::SOA if !ix.is_apex(owner) => push(
                 Severity::Error,
                 Some(&r.location),
                 format!(
@@ -203,11 +231,10 @@ pub fn check_zone(zone: &LoadedZone) -> Vec<Diagnostic> {
                 ),
             ),
             Rtype::CNAME => {
-                let others: Vec<&ZoneRecord> = ix
-                    .records_at(&owner)
-                    .filter(|o| !matches!(o.rtype(), Rtype::CNAME | Rtype::RRSIG | Rtype::NSEC))
-                    .collect();
-                if let Some(o) = others.first() {
+                if let Some(o) = ix
+                    .records_at(owner)
+                    .find(|o| !matches!(o.rtype(), Rtype::CNAME | Rtype::RRSIG | Rtype::NSEC))
+                {
                     push(
                         Severity::Error,
                         Some(&r.location),
@@ -219,8 +246,11 @@ pub fn check_zone(zone: &LoadedZone) -> Vec<Diagnostic> {
                         ),
                     );
                 }
-                let first_cname = ix.records_at(&owner).find(|o| o.rtype() == Rtype::CNAME);
-                if let Some(f) = first_cname.filter(|f| f.location != r.location) {
+                if let Some(f) = ix
+                    .records_at(owner)
+                    .find(|o| o.rtype() == Rtype::CNAME)
+                    .filter(|f| f.location != r.location)
+                {
                     push(
                         Severity::Error,
                         Some(&r.location),
@@ -234,103 +264,119 @@ pub fn check_zone(zone: &LoadedZone) -> Vec<Diagnostic> {
             }
             _ => {}
         }
-        if let Some(target) = target_of(&r.data) {
-            let t = key(target);
-            if !ix.in_zone(&t) {
-                continue;
-            }
-            let rtype = r.rtype();
-            let severity = if rtype == Rtype::SRV {
-                Severity::Warning
-            } else {
-                Severity::Error
-            };
-            if ix.has_type(&t, Rtype::CNAME) {
-                push(
-                    severity,
+        let Some(target) = target_of(&r.data) else {
+            continue;
+        };
+        let t = target.as_slice();
+        if !ix.in_zone(t) {
+            continue;
+        }
+        let rtype = r.rtype();
+        let severity = if rtype == Rtype::SRV {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
+        if ix.has_type(t, Rtype::CNAME) {
+            push(
+                severity,
+                Some(&r.location),
+                format!("{rtype} target {} is a CNAME (illegal)", fqdn(target)),
+            );
+            continue;
+        }
+        if ix.has_address(t) {
+            continue;
+        }
+        if rtype == Rtype::NS {
+            match ix.cut_at_or_above(t) {
+                Some(cut) => push(
+                    Severity::Error,
                     Some(&r.location),
-                    format!("{rtype} target {} is a CNAME (illegal)", fqdn(target)),
-                );
-                continue;
+                    format!("missing glue: NS target {} is below the delegation {} but has no A or AAAA record", fqdn(target), wire_to_text(cut)),
+                ),
+                None => push(Severity::Error, Some(&r.location), format!("NS target {} is in the zone but has no A or AAAA record", fqdn(target))),
             }
-            if ix.has_address(&t) {
-                continue;
-            }
-            if rtype == Rtype::NS {
-                match ix.cut_at_or_above(&t) {
-                    Some(cut) if owner != ix.apex || cut != &ix.apex[..] => push(
-                        Severity::Error,
-                        Some(&r.location),
-                        format!("missing glue: NS target {} is below the delegation {} but has no A or AAAA record", fqdn(target), wire_to_text(cut)),
-                    ),
-                    _ => push(
-                        Severity::Error,
-                        Some(&r.location),
-                        format!("NS target {} is in the zone but has no A or AAAA record", fqdn(target)),
-                    ),
-                }
-            } else if !ix.has_type(&t, Rtype::NS) && ix.cut_at_or_above(&t).is_none() {
-                push(
-                    Severity::Warning,
-                    Some(&r.location),
-                    format!("{rtype} target {} has no A or AAAA record", fqdn(target)),
-                );
-            }
+        } else if ix.cut_at_or_above(t).is_none() {
+            push(
+                Severity::Warning,
+                Some(&r.location),
+                format!("{rtype} target {} has no A or AAAA record", fqdn(target)),
+            );
         }
     }
 
-    // Duplicates and TTLs within RRsets, owner by owner, in file order.
-    let mut canon = Vec::new();
-    let mut rrset_ttl: HashMap<Rtype, &ZoneRecord> = HashMap::new();
-    let mut seen: HashMap<(Rtype, Vec<u8>), &ZoneRecord> = HashMap::new();
-    let mut owners: Vec<&Vec<usize>> = ix.by_owner.values().collect();
-    owners.sort_by_key(|v| v[0]);
-    for idx in owners {
-        rrset_ttl.clear();
-        seen.clear();
-        for &i in idx {
-            let r = &zone.records[i];
-            canon.clear();
-            if r.data.compose_canonical_rdata(&mut canon).is_err() {
-                continue;
-            }
-            let rtype = r.rtype();
+    // Duplicates and TTLs within RRsets: runs of one owner and type in the sorted index, in
+    // file order within a run. Findings are reported in file order.
+    let mut later: Vec<(u32, Diagnostic)> = Vec::new();
+    let mut canon_a = Vec::new();
+    let mut canon_b = Vec::new();
+    let mut run_start = 0;
+    while run_start < ix.sorted.len() {
+        let head = ix.sorted[run_start];
+        let mut run_end = run_start + 1;
+        while run_end < ix.sorted.len()
+            && ix.sorted[run_end].0 == head.0
+            && ix.sorted[run_end].1 == head.1
+            && cmp_ci(ix.owner_of(&ix.sorted[run_end]), ix.owner_of(&head)) == Ordering::Equal
+        {
+            run_end += 1;
+        }
+        let run = &ix.sorted[run_start..run_end];
+        run_start = run_end;
+        let first = &zone.records[run[0].2 as usize];
+        let rtype = first.rtype();
+        for (k, e) in run.iter().enumerate().skip(1) {
+            let r = &zone.records[e.2 as usize];
             // RRSIGs form one RRset per owner but carry the TTL of the set they cover.
-            if rtype != Rtype::RRSIG {
-                match rrset_ttl.get(&rtype) {
-                    Some(first) if first.ttl != r.ttl => push(
-                        Severity::Warning,
-                        Some(&r.location),
-                        format!(
+            if rtype != Rtype::RRSIG && r.ttl != first.ttl {
+                later.push((
+                    e.2,
+                    Diagnostic {
+                        severity: Severity::Warning,
+                        location: Some(r.location.clone()),
+                        message: format!(
                             "TTL {} differs from TTL {} of the same {rtype} RRset at {} (first at {})",
                             r.ttl.as_secs(),
                             first.ttl.as_secs(),
                             fqdn(&r.owner),
                             first.location
                         ),
-                    ),
-                    Some(_) => {}
-                    None => {
-                        rrset_ttl.insert(rtype, r);
-                    }
-                }
+                    },
+                ));
             }
-            match seen.get(&(rtype, canon.clone())) {
-                Some(first) => push(
-                    Severity::Warning,
-                    Some(&r.location),
-                    format!(
-                        "duplicate {rtype} record at {} (first at {}); it is served once",
-                        fqdn(&r.owner),
-                        first.location
-                    ),
-                ),
-                None => {
-                    seen.insert((rtype, canon.clone()), r);
-                }
+            // Pairwise within the run; RRsets are small, and a huge one is checked only
+            // against its first 64 members so a pathological zone stays linear.
+            canon_b.clear();
+            if r.data.compose_canonical_rdata(&mut canon_b).is_err() {
+                continue;
+            }
+            let dup = run[k.saturating_sub(64)..k].iter().find(|o| {
+                canon_a.clear();
+                zone.records[o.2 as usize]
+                    .data
+                    .compose_canonical_rdata(&mut canon_a)
+                    .is_ok()
+                    && canon_a == canon_b
+            });
+            if let Some(o) = dup {
+                later.push((
+                    e.2,
+                    Diagnostic {
+                        severity: Severity::Warning,
+                        location: Some(r.location.clone()),
+                        message: format!(
+                            "duplicate {rtype} record at {} (first at {}); it is served once",
+                            fqdn(&r.owner),
+                            zone.records[o.2 as usize].location
+                        ),
+                    },
+                ));
             }
         }
     }
+    later.sort_by_key(|(i, _)| *i);
+    diags.extend(later.into_iter().map(|(_, d)| d));
     diags
 }
 
