@@ -658,3 +658,37 @@ backend be\n    server a app.internal:80\n    server b ipv6@app.internal:81\n   
         "[dns.cfg:2] : 'server be/s1' : could not resolve address 'nosuchhost.internal'."
     );
 }
+
+#[test]
+fn defaults_default_backend_and_harmless_tuning() {
+    let (cfg, diags) = load_file("good/defaults-backend.cfg", &[]);
+    let msgs: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "parsing [tests/data/configs/good/defaults-backend.cfg:3] : 'tune.ssl.cachesize' is not implemented by dermaga and is ignored.",
+            "parsing [tests/data/configs/good/defaults-backend.cfg:4] : 'log-tag' is not implemented by dermaga and is ignored.",
+            "parsing [tests/data/configs/good/defaults-backend.cfg:11] : 'option dontlog-normal' is not implemented by dermaga and is ignored.",
+            "parsing [tests/data/configs/good/defaults-backend.cfg:14] : 'fullconn' is not implemented by dermaga and is ignored.",
+        ]
+    );
+    assert_eq!(
+        cfg.frontend("one")
+            .unwrap()
+            .default_backend
+            .as_ref()
+            .unwrap()
+            .name,
+        "app"
+    );
+    assert_eq!(
+        cfg.frontend("two")
+            .unwrap()
+            .default_backend
+            .as_ref()
+            .unwrap()
+            .name,
+        "other"
+    );
+    assert!(cfg.backend("app").unwrap().default_backend.is_none());
+}

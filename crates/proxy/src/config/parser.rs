@@ -31,24 +31,35 @@ use crate::acl::{Acl, Criterion, Fetch, IpNet};
 ///
 /// | section | keyword | why it is harmless |
 /// |---|---|---|
-/// | global | `tune.ssl.default-dh-param` | a TLS parameter; dermaga has no TLS termination yet, and a `bind ... ssl` is refused anyway |
+/// | global | `tune.ssl.*`, `ssl-server-verify` | TLS settings; dermaga has no TLS yet, and `bind ... ssl` and `server ... ssl` are refused anyway |
 /// | global | `description`, `node` | only shown on haproxy's stats page |
 /// | global | `spread-checks` | jitter between health checks; checks still run at their interval |
+/// | global | `log-tag`, `log-send-hostname` | change the syslog header only |
 /// | proxies | `description` | only shown on the stats page |
 /// | proxies | `log-format` | log lines keep the default `httplog`/`tcplog` format; traffic is unchanged |
-/// | proxies | `option log-health-checks` | dermaga always logs server state changes |
+/// | proxies | `fullconn` | only matters with the server option `minconn`, which dermaga refuses |
+/// | proxies | `option log-health-checks`, `option dontlog-normal`, `option log-separate-errors` | logging only; dermaga always logs server state changes |
 /// | proxies | `option splice-auto`, `splice-request`, `splice-response` | dermaga splices TCP mode by itself |
 /// | proxies | `option tcp-smart-accept`, `option tcp-smart-connect` | socket tuning only |
+///
+/// `http-reuse safe` is accepted without a word: it is what dermaga does. The other
+/// `http-reuse` modes are refused.
 ///
 /// Everything else dermaga does not implement is an error, notably the stats page (`stats
 /// enable`, `stats uri`, ...): a listener that should serve it would forward traffic instead.
 pub const HARMLESS: &[&str] = &[
-    "tune.ssl.default-dh-param",
+    "tune.ssl.*",
+    "ssl-server-verify",
     "description",
     "node",
     "spread-checks",
+    "log-tag",
+    "log-send-hostname",
     "log-format",
+    "fullconn",
     "option log-health-checks",
+    "option dontlog-normal",
+    "option log-separate-errors",
     "option splice-auto",
     "option splice-request",
     "option splice-response",
@@ -264,6 +275,8 @@ const UNSUPPORTED_HTTP_REQUEST_PREFIXES: &[&str] = &[
 struct Inherit {
     settings: ProxySettings,
     check: CheckState,
+    /// `default_backend` of a defaults section, for the frontends that inherit it.
+    default_backend: Option<(Location, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -583,6 +596,7 @@ impl<'e> Parser<'e> {
             None => Inherit {
                 settings: ProxySettings::default(),
                 check: CheckState::default(),
+                default_backend: None,
             },
         };
         if kw == "defaults" {
@@ -640,12 +654,17 @@ impl<'e> Parser<'e> {
             tcp_request_content: Vec::new(),
             redirects: Vec::new(),
         };
+        let default_backend = if kind.is_frontend() {
+            inherit.default_backend
+        } else {
+            None
+        };
         self.proxies.push(ProxyState {
             proxy,
             check: inherit.check,
             acls: Vec::new(),
             use_backends: Vec::new(),
-            default_backend: None,
+            default_backend,
             http_request: Vec::new(),
             http_response: Vec::new(),
             tcp_connection: Vec::new(),
@@ -805,9 +824,9 @@ impl<'e> Parser<'e> {
                 }
             }
             "stats" => self.global_stats(loc, w),
-            "tune.ssl.default-dh-param" | "description" | "node" | "spread-checks" => {
-                self.harmless(loc, kw)
-            }
+            k if k.starts_with("tune.ssl.") => self.harmless(loc, kw),
+            "description" | "node" | "spread-checks" | "log-tag" | "log-send-hostname"
+            | "ssl-server-verify" => self.harmless(loc, kw),
             _ => {
                 if GLOBAL_KEYWORDS.contains(&kw) {
                     self.unsupported(loc, kw);
@@ -1537,15 +1556,10 @@ impl<'e> Parser<'e> {
                     self.alert(loc, "'default_backend' expects a backend name.".to_string());
                     return;
                 }
-                if let Target::Proxy(i) = t {
-                    self.proxies[i].default_backend = Some((loc.clone(), name.to_string()));
-                } else {
-                    // A defaults section's default_backend is inherited: kept on the side.
-                    self.alert(
-                        loc,
-                        "'default_backend' in a 'defaults' section is not supported by dermaga."
-                            .to_string(),
-                    );
+                let v = Some((loc.clone(), name.to_string()));
+                match t {
+                    Target::Proxy(i) => self.proxies[i].default_backend = v,
+                    Target::Defaults(i) => self.defaults[i].inherit.default_backend = v,
                 }
             }
             "http-request" => {
@@ -1589,7 +1603,19 @@ impl<'e> Parser<'e> {
                     self.proxies[i].redirects.push((loc.clone(), r, cond));
                 }
             }
-            "description" | "log-format" => self.harmless(loc, kw),
+            "description" | "log-format" | "fullconn" => self.harmless(loc, kw),
+            "http-reuse" => match arg(w, 1) {
+                // What dermaga does: idle server connections are shared, but a connection's
+                // first request never goes over a reused one.
+                "safe" => {}
+                "never" | "aggressive" | "always" => {
+                    self.unsupported(loc, &format!("http-reuse {}", arg(w, 1)))
+                }
+                other => self.alert(
+                    loc,
+                    format!("'http-reuse' only supports 'never', 'safe', 'aggressive', 'always' (got '{other}')."),
+                ),
+            },
             "stats" => {
                 let sub = arg(w, 1);
                 self.unsupported(loc, format!("stats {sub}").trim_end());
