@@ -131,3 +131,43 @@ fn differing_ttls_in_an_rrset() {
         ["t.zone:7:1: warning: TTL 120 differs from TTL 60 of the same A RRset at a.example.com. (first at t.zone:6:1)"]
     );
 }
+
+#[test]
+fn check_zone_file_reports_load_errors_warnings_and_checks() {
+    let dir = std::env::temp_dir().join(format!("dermaga-zf-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("bad.zone"),
+        "$ORIGIN example.com.\n@ SOA ns1 host 1 2 3 4 5\nx A 1.2.3\ny MX x y\n",
+    )
+    .unwrap();
+    let r = dermaga_dns::zonefile::check_zone_file(&dir.join("bad.zone"), None);
+    assert_eq!(
+        r.lines,
+        [
+            format!("{d}/bad.zone:3:5: error: A: invalid IPv4 address '1.2.3'"),
+            format!("{d}/bad.zone:4:6: error: MX: invalid preference: 'x'"),
+        ]
+    );
+    assert!(!r.ok());
+    std::fs::write(
+        dir.join("warn.zone"),
+        "$ORIGIN example.com.\n@ SOA ns1 host 1 2 3 4 5\n NS ns1\nns1 A 192.0.2.1\n MX 1 nomail\n",
+    )
+    .unwrap();
+    let r = dermaga_dns::zonefile::check_zone_file(&dir.join("warn.zone"), None);
+    assert_eq!(
+        r.lines,
+        [
+            format!("{d}/warn.zone:2:1: warning: record without TTL and no $TTL before it: using 3600, as NSD does"),
+            format!("{d}/warn.zone:5:2: warning: MX target nomail.example.com. has no A or AAAA record"),
+        ]
+    );
+    assert!(r.ok());
+    assert_eq!(
+        (r.errors, r.warnings, r.records, r.origin.as_deref()),
+        (0, 2, 4, Some("example.com."))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -13,7 +13,9 @@ use domain::base::rdata::ComposeRecordData;
 use domain::base::Name;
 
 use super::scanner::fqdn;
-use super::{LoadedZone, RecordData, SourceLocation, ZoneRecord};
+use std::path::Path;
+
+use super::{load_zone_file, LoadedZone, RecordData, SourceLocation, ZoneFileError, ZoneRecord};
 
 /// How bad a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,10 +46,63 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// One line per diagnostic, as `dermaga dns check` prints them: the load warnings of the zone
-/// first, then the diagnostics.
+/// One line per diagnostic, as `dermaga dns check` prints them.
 pub fn format_diagnostics(diags: &[Diagnostic]) -> Vec<String> {
     diags.iter().map(|d| d.to_string()).collect()
+}
+
+/// What `dermaga dns check FILE [--origin NAME]` reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckReport {
+    /// `file:line:column: error|warning: message`, load findings first, then zone checks.
+    pub lines: Vec<String>,
+    pub errors: usize,
+    pub warnings: usize,
+    /// The zone's origin when the file loaded.
+    pub origin: Option<String>,
+    /// Number of records when the file loaded.
+    pub records: usize,
+}
+
+impl CheckReport {
+    /// Whether the zone may be served (no errors; warnings allowed).
+    pub fn ok(&self) -> bool {
+        self.errors == 0
+    }
+}
+
+/// Loads a zone file and checks it: everything `dermaga dns check` prints.
+pub fn check_zone_file(path: &Path, origin: Option<&Name<Bytes>>) -> CheckReport {
+    let error_line = |e: &ZoneFileError| format!("{}: error: {}", e.location, e.message);
+    match load_zone_file(path, origin) {
+        Err(e) => CheckReport {
+            lines: e.errors.iter().map(error_line).collect(),
+            errors: e.errors.len(),
+            warnings: 0,
+            origin: None,
+            records: 0,
+        },
+        Ok(zone) => {
+            let diags = check_zone(&zone);
+            let mut lines: Vec<String> = zone
+                .warnings
+                .iter()
+                .map(|w| format!("{}: warning: {}", w.location, w.message))
+                .collect();
+            lines.extend(format_diagnostics(&diags));
+            let errors = diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            CheckReport {
+                warnings: lines.len() - errors,
+                errors,
+                lines,
+                origin: Some(fqdn(&zone.origin)),
+                records: zone.records.len(),
+            }
+        }
+    }
 }
 
 /// FNV-1a over the lowercased wire form: groups owners without allocating per record.

@@ -40,7 +40,9 @@ use domain::base::iana::Class;
 use domain::base::zonefile_fmt::{DisplayKind, ZonefileFmt};
 use domain::base::{Name, RecordData as _, Ttl};
 
-pub use check::{check_zone, format_diagnostics, Diagnostic, Severity};
+pub use check::{
+    check_zone, check_zone_file, format_diagnostics, CheckReport, Diagnostic, Severity,
+};
 
 /// The record data of one zone-file record: `domain`'s zone record enum over shared octets.
 pub type RecordData = domain::rdata::ZoneRecordData<Bytes, Name<Bytes>>;
