@@ -94,3 +94,8 @@ fn rich_zone_matches_nsd() {
 fn include_zone_matches_nsd() {
     compare_with_nsd("include-main.zone", "example.org.");
 }
+
+#[test]
+fn edge_zone_matches_nsd() {
+    compare_with_nsd("edge.zone", "example.com.");
+}

@@ -245,6 +245,18 @@ fn generic_form_for_unknown_and_known_types() {
 }
 
 #[test]
+fn generic_form_may_be_empty_even_for_txt() {
+    // NSD takes an empty TXT in generic form (and prints it as a bare `TXT`).
+    let z = load(&format!("{HEAD}x TXT \\# 0"));
+    let mut wire = Vec::new();
+    domain::base::rdata::ComposeRecordData::compose_rdata(&z.records[1].data, &mut wire).unwrap();
+    assert_eq!(
+        (z.records[1].rtype(), wire.len()),
+        (domain::base::iana::Rtype::TXT, 0)
+    );
+}
+
+#[test]
 fn address_types() {
     assert_eq!(one("a A 192.0.2.1"), "a.example.com. 300 IN A 192.0.2.1");
     assert_eq!(
