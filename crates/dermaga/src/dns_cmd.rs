@@ -19,9 +19,12 @@ usage:
   dermaga dns --listen ADDR:PORT [--listen ...] --zone [ORIGIN=]FILE [--zone ...] [options]
   dermaga dns -c nsd.conf
   dermaga dns check FILE [--origin NAME]
-  dermaga dns reload [--pidfile FILE]
+  dermaga dns reload [--pidfile FILE | -c nsd.conf]
 
 options:
+  -c nsd.conf                 NSD's configuration: server (ip-address, port, pidfile,
+                              server-count, ...), zone (name, zonefile, provide-xfr, notify),
+                              key, pattern; options dermaga does not use are named in warnings
   --listen ADDR:PORT          serve UDP and TCP here (repeatable; default 127.0.0.1:53)
   --zone [ORIGIN=]FILE        serve a zone file; without ORIGIN= the file's SOA owner decides
   --workers N                 UDP worker threads per address (default: one per core)
@@ -144,6 +147,13 @@ fn reload(args: &[String]) -> ExitCode {
                 Ok(p) => pidfile = Some(PathBuf::from(p)),
                 Err(e) => return fail(e),
             },
+            "-c" | "--config" => match value(args, &mut i) {
+                Ok(p) => match nsd_config(std::path::Path::new(p)) {
+                    Ok(c) => pidfile = c.pidfile.or(pidfile),
+                    Err(code) => return code,
+                },
+                Err(e) => return fail(e),
+            },
             a => return fail(format!("reload: unknown argument {a}\n{USAGE}")),
         }
         i += 1;
@@ -184,6 +194,7 @@ fn serve(args: &[String]) -> ExitCode {
     let mut acls: Vec<(String, String)> = Vec::new();
     let mut notifies: Vec<(String, String)> = Vec::new();
     let mut pidfile = None;
+    let mut conf_file: Option<PathBuf> = None;
     let mut i = 0;
     while i < args.len() {
         let r: Result<(), String> = (|| {
@@ -221,9 +232,7 @@ fn serve(args: &[String]) -> ExitCode {
                         .ok_or_else(|| format!("--notify {v}: expected ZONE=ADDR:PORT[:KEY]"))?;
                     notifies.push((z.to_string(), rest.to_string()));
                 }
-                "-c" | "--config" => {
-                    return Err("-c nsd.conf: not wired yet; use --listen and --zone".to_string());
-                }
+                "-c" | "--config" => conf_file = Some(PathBuf::from(value(args, &mut i)?)),
                 a => return Err(format!("unknown argument {a}\n{USAGE}")),
             }
             Ok(())
@@ -232,6 +241,24 @@ fn serve(args: &[String]) -> ExitCode {
             return fail(e);
         }
         i += 1;
+    }
+    if let Some(path) = &conf_file {
+        if !config.zones.is_empty() || !config.server.listen.is_empty() {
+            return fail("-c nsd.conf replaces --listen and --zone; give one or the other");
+        }
+        match nsd_config(path) {
+            Ok(c) => {
+                let workers = config.server.udp_workers;
+                config = c;
+                if workers != 0 {
+                    config.server.udp_workers = workers;
+                }
+                if pidfile.is_none() {
+                    pidfile = config.pidfile.clone();
+                }
+            }
+            Err(code) => return code,
+        }
     }
     if config.zones.is_empty() {
         return fail(format!("no zone to serve (--zone FILE)\n{USAGE}"));
@@ -311,6 +338,25 @@ fn split_acl(spec: &str) -> (&str, Option<&str>) {
         Some((n, k)) => (n, Some(k)),
         None => (spec, None),
     }
+}
+
+/// Reads an nsd.conf into a server configuration, printing its warnings.
+fn nsd_config(path: &std::path::Path) -> Result<DnsConfig, ExitCode> {
+    let conf = dermaga_dns::nsdconf::load_nsd_conf(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(1)
+    })?;
+    for w in &conf.warnings {
+        eprintln!("{w}");
+    }
+    let (config, notes) = DnsConfig::from_nsd_conf(&conf).map_err(|e| {
+        eprintln!("dermaga dns: {e}");
+        ExitCode::from(1)
+    })?;
+    for n in notes {
+        eprintln!("{}: warning: {n}", path.display());
+    }
+    Ok(config)
 }
 
 fn parse_zone_arg(v: &str) -> Result<ZoneSource, String> {

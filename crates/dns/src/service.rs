@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -31,9 +32,12 @@ use domain::base::{Name, Serial, ToName};
 use domain::rdata::{Soa, ZoneRecordData};
 
 use crate::answer::ZoneSet;
+use crate::nsdconf::{AclAddress, AclKey, NsdConf};
 use crate::server::{Server, ServerConfig};
+use crate::tsig::TsigKey;
 use crate::wire;
 use crate::xfr::{self, TransferPolicy, ZoneTransfer};
+use crate::xfr::{NotifyTarget, TransferAcl};
 use crate::zone::Zone;
 use crate::zonefile::ZoneRecord;
 
@@ -64,6 +68,98 @@ pub struct DnsConfig {
     pub zones: Vec<ZoneSource>,
     /// Written with the process id while serving (`dermaga dns reload` reads it).
     pub pidfile: Option<PathBuf>,
+}
+
+impl DnsConfig {
+    /// The configuration an nsd.conf describes. The second value lists what is accepted but
+    /// served differently (NSD options dermaga does not implement), for the caller to warn.
+    pub fn from_nsd_conf(conf: &NsdConf) -> Result<(DnsConfig, Vec<String>), String> {
+        let mut notes = Vec::new();
+        let mut config = DnsConfig::default();
+        let s = &conf.server;
+        if s.ip_addresses.is_empty() {
+            config
+                .server
+                .listen
+                .push(SocketAddr::from(([0, 0, 0, 0], s.port)));
+            config
+                .server
+                .listen
+                .push(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, s.port)));
+        }
+        for (ip, port) in &s.ip_addresses {
+            config
+                .server
+                .listen
+                .push(SocketAddr::new(*ip, port.unwrap_or(s.port)));
+        }
+        config.server.udp_workers = s.server_count.max(1) as usize;
+        config.pidfile = s.pidfile.clone();
+        if !s.minimal_responses {
+            notes.push(
+                "minimal-responses: no: dermaga always answers minimally (as with yes)".into(),
+            );
+        }
+        if s.rrl.ratelimit != 0 {
+            notes.push(format!(
+                "rrl-ratelimit: {}: response rate limiting is not implemented; answering without it",
+                s.rrl.ratelimit
+            ));
+        }
+        let mut keys: HashMap<String, Arc<TsigKey>> = HashMap::new();
+        for k in &conf.keys {
+            let key = TsigKey::from_secret(&k.name, &k.algorithm, &k.secret)
+                .map_err(|e| format!("{}: {e}", k.location))?;
+            keys.insert(
+                k.name.trim_end_matches('.').to_ascii_lowercase(),
+                Arc::new(key),
+            );
+        }
+        let key_of = |k: &AclKey, what: &str| -> Result<(Option<Arc<TsigKey>>, bool), String> {
+            match k {
+                AclKey::NoKey => Ok((None, false)),
+                AclKey::Blocked => Ok((None, true)),
+                AclKey::Key(name) => keys
+                    .get(&name.trim_end_matches('.').to_ascii_lowercase())
+                    .cloned()
+                    .map(|k| (Some(k), false))
+                    .ok_or_else(|| format!("{what}: key {name} is not defined")),
+            }
+        };
+        for z in &conf.zones {
+            let mut src = ZoneSource::file(&z.zonefile);
+            src.origin = Some(z.name.clone());
+            for acl in &z.provide_xfr {
+                let (key, blocked) = key_of(&acl.key, &format!("{}: provide-xfr", z.location))?;
+                src.transfer.allow.push(TransferAcl {
+                    address: acl.address.clone(),
+                    key,
+                    blocked,
+                });
+            }
+            for n in &z.notify {
+                let (key, _) = key_of(&n.key, &format!("{}: notify", z.location))?;
+                let AclAddress::Subnet(ip, len) = n.address else {
+                    return Err(format!(
+                        "{}: notify: {n} is not a single address",
+                        z.location
+                    ));
+                };
+                if len != if ip.is_ipv4() { 32 } else { 128 } {
+                    return Err(format!(
+                        "{}: notify: {n} is not a single address",
+                        z.location
+                    ));
+                }
+                src.transfer.notify.push(NotifyTarget {
+                    addr: SocketAddr::new(ip, n.port.unwrap_or(53)),
+                    key,
+                });
+            }
+            config.zones.push(src);
+        }
+        Ok((config, notes))
+    }
 }
 
 /// Why a server could not start or a change was refused.

@@ -41,18 +41,23 @@ impl TsigKey {
     /// A key from its name (presentation form), algorithm name and base64 secret, as nsd.conf
     /// and `dermaga dns` take them.
     pub fn new(name: &str, algorithm: &str, secret_b64: &str) -> Result<TsigKey, String> {
+        let secret: Vec<u8> = domain::utils::base64::decode(secret_b64.trim())
+            .map_err(|e| format!("TSIG key {name}: secret is not base64: {e}"))?;
+        Self::from_secret(name, algorithm, &secret)
+    }
+
+    /// A key from its name, algorithm name and decoded secret (nsd.conf's `key:`).
+    pub fn from_secret(name: &str, algorithm: &str, secret: &[u8]) -> Result<TsigKey, String> {
         let alg = algorithm.trim_end_matches('.').to_ascii_lowercase();
         if alg != "hmac-sha256" {
             return Err(format!(
                 "TSIG algorithm {algorithm} is not supported (only hmac-sha256)"
             ));
         }
-        let secret: Vec<u8> = domain::utils::base64::decode(secret_b64.trim())
-            .map_err(|e| format!("TSIG key {name}: secret is not base64: {e}"))?;
         let parsed = parse_name(name).map_err(|e| format!("TSIG key name {name}: {e}"))?;
         Ok(TsigKey {
             name: wire::canonical(parsed.as_slice()),
-            key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
         })
     }
 }

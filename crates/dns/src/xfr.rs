@@ -12,16 +12,18 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use crate::answer::ZoneSet;
 use crate::message::{self, flag, opcode, rcode, Builder, Owner, Section};
+use crate::nsdconf::AclAddress;
 use crate::tsig::{self, Signer, TsigKey};
 use crate::wire;
 use crate::zone::{rtype, Zone};
 
-/// One allow-transfer entry: a network, and the key its requests must be signed with.
+/// One allow-transfer entry: addresses (nsd.conf's forms), and the key their requests must be
+/// signed with; a `blocked` entry refuses its addresses whatever else allows them.
 #[derive(Clone, Debug)]
 pub struct TransferAcl {
-    pub addr: IpAddr,
-    pub prefix: u8,
+    pub address: AclAddress,
     pub key: Option<Arc<TsigKey>>,
+    pub blocked: bool,
 }
 
 impl TransferAcl {
@@ -43,34 +45,16 @@ impl TransferAcl {
                 .ok_or_else(|| format!("{text}: bad prefix length"))?,
             None => max,
         };
-        Ok(TransferAcl { addr, prefix, key })
+        Ok(TransferAcl {
+            address: AclAddress::Subnet(addr, prefix),
+            key,
+            blocked: false,
+        })
     }
 
-    /// Whether `ip` is inside this entry's network.
+    /// Whether `ip` is one of this entry's addresses.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - self.prefix)
-                };
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - self.prefix)
-                };
-                u128::from(n) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
+        self.address.contains(ip)
     }
 }
 
@@ -136,7 +120,12 @@ pub async fn serve_transfer(
     let zone = zones.get(q.qname()).cloned();
     let settings = policy.zones.get(q.qname());
     // Who asks: the first allow entry covering the peer decides which key it needs.
-    let acl = settings.and_then(|s| s.allow.iter().find(|a| a.contains(peer.ip())));
+    let acl = settings.and_then(|s| {
+        if s.allow.iter().any(|a| a.blocked && a.contains(peer.ip())) {
+            return None;
+        }
+        s.allow.iter().find(|a| a.contains(peer.ip()))
+    });
     let verdict = match (&zone, acl) {
         (None, _) => Err(rcode::NOTAUTH),
         (Some(_), None) => Err(rcode::REFUSED),
