@@ -99,3 +99,13 @@ fn include_zone_matches_nsd() {
 fn edge_zone_matches_nsd() {
     compare_with_nsd("edge.zone", "example.com.");
 }
+
+#[test]
+fn signed_nsec_zone_matches_nsd() {
+    compare_with_nsd("signed-nsec.zone", "example.net.");
+}
+
+#[test]
+fn signed_nsec3_zone_matches_nsd() {
+    compare_with_nsd("signed-nsec3.zone", "example.net.");
+}
