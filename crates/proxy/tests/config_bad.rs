@@ -85,6 +85,10 @@ const TABLE: &[(&str, &str)] = &[
         "[{F}:8] : 'server be/s1' : invalid character 'a' in port number 'abc' in '127.0.0.1:abc'",
     ),
     ("bad/server-weight-range", "[{F}:8] : 'server be/s1' : weight of server s1 is not within 0 and 256 (300).."),
+    (
+        "bad/setenv-args",
+        "parsing [{F}:3]: 'setenv' expects a name and a value.",
+    ),
     ("bad/stats-socket-level", "parsing [{F}:2] : 'stats socket' : ''level' only supports 'user', 'operator', and 'admin' (got 'super')'"),
     ("bad/stats-socket-missing", "parsing [{F}:2] : 'stats socket' in global section expects an address or a path to a UNIX socket"),
     ("bad/stats-timeout-bad", "parsing [{F}:2] : 'stats timeout' : unexpected character 'x'"),

@@ -17,7 +17,7 @@
 use super::cond;
 use super::diag::Diagnostic;
 use super::model::Location;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// haproxy's limit of words on one line (`MAX_LINE_ARGS`).
@@ -56,6 +56,85 @@ impl Env for ProcessEnv {
 impl Env for HashMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()
+    }
+}
+
+/// Variables changed by the `global` keywords `setenv`, `presetenv`, `unsetenv` and
+/// `resetenv`, over the environment the load started from. Lines after such a keyword (in
+/// the same file or a later one) see the change, as in haproxy.
+#[derive(Debug, Clone, Default)]
+pub struct EnvChanges {
+    /// Variables set (`Some`) or unset (`None`).
+    set: HashMap<String, Option<String>>,
+    /// After `resetenv`: the starting environment is hidden.
+    reset: bool,
+}
+
+/// The starting environment with the changes applied.
+struct Layered<'a> {
+    base: &'a dyn Env,
+    changes: &'a EnvChanges,
+}
+
+impl Env for Layered<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        match self.changes.set.get(name) {
+            Some(v) => v.clone(),
+            None if self.changes.reset => None,
+            None => self.base.var(name),
+        }
+    }
+
+    fn resolve_host(&self, host: &str) -> Vec<std::net::IpAddr> {
+        self.base.resolve_host(host)
+    }
+}
+
+impl EnvChanges {
+    /// Applies a `global` line if it is one of the environment keywords with valid
+    /// arguments (the parser reports invalid ones).
+    fn apply(&mut self, base: &dyn Env, words: &[String]) {
+        let arg = |n: usize| words.get(n).map(String::as_str).unwrap_or("");
+        match words[0].as_str() {
+            "setenv" | "presetenv" if !arg(1).is_empty() && !arg(2).is_empty() => {
+                let exists = Layered {
+                    base,
+                    changes: self,
+                }
+                .var(arg(1))
+                .is_some();
+                if words[0] == "setenv" || !exists {
+                    self.set
+                        .insert(arg(1).to_string(), Some(arg(2).to_string()));
+                }
+            }
+            "unsetenv" => {
+                for n in words[1..].iter().take_while(|w| !w.is_empty()) {
+                    self.set.insert(n.clone(), None);
+                }
+            }
+            "resetenv" => {
+                let keep: HashSet<&str> = words[1..]
+                    .iter()
+                    .take_while(|w| !w.is_empty())
+                    .map(String::as_str)
+                    .collect();
+                let kept: HashMap<String, Option<String>> = keep
+                    .iter()
+                    .filter_map(|n| {
+                        Layered {
+                            base,
+                            changes: self,
+                        }
+                        .var(n)
+                        .map(|v| (n.to_string(), Some(v)))
+                    })
+                    .collect();
+                self.set = kept;
+                self.reset = true;
+            }
+            _ => {}
+        }
     }
 }
 
@@ -370,12 +449,14 @@ pub struct FileLines {
 pub fn read_lines(
     file: &Arc<str>,
     content: &[u8],
-    env: &dyn Env,
+    base_env: &dyn Env,
+    changes: &mut EnvChanges,
     diags: &mut Vec<Diagnostic>,
 ) -> FileLines {
     let mut out = FileLines::default();
     let mut conds: Vec<Cond> = Vec::new();
     let mut section = String::new();
+    let mut section_kind = String::new();
     let mut fatal = 0;
     let mut linenum: u32 = 0;
     let mut rest = content;
@@ -417,6 +498,12 @@ pub fn read_lines(
         }
         let lead = raw.iter().take_while(|&&b| b.is_ascii_whitespace()).count();
         let line = &raw[lead..];
+        let snapshot = changes.clone();
+        let layered = Layered {
+            base: base_env,
+            changes: &snapshot,
+        };
+        let env: &dyn Env = &layered;
         let ctx = LineContext {
             file,
             line: linenum,
@@ -618,6 +705,9 @@ pub fn read_lines(
             } else {
                 arg(1).to_string()
             };
+            section_kind = w0.to_string();
+        } else if section_kind == "global" {
+            changes.apply(base_env, &words);
         }
         out.lines.push(Line { loc, words });
     }
@@ -787,7 +877,13 @@ mod tests {
     fn read(text: &str) -> (Vec<Vec<String>>, Vec<String>) {
         let mut diags = Vec::new();
         let f: Arc<str> = Arc::from("t.cfg");
-        let out = read_lines(&f, text.as_bytes(), &env(), &mut diags);
+        let out = read_lines(
+            &f,
+            text.as_bytes(),
+            &env(),
+            &mut EnvChanges::default(),
+            &mut diags,
+        );
         (
             out.lines.into_iter().map(|l| l.words).collect(),
             diags.into_iter().map(|d| d.message).collect(),
@@ -845,6 +941,7 @@ mod tests {
             &f,
             b".notice \"hello there\"\n.warning careful\n.warning a b\n.alert 'stop'\nx\n",
             &env(),
+            &mut EnvChanges::default(),
             &mut diags,
         );
         assert!(out.abort);
@@ -895,6 +992,41 @@ mod tests {
             [
                 vec!["global".to_string()],
                 vec!["maxconn".to_string(), "10".to_string()]
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod env_keyword_tests {
+    use super::*;
+
+    #[test]
+    fn setenv_family_changes_later_lines() {
+        let mut base = HashMap::new();
+        base.insert("HOME".to_string(), "/root".to_string());
+        base.insert("KEEP".to_string(), "k".to_string());
+        let text = "global\n  setenv FOO bar\n  presetenv FOO baz\n  presetenv NEW n\n\
+  x \"$FOO\" \"$NEW\" \"$HOME\"\n  unsetenv FOO\n  x \"${FOO-gone}\"\n\
+  resetenv KEEP\n  x \"${HOME-none}\" \"$KEEP\" \"${NEW-none}\"\n\
+frontend fe\n  setenv AFTER 1\n  x \"${AFTER-no}\"\n";
+        let mut changes = EnvChanges::default();
+        let mut diags = Vec::new();
+        let f: Arc<str> = Arc::from("t.cfg");
+        let out = read_lines(&f, text.as_bytes(), &base, &mut changes, &mut diags);
+        let xs: Vec<Vec<String>> = out
+            .lines
+            .into_iter()
+            .filter(|l| l.words[0] == "x")
+            .map(|l| l.words[1..].to_vec())
+            .collect();
+        assert_eq!(
+            xs,
+            [
+                vec!["bar".to_string(), "n".to_string(), "/root".to_string()],
+                vec!["gone".to_string()],
+                vec!["none".to_string(), "k".to_string(), "none".to_string()],
+                vec!["no".to_string()],
             ]
         );
     }

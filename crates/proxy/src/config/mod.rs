@@ -179,6 +179,7 @@ fn check_sources(
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut parse_errors = false;
     let mut aborted = false;
+    let mut env_changes = lexer::EnvChanges::default();
     for (name, content) in sources {
         let content = match content {
             Ok(c) => c,
@@ -194,7 +195,7 @@ fn check_sources(
         };
         let file: Arc<str> = Arc::from(name.as_str());
         let mut file_diags = Vec::new();
-        let lines = lexer::read_lines(&file, &content, env, &mut file_diags);
+        let lines = lexer::read_lines(&file, &content, env, &mut env_changes, &mut file_diags);
         p.start_file();
         // Directive messages and lexer errors come out in line order with the parser's.
         let mut lex = file_diags.into_iter().peekable();

@@ -823,6 +823,24 @@ impl<'e> Parser<'e> {
                     self.global.logs.push(t);
                 }
             }
+            // Applied by the line reader, so that the lines after them see the change.
+            "setenv" | "presetenv" => {
+                if a1.is_empty() || arg(w, 2).is_empty() {
+                    self.diags.push(Diagnostic::alert(
+                        Some(loc.clone()),
+                        format!("parsing [{loc}]: '{kw}' expects a name and a value."),
+                    ));
+                }
+            }
+            "unsetenv" => {
+                if a1.is_empty() {
+                    self.diags.push(Diagnostic::alert(
+                        Some(loc.clone()),
+                        format!("parsing [{loc}]: '{kw}' expects at least one variable name."),
+                    ));
+                }
+            }
+            "resetenv" => {}
             "stats" => self.global_stats(loc, w),
             k if k.starts_with("tune.ssl.") => self.harmless(loc, kw),
             "description" | "node" | "spread-checks" | "log-tag" | "log-send-hostname"
