@@ -197,19 +197,27 @@ enum ZoneItem {
 }
 
 /// A zone or pattern as written, before patterns are merged.
-#[derive(Default)]
 struct RawZone {
     name: Option<(String, SourceLocation)>,
     items: Vec<ZoneItem>,
-    location: Option<SourceLocation>,
+    location: SourceLocation,
 }
 
-#[derive(Default)]
+impl RawZone {
+    fn new(location: &SourceLocation) -> Self {
+        RawZone {
+            name: None,
+            items: Vec::new(),
+            location: location.clone(),
+        }
+    }
+}
+
 struct RawKey {
     name: Option<String>,
     algorithm: Option<String>,
     secret: Option<Vec<u8>>,
-    location: Option<SourceLocation>,
+    location: SourceLocation,
 }
 
 pub(crate) fn load(path: &Path) -> Result<NsdConf, ConfErrors> {
@@ -423,8 +431,10 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
             section = Some(sec);
             if sec == Section::Key {
                 keys.push(RawKey {
-                    location: Some(s.location.clone()),
-                    ..RawKey::default()
+                    name: None,
+                    algorithm: None,
+                    secret: None,
+                    location: s.location.clone(),
                 });
             }
             continue;
@@ -471,7 +481,7 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
         }
     }
     for k in keys {
-        let at = k.location.expect("keys carry their section's location");
+        let at = k.location;
         match (k.name, k.algorithm, k.secret) {
             (Some(name), Some(algorithm), Some(secret)) => {
                 if conf.key(&name).is_some() {
@@ -506,14 +516,8 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
         if let Some(sec) = Section::from_name(&s.key) {
             section = Some(sec);
             match sec {
-                Section::Zone => zones.push(RawZone {
-                    location: Some(s.location.clone()),
-                    ..RawZone::default()
-                }),
-                Section::Pattern => patterns.push(RawZone {
-                    location: Some(s.location.clone()),
-                    ..RawZone::default()
-                }),
+                Section::Zone => zones.push(RawZone::new(&s.location)),
+                Section::Pattern => patterns.push(RawZone::new(&s.location)),
                 Section::RemoteControl | Section::Verify | Section::Dnstap | Section::TlsAuth
                     if !warned_sections.contains(&sec) =>
                 {
@@ -608,10 +612,7 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
                 }
                 pattern_names.push(n.clone());
             }
-            None => errors.push(err(
-                p.location.as_ref().expect("patterns carry their location"),
-                "pattern: without name",
-            )),
+            None => errors.push(err(&p.location, "pattern: without name")),
         }
     }
 
@@ -620,7 +621,7 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
         None => top.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
     for z in &zones {
-        let at = z.location.clone().expect("zones carry their location");
+        let at = z.location.clone();
         let Some((name_text, name_at)) = &z.name else {
             errors.push(err(&at, "zone: without name"));
             continue;
