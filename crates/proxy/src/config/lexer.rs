@@ -8,7 +8,7 @@
 //! any other backslash is kept as it is (so `\1` stays `\1`).
 //!
 //! Lines starting with `.` are directives: `.if` / `.elif` / `.else` / `.endif` keep or drop
-//! the lines that follow (conditions as in [`super::cond`]), and `.notice` / `.warning` /
+//! the lines that follow (conditions as `-cc` evaluates them), and `.notice` / `.warning` /
 //! `.alert` / `.diag` report a message.
 //!
 //! Words are bytes turned into `String`s; a `\xNN` escape that makes invalid UTF-8 is

@@ -13,6 +13,26 @@
 //! Module map: [`lexer`] cuts lines into words and applies `.if` blocks; `cond` evaluates
 //! conditions; `parser` turns lines into the model; `aclparse` reads ACLs and conditions;
 //! `format` reads log-format strings; `units` reads times and sizes.
+//!
+//! # Where dermaga departs from haproxy 2.6 on purpose
+//!
+//! - Numbers are checked: `maxconn abc`, `retries -1`, `weight x` or `bind :8x0` are errors,
+//!   where haproxy reads them as 0 (or 8) without a word.
+//! - `nbthread` goes up to 4096 (haproxy 2.6 stops at 64).
+//! - `.if version_atleast()`/`version_before()` compare with [`HAPROXY_COMPAT_VERSION`];
+//!   `feature()` knows [`FEATURES`] (no `OPENSSL`, `LUA`, `PCRE`...), and the `openssl_*`
+//!   predicates fail to evaluate, as in a haproxy built without OpenSSL. `.diag` messages are
+//!   not printed (haproxy prints them only with `-dD`).
+//! - A backend without `balance` uses roundrobin, as haproxy before 3.3 (3.3 and later pick
+//!   `random`).
+//! - Named `defaults` sections holding `acl`, `http-request`, `http-response` or
+//!   `tcp-request connection|content` rules are refused (haproxy 2.5+ runs those rules first).
+//! - `-c` does not look at `fd@N` sockets (haproxy checks that they are open sockets); the
+//!   proxy does at start-up. `fd@${NAME}` is also resolved outside double quotes.
+//! - The "'http-request' expects ..." error lists the actions dermaga implements.
+//! - `setenv` and friends change the variables seen by the configuration only, not the
+//!   process environment.
+//! - Every keyword dermaga does not implement is an error naming it; haproxy would accept it.
 
 mod aclparse;
 mod cond;
