@@ -1,6 +1,6 @@
 //! `dermaga dns check`: named-checkzone's checks, each with its message and position.
 
-use dermaga_dns::zonefile::{check_zone, format_diagnostics, parse_name, parse_zone_str, Severity};
+use dermaga_dns::zonefile::{check_zone, format_diagnostics, parse_name, parse_zone_str};
 
 const HEAD: &str =
     "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 host 1 2 3 4 5\n  NS ns1\nns1 A 192.0.2.1\n";
