@@ -23,6 +23,10 @@ peers=(
   "docker-registry docker-registry"
   "jq jq"
   "ip iproute2"
+  "pgrep procps"
+  "catatonit catatonit"
+  "socat socat"
+  "taskset util-linux"
 )
 missing=()
 for p in "${peers[@]}"; do
