@@ -397,3 +397,45 @@ fn samples_render_as_text() {
     render_sample(&Fetch::DstPort, &r, &mut out);
     assert_eq!(out, b"80");
 }
+
+#[test]
+fn large_pattern_lists() {
+    let dir = std::env::temp_dir().join(format!("dermaga-acl-large-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let nets: String = (0..10_000u32)
+        .map(|i| format!("10.{}.{}.0/24\n", i / 256, i % 256))
+        .chain((0..1000u32).map(|i| format!("2001:db8:{i:x}::/48\n")))
+        .collect();
+    let nf = dir.join("nets.lst");
+    std::fs::write(&nf, nets).unwrap();
+    let hosts: String = (0..5000)
+        .map(|i| format!("Host{i}.Example.com\n"))
+        .collect();
+    let hf = dir.join("hosts.lst");
+    std::fs::write(&hf, hosts).unwrap();
+    let c = conditions(
+        &format!(
+            "acl n src -f {}\nacl h hdr(host) -i -f {}\nacl hc hdr(host) -f {}",
+            nf.display(),
+            hf.display(),
+            hf.display()
+        ),
+        &["if n", "if h", "if hc"],
+    );
+    assert!(c[0].eval(&Req::get("/").src("10.39.15.200")));
+    assert!(c[0].eval(&Req::get("/").src("10.0.0.1")));
+    assert!(
+        !c[0].eval(&Req::get("/").src("10.40.16.1")),
+        "past the end of the list"
+    );
+    assert!(c[0].eval(&Req::get("/").src("2001:db8:3e7::1")));
+    assert!(!c[0].eval(&Req::get("/").src("2001:db8:3e8::1")));
+    assert!(c[1].eval(&Req::get("/").host("host4999.example.COM")));
+    assert!(!c[1].eval(&Req::get("/").host("host5000.example.com")));
+    assert!(c[2].eval(&Req::get("/").host("Host17.Example.com")));
+    assert!(
+        !c[2].eval(&Req::get("/").host("host17.example.com")),
+        "case matters without -i"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

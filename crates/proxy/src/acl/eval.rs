@@ -85,10 +85,13 @@ impl Criterion {
                 r.iter().any(|r| r.contains(n))
             }
             (MatchMethod::Ip, Patterns::Ip(nets)) => match parse_ip(v) {
-                Some(ip) => nets.iter().any(|n| n.contains(ip)),
+                Some(ip) => nets.contains(ip),
                 None => false,
             },
             (MatchMethod::Reg, Patterns::Regex(res)) => res.iter().any(|re| re.is_match(v)),
+            (MatchMethod::Str, Patterns::Bytes(pats)) if pats.len() > 8 => {
+                match_sorted(pats, v, icase)
+            }
             (m, Patterns::Bytes(pats)) => pats.iter().any(|p| match_str(*m, icase, v, p)),
             _ => false,
         }
@@ -118,7 +121,7 @@ impl Criterion {
         match (&self.method, &self.patterns) {
             (MatchMethod::Found, _) => true,
             (MatchMethod::Bool, _) => true,
-            (MatchMethod::Ip, Patterns::Ip(nets)) => nets.iter().any(|n| n.contains(ip)),
+            (MatchMethod::Ip, Patterns::Ip(nets)) => nets.contains(ip),
             _ => {
                 let mut buf = [0u8; 48];
                 let len = {
@@ -138,6 +141,22 @@ fn non_empty(v: &[u8]) -> Option<&[u8]> {
     } else {
         Some(v)
     }
+}
+
+/// Exact match in a sorted list (lower-cased with `-i`), without allocating: a sample longer
+/// than the stack buffer cannot be lower-cased there and is compared one by one.
+fn match_sorted(pats: &[Box<[u8]>], v: &[u8], icase: bool) -> bool {
+    if !icase {
+        return pats.binary_search_by(|p| (**p).cmp(v)).is_ok();
+    }
+    let mut buf = [0u8; 256];
+    if v.len() > buf.len() {
+        return pats.iter().any(|p| p.eq_ignore_ascii_case(v));
+    }
+    let lower = &mut buf[..v.len()];
+    lower.copy_from_slice(v);
+    lower.make_ascii_lowercase();
+    pats.binary_search_by(|p| (**p).cmp(lower)).is_ok()
 }
 
 fn eq_bytes(icase: bool, a: &[u8], b: &[u8]) -> bool {

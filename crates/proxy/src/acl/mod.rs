@@ -20,7 +20,7 @@ mod eval;
 mod net;
 
 pub use eval::render_sample;
-pub use net::IpNet;
+pub use net::{IpNet, IpSet};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -253,14 +253,15 @@ impl IntRange {
 pub enum Patterns {
     /// For `found` and `bool`: no patterns.
     None,
-    /// Byte strings, for str/beg/end/sub/dom/dir.
+    /// Byte strings, for str/beg/end/sub/dom/dir. For `str`, they are sorted (and lower-cased
+    /// with `-i`) so that large lists are searched in O(log n).
     Bytes(Vec<Box<[u8]>>),
     /// Regular expressions (`-i` compiled in as case-insensitivity).
     Regex(Vec<regex::bytes::Regex>),
     /// Integer ranges, for int/len.
     Int(Vec<IntRange>),
-    /// Networks, for ip.
-    Ip(Vec<IpNet>),
+    /// Networks, for ip (searched in O(log n)).
+    Ip(IpSet),
 }
 
 impl Patterns {

@@ -83,6 +83,76 @@ fn v6_in(net: Ipv6Addr, prefix: u8, a: Ipv6Addr) -> bool {
     u128::from(a) & mask128(prefix) == u128::from(net)
 }
 
+/// A set of networks, searched in O(log n): each network is an address range in the IPv6
+/// space (IPv4 as IPv4-mapped addresses), sorted and merged. Matching follows
+/// [`IpNet::contains`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpSet {
+    /// The networks as written, for messages.
+    pub nets: Vec<IpNet>,
+    /// Disjoint, sorted, inclusive ranges.
+    ranges: Vec<(u128, u128)>,
+}
+
+fn to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+impl IpSet {
+    /// The set of these networks.
+    pub fn new(nets: Vec<IpNet>) -> IpSet {
+        let mut ranges: Vec<(u128, u128)> = nets
+            .iter()
+            .map(|n| {
+                let start = to_u128(n.addr);
+                let bits = match n.addr {
+                    IpAddr::V4(_) => 32 - u32::from(n.prefix),
+                    IpAddr::V6(_) => 128 - u32::from(n.prefix),
+                };
+                let span = if bits == 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << bits) - 1
+                };
+                (start, start | span)
+            })
+            .collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(u128, u128)> = Vec::with_capacity(ranges.len());
+        for (a, b) in ranges {
+            match merged.last_mut() {
+                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        IpSet {
+            nets,
+            ranges: merged,
+        }
+    }
+
+    /// Whether `ip` is in one of the networks.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let x = to_u128(ip);
+        // The last range starting at or before x.
+        let i = self.ranges.partition_point(|r| r.0 <= x);
+        i > 0 && self.ranges[i - 1].1 >= x
+    }
+
+    /// The number of networks.
+    pub fn len(&self) -> usize {
+        self.nets.len()
+    }
+
+    /// No network at all.
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+}
+
 /// Why a network could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadNet;
@@ -149,6 +219,54 @@ mod tests {
         assert!("10.0.0.0/".parse::<IpNet>().is_err());
         assert!("example.com".parse::<IpNet>().is_err());
         assert_eq!("0.0.0.0/0".parse::<IpNet>().unwrap().prefix, 0);
+    }
+
+    #[test]
+    fn sets_agree_with_single_networks() {
+        let nets: Vec<IpNet> = [
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "192.168.1.0/24",
+            "192.168.2.0/24",
+            "2001:db8::/32",
+            "::1",
+            "0.0.0.0/32",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let set = IpSet::new(nets.clone());
+        for probe in [
+            "10.0.0.0",
+            "10.255.255.255",
+            "11.0.0.0",
+            "9.255.255.255",
+            "192.168.1.77",
+            "192.168.2.0",
+            "192.168.3.0",
+            "192.168.0.255",
+            "2001:db8::1",
+            "2001:db9::",
+            "::1",
+            "::2",
+            "0.0.0.0",
+            "0.0.0.1",
+            "::ffff:10.2.3.4",
+            "::ffff:11.2.3.4",
+            "255.255.255.255",
+        ] {
+            let p = ip(probe);
+            assert_eq!(
+                set.contains(p),
+                nets.iter().any(|n| n.contains(p)),
+                "{probe}"
+            );
+        }
+        let all = IpSet::new(vec!["::/0".parse().unwrap()]);
+        assert!(all.contains(ip("1.2.3.4")) && all.contains(ip("ffff::1")));
+        let v4all = IpSet::new(vec!["0.0.0.0/0".parse().unwrap()]);
+        assert!(v4all.contains(ip("1.2.3.4")) && !v4all.contains(ip("2001:db8::1")));
+        assert!(!IpSet::new(Vec::new()).contains(ip("1.2.3.4")));
     }
 
     #[test]

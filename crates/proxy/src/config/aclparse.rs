@@ -32,7 +32,7 @@ use super::model::Location;
 use std::sync::Arc;
 
 use crate::acl::{
-    Acl, Condition, Criterion, Fetch, IntRange, IpNet, MatchMethod, Patterns, Polarity, Term,
+    Acl, Condition, Criterion, Fetch, IntRange, IpNet, IpSet, MatchMethod, Patterns, Polarity, Term,
 };
 
 /// A reference from a condition to an ACL, before names are resolved (an `acl` line that
@@ -467,7 +467,7 @@ pub(crate) fn build_patterns(
                         .map_err(|_| format!("'{w}' is not a valid IPv4 or IPv6 address"))?,
                 );
             }
-            Patterns::Ip(nets)
+            Patterns::Ip(IpSet::new(nets))
         }
         MatchMethod::Reg => {
             let mut res = Vec::new();
@@ -481,12 +481,21 @@ pub(crate) fn build_patterns(
         | MatchMethod::End
         | MatchMethod::Sub
         | MatchMethod::Dom
-        | MatchMethod::Dir => Patterns::Bytes(
-            words
+        | MatchMethod::Dir => {
+            let mut pats: Vec<Box<[u8]>> = words
                 .iter()
                 .map(|w| w.as_bytes().to_vec().into_boxed_slice())
-                .collect(),
-        ),
+                .collect();
+            if method == MatchMethod::Str {
+                // Sorted (lower-cased with -i) for the binary search of large lists.
+                if ignore_case {
+                    pats.iter_mut().for_each(|p| p.make_ascii_lowercase());
+                }
+                pats.sort_unstable();
+                pats.dedup();
+            }
+            Patterns::Bytes(pats)
+        }
     })
 }
 
