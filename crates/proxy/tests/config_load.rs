@@ -26,7 +26,12 @@ fn secs(s: u64) -> Option<Duration> {
 #[test]
 fn debian_stock_config() {
     let (cfg, diags) = load_file("debian-stock.cfg", &[]);
-    assert!(diags.is_empty(), "{diags:#?}");
+    let msgs: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        ["parsing [tests/data/configs/debian-stock.cfg:16] : 'ssl-default-bind-ciphers' : dermaga cannot offer the ciphers DHE-RSA-AES128-GCM-SHA256, DHE-RSA-AES256-GCM-SHA384; the others are used."]
+    );
+    assert_eq!(diags[0].severity, Severity::Warning);
     let g = &cfg.global;
     assert_eq!(g.logs.len(), 2);
     assert_eq!(g.logs[0].addr, LogAddr::Unix("/dev/log".into()));
@@ -691,4 +696,19 @@ fn defaults_default_backend_and_harmless_tuning() {
         "other"
     );
     assert!(cfg.backend("app").unwrap().default_backend.is_none());
+}
+
+#[test]
+fn tls_defaults_name_what_cannot_be_offered() {
+    let load = |line: &str| load_str("tls.cfg", &format!("global\n    {line}\n"), &env(&[]));
+    let (_, d) =
+        load("ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256")
+            .unwrap();
+    assert_eq!(d[0].message, "parsing [tls.cfg:2] : 'ssl-default-bind-ciphersuites' : dermaga cannot offer the ciphers TLS_AES_128_CCM_SHA256; the others are used.");
+    let (_, d) = load("ssl-default-server-ciphers HIGH:!aNULL:!MD5").unwrap();
+    assert!(d.is_empty(), "selectors are not judged: {d:#?}");
+    let (_, d) = load("ssl-default-bind-options ssl-min-ver TLSv1.0").unwrap();
+    assert_eq!(d[0].message, "parsing [tls.cfg:2] : 'ssl-default-bind-options' : dermaga offers TLSv1.2 and TLSv1.3 only; older versions are not available.");
+    let e = load("ssl-default-bind-ciphers DHE-RSA-AES128-SHA:AES128-SHA").unwrap_err();
+    assert_eq!(e[0].message, "parsing [tls.cfg:2] : 'ssl-default-bind-ciphers' : none of the ciphers DHE-RSA-AES128-SHA, AES128-SHA is supported by dermaga.");
 }

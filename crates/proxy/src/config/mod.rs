@@ -48,7 +48,7 @@ pub use cond::{has_feature, FEATURES, HAPROXY_COMPAT_VERSION};
 pub use diag::{Diagnostic, Severity};
 pub use lexer::{Env, ProcessEnv};
 pub use model::*;
-pub use parser::HARMLESS;
+pub use parser::{HARMLESS, TLS12_CIPHERS, TLS13_CIPHERSUITES};
 pub use units::{parse_size, parse_time, TimeError};
 
 use std::path::{Path, PathBuf};

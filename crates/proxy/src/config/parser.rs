@@ -67,6 +67,23 @@ pub const HARMLESS: &[&str] = &[
     "option tcp-smart-connect",
 ];
 
+/// TLS 1.2 cipher suites (OpenSSL names) that dermaga's TLS stack (rustls) offers.
+pub const TLS12_CIPHERS: &[&str] = &[
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+];
+
+/// TLS 1.3 cipher suites that dermaga's TLS stack (rustls) offers.
+pub const TLS13_CIPHERSUITES: &[&str] = &[
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+];
+
 /// The `tune.maxrewrite` default: half the buffer, at most 1024 bytes.
 fn default_maxrewrite(bufsize: usize) -> usize {
     (bufsize / 2).min(1024)
@@ -814,9 +831,9 @@ impl<'e> Parser<'e> {
                     self.alert(loc, format!("'{kw}' expects an argument."));
                     return;
                 }
-                self.global
-                    .ssl_defaults
-                    .insert(kw.to_string(), rest.join(" "));
+                let value = rest.join(" ");
+                self.check_tls_defaults(loc, kw, sub, &value);
+                self.global.ssl_defaults.insert(kw.to_string(), value);
             }
             "log" => {
                 if let Some(t) = self.parse_log(loc, w, true) {
@@ -852,6 +869,67 @@ impl<'e> Parser<'e> {
                     self.unknown_global(loc, kw);
                 }
             }
+        }
+    }
+
+    /// Names, in a warning, the ciphers and protocol versions of an `ssl-default-*` keyword
+    /// that dermaga's TLS stack cannot offer; an error only when nothing usable remains.
+    fn check_tls_defaults(&mut self, loc: &Location, kw: &str, sub: &str, value: &str) {
+        let usable: &[&str] = match sub {
+            "ciphers" => TLS12_CIPHERS,
+            "ciphersuites" => TLS13_CIPHERSUITES,
+            "options" => {
+                let words: Vec<&str> = value.split_whitespace().collect();
+                let old = words.windows(2).any(|w| {
+                    w[0] == "ssl-min-ver" && matches!(w[1], "SSLv3" | "TLSv1.0" | "TLSv1.1")
+                }) || words
+                    .iter()
+                    .any(|w| matches!(*w, "force-sslv3" | "force-tlsv10" | "force-tlsv11"));
+                if old {
+                    self.warn(loc, format!("'{kw}' : dermaga offers TLSv1.2 and TLSv1.3 only; older versions are not available."));
+                }
+                return;
+            }
+            _ => return,
+        };
+        let mut named = Vec::new();
+        let mut selector = false;
+        for item in value.split([':', ',', ' ']).filter(|i| !i.is_empty()) {
+            // OpenSSL selectors (`HIGH`, `!aNULL`, `ECDHE+AESGCM`, `@SECLEVEL=2`) cannot be
+            // judged one by one: only explicit cipher names are checked.
+            if item.starts_with(['!', '-', '+', '@'])
+                || item.contains('+')
+                || !item.contains(['-', '_'])
+            {
+                selector = true;
+                continue;
+            }
+            named.push(item);
+        }
+        let missing: Vec<&str> = named
+            .iter()
+            .copied()
+            .filter(|n| !usable.contains(n))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        if missing.len() == named.len() && !selector {
+            self.alert(
+                loc,
+                format!(
+                    "'{kw}' : none of the ciphers {} is supported by dermaga.",
+                    missing.join(", ")
+                ),
+            );
+        } else {
+            self.warn(
+                loc,
+                format!(
+                    "'{kw}' : dermaga cannot offer the ciphers {}; the others are used.",
+                    missing.join(", ")
+                ),
+            );
         }
     }
 
