@@ -5,16 +5,13 @@
 //! Wiring only: the work is in `dermaga_image`. Exit statuses are podman's: 0, 125 for an
 //! error; `rmi` 1 when an image is not known and 2 when one is in use.
 
-// Until the container command line dispatches here, nothing in the binary calls `main`.
-#![allow(dead_code)]
-
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use dermaga_image::{
-    ArchiveFormat, ImageError, ImageStore, ImageUsers, ImagesOptions, ImportOptions, NoImageUsers,
+    ArchiveFormat, ImageError, ImageStore, ImageUsers, ImagesOptions, ImportOptions,
 };
 
 const USAGE: &str = "\
@@ -332,6 +329,9 @@ fn import(root: &Path, args: Vec<String>) -> ExitCode {
         name,
         message: p.value("-m|--message").map(String::from),
         changes: p.values("-c|--change"),
+        os: p.value("--os").map(String::from),
+        arch: p.value("--arch").map(String::from),
+        variant: p.value("--variant").map(String::from),
     };
     match store.import_tarball_with(Path::new(&src), &opts) {
         Ok(id) => print(&format!("sha256:{id}\n")),
@@ -374,7 +374,7 @@ fn save(root: &Path, args: Vec<String>) -> ExitCode {
         args,
         Spec {
             with_value: &["-o|--output", "--format"],
-            boolean: &["-q|--quiet", "-m|--multi-image-archive", "--compress"]
+            boolean: &["-q|--quiet", "-m|--multi-image-archive"]
         }
     );
     if p.positional.is_empty() {
@@ -455,10 +455,25 @@ fn untag(root: &Path, args: Vec<String>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Who uses images: the engine's containers, once it provides an [`ImageUsers`]; until then
-/// no container can use one.
-fn image_users(_root: &Path) -> Box<dyn ImageUsers> {
-    Box::new(NoImageUsers)
+/// The engine's containers, as users of images: `rmi` and `image prune` keep what they use.
+struct EngineImageUsers(dermaga_engine::db::Db);
+
+impl ImageUsers for EngineImageUsers {
+    fn containers_using(&self, image_id: &str) -> dermaga_image::Result<Vec<String>> {
+        dermaga_engine::image::ContainerImageUsers { db: &self.0 }.containers_using(image_id)
+    }
+}
+
+/// Opens the engine's container table; failing closed, since without it `rmi` could remove
+/// an image a container needs.
+fn image_users(root: &Path) -> Result<Box<dyn ImageUsers>, ExitCode> {
+    match dermaga_engine::db::Db::open(root) {
+        Ok(db) => Ok(Box::new(EngineImageUsers(db))),
+        Err(e) => Err(fail(&format!(
+            "reading the containers that use images: {}",
+            e.msg
+        ))),
+    }
 }
 
 fn rmi(root: &Path, args: Vec<String>) -> ExitCode {
@@ -479,9 +494,15 @@ fn rmi(root: &Path, args: Vec<String>) -> ExitCode {
         }
     }
     if targets.is_empty() {
+        if p.has("-a|--all") {
+            return ExitCode::SUCCESS;
+        }
         return fail("rmi needs at least one image (or --all)");
     }
-    let users = image_users(root);
+    let users = match image_users(root) {
+        Ok(u) => u,
+        Err(code) => return code,
+    };
     let mut code = 0u8;
     let mut out = String::new();
     for t in targets {
@@ -525,7 +546,11 @@ fn prune(root: &Path, args: Vec<String>) -> ExitCode {
         return fail("image prune --filter is not supported yet");
     }
     let store = store_or_fail!(root);
-    match store.prune(p.has("-a|--all"), image_users(root).as_ref()) {
+    let users = match image_users(root) {
+        Ok(u) => u,
+        Err(code) => return code,
+    };
+    match store.prune(p.has("-a|--all"), users.as_ref()) {
         Ok(ids) => print(&ids.iter().map(|id| format!("{id}\n")).collect::<String>()),
         Err(e) => fail_err(&e),
     }

@@ -153,6 +153,10 @@ pub struct ImportOptions {
     pub message: Option<String>,
     /// Dockerfile-style config changes (`--change 'CMD ["/bin/sh"]'`, `ENV K=V`, ...).
     pub changes: Vec<String>,
+    /// `--os`, `--arch`, `--variant`: the platform recorded in the config (default: the host's).
+    pub os: Option<String>,
+    pub arch: Option<String>,
+    pub variant: Option<String>,
 }
 
 /// A layer extracted into a temporary directory, not yet part of the store.
@@ -904,10 +908,10 @@ impl ImageStore {
             .message
             .clone()
             .unwrap_or_else(|| "imported from tarball".to_string());
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "created": now,
-            "architecture": crate::config::host_arch(),
-            "os": "linux",
+            "architecture": opts.arch.as_deref().unwrap_or(crate::config::host_arch()),
+            "os": opts.os.as_deref().unwrap_or("linux"),
             "config": config_patch.into_json(),
             "rootfs": {"type": "layers", "diff_ids": [staged.diff_id]},
             "history": [{
@@ -916,6 +920,9 @@ impl ImageStore {
                 "comment": comment,
             }],
         });
+        if let Some(v) = &opts.variant {
+            config["variant"] = serde_json::Value::String(v.clone());
+        }
         let config_bytes = serde_json::to_vec(&config).expect("json");
         let diff_id = staged.diff_id.clone();
         let ids = self.commit_images(
