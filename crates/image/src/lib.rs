@@ -37,11 +37,13 @@
 pub mod archive;
 pub mod check;
 pub mod config;
+pub mod containerfile;
 pub mod digest;
 mod error;
 pub mod fsutil;
 pub mod layer;
 pub mod reference;
+pub mod registry;
 pub mod report;
 mod store;
 pub mod template;
