@@ -712,3 +712,53 @@ fn tls_defaults_name_what_cannot_be_offered() {
     let e = load("ssl-default-bind-ciphers DHE-RSA-AES128-SHA:AES128-SHA").unwrap_err();
     assert_eq!(e[0].message, "parsing [tls.cfg:2] : 'ssl-default-bind-ciphers' : none of the ciphers DHE-RSA-AES128-SHA, AES128-SHA is supported by dermaga.");
 }
+
+#[test]
+fn websocket_and_blue_green_configs() {
+    let (cfg, diags) = load_file("good/websocket.cfg", &[]);
+    assert_eq!(
+        diags.len(),
+        1,
+        "the deprecated hidden-header form warns: {diags:#?}"
+    );
+    let fe = cfg.frontend("public").unwrap();
+    assert_eq!(fe.binds[0].v6only, Some(false));
+    assert_eq!(fe.acls[0].criteria.len(), 2, "two lines, one ACL");
+    assert_eq!(fe.acls[0].locs.len(), 2);
+    assert_eq!(fe.settings.timeouts.tunnel, secs(3600));
+    assert_eq!(
+        fe.settings.forwardfor.as_ref().unwrap().except,
+        Some("127.0.0.0/8".parse().unwrap())
+    );
+    let HealthCheck::Http(h) = &cfg.backend("www").unwrap().settings.health_check else {
+        panic!()
+    };
+    assert_eq!(
+        (h.method.as_str(), h.version.as_str()),
+        ("HEAD", "HTTP/1.1")
+    );
+    assert_eq!(h.headers, [("Host".to_string(), "localhost".to_string())]);
+    let HealthCheck::Http(h) = &cfg.backend("ws").unwrap().settings.health_check else {
+        panic!()
+    };
+    assert!(matches!(&h.expect[0].matcher, CheckMatch::Status(r) if r == &[(200, 399)]));
+
+    let (cfg, diags) = load_file("good/blue-green.cfg", &[]);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let green = cfg.backend("green").unwrap();
+    let o = &green.servers[0].options;
+    assert!(o.check);
+    assert_eq!(
+        (o.fastinter, o.downinter, o.rise, o.fall),
+        (Some(Duration::from_millis(500)), secs(5), 3, 2)
+    );
+    assert_eq!((o.maxconn, o.maxqueue, o.slowstart), (100, 50, secs(20)));
+    assert!(green.servers[2].options.backup);
+    let r = &green.settings.retry_on;
+    assert!(r.conn_failure && r.empty_response && r.response_timeout);
+    let blue = cfg.backend("blue").unwrap();
+    assert_eq!(blue.settings.balance, Some(Balance::StaticRr));
+    assert!(blue.servers.iter().all(|s| s.options.disabled));
+    assert_eq!(cfg.global.stats_timeout, Duration::from_secs(120));
+    assert_eq!(cfg.global.stats_sockets[0].mode, Some(0o600));
+}
