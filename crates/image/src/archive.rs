@@ -27,7 +27,9 @@ use crate::error::{ImageError, IoContext, Result};
 use crate::fsutil;
 use crate::layer::{self, Compression};
 use crate::reference;
-use crate::store::{ImageStore, NewImage, StagedLayer, OCI_MANIFEST};
+use crate::store::{
+    discard_staged_in, stage_layer_in, ImageStore, NewImage, StagedLayer, OCI_MANIFEST,
+};
 
 /// The archive formats of `save --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -310,11 +312,52 @@ fn is_index_type(mt: &str) -> bool {
         || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
-/// The work of one `load`: staged layers and images to record.
+/// The work of one `load`: layers to stage, staged layers and images to record.
 struct LoadPlan {
+    jobs: Vec<StageJob>,
     staged: Vec<StagedLayer>,
     staged_ids: HashSet<String>,
     images: Vec<NewImage>,
+}
+
+/// One layer member of an archive to stage.
+struct StageJob {
+    member: String,
+    diff_id: String,
+    /// The blob digest the archive states (OCI), checked too.
+    blob_digest: Option<String>,
+}
+
+/// Stages one layer member and checks its digests.
+fn stage_job(ar: &IndexedArchive, tmp: &Path, job: &StageJob) -> Result<StagedLayer> {
+    let what = format!("{}: {}", ar.what, job.member);
+    let s = stage_layer_in(tmp, ar.reader(&job.member)?, &what)?;
+    let check = (|| {
+        if let Some(b) = &job.blob_digest {
+            if s.blob_digest != *b {
+                return Err(ImageError::DigestMismatch {
+                    what: what.clone(),
+                    expected: b.clone(),
+                    actual: s.blob_digest.clone(),
+                });
+            }
+        }
+        if s.diff_id != job.diff_id {
+            return Err(ImageError::DigestMismatch {
+                what: format!("{what} (uncompressed)"),
+                expected: job.diff_id.clone(),
+                actual: s.diff_id.clone(),
+            });
+        }
+        Ok(())
+    })();
+    match check {
+        Ok(()) => Ok(s),
+        Err(e) => {
+            discard_staged_in(&s);
+            Err(e)
+        }
+    }
 }
 
 impl ImageStore {
@@ -355,6 +398,7 @@ impl ImageStore {
             };
             let ar = IndexedArchive::open(file, &what)?;
             let mut plan = LoadPlan {
+                jobs: Vec::new(),
                 staged: Vec::new(),
                 staged_ids: HashSet::new(),
                 images: Vec::new(),
@@ -369,6 +413,7 @@ impl ImageStore {
                     why: "neither a docker-archive (no manifest.json) nor an oci-archive (no index.json)".into(),
                 })
             };
+            let res = res.and_then(|()| self.run_jobs(&ar, &mut plan));
             if let Err(e) = res {
                 for s in &plan.staged {
                     self.discard_staged(s);
@@ -411,11 +456,9 @@ impl ImageStore {
         }
     }
 
-    /// Stages layer `member` unless the store or this load already has `diff_id`; checks the
-    /// diff id (and the blob digest, when the archive states one).
+    /// Queues layer `member` for staging unless the store or this load already has `diff_id`.
     fn stage_member(
         &self,
-        ar: &IndexedArchive,
         member: &str,
         diff_id: &str,
         blob_digest: Option<&str>,
@@ -424,34 +467,67 @@ impl ImageStore {
         if plan.staged_ids.contains(diff_id) || self.has_layer(diff_id)? {
             return Ok(());
         }
-        let what = format!("{}: {member}", ar.what);
-        let s = self.stage_layer(ar.reader(member)?, &what)?;
-        let check = (|| {
-            if let Some(b) = blob_digest {
-                if s.blob_digest != b {
-                    return Err(ImageError::DigestMismatch {
-                        what: what.clone(),
-                        expected: b.to_string(),
-                        actual: s.blob_digest.clone(),
-                    });
+        plan.staged_ids.insert(diff_id.to_string());
+        plan.jobs.push(StageJob {
+            member: member.to_string(),
+            diff_id: diff_id.to_string(),
+            blob_digest: blob_digest.map(str::to_string),
+        });
+        Ok(())
+    }
+
+    /// Stages the queued layers, several at a time (extraction waits on the file system more
+    /// than on the CPU), checking each one's diff id and blob digest.
+    fn run_jobs(&self, ar: &IndexedArchive, plan: &mut LoadPlan) -> Result<()> {
+        let jobs = std::mem::take(&mut plan.jobs);
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 4)
+            .min(jobs.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let tmp = self.tmp_dir();
+        let results: Vec<(usize, Result<StagedLayer>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(job) = jobs.get(i) else { break };
+                            let r = stage_job(ar, &tmp, job);
+                            let failed = r.is_err();
+                            done.push((i, r));
+                            if failed {
+                                // Stop the others early: no more jobs are taken.
+                                next.store(jobs.len(), std::sync::atomic::Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                        done
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        let mut results = results;
+        results.sort_by_key(|(i, _)| *i);
+        let mut first_err = None;
+        for (_, r) in results {
+            match r {
+                Ok(s) => plan.staged.push(s),
+                Err(e) => {
+                    first_err.get_or_insert(e);
                 }
             }
-            if s.diff_id != diff_id {
-                return Err(ImageError::DigestMismatch {
-                    what: format!("{what} (uncompressed)"),
-                    expected: diff_id.to_string(),
-                    actual: s.diff_id.clone(),
-                });
-            }
-            Ok(())
-        })();
-        if let Err(e) = check {
-            self.discard_staged(&s);
-            return Err(e);
         }
-        plan.staged_ids.insert(diff_id.to_string());
-        plan.staged.push(s);
-        Ok(())
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn plan_docker(&self, ar: &IndexedArchive, plan: &mut LoadPlan) -> Result<()> {
@@ -490,7 +566,7 @@ impl ImageStore {
                 });
             }
             for (member, diff_id) in e.layers.iter().zip(&diff_ids) {
-                self.stage_member(ar, member, diff_id, None, plan)?;
+                self.stage_member(member, diff_id, None, plan)?;
             }
             let names = e
                 .repo_tags
@@ -560,7 +636,7 @@ impl ImageStore {
                     });
                 }
                 let member = format!("blobs/sha256/{}", digest_hex(&l.digest)?);
-                self.stage_member(ar, &member, diff_id, Some(&l.digest), plan)?;
+                self.stage_member(&member, diff_id, Some(&l.digest), plan)?;
             }
             plan.images.push(NewImage {
                 config_bytes,

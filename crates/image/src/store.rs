@@ -640,67 +640,12 @@ impl ImageStore {
     /// holds (gzip and zstd recognised by their magic bytes) into a temporary directory and
     /// computes both digests. `what` names the layer in errors. The caller holds the lock.
     pub(crate) fn stage_layer(&self, src: impl Read, what: &str) -> Result<StagedLayer> {
-        let tmp_blob = fsutil::temp_path(&self.tmp_dir(), "blob");
-        let tmp_dir = fsutil::temp_path(&self.tmp_dir(), "layer");
-        let res = (|| {
-            let blob_file =
-                File::create(&tmp_blob).ctx(|| format!("creating {}", tmp_blob.display()))?;
-            let mut blob_writer = BufWriter::with_capacity(256 * 1024, blob_file);
-            fs::create_dir(&tmp_dir).ctx(|| format!("creating {}", tmp_dir.display()))?;
-            let mut src = BufReader::with_capacity(256 * 1024, src);
-            let head = src.fill_buf().ctx(|| format!("reading {what}"))?;
-            let plain = matches!(
-                layer::Compression::detect(head),
-                Ok(layer::Compression::None)
-            );
-            let (compression, diff_hasher, blob_hasher) = if plain {
-                // An uncompressed blob is its own tar stream: one hash serves as both digests.
-                let mut r = HashingReader::with_copy(src, &mut blob_writer);
-                layer::extract(&mut r, &tmp_dir, what)?;
-                let (h, _) = r.finish().ctx(|| format!("reading {what}"))?;
-                (layer::Compression::None, h.clone(), h)
-            } else {
-                let mut blob_reader = HashingReader::with_copy(src, &mut blob_writer);
-                let (compression, diff_hasher) = {
-                    let buffered = BufReader::with_capacity(256 * 1024, &mut blob_reader);
-                    let (compression, tar_stream) = layer::decompress(buffered, what)?;
-                    let mut diff_reader = HashingReader::new(tar_stream);
-                    layer::extract(&mut diff_reader, &tmp_dir, what)?;
-                    let (h, _) = diff_reader.finish().map_err(|e| ImageError::BadLayer {
-                        layer: what.to_string(),
-                        why: format!("reading the layer stream: {e}"),
-                    })?;
-                    (compression, h)
-                };
-                let (blob_hasher, _) = blob_reader.finish().ctx(|| format!("reading {what}"))?;
-                (compression, diff_hasher, blob_hasher)
-            };
-            blob_writer
-                .flush()
-                .ctx(|| format!("writing {}", tmp_blob.display()))?;
-            let size = diff_hasher.len();
-            let blob_size = blob_hasher.len();
-            Ok(StagedLayer {
-                diff_id: diff_hasher.digest(),
-                blob_digest: blob_hasher.digest(),
-                media_type: compression.oci_layer_media_type().to_string(),
-                blob_size,
-                size,
-                tmp_blob: tmp_blob.clone(),
-                tmp_dir: tmp_dir.clone(),
-            })
-        })();
-        if res.is_err() {
-            let _ = fs::remove_file(&tmp_blob);
-            let _ = fsutil::remove_any(&tmp_dir);
-        }
-        res
+        stage_layer_in(&self.tmp_dir(), src, what)
     }
 
     /// Removes a staged layer's temporary files.
     pub(crate) fn discard_staged(&self, s: &StagedLayer) {
-        let _ = fs::remove_file(&s.tmp_blob);
-        let _ = fsutil::remove_any(&s.tmp_dir);
+        discard_staged_in(s);
     }
 
     /// Moves staged layers and the image's blobs into place and records the images in one
@@ -936,6 +881,72 @@ impl ImageStore {
         )?;
         Ok(ids.into_iter().next().expect("one image"))
     }
+}
+
+/// Removes a staged layer's temporary files.
+pub(crate) fn discard_staged_in(s: &StagedLayer) {
+    let _ = fs::remove_file(&s.tmp_blob);
+    let _ = fsutil::remove_any(&s.tmp_dir);
+}
+
+/// [`ImageStore::stage_layer`] without the store, so layers can be staged on several threads:
+/// `tmp` is the store's `tmp/`.
+pub(crate) fn stage_layer_in(tmp: &Path, src: impl Read, what: &str) -> Result<StagedLayer> {
+    let tmp_blob = fsutil::temp_path(tmp, "blob");
+    let tmp_dir = fsutil::temp_path(tmp, "layer");
+    let res = (|| {
+        let blob_file =
+            File::create(&tmp_blob).ctx(|| format!("creating {}", tmp_blob.display()))?;
+        let mut blob_writer = BufWriter::with_capacity(256 * 1024, blob_file);
+        fs::create_dir(&tmp_dir).ctx(|| format!("creating {}", tmp_dir.display()))?;
+        let mut src = BufReader::with_capacity(256 * 1024, src);
+        let head = src.fill_buf().ctx(|| format!("reading {what}"))?;
+        let plain = matches!(
+            layer::Compression::detect(head),
+            Ok(layer::Compression::None)
+        );
+        let (compression, diff_hasher, blob_hasher) = if plain {
+            // An uncompressed blob is its own tar stream: one hash serves as both digests.
+            let mut r = HashingReader::with_copy(src, &mut blob_writer);
+            layer::extract(&mut r, &tmp_dir, what)?;
+            let (h, _) = r.finish().ctx(|| format!("reading {what}"))?;
+            (layer::Compression::None, h.clone(), h)
+        } else {
+            let mut blob_reader = HashingReader::with_copy(src, &mut blob_writer);
+            let (compression, diff_hasher) = {
+                let buffered = BufReader::with_capacity(256 * 1024, &mut blob_reader);
+                let (compression, tar_stream) = layer::decompress(buffered, what)?;
+                let mut diff_reader = HashingReader::new(tar_stream);
+                layer::extract(&mut diff_reader, &tmp_dir, what)?;
+                let (h, _) = diff_reader.finish().map_err(|e| ImageError::BadLayer {
+                    layer: what.to_string(),
+                    why: format!("reading the layer stream: {e}"),
+                })?;
+                (compression, h)
+            };
+            let (blob_hasher, _) = blob_reader.finish().ctx(|| format!("reading {what}"))?;
+            (compression, diff_hasher, blob_hasher)
+        };
+        blob_writer
+            .flush()
+            .ctx(|| format!("writing {}", tmp_blob.display()))?;
+        let size = diff_hasher.len();
+        let blob_size = blob_hasher.len();
+        Ok(StagedLayer {
+            diff_id: diff_hasher.digest(),
+            blob_digest: blob_hasher.digest(),
+            media_type: compression.oci_layer_media_type().to_string(),
+            blob_size,
+            size,
+            tmp_blob: tmp_blob.clone(),
+            tmp_dir: tmp_dir.clone(),
+        })
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp_blob);
+        let _ = fsutil::remove_any(&tmp_dir);
+    }
+    res
 }
 
 /// Opens the shared state database with WAL, a busy timeout and foreign keys, and creates the

@@ -16,6 +16,11 @@ use dermaga_image::ImageStore;
 
 /// A docker-archive with the given layer tars (lowest first), named `name`.
 fn docker_archive(path: &Path, name: &str, layers: &[Vec<u8>]) {
+    docker_archive_with(path, name, layers, false)
+}
+
+/// With `swap`, the manifest lists the layer files in reverse: each fails its diff id.
+fn docker_archive_with(path: &Path, name: &str, layers: &[Vec<u8>], swap: bool) {
     let diff_ids: Vec<String> = layers.iter().map(|l| sha256_digest(l)).collect();
     let config = format!(
         r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["/bin/sh"]}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
@@ -41,6 +46,9 @@ fn docker_archive(path: &Path, name: &str, layers: &[Vec<u8>]) {
         layer_names.push(format!("\"{n}\""));
     }
     add(&format!("{config_hex}.json"), config.as_bytes());
+    if swap {
+        layer_names.reverse();
+    }
     let manifest = format!(
         r#"[{{"Config":"{config_hex}.json","RepoTags":["{name}"],"Layers":[{}]}}]"#,
         layer_names.join(",")
@@ -441,4 +449,35 @@ fn upper_dir_diffs_into_a_layer_with_whiteouts() {
         fs::metadata(out.join("tmp/new")).unwrap().ino(),
         fs::metadata(out.join("tmp/new2")).unwrap().ino()
     );
+}
+
+#[test]
+fn a_layer_that_fails_its_diff_id_is_refused_and_leaves_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let layers: Vec<Vec<u8>> = (0..4)
+        .map(|i| {
+            TarBuilder::new()
+                .file(&format!("f{i}"), format!("{i}").as_bytes())
+                .finish()
+        })
+        .collect();
+    let archive = t.path().join("bad.tar");
+    docker_archive_with(&archive, "bad", &layers, true);
+    let store = ImageStore::open(&t.path().join("store")).unwrap();
+    let e = store.load(Some(&archive)).unwrap_err();
+    assert!(e.to_string().contains("digest mismatch"), "{e}");
+    assert!(store.list().unwrap().is_empty());
+    let r = store.check(false).unwrap();
+    assert!(r.is_consistent() && r.garbage.is_empty(), "{r:?}");
+    // The right archive loads, all four layers in order.
+    let good = t.path().join("good.tar");
+    docker_archive(&good, "good", &layers);
+    store.load(Some(&good)).unwrap();
+    let img = store.resolve("good").unwrap();
+    for (i, d) in img.layer_dirs.iter().enumerate() {
+        assert_eq!(
+            fs::read_to_string(d.join(format!("f{i}"))).unwrap(),
+            i.to_string()
+        );
+    }
 }
