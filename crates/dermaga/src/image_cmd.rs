@@ -351,6 +351,9 @@ fn load(root: &Path, args: Vec<String>) -> ExitCode {
         return fail("load takes no positional arguments; name the archive with -i FILE");
     }
     let input = p.value("-i|--input").map(PathBuf::from);
+    if input.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return fail("no archive to load: give -i FILE or pipe one into standard input");
+    }
     let store = store_or_fail!(root);
     match store.load(input.as_deref()) {
         Ok(images) => {

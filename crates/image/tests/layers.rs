@@ -481,3 +481,66 @@ fn a_layer_that_fails_its_diff_id_is_refused_and_leaves_nothing() {
         );
     }
 }
+
+/// An image of 150 layers mounts through the short links: the overlay options stay under the
+/// page-size limit that the full layer paths would exceed.
+#[test]
+fn an_image_of_150_layers_mounts_through_short_links() {
+    let t = tempfile::tempdir().unwrap();
+    let layers: Vec<Vec<u8>> = (0..150)
+        .map(|i| {
+            TarBuilder::new()
+                .dir("l/")
+                .file(&format!("l/{i}"), format!("{i}").as_bytes())
+                .finish()
+        })
+        .collect();
+    let archive = t.path().join("tall.tar");
+    docker_archive(&archive, "tall", &layers);
+    let store = ImageStore::open(&t.path().join("store")).unwrap();
+    store.load(Some(&archive)).unwrap();
+    let img = store.resolve("tall").unwrap();
+    assert_eq!(img.layer_links.len(), 150);
+    let full: usize = img.layer_dirs.iter().map(|d| d.as_os_str().len() + 1).sum();
+    assert!(
+        full > 4096,
+        "the full paths alone would not fit ({full} bytes)"
+    );
+    let lowers: Vec<String> = img
+        .layer_links
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
+    let (mnt, work, upper) = (
+        t.path().join("mnt"),
+        t.path().join("work"),
+        t.path().join("upper"),
+    );
+    for d in [&mnt, &work, &upper] {
+        fs::create_dir(d).unwrap();
+    }
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        upper.display(),
+        work.display()
+    );
+    assert!(opts.len() < 4096, "options are {} bytes", opts.len());
+    let st = Command::new("mount")
+        .current_dir(&img.store_root)
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success(), "overlay mount of 150 layers failed");
+    let seen = std::panic::catch_unwind(|| {
+        assert_eq!(fs::read_dir(mnt.join("l")).unwrap().count(), 150);
+        assert_eq!(fs::read_to_string(mnt.join("l/0")).unwrap(), "0");
+        assert_eq!(fs::read_to_string(mnt.join("l/149")).unwrap(), "149");
+    });
+    let _ = Command::new("umount").arg(&mnt).status();
+    if let Err(p) = seen {
+        std::panic::resume_unwind(p);
+    }
+}
