@@ -75,7 +75,7 @@ fn processes_capabilities_and_refusals() {
         .0,
         0
     );
-    // Seccomp: the default profile blocks unshare(2) even where no capability would.
+    // Seccomp: the default profile is on, a profile file replaces it, unconfined turns it off.
     let seccomp = s.ok(&[
         "run",
         "--rm",
@@ -85,20 +85,46 @@ fn processes_capabilities_and_refusals() {
         "/proc/self/status",
     ]);
     assert_eq!(seccomp.split_whitespace().nth(1), Some("2"), "{seccomp}");
-    assert_ne!(s.run(&["run", "--rm", IMAGE, "unshare", "-U", "true"]).0, 0);
-    assert_eq!(
-        s.run(&[
-            "run",
-            "--rm",
-            "--security-opt",
-            "seccomp=unconfined",
-            IMAGE,
-            "unshare",
-            "-U",
-            "true"
-        ])
-        .0,
+    assert_ne!(
+        s.run(&["run", "--rm", IMAGE, "nsenter", "-t", "1", "-n", "true"])
+            .0,
         0
+    );
+    let profile = s.base().join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    assert_eq!(s.run(&["run", "--rm", IMAGE, "mkdir", "/tmp/d"]).0, 0);
+    let (code, _, err) = s.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        IMAGE,
+        "mkdir",
+        "/tmp/d",
+    ]);
+    assert!(
+        code != 0 && err.contains("Operation not permitted"),
+        "{code} {err}"
+    );
+    let unconfined = s.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        IMAGE,
+        "grep",
+        "Seccomp:",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        unconfined.split_whitespace().nth(1),
+        Some("0"),
+        "{unconfined}"
     );
     let nnp = s.ok(&[
         "run",

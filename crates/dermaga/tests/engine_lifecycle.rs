@@ -169,7 +169,7 @@ fn detached_lifecycle_logs_exec_inspect() {
     // rm, and rm of a running container needs -f.
     s.ok(&["start", "web"]);
     let (code, _, err) = s.run(&["rm", "web"]);
-    assert_eq!(code, 125);
+    assert_eq!(code, 2);
     assert!(err.contains("running"), "{err}");
     assert_eq!(s.ok(&["rm", "-f", "web"]), "web\n");
     assert_eq!(s.ok(&["ps", "-a", "-q"]), "");

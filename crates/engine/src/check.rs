@@ -60,7 +60,7 @@ impl Engine {
                         ));
                         if c2.config.rm {
                             if let Some(_l) = FileLock::try_exclusive(&p.lock())? {
-                                self.remove_locked(&c2, true)?;
+                                self.remove_files(&c2, true)?;
                                 r.repairs
                                     .push(format!("container {}: removed (--rm)", c.name));
                             }
@@ -76,7 +76,7 @@ impl Engine {
                     if repair {
                         if let Some(_l) = FileLock::try_exclusive(&p.lock()).unwrap_or(None) {
                             let _ = self.runtime_for(&c.config).delete(&c.id, true);
-                            self.remove_locked(c, true)?;
+                            self.remove_files(c, true)?;
                         } else {
                             let _ = rootfs::unmount(&p.merged());
                             let _ = fs::remove_dir_all(&p.dir);
@@ -120,7 +120,7 @@ impl Engine {
                         ));
                         if repair {
                             if let Some(_l) = FileLock::try_exclusive(&p.lock())? {
-                                self.remove_locked(c, true)?;
+                                self.remove_files(c, true)?;
                                 r.repairs.push(format!("container {}: removed", c.name));
                             }
                         }

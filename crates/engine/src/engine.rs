@@ -619,12 +619,16 @@ impl Engine {
         let p = self.paths(&c.id);
         if c.state == State::Running {
             if !force {
-                return Err(Error::engine(format!(
-                    "cannot remove container {} as it is running - running or paused containers \
-                     cannot be removed without force: container state improper \
-                     (stop it first, or use `dermaga rm -f`)",
-                    c.id
-                )));
+                // podman answers this one with exit code 2.
+                return Err(Error {
+                    code: 2,
+                    msg: format!(
+                        "cannot remove container {} as it is running - running or paused \
+                         containers cannot be removed without force: container state improper \
+                         (stop it first, or use `dermaga rm -f`)",
+                        c.id
+                    ),
+                });
             }
             let _ = self.runtime_for(&c.config).kill(&c.id, libc::SIGKILL, true);
             wait_lock_released(&p.lock(), None);
@@ -644,6 +648,12 @@ impl Engine {
     /// Removes a container whose monitor lock the caller holds.
     pub fn remove_locked(&self, c: &Container, volumes: bool) -> Result<()> {
         let _store = self.lock_store()?;
+        self.remove_files(c, volumes)
+    }
+
+    /// Removes a container's files and record; the caller holds its monitor lock and the
+    /// store lock (shared, or exclusively as `system check` does).
+    pub(crate) fn remove_files(&self, c: &Container, volumes: bool) -> Result<()> {
         let p = self.paths(&c.id);
         self.db.set_state(&c.id, State::Removing)?;
         rootfs::unmount(&p.merged())?;

@@ -339,9 +339,8 @@ pub fn build(
             env.push(format!("{k}={v}"));
         }
     };
-    if cfg.tty {
-        set_default(&mut env, "TERM", "xterm");
-    }
+    // podman sets TERM whether or not there is a terminal.
+    set_default(&mut env, "TERM", "xterm");
     set_default(&mut env, "container", "dermaga");
     set_default(&mut env, "HOSTNAME", &cfg.hostname);
     set_default(&mut env, "HOME", &user.home);
