@@ -38,6 +38,18 @@ const TABLE: &[(&str, &str)] = &[
     ("bad/dir-unterminated-if", "parsing [{F}:3]: non-terminated '.if' block."),
     ("bad/errorfile-bad-code", "parsing [{F}:8] : errorfile : status code '999' not handled."),
     ("bad/errorfile-missing-file", "parsing [{F}:8] : errorfile : error opening file '/nonexistent/400.http'."),
+    (
+        "bad/extra-arg-global",
+        "parsing [{F}:2] : 'maxconn' cannot handle unexpected argument '20'.",
+    ),
+    (
+        "bad/extra-arg-timeout",
+        "parsing [{F}:4] : 'timeout client' : unexpected extra argument '2s' after value '1s'.",
+    ),
+    (
+        "bad/extra-arg-use-backend",
+        "parsing [{F}:9] : unexpected keyword 'x' after switching rule, only 'if' and 'unless' are allowed.",
+    ),
     ("bad/forwardfor-except-bad", "parsing [{F}:9] : 'option forwardfor except' expects <address>[/mask] as argument."),
     ("bad/frontend-bad-name", "parsing [{F}:1] : character '/' is not permitted in 'frontend' name 'a/b'."),
     ("bad/frontend-dup", "Parsing [{F}:9]: frontend 'fe' has the same name as frontend 'fe' declared at {F}:7."),

@@ -708,7 +708,42 @@ impl<'e> Parser<'e> {
     // global
     // -----------------------------------------------------------------------------------------
 
+    /// haproxy's check of keywords that take a fixed number of arguments.
+    fn too_many_args(&mut self, loc: &Location, w: &[String], table: &[(&str, usize)]) -> bool {
+        let kw = w[0].as_str();
+        let Some((_, max)) = table.iter().find(|(k, _)| *k == kw) else {
+            return false;
+        };
+        let extra = arg(w, max + 1);
+        if extra.is_empty() {
+            return false;
+        }
+        self.alert(
+            loc,
+            format!("'{kw}' cannot handle unexpected argument '{extra}'."),
+        );
+        true
+    }
+
     fn global_line(&mut self, loc: &Location, w: &[String]) {
+        const FIXED: &[(&str, usize)] = &[
+            ("maxconn", 1),
+            ("nbthread", 1),
+            ("daemon", 0),
+            ("pidfile", 1),
+            ("chroot", 1),
+            ("user", 1),
+            ("group", 1),
+            ("uid", 1),
+            ("gid", 1),
+            ("tune.bufsize", 1),
+            ("tune.maxrewrite", 1),
+            ("ca-base", 1),
+            ("crt-base", 1),
+        ];
+        if self.too_many_args(loc, w, FIXED) {
+            return;
+        }
         let kw = w[0].as_str();
         let a1 = arg(w, 1);
         if kw == "no" || kw == "default" {
@@ -1067,6 +1102,13 @@ impl<'e> Parser<'e> {
                 }
                 self.global.stats_sockets.push(s);
             }
+            "timeout" | "maxconn" if !arg(w, 3).is_empty() => self.alert(
+                loc,
+                format!(
+                    "'stats {sub}' cannot handle unexpected argument '{}'.",
+                    arg(w, 3)
+                ),
+            ),
             "timeout" => match parse_time(arg(w, 2)) {
                 Ok(d) if !d.is_zero() => self.global.stats_timeout = d,
                 Ok(_) | Err(TimeError::Empty) => {
@@ -1491,6 +1533,17 @@ impl<'e> Parser<'e> {
             w = &w[1..];
             kw = k2;
         }
+        const FIXED: &[(&str, usize)] = &[
+            ("mode", 1),
+            ("retries", 1),
+            ("maxconn", 1),
+            ("default_backend", 1),
+            ("hash-type", 3),
+            ("errorfile", 2),
+        ];
+        if self.too_many_args(loc, w, FIXED) {
+            return;
+        }
         match kw {
             "mode" => {
                 let m = match arg(w, 1) {
@@ -1631,6 +1684,10 @@ impl<'e> Parser<'e> {
                     return;
                 }
                 let cond_words = args_from(w, 2);
+                if let Some(x) = cond_words.first().filter(|x| *x != "if" && *x != "unless") {
+                    self.alert(loc, format!("unexpected keyword '{x}' after switching rule, only 'if' and 'unless' are allowed."));
+                    return;
+                }
                 let cond = if cond_words.is_empty() {
                     None
                 } else {
@@ -1778,7 +1835,10 @@ impl<'e> Parser<'e> {
         if !arg(w, 3).is_empty() {
             self.alert(
                 loc,
-                format!("'{name}' : unexpected extra argument '{}'", arg(w, 3)),
+                format!(
+                    "'{name}' : unexpected extra argument '{}' after value '{v}'.",
+                    arg(w, 3)
+                ),
             );
             return;
         }
@@ -2872,8 +2932,7 @@ impl<'e> Parser<'e> {
     }
 
     fn server_line(&mut self, loc: &Location, w: &[String], t: Target, default: bool) {
-        let Target::Proxy(pi) = t else { return };
-        let pxname = self.proxies[pi].proxy.name.clone();
+        let pxname = self.target_info(t).1;
         let (name, addr_text, opts_from) = if default {
             (String::new(), String::new(), 1)
         } else {
@@ -2895,7 +2954,7 @@ impl<'e> Parser<'e> {
             let m = format!("[{loc}] : '{who}' : {msg}");
             p.diags.push(Diagnostic::alert(Some(loc.clone()), m));
         };
-        let mut o = self.proxies[pi].proxy.settings.default_server.clone();
+        let mut o = self.settings(t).default_server.clone();
         let a = args_from(w, opts_from);
         let mut i = 0;
         while i < a.len() {
@@ -3084,9 +3143,11 @@ impl<'e> Parser<'e> {
             i += step;
         }
         if default {
-            self.proxies[pi].proxy.settings.default_server = o;
+            self.settings(t).default_server = o;
             return;
         }
+        // `server` is refused in defaults before it gets here.
+        let Target::Proxy(pi) = t else { return };
         if let Some(prev) = self.proxies[pi].server_lines.get(&name) {
             let (kind, _, _, _, _) = self.target_info(t);
             self.alert(loc, format!("{kind} '{pxname}', another server named '{name}' was already defined at line {prev}, please use distinct names."));
