@@ -1,0 +1,488 @@
+//! The registry client against real peers: Debian's docker-registry on 127.0.0.1 (plain HTTP,
+//! reached with `--tls-verify=false` as podman does) and skopeo as the second client.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use dermaga_image::registry::{self, Credentials, Platform, RegistryOptions};
+use dermaga_image::{ArchiveFormat, ImageStore, ImportOptions};
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DOCKER_REGISTRY: &str = "/usr/bin/docker-registry";
+const SKOPEO: &str = "/usr/bin/skopeo";
+
+/// A running docker-registry, stopped on drop.
+pub struct Registry {
+    child: Child,
+    pub addr: String,
+    pub dir: PathBuf,
+}
+
+impl Registry {
+    /// Starts a registry with plain HTTP and no auth.
+    pub fn start(dir: &Path) -> Registry {
+        Self::start_with(dir, "")
+    }
+
+    /// Starts a registry; `extra` is appended to its config (an `auth:` section).
+    pub fn start_with(dir: &Path, extra: &str) -> Registry {
+        assert!(
+            Path::new(DOCKER_REGISTRY).exists(),
+            "{DOCKER_REGISTRY} is missing: install Debian's docker-registry (scripts/test.sh does)"
+        );
+        let dir = dir.join("registry");
+        std::fs::create_dir_all(dir.join("storage")).unwrap();
+        // An ephemeral port: bind 0, read it, release it for the registry (the window is tiny
+        // and the registry fails loudly if it loses the race).
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",
+            dir.join("storage").display()
+        );
+        let conf_path = dir.join("config.yml");
+        std::fs::write(&conf_path, config).unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        let child = Command::new(DOCKER_REGISTRY)
+            .arg("serve")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting docker-registry");
+        let mut reg = Registry { child, addr, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if TcpStream::connect(&reg.addr).is_ok() {
+                break;
+            }
+            if let Ok(Some(st)) = reg.child.try_wait() {
+                panic!(
+                    "docker-registry exited ({st}): {}",
+                    std::fs::read_to_string(reg.dir.join("registry.log")).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {}",
+                reg.addr
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        reg
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs skopeo with `args`; panics with its output on failure; returns stdout.
+pub fn skopeo(args: &[&str]) -> String {
+    assert!(
+        Path::new(SKOPEO).exists(),
+        "{SKOPEO} is missing: install skopeo (scripts/test.sh does)"
+    );
+    let out = Command::new(SKOPEO)
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("running skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Options for a loopback registry over plain HTTP; progress lines collected.
+fn insecure(dir: &Path) -> (RegistryOptions, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let opts = RegistryOptions {
+        tls_verify: Some(false),
+        authfile: Some(dir.join("auth.json")),
+        registries_conf: Some(empty_conf(dir)),
+        progress: Some(Arc::new(move |l: &str| {
+            sink.lock().unwrap().push(l.to_string())
+        })),
+        ..Default::default()
+    };
+    (opts, lines)
+}
+
+fn empty_conf(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("registries.conf");
+    if !p.exists() {
+        std::fs::write(&p, "").unwrap();
+    }
+    p
+}
+
+/// A store holding a busybox image named `localhost/busybox:latest`; returns it and the id.
+fn busybox_store(dir: &Path) -> (ImageStore, String) {
+    let store = ImageStore::open(&dir.join("root")).unwrap();
+    let tarball = common::busybox_tarball(dir);
+    let id = store
+        .import_tarball_with(
+            &tarball,
+            &ImportOptions {
+                name: Some("busybox".into()),
+                changes: vec!["CMD [\"/bin/sh\"]".into(), "ENV A=1".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    (store, id)
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap()
+}
+
+#[test]
+fn registry_push_skopeo_reads_it_and_pull_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start(tmp.path());
+    let (store, id) = busybox_store(tmp.path());
+    let (opts, lines) = insecure(tmp.path());
+    let dest = format!("{}/test/busybox:1", reg.addr);
+
+    let out = registry::push(&store, "busybox", &dest, &opts).unwrap();
+    assert_eq!(out.blobs_uploaded, 2, "{out:?}"); // one layer + the config
+    assert_eq!(out.manifest_digest, store.info(&id).unwrap().digest);
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("Copying blob ") && l.ends_with(" done")),
+        "{:?}",
+        lines.lock().unwrap()
+    );
+
+    // skopeo sees the same manifest and config.
+    let inspect = json(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{dest}"),
+    ]));
+    assert_eq!(inspect["Digest"], out.manifest_digest.as_str());
+    assert_eq!(inspect["Env"][0], "A=1");
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{dest}"),
+    ]);
+    assert_eq!(raw.as_bytes(), &store.manifest_bytes(&id).unwrap()[..]);
+
+    // skopeo copies it to an OCI layout with the same manifest digest.
+    let layout = tmp.path().join("layout");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-oci-accept-uncompressed-layers",
+        "--preserve-digests",
+        &format!("docker://{dest}"),
+        &format!("oci:{}:v1", layout.display()),
+    ]);
+    let index = json(&std::fs::read_to_string(layout.join("index.json")).unwrap());
+    assert_eq!(
+        index["manifests"][0]["digest"],
+        out.manifest_digest.as_str()
+    );
+
+    // Pushing again skips every blob.
+    let again = registry::push(&store, &id, &dest, &opts).unwrap();
+    assert_eq!(
+        (again.blobs_uploaded, again.blobs_skipped),
+        (0, 2),
+        "{again:?}"
+    );
+
+    // Pulled into a fresh store: the same image, its layer extracted.
+    let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
+    let pulled = registry::pull(&store2, &dest, &opts).unwrap();
+    assert_eq!(pulled.id, id);
+    assert_eq!(pulled.layers_fetched, 1);
+    assert_eq!(pulled.manifest_digest, out.manifest_digest);
+    let img = store2.resolve(&dest).unwrap();
+    assert_eq!(img.digest, out.manifest_digest);
+    assert!(img.layer_dirs[0].join("bin/busybox").is_file());
+    assert_eq!(img.names, vec![dest.clone()]);
+
+    // Pulling again fetches no layer.
+    let again = registry::pull(&store2, &dest, &opts).unwrap();
+    assert_eq!(again.layers_fetched, 0);
+
+    // By digest too.
+    let by_digest = format!("{}/test/busybox@{}", reg.addr, out.manifest_digest);
+    assert_eq!(registry::pull(&store2, &by_digest, &opts).unwrap().id, id);
+}
+
+#[test]
+fn registry_skopeo_pushes_oci_archive_and_dermaga_pulls_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start(tmp.path());
+    let (store, id) = busybox_store(tmp.path());
+    let archive = tmp.path().join("bb.oci.tar");
+    store
+        .save(
+            &["busybox".to_string()],
+            ArchiveFormat::OciArchive,
+            &archive,
+        )
+        .unwrap();
+    let dest = format!("{}/from/skopeo:v2", reg.addr);
+    // skopeo compresses the layer on the way (tar+gzip): a blob the store never had.
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci-archive:{}", archive.display()),
+        &format!("docker://{dest}"),
+    ]);
+    let (opts, _) = insecure(tmp.path());
+    let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
+    let pulled = registry::pull(&store2, &dest, &opts).unwrap();
+    assert_eq!(pulled.id, id, "same config, same id");
+    let img = store2.resolve(&dest).unwrap();
+    assert_eq!(
+        img.config
+            .config()
+            .as_ref()
+            .unwrap()
+            .cmd()
+            .as_ref()
+            .unwrap(),
+        &["/bin/sh".to_string()]
+    );
+    let original = store.info(&id).unwrap();
+    let info = store2.info(&id).unwrap();
+    assert_eq!(info.layers.len(), 1);
+    assert_eq!(info.layers[0].diff_id, original.layers[0].diff_id);
+    assert_eq!(
+        info.layers[0].media_type,
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{dest}"),
+    ]);
+    assert_eq!(sha256(raw.as_bytes()), pulled.manifest_digest);
+    assert!(img.layer_dirs[0].join("etc/passwd").is_file());
+}
+
+#[test]
+fn registry_chunked_upload_and_cross_repo_mount() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start(tmp.path());
+    let (store, id) = busybox_store(tmp.path());
+    let (mut opts, _) = insecure(tmp.path());
+    opts.chunk_size = 256 * 1024; // busybox is ~2 MB: several PATCHes
+    let first = format!("{}/a/busybox:1", reg.addr);
+    let out = registry::push(&store, &id, &first, &opts).unwrap();
+    assert_eq!(out.blobs_uploaded, 2);
+    // Pull it back so the store knows the image under the registry's name; a push to another
+    // repository then mounts the layer from `a/busybox`.
+    let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
+    registry::pull(&store2, &first, &opts).unwrap();
+    let second = format!("{}/b/busybox:1", reg.addr);
+    let out2 = registry::push(&store2, &first, &second, &opts).unwrap();
+    assert_eq!(out2.blobs_mounted, 2, "{out2:?}");
+    assert_eq!(out2.manifest_digest, out.manifest_digest);
+    let inspect = json(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{second}"),
+    ]));
+    assert_eq!(inspect["Digest"], out.manifest_digest.as_str());
+}
+
+#[test]
+fn registry_index_picks_the_host_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start(tmp.path());
+    let store = ImageStore::open(&tmp.path().join("root")).unwrap();
+    let tarball = common::busybox_tarball(tmp.path());
+    let host = Platform::host();
+    let other_arch = if host.architecture == "amd64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let mut digests = Vec::new();
+    let (opts, _) = insecure(tmp.path());
+    for (arch, tag) in [(other_arch, "other"), (host.architecture.as_str(), "host")] {
+        let id = store
+            .import_tarball_with(
+                &tarball,
+                &ImportOptions {
+                    name: Some(format!("multi:{tag}")),
+                    arch: Some(arch.to_string()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let out = registry::push(&store, &id, &format!("{}/multi:{tag}", reg.addr), &opts).unwrap();
+        digests.push((arch.to_string(), out.manifest_digest, id));
+    }
+    // An OCI index listing the other platform first, put with a plain HTTP request.
+    let manifests: Vec<serde_json::Value> = digests
+        .iter()
+        .map(|(arch, d, id)| {
+            let size = store.manifest_bytes(id).unwrap().len();
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": d, "size": size, "platform": {"os": "linux", "architecture": arch}})
+        })
+        .collect();
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}))
+    .unwrap();
+    let resp = ureq::put(&format!("http://{}/v2/multi/manifests/list", reg.addr))
+        .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+        .send(&index[..])
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201, "{}", reg.log());
+
+    let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
+    let pulled = registry::pull(&store2, &format!("{}/multi:list", reg.addr), &opts).unwrap();
+    assert_eq!(pulled.id, digests[1].2, "the host's entry");
+    let img = store2.resolve(&pulled.id).unwrap();
+    assert_eq!(img.config.architecture().to_string(), host.architecture);
+
+    let mut o = opts.clone();
+    o.platform = Some(Platform::parse(&format!("linux/{other_arch}")).unwrap());
+    let pulled = registry::pull(&store2, &format!("{}/multi:list", reg.addr), &o).unwrap();
+    assert_eq!(pulled.id, digests[0].2);
+    o.platform = Some(Platform::parse("linux/s390x").unwrap());
+    let e = registry::pull(&store2, &format!("{}/multi:list", reg.addr), &o).unwrap_err();
+    assert!(
+        e.to_string().contains("no image for platform linux/s390x"),
+        "{e}"
+    );
+}
+
+#[test]
+fn registry_errors_name_what_and_where() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start(tmp.path());
+    let (store, _) = busybox_store(tmp.path());
+    let (opts, _) = insecure(tmp.path());
+    let e = registry::pull(&store, &format!("{}/nothing/here:1", reg.addr), &opts).unwrap_err();
+    assert!(e.to_string().contains("manifest unknown"), "{e}");
+    let e = registry::pull(&store, "busybox", &opts).unwrap_err();
+    assert!(
+        e.to_string().contains("no unqualified-search-registries"),
+        "{e}"
+    );
+    // A short name resolved through the search registries.
+    let conf = tmp.path().join("search.conf");
+    std::fs::write(
+        &conf,
+        format!("unqualified-search-registries = [\"{}\"]\n[[registry]]\nlocation = \"{}\"\ninsecure = true\n", reg.addr, reg.addr),
+    )
+    .unwrap();
+    let mut o = opts.clone();
+    o.tls_verify = None; // insecure = true in the file allows plain HTTP
+    o.registries_conf = Some(conf);
+    registry::push(
+        &store,
+        "busybox",
+        &format!("{}/busybox:latest", reg.addr),
+        &o,
+    )
+    .unwrap();
+    let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
+    let pulled = registry::pull(&store2, "busybox", &o).unwrap();
+    assert_eq!(pulled.name, format!("{}/busybox:latest", reg.addr));
+    // Without --tls-verify=false or insecure = true, plain HTTP is refused.
+    let mut strict = opts.clone();
+    strict.tls_verify = None;
+    let e = registry::pull(&store2, &format!("{}/busybox:latest", reg.addr), &strict).unwrap_err();
+    assert!(e.to_string().contains(&reg.addr), "{e}");
+    let e = registry::push(&store, "busybox", "busybox:1", &opts).unwrap_err();
+    assert!(e.to_string().contains("names its registry"), "{e}");
+}
+
+#[test]
+fn registry_basic_auth_login_push_pull_logout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("s3cret", 5).unwrap();
+    let htpasswd = tmp.path().join("htpasswd");
+    std::fs::write(&htpasswd, format!("alice:{hash}\n")).unwrap();
+    let reg = Registry::start_with(
+        tmp.path(),
+        &format!(
+            "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+            htpasswd.display()
+        ),
+    );
+    let (store, id) = busybox_store(tmp.path());
+    let (opts, _) = insecure(tmp.path());
+    let dest = format!("{}/private/busybox:1", reg.addr);
+
+    let e = registry::push(&store, &id, &dest, &opts).unwrap_err();
+    assert!(e.to_string().contains("authentication required"), "{e}");
+    let bad = Credentials::parse("alice:wrong").unwrap();
+    let e = registry::login(&reg.addr, &bad, &opts).unwrap_err();
+    assert!(
+        e.to_string().contains("invalid username or password"),
+        "{e}"
+    );
+    assert!(!tmp.path().join("auth.json").exists());
+
+    let good = Credentials::parse("alice:s3cret").unwrap();
+    let path = registry::login(&reg.addr, &good, &opts).unwrap();
+    assert_eq!(path, tmp.path().join("auth.json"));
+    let auth = json(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(auth["auths"][reg.addr.as_str()]["auth"], "YWxpY2U6czNjcmV0");
+
+    registry::push(&store, &id, &dest, &opts).unwrap();
+    // skopeo reads the same auth file.
+    let inspect = json(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--authfile",
+        path.to_str().unwrap(),
+        &format!("docker://{dest}"),
+    ]));
+    assert_eq!(inspect["Env"][0], "A=1");
+    let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
+    assert_eq!(registry::pull(&store2, &dest, &opts).unwrap().id, id);
+    // --creds instead of the file.
+    let mut with_creds = opts.clone();
+    with_creds.authfile = Some(tmp.path().join("none.json"));
+    with_creds.credentials = Some(good);
+    registry::pull(&store2, &dest, &with_creds).unwrap();
+
+    registry::logout(Some(&reg.addr), &opts).unwrap();
+    let e = registry::pull(&store2, &dest, &opts).unwrap_err();
+    assert!(e.to_string().contains("authentication required"), "{e}");
+    let e = registry::logout(Some(&reg.addr), &opts).unwrap_err();
+    assert!(e.to_string().contains("not logged in"), "{e}");
+}
+
+fn sha256(b: &[u8]) -> String {
+    dermaga_image::digest::sha256_digest(b)
+}
