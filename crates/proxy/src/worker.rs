@@ -363,6 +363,19 @@ async fn accept_loop(w: Rc<Worker>, fe_idx: usize, l: TcpListener) {
             continue;
         }
         let _ = stream.set_nodelay(true);
+        let logs = &fe.model.settings.logs;
+        if !logs.targets.is_empty() && !logs.httplog && !logs.tcplog {
+            let mode = if fe.model.settings.mode == Mode::Http {
+                "HTTP"
+            } else {
+                "TCP"
+            };
+            shared.logger.emit(
+                &logs.targets,
+                6,
+                &crate::log::connect_line(peer, local, &fe.name, mode),
+            );
+        }
         fe.cur_conns.fetch_add(1, Relaxed);
         fe.counters.sessions_total.fetch_add(1, Relaxed);
         shared.cur_conns.fetch_add(1, Relaxed);

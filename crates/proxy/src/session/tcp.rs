@@ -193,6 +193,9 @@ pub async fn run(
     backend.counters.bytes_out.fetch_add(b, Relaxed);
     backend.release(&list, sidx);
     backend.cur_sessions.fetch_sub(1, Relaxed);
+    if model.settings.logs.dontlognull && up == 0 {
+        return;
+    }
     log_tcp(
         w,
         fe,
@@ -248,11 +251,11 @@ fn log_tcp(
         feconn: fe.cur_conns.load(Relaxed),
         ..Default::default()
     };
-    let mut line = String::new();
-    if logs.tcplog || logs.httplog {
-        crate::log::tcplog(&rec, &mut line);
-    } else {
-        line = crate::log::connect_line(peer, peer, &fe.name, "TCP");
+    // Without tcplog/httplog, haproxy logs only the "Connect from" line at accept.
+    if !(logs.tcplog || logs.httplog) {
+        return;
     }
+    let mut line = String::new();
+    crate::log::tcplog(&rec, &mut line);
     shared.logger.emit(&logs.targets, 6, &line);
 }
