@@ -14,17 +14,31 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
+const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let local = tokio::task::LocalSet::new();
     match args.get(1).map(String::as_str) {
         Some("http-backend") => local.block_on(&rt, http_backend(args[2].parse().expect("port"))),
         Some("tcp-source") => local.block_on(&rt, tcp_source(args[2].parse().expect("port"))),
-        Some("tcp-sink") => local.block_on(&rt, tcp_sink(args[2].clone(), args[3].parse().expect("secs"), args[4].parse().expect("conns"))),
-        Some("idle-clients") => local.block_on(&rt, idle_clients(args[2].clone(), args[3].parse().expect("n"))),
+        Some("tcp-sink") => local.block_on(
+            &rt,
+            tcp_sink(
+                args[2].clone(),
+                args[3].parse().expect("secs"),
+                args[4].parse().expect("conns"),
+            ),
+        ),
+        Some("idle-clients") => local.block_on(
+            &rt,
+            idle_clients(args[2].clone(), args[3].parse().expect("n")),
+        ),
         _ => {
             eprintln!("usage: bench_peer http-backend PORT | tcp-source PORT | tcp-sink ADDR SECS CONNS | idle-clients ADDR N");
             std::process::exit(2);
@@ -35,7 +49,9 @@ fn main() {
 async fn http_backend(port: u16) {
     let l = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     loop {
-        let Ok((mut s, _)) = l.accept().await else { continue };
+        let Ok((mut s, _)) = l.accept().await else {
+            continue;
+        };
         let _ = s.set_nodelay(true);
         tokio::task::spawn_local(async move {
             let mut buf = vec![0u8; 16384];
@@ -75,7 +91,9 @@ async fn http_backend(port: u16) {
 async fn tcp_source(port: u16) {
     let l = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     loop {
-        let Ok((mut s, _)) = l.accept().await else { continue };
+        let Ok((mut s, _)) = l.accept().await else {
+            continue;
+        };
         tokio::task::spawn_local(async move {
             let chunk = vec![b'x'; 65536];
             while s.write_all(&chunk).await.is_ok() {}
@@ -113,8 +131,13 @@ async fn idle_clients(addr: String, n: usize) {
     let mut held = Vec::with_capacity(n);
     let mut buf = vec![0u8; 4096];
     for _ in 0..n {
-        let Ok(mut s) = TcpStream::connect(&addr).await else { break };
-        if s.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n").await.is_err() {
+        let Ok(mut s) = TcpStream::connect(&addr).await else {
+            break;
+        };
+        if s.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+            .await
+            .is_err()
+        {
             break;
         }
         let _ = s.read(&mut buf).await;
