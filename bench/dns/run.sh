@@ -31,11 +31,21 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# CPU ticks (user+system) of every thread of a process.
+# A process and all its descendants (NSD serves from forked children).
+family() {
+  local p
+  echo "$1"
+  for p in $(cat /proc/"$1"/task/*/children 2>/dev/null); do family "$p"; done
+}
+
+# CPU ticks (user+system) of every thread of a process and its descendants.
 cpu_ticks() {
-  local total=0 f
-  for f in /proc/"$1"/task/*/stat; do
-    total=$((total + $(sed 's/.*) //' "$f" | awk '{print $12 + $13}')))
+  local total=0 p f
+  for p in $(family "$1"); do
+    for f in /proc/"$p"/task/*/stat; do
+      [ -r "$f" ] || continue
+      total=$((total + $(sed 's/.*) //' "$f" | awk '{print $12 + $13}')))
+    done
   done
   echo "$total"
 }

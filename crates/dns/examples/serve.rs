@@ -18,7 +18,9 @@ fn main() {
             "--pidfile" => config.pidfile = Some(v.into()),
             "--zone" => {
                 let mut src = ZoneSource::file(v.split_once('=').map_or(v.as_str(), |(_, f)| f));
-                src.origin = v.split_once('=').map(|(o, _)| dermaga_dns::parse_name(o).expect("origin"));
+                src.origin = v
+                    .split_once('=')
+                    .map(|(o, _)| dermaga_dns::parse_name(o).expect("origin"));
                 config.zones.push(src);
             }
             other => panic!("unknown option {other}"),

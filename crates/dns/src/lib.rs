@@ -4,11 +4,41 @@
 //! zone index over UDP and TCP, and acts as a primary for real secondaries. It is not a
 //! resolver: it never recurses. It knows nothing of containers; the engine and the stack add
 //! and remove records through its handle.
+//!
+//! How a query travels:
+//!
+//! - [`server`]: one blocking thread per UDP worker (`SO_REUSEPORT`, `recvmmsg`/`sendmmsg`,
+//!   buffers reused for the thread's life); TCP and transfers on a small tokio runtime.
+//! - [`message`]: the query parsed in place; the response written by a builder with its own
+//!   name compression into the reused buffer.
+//! - [`answer`]: the answer logic over a [`ZoneSet`] read lock-free through `arc-swap`.
+//! - [`zone`]: the zone index — every name one hash lookup away, RRsets precompiled to wire.
+//! - [`xfr`], [`tsig`]: AXFR/IXFR out, NOTIFY, allow-transfer lists, HMAC-SHA256 TSIG.
+//! - [`service`]: [`start`] a server from a [`DnsConfig`] (or an nsd.conf through
+//!   [`DnsConfig::from_nsd_conf`]); reload changed files; edit zones through a [`DnsHandle`].
+//!
+//! Zone files are read by [`zonefile`] (the crate's own scanner) and nsd.conf by [`nsdconf`].
+//!
+//! Embedding (the demo and the stack do this):
+//!
+//! ```no_run
+//! let mut config = dermaga_dns::DnsConfig::default();
+//! config.server.listen.push("127.0.0.1:5353".parse().unwrap());
+//! config.zones.push(dermaga_dns::ZoneSource::file("example.com.zone"));
+//! let server = dermaga_dns::start(config).expect("zones load and ports bind");
+//! let origin = dermaga_dns::parse_name("example.com").unwrap();
+//! let records = dermaga_dns::parse_records("app 30 IN A 10.88.0.5", &origin).unwrap();
+//! for r in records {
+//!     server.handle().add_record(r).unwrap(); // served at once; serial bumped; NOTIFY sent
+//! }
+//! server.stop();
+//! ```
 
 pub mod nsdconf;
 pub mod zonefile;
 
 pub mod answer;
+pub mod cache;
 pub mod message;
 pub mod server;
 pub mod service;

@@ -22,6 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::answer::{respond, AnswerConfig, Outcome, Transport, ZoneSet};
+use crate::cache::ResponseCache;
 use crate::xfr::{self, TransferPolicy};
 
 /// How long a blocked UDP worker waits before it looks at the stop flag.
@@ -229,6 +230,7 @@ fn udp_worker(
     stop: Arc<AtomicBool>,
 ) {
     let fd = sock.as_raw_fd();
+    let mut cache = ResponseCache::new();
     let mut inbuf = vec![[0u8; QUERY_MAX]; BATCH];
     let mut outbuf: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(16 * 1024)).collect();
     // SAFETY: all-zero bytes are valid values for these plain C structs.
@@ -278,12 +280,12 @@ fn udp_worker(
             continue; // timeout (stop check), EINTR, or a transient error
         }
         let n = n as usize;
-        let set = zones.load();
+        cache.use_zones(&zones.load_full());
         let mut m = 0;
         for i in 0..n {
             let len = hdr_in[i].msg_len as usize;
             let out = &mut outbuf[i];
-            match respond(&set, &inbuf[i][..len], Transport::Udp, &cfg, out) {
+            match cache.respond(&inbuf[i][..len], Transport::Udp, &cfg, out) {
                 Outcome::Reply(rlen) => {
                     iov_out[m] = libc::iovec {
                         iov_base: out.as_mut_ptr().cast(),
@@ -319,7 +321,6 @@ fn udp_worker(
                 Outcome::Drop => {}
             }
         }
-        drop(set);
         let mut sent = 0;
         while sent < m {
             // SAFETY: headers sent..m point at live buffers filled above.

@@ -131,3 +131,23 @@ fn several_queries_on_one_tcp_connection() {
     );
     server.stop();
 }
+
+#[test]
+fn idle_tcp_connections_are_closed() {
+    use std::io::Read;
+    let dir = TempDir::new("idle");
+    let file = dir.write("example.com.zone", ZONE);
+    let mut config = DnsConfig::default();
+    config.server.listen.push("127.0.0.1:0".parse().unwrap());
+    config.server.udp_workers = 1;
+    config.server.tcp_idle = std::time::Duration::from_millis(300);
+    config.zones.push(ZoneSource::file(file));
+    let server = dermaga_dns::start(config).expect("server starts");
+    let mut s = std::net::TcpStream::connect(server.local_addrs()[0]).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    // The server closes the silent connection: EOF, not the read timeout.
+    assert_eq!(s.read(&mut buf).expect("closed, not timed out"), 0);
+    server.stop();
+}
