@@ -122,7 +122,10 @@ fn check(args: &[String]) -> ExitCode {
             errors += 1;
         }
     }
-    // The index refuses what cannot be served (no SOA, CNAME beside data, ...).
+    // The index refuses what cannot be served (no SOA, CNAME beside data, ...); said once.
+    if errors > 0 {
+        return ExitCode::from(1);
+    }
     if let Err(e) = dermaga_dns::Zone::build(&loaded.origin, loaded.records.clone()) {
         eprintln!("{}: error: {e}", file.display());
         errors += 1;
