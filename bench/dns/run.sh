@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# bench/dns/run.sh [SECONDS]: NSD, Knot and dermaga on the same zone and the same dnsperf query
-# mix, one after another. Each server runs one worker pinned to CPU 1; dnsperf runs pinned to
-# CPU 0. Reports queries per server CPU-second (utime+stime of every thread, from /proc) and
-# raw queries per second, with dermaga's ratios to the better of NSD and Knot.
+# bench/dns/run.sh [SECONDS] [ROUNDS]: NSD, Knot and dermaga on the same zone and the same
+# dnsperf query mix. Each server runs one worker pinned to CPU 1; dnsperf runs pinned to CPU 0
+# against one server at a time, the three taking turns for ROUNDS rounds (default 3) so that
+# load from elsewhere on the machine falls on all of them alike. Reports, per server, the
+# median over the rounds of queries per server CPU-second (utime+stime of every thread of the
+# server and its children, from /proc) and of raw queries per second, and dermaga's ratios to
+# the better of NSD and Knot.
 #
 # On 2 cores dnsperf, not the server, limits raw qps; compare per CPU-second (design.md).
 # Env: DERMAGA=path to the dermaga binary (default: target/release/dermaga, built if missing).
 set -euo pipefail
 secs=${1:-10}
+rounds=${2:-3}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 dermaga=${DERMAGA:-$root/target/release/dermaga}
@@ -63,27 +67,25 @@ wait_ready() {
   return 1
 }
 
-declare -A QPCS QPS
+declare -A QPCS QPS PORT PID
 measure() {
-  local name=$1 pid=$2 port=$3
-  wait_ready "$port"
-  # Warm up, then measure.
-  taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$here/queries.txt" -c 20 -T 1 -q 200 -l 1 >/dev/null 2>&1 || true
-  local before after out done_q qps
+  local name=$1 pid=${PID[$1]} port=${PORT[$1]}
+  local before after out done_q qps cpu_s
   before=$(cpu_ticks "$pid")
   out=$(taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$here/queries.txt" -c 20 -T 1 -q 200 -l "$secs" 2>&1)
   after=$(cpu_ticks "$pid")
   done_q=$(echo "$out" | awk '/Queries completed:/ {print $3}')
-  qps=$(echo "$out" | awk '/Queries per second:/ {print $4}')
-  local cpu_s
+  qps=$(echo "$out" | awk '/Queries per second:/ {printf "%.0f", $4}')
   cpu_s=$(awk -v a="$after" -v b="$before" -v c="$clk" 'BEGIN {printf "%.3f", (a-b)/c}')
-  QPCS[$name]=$(awk -v q="$done_q" -v s="$cpu_s" 'BEGIN {if (s > 0) printf "%.0f", q/s; else print 0}')
-  QPS[$name]=${qps%.*}
-  printf '%-8s completed %9s  server CPU %7ss  qps %8s  queries/CPU-s %9s\n' "$name" "$done_q" "$cpu_s" "${QPS[$name]}" "${QPCS[$name]}"
-  echo "$out" | grep -E 'Queries lost|Response codes' | sed "s/^/         /"
+  local qpcs
+  qpcs=$(awk -v q="$done_q" -v s="$cpu_s" 'BEGIN {if (s > 0) printf "%.0f", q/s; else print 0}')
+  QPCS[$name]="${QPCS[$name]:-} $qpcs"
+  QPS[$name]="${QPS[$name]:-} $qps"
+  printf '  %-8s completed %9s  server CPU %7ss  qps %8s  queries/CPU-s %9s\n' "$name" "$done_q" "$cpu_s" "$qps" "$qpcs"
 }
 
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
 
 # NSD: one server process, no rate limiting, minimal responses.
 port=$(free_port)
@@ -112,9 +114,7 @@ zone:
   zonefile: "$work/bench.zone"
 CONF
 taskset -c 1 nsd -d -c "$work/nsd/nsd.conf" >/dev/null 2>&1 &
-pid=$!; pids+=("$pid")
-measure nsd "$pid" "$port"
-stop "$pid"
+pid=$!; pids+=("$pid"); PID[nsd]=$pid; PORT[nsd]=$port
 
 # Knot: one UDP worker.
 port=$(free_port)
@@ -141,22 +141,36 @@ zone:
     file: "$work/bench.zone"
 CONF
 taskset -c 1 knotd -c "$work/knot/knot.conf" >/dev/null 2>&1 &
-pid=$!; pids+=("$pid")
-measure knot "$pid" "$port"
-stop "$pid"
+pid=$!; pids+=("$pid"); PID[knot]=$pid; PORT[knot]=$port
 
 # dermaga: one UDP worker.
 port=$(free_port)
 taskset -c 1 "$dermaga" dns --listen "127.0.0.1:$port" --zone "bench.example=$work/bench.zone" --workers 1 \
   --pidfile "$work/dermaga.pid" >/dev/null 2>&1 &
-pid=$!; pids+=("$pid")
-measure dermaga "$pid" "$port"
-stop "$pid"
+pid=$!; pids+=("$pid"); PID[dermaga]=$pid; PORT[dermaga]=$port
 
-best=${QPCS[knot]}; best_name=knot
-if [ "${QPCS[nsd]}" -gt "$best" ]; then best=${QPCS[nsd]}; best_name=nsd; fi
+for name in nsd knot dermaga; do
+  wait_ready "${PORT[$name]}"
+  # Warm up.
+  taskset -c 0 dnsperf -s 127.0.0.1 -p "${PORT[$name]}" -d "$here/queries.txt" -c 20 -T 1 -q 200 -l 1 >/dev/null 2>&1 || true
+done
+for r in $(seq 1 "$rounds"); do
+  echo "round $r of $rounds ($secs s each)"
+  for name in nsd knot dermaga; do measure "$name"; done
+done
+declare -A MQPCS MQPS
 echo
-awk -v d="${QPCS[dermaga]}" -v b="$best" -v n="$best_name" -v dq="${QPS[dermaga]}" -v nq="${QPS[nsd]}" -v kq="${QPS[knot]}" \
-  -v dn="${QPCS[nsd]}" -v dk="${QPCS[knot]}" 'BEGIN {
-  printf "queries per server CPU-second: dermaga/nsd %.2f  dermaga/knot %.2f  (vs best, %s: %.2f)\n", d/dn, d/dk, n, d/b;
+echo "median over $rounds rounds:"
+for name in nsd knot dermaga; do
+  MQPCS[$name]=$(echo "${QPCS[$name]}" | median)
+  MQPS[$name]=$(echo "${QPS[$name]}" | median)
+  printf '  %-8s queries/CPU-s %9s  qps %8s\n' "$name" "${MQPCS[$name]}" "${MQPS[$name]}"
+done
+
+best=${MQPCS[knot]}; best_name=knot
+if [ "${MQPCS[nsd]}" -gt "$best" ]; then best=${MQPCS[nsd]}; best_name=nsd; fi
+echo
+awk -v d="${MQPCS[dermaga]}" -v b="$best" -v n="$best_name" -v dq="${MQPS[dermaga]}" -v nq="${MQPS[nsd]}" -v kq="${MQPS[knot]}" \
+  -v dn="${MQPCS[nsd]}" -v dk="${MQPCS[knot]}" 'BEGIN {
+  printf "queries per server CPU-second: dermaga/nsd %.2f  dermaga/knot %.2f  (vs the better, %s: %.2f)\n", d/dn, d/dk, n, d/b;
   printf "raw qps (dnsperf-bound on 2 cores): dermaga/nsd %.2f  dermaga/knot %.2f\n", dq/nq, dq/kq }'
