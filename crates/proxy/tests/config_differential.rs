@@ -24,7 +24,8 @@ const NOT_FOR_HAPROXY: &[(&str, &str)] = &[(
     "haproxy -c verifies that inherited file descriptors are open sockets",
 )];
 
-/// Broken files where dermaga's first error differs in its words from haproxy's, and why.
+/// Files whose messages differ from haproxy's on purpose, and why. Every other file must
+/// give exactly haproxy's standard error (process ids aside).
 const DIFFERENT_WORDS: &[(&str, &str)] = &[
     (
         "bad/http-request-unknown.cfg",
@@ -34,11 +35,35 @@ const DIFFERENT_WORDS: &[(&str, &str)] = &[
         "bad/nbthread-zero.cfg",
         "dermaga allows up to 4096 threads, haproxy 2.6 64",
     ),
+    (
+        "good/defaults-backend.cfg",
+        "dermaga warns about the harmless keywords it ignores",
+    ),
+    (
+        "debian-stock.cfg",
+        "dermaga names the ciphers its TLS stack cannot offer",
+    ),
 ];
 
 struct Outcome {
     exit: i32,
     first_alert: Option<String>,
+    /// Standard error with process ids replaced by `P`, without haproxy's start-up notices.
+    stderr: String,
+}
+
+fn normalize(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|l| {
+            !l.contains(" : haproxy version is ") && !l.contains(" : path to executable is ")
+        })
+        .map(|l| match (l.starts_with('['), l.find('('), l.find(')')) {
+            (true, Some(a), Some(b)) if a < b => format!("{}(P){}", &l[..a], &l[b + 1..]),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn haproxy_check(path: &Path) -> Outcome {
@@ -58,6 +83,7 @@ fn haproxy_check(path: &Path) -> Outcome {
     Outcome {
         exit: out.status.code().unwrap_or(-1),
         first_alert,
+        stderr: normalize(&stderr),
     }
 }
 
@@ -75,6 +101,7 @@ fn dermaga_check(path: &Path) -> Outcome {
     Outcome {
         exit: r.exit_code,
         first_alert,
+        stderr: normalize(&r.render_stderr(0)),
     }
 }
 
@@ -118,6 +145,12 @@ fn good_files_are_accepted_by_both() {
                 theirs.exit, theirs.first_alert
             ));
         }
+        if !DIFFERENT_WORDS.iter().any(|(n, _)| *n == name) && ours.stderr != theirs.stderr {
+            failures.push(format!(
+                "{name}: messages differ\n--- dermaga\n{}\n--- haproxy\n{}",
+                ours.stderr, theirs.stderr
+            ));
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -137,6 +170,12 @@ fn broken_files_are_rejected_by_both_with_the_same_error() {
         }
         if DIFFERENT_WORDS.iter().any(|(n, _)| *n == name) {
             continue;
+        }
+        if ours.stderr != theirs.stderr {
+            failures.push(format!(
+                "{name}: messages differ\n--- dermaga\n{}\n--- haproxy\n{}",
+                ours.stderr, theirs.stderr
+            ));
         }
         if ours.first_alert != theirs.first_alert {
             failures.push(format!(

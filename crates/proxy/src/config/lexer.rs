@@ -623,11 +623,8 @@ pub fn read_lines(
                             Some(loc.clone()),
                             format!("parsing [{loc}]: lone '{w0}' with no matching '.if'."),
                         ));
-                        if w0 == ".else" {
-                            out.abort = true;
-                            return out;
-                        }
-                        break;
+                        out.abort = true;
+                        return out;
                     };
                     if w0 == ".endif" {
                         conds.pop();

@@ -349,6 +349,8 @@ struct ProxyState {
     tcp_content: Vec<(Location, TcpAction, Option<PendingCond>)>,
     redirects: Vec<(Location, Redirect, Option<PendingCond>)>,
     server_lines: HashMap<String, u32>,
+    /// Errors haproxy reports after reading everything (duplicate server names).
+    late_errors: Vec<Diagnostic>,
     /// Locations of conditions using layer-6 fetches (`req.ssl_sni`), for haproxy's warning in
     /// HTTP proxies.
     l6_fetch_locs: Vec<Location>,
@@ -368,6 +370,8 @@ enum Section {
     /// A section kind dermaga does not implement: its lines are skipped (the section line
     /// itself was reported).
     Unsupported,
+    /// A proxy section whose first line was refused: each of its lines is an error.
+    Orphan,
 }
 
 /// The configuration parser: feed it lines with [`Parser::line`], then call
@@ -500,6 +504,7 @@ impl<'e> Parser<'e> {
             Section::Defaults(i) => self.proxy_line(loc, w, Target::Defaults(i)),
             Section::Proxy(i) => self.proxy_line(loc, w, Target::Proxy(i)),
             Section::Unsupported => {}
+            Section::Orphan => self.alert(loc, "'listen' or 'defaults' expected.".to_string()),
         }
     }
 
@@ -557,7 +562,6 @@ impl<'e> Parser<'e> {
                     loc,
                     format!("character '{c}' is not permitted in '{kw}' name '{name}'."),
                 );
-                self.abort = true;
                 self.section = Section::Unsupported;
                 return;
             }
@@ -576,6 +580,9 @@ impl<'e> Parser<'e> {
                     loc,
                     "please use the 'bind' keyword for listening addresses.".to_string(),
                 );
+                // haproxy then has no proxy to put the section's lines in.
+                self.section = Section::Orphan;
+                return;
             }
             self.section = Section::Unsupported;
             return;
@@ -688,6 +695,7 @@ impl<'e> Parser<'e> {
             tcp_content: Vec::new(),
             redirects: Vec::new(),
             server_lines: HashMap::new(),
+            late_errors: Vec::new(),
             l6_fetch_locs: Vec::new(),
         });
         self.section = Section::Proxy(self.proxies.len() - 1);
@@ -3149,8 +3157,12 @@ impl<'e> Parser<'e> {
         // `server` is refused in defaults before it gets here.
         let Target::Proxy(pi) = t else { return };
         if let Some(prev) = self.proxies[pi].server_lines.get(&name) {
+            // haproxy finds these once everything is read.
             let (kind, _, _, _, _) = self.target_info(t);
-            self.alert(loc, format!("{kind} '{pxname}', another server named '{name}' was already defined at line {prev}, please use distinct names."));
+            let m = format!("parsing [{loc}] : {kind} '{pxname}', another server named '{name}' was already defined at line {prev}, please use distinct names.");
+            self.proxies[pi]
+                .late_errors
+                .push(Diagnostic::alert(Some(loc.clone()), m));
             return;
         }
         let (addr, port_offset) = match resolve_server_addr(self.env, &addr_text) {
@@ -3271,8 +3283,10 @@ impl<'e> Parser<'e> {
         let action = arg(act, 0);
         let kind = self.proxies[pi].proxy.kind.type_str();
         let pxname = self.proxies[pi].proxy.name.clone();
+        // haproxy stops reading the configuration after a bad http-request rule.
         let rule_err = |p: &mut Self, msg: String| {
             p.alert(loc, format!("error detected in {kind} '{pxname}' while parsing 'http-request {action}' rule : {msg}."));
+            p.abort = true;
         };
         let a = &act[1.min(act.len())..];
         let parsed: Result<HttpRequestAction, String> = match action {
@@ -3385,6 +3399,7 @@ impl<'e> Parser<'e> {
                 } else {
                     let m = format!("parsing [{loc}]: 'http-request' expects 'add-header', 'allow', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'return', 'set-header', 'set-path', but got '{action}'.");
                     self.diags.push(Diagnostic::alert(Some(loc.clone()), m));
+                    self.abort = true;
                 }
                 return;
             }
@@ -3404,7 +3419,10 @@ impl<'e> Parser<'e> {
                 CondContext::Http,
             ) {
                 Some(c) => Some(c),
-                None => return,
+                None => {
+                    self.abort = true;
+                    return;
+                }
             }
         };
         self.proxies[pi]
@@ -3482,6 +3500,7 @@ impl<'e> Parser<'e> {
             _ => {
                 let m = format!("parsing [{loc}]: 'http-response' expects 'add-header', 'del-header', 'set-header', but got '{action}'.");
                 self.diags.push(Diagnostic::alert(Some(loc.clone()), m));
+                self.abort = true;
                 return;
             }
         };
@@ -3489,6 +3508,7 @@ impl<'e> Parser<'e> {
             Ok(a) => a,
             Err(e) => {
                 self.alert(loc, format!("error detected in {kind} '{pxname}' while parsing 'http-response {action}' rule : {e}."));
+                self.abort = true;
                 return;
             }
         };
@@ -3503,7 +3523,10 @@ impl<'e> Parser<'e> {
                 CondContext::Http,
             ) {
                 Some(c) => Some(c),
-                None => return,
+                None => {
+                    self.abort = true;
+                    return;
+                }
             }
         };
         self.proxies[pi]
@@ -3718,6 +3741,14 @@ impl<'e> Parser<'e> {
             p.acls = acls.clone();
             if kind.is_backend() {
                 p.settings.health_check = build_health_check(&st.check, &p.loc);
+                let c = &st.check;
+                let ty = kind.type_str();
+                if (!c.send.is_empty() || !c.expect.is_empty()) && c.kind != CheckKind::Http {
+                    self.diags.push(Diagnostic::warning(Some(p.loc.clone()), format!("{ty} '{name}' uses http-check rules without 'option httpchk', so the rules are ignored.")));
+                }
+                if !c.tcp.is_empty() && c.kind != CheckKind::Tcp {
+                    self.diags.push(Diagnostic::warning(Some(p.loc.clone()), format!("{ty} '{name}' uses tcp-check rules without 'option tcp-check', so the rules are ignored.")));
+                }
             } else {
                 p.settings.health_check = HealthCheck::TcpConnect;
             }
@@ -3733,6 +3764,7 @@ impl<'e> Parser<'e> {
             {
                 warn(&mut self.diags, &p.loc, format!("missing timeouts for {ty} '{name}'.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'client', 'connect', 'server'."));
             }
+            self.diags.extend(st.late_errors.iter().cloned());
             if http {
                 for l in &st.l6_fetch_locs {
                     warn(&mut self.diags, l, format!("Proxy '{name}': L6 sample fetches ignored on HTTP proxies (declared at {l})."));
@@ -3993,7 +4025,7 @@ fn resolve_host(env: &dyn Env, host: &str, prefix: &str) -> Option<IpAddr> {
 fn port_chars(p: &str, text: &str) -> Result<(), String> {
     match p.chars().find(|c| !c.is_ascii_digit()) {
         Some(c) => Err(format!(
-            "invalid character '{c}' in port number '{p}' in '{text}'"
+            "invalid character '{c}' in port number '{p}' in '{text}'\n"
         )),
         None => Ok(()),
     }
