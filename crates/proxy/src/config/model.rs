@@ -376,7 +376,7 @@ pub struct Proxy {
     pub use_backends: Vec<UseBackend>,
     /// `default_backend NAME` (frontends and listens).
     pub default_backend: Option<BackendRef>,
-    /// `http-request` rules in order (the defaults' rules are not inherited, as in haproxy).
+    /// `http-request` rules in order (dermaga refuses rules in `defaults` sections).
     pub http_request: Vec<HttpRequestRule>,
     /// `http-response` rules in order.
     pub http_response: Vec<HttpResponseRule>,
@@ -859,7 +859,9 @@ pub struct Bind {
     pub name: Option<String>,
     /// `maxconn N` on this listener.
     pub maxconn: Option<u32>,
-    /// `v4v6`: an IPv6 wildcard also accepts IPv4. `v6only`: it does not.
+    /// `v4v6` (`Some(false)`): an IPv6 wildcard also accepts IPv4. `v6only` (`Some(true)`):
+    /// it does not. `None`: the system's default (dual stack on Linux unless the
+    /// `net.ipv6.bindv6only` sysctl says otherwise).
     pub v6only: Option<bool>,
     /// `transparent` (IP_TRANSPARENT).
     pub transparent: bool,
@@ -1006,7 +1008,7 @@ pub enum HttpRequestAction {
         regex: Regex,
         replacement: FormatString,
     },
-    /// `replace-value NAME REGEX FMT` is refused; `set-path FMT`: replace the path, keep the query.
+    /// `set-path FMT`: replace the path, keep the query string.
     SetPath(FormatString),
     /// `replace-path REGEX FMT`: rewrite the path (query excluded) when it matches.
     ReplacePath {
