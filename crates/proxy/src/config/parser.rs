@@ -38,6 +38,7 @@ use crate::acl::{Acl, Criterion, Fetch, IpNet};
 /// | proxies | `description` | only shown on the stats page |
 /// | proxies | `log-format` | log lines keep the default `httplog`/`tcplog` format; traffic is unchanged |
 /// | proxies | `fullconn` | only matters with the server option `minconn`, which dermaga refuses |
+/// | proxies | `capture request header`, `capture response header`, `capture cookie` | they only add fields to log lines |
 /// | proxies | `option log-health-checks`, `option dontlog-normal`, `option log-separate-errors` | logging only; dermaga always logs server state changes |
 /// | proxies | `option splice-auto`, `splice-request`, `splice-response` | dermaga splices TCP mode by itself |
 /// | proxies | `option tcp-smart-accept`, `option tcp-smart-connect` | socket tuning only |
@@ -57,6 +58,7 @@ pub const HARMLESS: &[&str] = &[
     "log-send-hostname",
     "log-format",
     "fullconn",
+    "capture request|response|cookie",
     "option log-health-checks",
     "option dontlog-normal",
     "option log-separate-errors",
@@ -1765,6 +1767,9 @@ impl<'e> Parser<'e> {
                 }
             }
             "description" | "log-format" | "fullconn" => self.harmless(loc, kw),
+            "capture" if matches!(arg(w, 1), "request" | "response" | "cookie") => {
+                self.harmless(loc, &format!("capture {}", arg(w, 1)))
+            }
             "http-reuse" => match arg(w, 1) {
                 // What dermaga does: idle server connections are shared, but a connection's
                 // first request never goes over a reused one.
