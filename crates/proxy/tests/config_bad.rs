@@ -23,6 +23,10 @@ const TABLE: &[(&str, &str)] = &[
     ("bad/bind-no-port", "parsing [{F}:8] : 'bind' : missing port specification in '10.0.0.1'"),
     ("bad/bind-unknown-opt", "parsing [{F}:8] : 'bind :80' in section 'frontend': unknown keyword 'bogus'."),
     ("bad/bufsize-bad", "parsing [{F}:2] : 'tune.bufsize' expects a positive integer argument."),
+    (
+        "bad/capabilities",
+        "parsing [{F}:26] : 'retry-on' only available in backend or listen section",
+    ),
     ("bad/cookie-bad-opt", "parsing [{F}:8] : 'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options."),
     ("bad/cookie-missing", "parsing [{F}:8] : 'cookie' expects <cookie_name> as argument."),
     ("bad/default-backend-missing", "Proxy 'fe': unable to find required default_backend: 'nosuch'."),

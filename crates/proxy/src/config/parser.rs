@@ -1646,9 +1646,11 @@ impl<'e> Parser<'e> {
                 }
             }
             "retry-on" => {
-                if self.check_cap(loc, t, kw, Cap::Backend) {
-                    self.retry_on_line(loc, w, t);
+                if !self.target_info(t).3 {
+                    self.alert(loc, "'retry-on' only available in backend or listen section".to_string());
+                    return;
                 }
+                self.retry_on_line(loc, w, t);
             }
             "cookie" => {
                 if self.check_cap(loc, t, kw, Cap::Backend) {
@@ -1864,10 +1866,21 @@ impl<'e> Parser<'e> {
             which,
             "server" | "connect" | "queue" | "check" | "server-fin"
         );
-        if fe_side && !self.check_cap(loc, t, &name, Cap::Frontend) {
-            return;
-        }
-        if be_side && !self.check_cap(loc, t, &name, Cap::Backend) {
+        let (kind, pxname, fe, be, _) = self.target_info(t);
+        let missing = if fe_side && !fe {
+            Some("frontend")
+        } else if be_side && !be {
+            Some("backend")
+        } else {
+            None
+        };
+        if let Some(side) = missing {
+            self.warn(
+                loc,
+                format!(
+                    "'{name}' will be ignored because {kind} '{pxname}' has no {side} capability"
+                ),
+            );
             return;
         }
         let d = nonzero(d);
@@ -2311,6 +2324,20 @@ impl<'e> Parser<'e> {
         };
         match name {
             "httplog" | "tcplog" | "dontlognull" => {
+                let (kind, pxname, fe, _, _) = self.target_info(t);
+                if !fe && !matches!(t, Target::Defaults(_)) {
+                    if name == "dontlognull" {
+                        self.warn(loc, format!("'{name}' ignored because {kind} '{pxname}' has no frontend capability."));
+                    } else {
+                        self.warn(
+                            loc,
+                            format!(
+                                "{kind} '{pxname}' : '{full}' directive is ignored in backends."
+                            ),
+                        );
+                    }
+                    return;
+                }
                 if name == "httplog" && !negate && !rest.is_empty() {
                     if rest.len() == 1 && rest[0] == "clf" {
                         self.inherit_mut(t).1.httplog_loc = Some(loc.clone());
