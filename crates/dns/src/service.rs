@@ -510,7 +510,7 @@ impl DnsHandle {
             .max_by_key(|z| z.origin_labels)
             .ok_or_else(|| DnsError::NoSuchZone(owner.to_string()))?
             .clone();
-        let mut records = zone.records().to_vec();
+        let mut records = zone.records();
         change(&mut records);
         let serial = bump_serial(&mut records, zone.serial())
             .ok_or_else(|| DnsError::Invalid("zone has no SOA".into()))?;

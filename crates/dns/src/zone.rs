@@ -180,9 +180,6 @@ fn err(message: impl Into<String>) -> ZoneError {
 
 type Map = HashMap<Box<[u8]>, u32, foldhash::fast::FixedState>;
 
-/// Per node, per type: the (TTL, rdata) of each record, in source order.
-type TypedRecords = Vec<(u16, Vec<(u32, Vec<u8>)>)>;
-
 /// One authoritative zone, indexed for answering.
 pub struct Zone {
     pub(crate) origin: Name<Bytes>,
@@ -202,8 +199,6 @@ pub struct Zone {
     pub(crate) nsec3: Option<Nsec3Index>,
     /// The zone carries signatures (its SOA is signed): DNSSEC proofs are given.
     pub(crate) signed: bool,
-    /// The records the zone was built from, in source order (for transfers and edits).
-    pub(crate) records: Arc<Vec<ZoneRecord>>,
 }
 
 impl fmt::Debug for Zone {
@@ -235,44 +230,38 @@ impl Zone {
     /// Indexes `records` as the zone `origin`. Every record must be in class IN, at or below
     /// the origin; the apex must hold exactly one SOA.
     pub fn build(origin: &Name<Bytes>, records: Vec<ZoneRecord>) -> Result<Zone, ZoneError> {
-        Self::build_shared(origin, Arc::new(records))
-    }
-
-    pub(crate) fn build_shared(
-        origin: &Name<Bytes>,
-        records: Arc<Vec<ZoneRecord>>,
-    ) -> Result<Zone, ZoneError> {
         let origin_key = wire::canonical(origin.as_slice());
         let origin_labels = wire::label_count(&origin_key);
         let mut map = Map::default();
         let mut nodes: Vec<Node> = Vec::new();
-        // Per node, per type: (ttl, rdata) in source order; RRSIGs per covered type.
-        let mut data: Vec<TypedRecords> = Vec::new();
-        let mut sigs: Vec<TypedRecords> = Vec::new();
 
-        let mut ensure =
-            |name: &[u8], nodes: &mut Vec<Node>, data: &mut Vec<_>, sigs: &mut Vec<_>| -> u32 {
-                let key = wire::canonical(name);
-                if let Some(&id) = map.get(&key) {
-                    return id;
-                }
-                let id = nodes.len() as u32;
-                map.insert(key, id);
-                nodes.push(Node {
-                    name: name.into(),
-                    rrsets: Vec::new(),
-                    orphan_sigs: None,
-                    cut: false,
-                    wildcard: None,
-                    dname: false,
-                });
-                data.push(Vec::new());
-                sigs.push(Vec::new());
-                id
-            };
-        ensure(origin.as_slice(), &mut nodes, &mut data, &mut sigs);
+        // The node of a name, created (with its canonical key) when new.
+        let mut ensure = |name: &[u8], nodes: &mut Vec<Node>| -> u32 {
+            let mut key = [0u8; wire::MAX_NAME_LEN];
+            let key = &mut key[..name.len()];
+            for (k, &c) in key.iter_mut().zip(name) {
+                *k = wire::fold(c);
+            }
+            if let Some(&id) = map.get(&key[..]) {
+                return id;
+            }
+            let id = nodes.len() as u32;
+            map.insert(Box::from(&key[..]), id);
+            nodes.push(Node {
+                name: name.into(),
+                rrsets: Vec::new(),
+                orphan_sigs: None,
+                cut: false,
+                wildcard: None,
+                dname: false,
+            });
+            id
+        };
+        ensure(origin.as_slice(), &mut nodes);
 
-        let mut rdata = Vec::with_capacity(512);
+        // Every record's rdata in one arena, described by a small fixed entry.
+        let mut arena: Vec<u8> = Vec::with_capacity(records.len() * 16);
+        let mut raws: Vec<RawRecord> = Vec::with_capacity(records.len());
         for rec in records.iter() {
             if rec.class != Class::IN {
                 return Err(err(format!(
@@ -281,8 +270,11 @@ impl Zone {
                 )));
             }
             let owner = rec.owner.as_slice();
-            let owner_key = wire::canonical(owner);
-            if !wire::is_subdomain(&owner_key, &origin_key) {
+            let mut owner_key = [0u8; wire::MAX_NAME_LEN];
+            for (k, &c) in owner_key.iter_mut().zip(owner) {
+                *k = wire::fold(c);
+            }
+            if !wire::is_subdomain(&owner_key[..owner.len()], &origin_key) {
                 return Err(err(format!(
                     "{}: {} is outside the zone {}",
                     rec.location,
@@ -298,75 +290,82 @@ impl Zone {
                     rec.rtype()
                 )));
             }
-            rdata.clear();
+            let at = arena.len();
             rec.data
-                .compose_rdata(&mut rdata)
+                .compose_rdata(&mut arena)
                 .map_err(|_| err(format!("{}: record data does not fit", rec.location)))?;
-            if rdata.len() > 65535 {
+            let len = arena.len() - at;
+            if len > 65535 {
                 return Err(err(format!(
                     "{}: record data longer than 65535 octets",
                     rec.location
                 )));
             }
             // The node and every empty non-terminal up to the apex.
-            let id = ensure(owner, &mut nodes, &mut data, &mut sigs);
+            let node = ensure(owner, &mut nodes);
             let mut starts = [0u8; 128];
             let n = wire::label_starts(owner, &mut starts);
             for i in 1..n.saturating_sub(origin_labels) {
-                ensure(
-                    &owner[starts[i] as usize..],
-                    &mut nodes,
-                    &mut data,
-                    &mut sigs,
-                );
+                ensure(&owner[starts[i] as usize..], &mut nodes);
             }
-            let (table, key) = if rt == rtype::RRSIG {
-                if rdata.len() < 2 {
-                    return Err(err(format!(
-                        "{}: RRSIG without a covered type",
-                        rec.location
-                    )));
-                }
-                (
-                    &mut sigs[id as usize],
-                    u16::from_be_bytes([rdata[0], rdata[1]]),
-                )
+            let sig = rt == rtype::RRSIG;
+            if sig && len < 2 {
+                return Err(err(format!(
+                    "{}: RRSIG without a covered type",
+                    rec.location
+                )));
+            }
+            let key = if sig {
+                u16::from_be_bytes([arena[at], arena[at + 1]])
             } else {
-                (&mut data[id as usize], rt)
+                rt
             };
-            let ttl = rec.ttl.as_secs();
-            match table.iter_mut().find(|(t, _)| *t == key) {
-                Some((_, rrs)) => {
-                    if !rrs.iter().any(|(_, r)| *r == rdata) {
-                        rrs.push((ttl, rdata.clone()));
-                    }
-                }
-                None => table.push((key, vec![(ttl, rdata.clone())])),
-            }
+            raws.push(RawRecord {
+                node,
+                sig,
+                key,
+                ttl: rec.ttl.as_secs(),
+                at: at as u64,
+                len: len as u16,
+            });
         }
+        // Grouped by node, then data before signatures, then type; source order kept within.
+        raws.sort_by_key(|r| (r.node, r.sig, r.key));
 
         // Compile each node's RRsets.
         let apex = 0usize;
-        for (id, node) in nodes.iter_mut().enumerate() {
-            let mut types = std::mem::take(&mut data[id]);
-            types.sort_by_key(|(t, _)| *t);
-            let mut node_sigs = std::mem::take(&mut sigs[id]);
-            for (t, rrs) in types {
-                let sig = node_sigs
-                    .iter()
-                    .position(|(c, _)| *c == t)
-                    .map(|i| compile(rtype::RRSIG, &node_sigs.remove(i).1));
+        let mut i = 0;
+        while i < raws.len() {
+            let id = raws[i].node;
+            let mut j = i;
+            while j < raws.len() && raws[j].node == id {
+                j += 1;
+            }
+            let group = &raws[i..j];
+            let split = group.iter().position(|r| r.sig).unwrap_or(group.len());
+            let (data, sigs) = group.split_at(split);
+            let node = &mut nodes[id as usize];
+            for (t, rrs) in runs(data) {
+                let sig = runs(sigs)
+                    .find(|(c, _)| *c == t)
+                    .map(|(_, srrs)| compile(rtype::RRSIG, &arena, srrs));
                 node.rrsets.push(RRset {
                     rtype: t,
-                    rrs: compile(t, &rrs),
+                    rrs: compile(t, &arena, rrs),
                     sigs: sig,
                     targets: Box::new([]),
                 });
             }
-            if !node_sigs.is_empty() {
-                let all: Vec<(u32, Vec<u8>)> = node_sigs.into_iter().flat_map(|(_, v)| v).collect();
-                node.orphan_sigs = Some(compile(rtype::RRSIG, &all));
+            let orphans: Vec<RawRecord> = runs(sigs)
+                .filter(|(c, _)| !data.iter().any(|d| d.key == *c))
+                .flat_map(|(_, r)| r.iter().copied())
+                .collect();
+            if !orphans.is_empty() {
+                node.orphan_sigs = Some(compile(rtype::RRSIG, &arena, &orphans));
             }
+            i = j;
+        }
+        for (id, node) in nodes.iter_mut().enumerate() {
             if id != apex && node.get(rtype::NS).is_some() {
                 node.cut = true;
             }
@@ -474,7 +473,6 @@ impl Zone {
             nsec_order,
             nsec3,
             signed,
-            records,
         })
     }
 
@@ -488,9 +486,49 @@ impl Zone {
         self.serial
     }
 
-    /// The records the zone was built from.
-    pub fn records(&self) -> &[ZoneRecord] {
-        &self.records
+    /// The zone's records, rebuilt from the index (by name, then type; for edits). The index
+    /// keeps no second copy of the source records.
+    pub fn records(&self) -> Vec<ZoneRecord> {
+        use domain::base::name::FlattenInto;
+        use domain::base::rdata::ParseRecordData;
+        use domain::base::ParsedName;
+        let location = crate::zonefile::SourceLocation {
+            file: Arc::from(std::path::Path::new("<served zone>")),
+            line: 0,
+            column: 0,
+        };
+        let mut out = Vec::new();
+        for node in &self.nodes {
+            let Ok(owner) = Name::from_octets(Bytes::copy_from_slice(&node.name)) else {
+                continue;
+            };
+            let sets = node
+                .rrsets
+                .iter()
+                .flat_map(|r| std::iter::once(&r.rrs).chain(r.sigs.as_ref()));
+            for rrs in sets.chain(node.orphan_sigs.as_ref()) {
+                for (h, rd) in rrs.iter() {
+                    let t = Rtype::from_int(u16::from_be_bytes([h[0], h[1]]));
+                    let ttl = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+                    let bytes = Bytes::copy_from_slice(rd);
+                    let mut parser = domain::dep::octseq::Parser::from_ref(&bytes);
+                    let parsed =
+                        domain::rdata::ZoneRecordData::<Bytes, ParsedName<Bytes>>::parse_rdata(
+                            t,
+                            &mut parser,
+                        );
+                    let Ok(Some(parsed)) = parsed else { continue };
+                    out.push(ZoneRecord {
+                        owner: owner.clone(),
+                        class: Class::IN,
+                        ttl: domain::base::Ttl::from_secs(ttl),
+                        data: parsed.flatten_into(),
+                        location: location.clone(),
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// The number of names (owners and empty non-terminals).
@@ -592,17 +630,43 @@ fn with_ttl(rrs: &Rrs, ttl: u32) -> Rrs {
     }
 }
 
-fn compile(rt: u16, rrs: &[(u32, Vec<u8>)]) -> Rrs {
-    let mut w = Vec::with_capacity(rrs.iter().map(|(_, r)| r.len() + 10).sum());
-    for (ttl, rd) in rrs {
+/// Splits records (sorted by type) into runs of one type.
+fn runs(records: &[RawRecord]) -> impl Iterator<Item = (u16, &[RawRecord])> {
+    records
+        .chunk_by(|a, b| a.key == b.key)
+        .map(|c| (c[0].key, c))
+}
+
+/// One record of a zone being built: where its rdata sits in the arena, and what it is.
+#[derive(Clone, Copy, Debug)]
+struct RawRecord {
+    node: u32,
+    sig: bool,
+    /// The type, or for RRSIG the type covered.
+    key: u16,
+    ttl: u32,
+    at: u64,
+    len: u16,
+}
+
+/// Compiles records of one type into wire form, dropping duplicates.
+fn compile(rt: u16, arena: &[u8], rrs: &[RawRecord]) -> Rrs {
+    let rd = |r: &RawRecord| &arena[r.at as usize..r.at as usize + r.len as usize];
+    let mut w = Vec::with_capacity(rrs.iter().map(|r| r.len as usize + 10).sum());
+    let mut count = 0u16;
+    for (k, r) in rrs.iter().enumerate() {
+        if rrs[..k].iter().any(|p| rd(p) == rd(r)) {
+            continue;
+        }
         wire::put_u16(&mut w, rt);
         wire::put_u16(&mut w, 1);
-        wire::put_u32(&mut w, *ttl);
-        wire::put_u16(&mut w, rd.len() as u16);
-        w.extend_from_slice(rd);
+        wire::put_u32(&mut w, r.ttl);
+        wire::put_u16(&mut w, r.len);
+        w.extend_from_slice(rd(r));
+        count += 1;
     }
     Rrs {
-        count: rrs.len() as u16,
+        count,
         wire: w.into_boxed_slice(),
     }
 }
