@@ -820,9 +820,18 @@ fn run_verb(
                 },
         } => {
             let eng = open()?;
-            let r = eng.check(repair)?;
+            let mut r = eng.check(repair)?;
+            // The image store checks itself (its tables, blobs and layers).
+            let images = dermaga_image::ImageStore::open(root)
+                .and_then(|s| s.check(repair))
+                .map_err(|e| Error::engine(format!("checking the image store: {e}")))?;
+            r.problems.extend(images.problems);
+            r.repairs.extend(images.repaired);
             for p in &r.problems {
                 let _ = writeln!(out, "{p}");
+            }
+            for g in &images.garbage {
+                let _ = writeln!(out, "garbage: {g}");
             }
             for p in &r.repairs {
                 let _ = writeln!(out, "repaired: {p}");

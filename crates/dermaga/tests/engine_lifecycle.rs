@@ -125,14 +125,11 @@ fn detached_lifecycle_logs_exec_inspect() {
     let json: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "web"])).unwrap();
     assert_eq!(json[0]["Id"], id);
     assert_eq!(json[0]["State"]["Running"], true);
-    assert_eq!(
-        json[0]["Config"]["Env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e == "GREETING=hi"),
-        true
-    );
+    assert!(json[0]["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "GREETING=hi"));
     // top sees the shell as pid 1.
     let top = s.ok(&["top", "web"]);
     assert!(
@@ -210,11 +207,64 @@ fn create_start_wait_and_restart() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(!s.ok(&["ps", "-a", "-q", "--no-trunc"]).contains(id.trim()));
+    // logs -f follows until the container exits.
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo a; sleep 0.5; echo b",
+    ]);
+    assert_eq!(s.ok(&["logs", "-f", "talker"]), "a\nb\n");
+    // --stop-signal, --label, --env-file.
+    let envf = s.base().join("env");
+    std::fs::write(&envf, "# comment\nFROM_FILE=yes\n").unwrap();
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        "--stop-signal",
+        "USR1",
+        "--label",
+        "tier=web",
+        "--env-file",
+        envf.to_str().unwrap(),
+        IMAGE,
+        "sh",
+        "-c",
+        "trap 'exit 3' USR1; echo $FROM_FILE; while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(
+        s.ok(&["ps", "--filter", "label=tier=web", "--format", "{{.Names}}"]),
+        "sig\n"
+    );
+    s.ok(&["stop", "sig"]);
+    assert_eq!(
+        s.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.Config.StopSignal}}",
+            "sig"
+        ]),
+        "3 SIGUSR1\n"
+    );
+    assert_eq!(s.ok(&["logs", "sig"]), "yes\n");
     let filtered = s.ok(&["ps", "-a", "--filter", "exited=7", "--format", "{{.Names}}"]);
     assert_eq!(filtered, "job\n");
     let json: serde_json::Value =
         serde_json::from_str(&s.ok(&["ps", "-a", "--format", "json"])).unwrap();
-    assert_eq!(json[0]["Names"][0], "job");
+    // Newest first, as podman lists them.
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Names"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sig", "talker", "job"]);
 }
 
 #[test]

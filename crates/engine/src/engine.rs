@@ -354,7 +354,7 @@ impl Engine {
             .clone()
             .or_else(|| (!img.stop_signal.is_empty()).then(|| img.stop_signal.clone()))
             .unwrap_or_else(|| "SIGTERM".into());
-        config::parse_signal(&stop_signal)?;
+        let stop_signal = config::signal_name(config::parse_signal(&stop_signal)?);
         let memory = o.memory.as_deref().map(util::parse_size).transpose()?;
         if let Some(m) = memory {
             if m < 6 * 1024 * 1024 {
