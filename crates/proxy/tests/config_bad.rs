@@ -10,6 +10,22 @@ use dermaga_proxy::config::{check_with_env, Severity};
 
 /// (file under tests/data/configs, without .cfg; first line of the first error).
 const TABLE: &[(&str, &str)] = &[
+    ("bad/http-request-allow-extra", "parsing [{F}:8]: 'http-request allow' expects either 'if' or 'unless' followed by a condition but found 'extra'."),
+    ("bad/balance-url-param-missing", "parsing [{F}:7] : balance url_param requires an URL parameter name."),
+    ("bad/cookie-domain-missing", "parsing [{F}:7]: 'domain' expects <domain> as argument."),
+    ("bad/cookie-two-modes", "parsing [{F}:7] : cookie 'rewrite', 'insert' and 'prefix' modes are incompatible."),
+    ("bad/format-unknown-fetch", "parsing [{F}:8] : error detected in frontend 'fe' while parsing 'http-request set-header' rule : failed to parse sample expression <nosuch]> : unknown fetch method 'nosuch'."),
+    ("bad/redirect-missing-location", "parsing [{F}:8] : error detected in frontend 'fe' while parsing 'http-request redirect' rule : missing argument for 'location'."),
+    ("bad/log-no-facility", "parsing [{F}:8] : log : unknown log facility ''"),
+    ("bad/log-bad-length", "parsing [{F}:8] : log : invalid log length '10', must be between 80 and 65535"),
+    ("bad/inspect-delay-bad-char", "parsing [{F}:9] : 'tcp-request inspect-delay' expects a positive delay in milliseconds, in frontend 'fe' (unexpected character 'x')"),
+    ("bad/forwardfor-header-missing", "parsing [{F}:8] : 'option forwardfor header' expects <header_name> as argument."),
+    ("bad/tcp-check-expect-missing", "parsing [{F}:8] : 'tcp-check expect' : 'string' expects a <pattern> as argument."),
+    ("bad/tcp-check-send-missing", "parsing [{F}:8] : 'tcp-check send' : 'string' expects a send as argument."),
+    ("bad/httpchk-extra-arg", "parsing [{F}:7] : 'option httpchk' cannot handle unexpected argument 'extra'."),
+    ("bad/server-cookie-missing", "[{F}:7] : 'server be/s' : 'cookie' expects <value> as argument.."),
+    ("bad/server-inter-missing", "[{F}:7] : 'server be/s' : 'inter' expects a delay as argument.."),
+    ("bad/http-check-send-meth-missing", "parsing [{F}:7] : 'http-check send' : 'meth' expects a string as argument.."),
     ("bad/acl-bad-name", "parsing [{F}:9] : character '@' is not permitted in acl name 'a@b'."),
     ("bad/acl-in-anon-defaults", "parsing [{F}:2] : 'acl' not allowed in anonymous 'defaults' section."),
     ("bad/acl-unknown-fetch", "parsing [{F}:9] : error detected while parsing ACL 'a' : unknown fetch method 'nosuchfetch' in ACL expression 'nosuchfetch'."),

@@ -31,7 +31,17 @@ pub(crate) fn parse_format(text: &str) -> Result<FormatString, String> {
                     ));
                 };
                 let expr = &text[i + 2..i + 2 + end];
-                let fetch = parse_sample_fetch(expr)?;
+                let fetch = parse_sample_fetch(expr).map_err(|e| {
+                    if e.starts_with("unknown fetch method") {
+                        let name = expr.split(['(', ',']).next().unwrap_or(expr);
+                        format!(
+                            "failed to parse sample expression <{}> : unknown fetch method '{name}'",
+                            &text[i + 2..]
+                        )
+                    } else {
+                        e
+                    }
+                })?;
                 if !lit.is_empty() {
                     parts.push(FormatPart::Literal(std::mem::take(&mut lit)));
                 }

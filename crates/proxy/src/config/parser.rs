@@ -1324,7 +1324,10 @@ impl<'e> Parser<'e> {
                         None => {
                             self.alert(
                                 loc,
-                                format!("log : invalid max length '{}'", arg(a, i + 1)),
+                                format!(
+                                    "log : invalid log length '{}', must be between 80 and 65535",
+                                    arg(a, i + 1)
+                                ),
                             );
                             return None;
                         }
@@ -1360,17 +1363,9 @@ impl<'e> Parser<'e> {
         }
         let fac = arg(a, i);
         let facility = if fac.is_empty() {
-            if matches!(format, LogFormatKind::Raw | LogFormatKind::Short)
-                && matches!(addr, LogAddr::Stdout | LogAddr::Stderr)
-            {
-                None
-            } else {
-                self.alert(
-                    loc,
-                    "log : expects <address> and <facility>  as arguments".to_string(),
-                );
-                return None;
-            }
+            // haproxy 2.6 wants a facility even for raw logs on stdout.
+            self.alert(loc, "log : unknown log facility ''".to_string());
+            return None;
         } else {
             match Facility::from_name(fac) {
                 Some(f) => Some(f),
@@ -2022,7 +2017,7 @@ impl<'e> Parser<'e> {
                     let Some(p) = rest.first() else {
                         self.alert(
                             loc,
-                            "'balance url_param' requires an URL parameter name.".to_string(),
+                            "balance url_param requires an URL parameter name.".to_string(),
                         );
                         return;
                     };
@@ -2193,10 +2188,10 @@ impl<'e> Parser<'e> {
                 "secure" => c.secure = true,
                 "domain" => {
                     let Some(d) = a.get(i + 1) else {
-                        self.alert(
-                            loc,
-                            "'cookie' 'domain' option expects a domain name.".to_string(),
-                        );
+                        self.diags.push(Diagnostic::alert(
+                            Some(loc.clone()),
+                            format!("parsing [{loc}]: 'domain' expects <domain> as argument."),
+                        ));
                         return;
                     };
                     c.domains.push(d.clone());
@@ -2250,8 +2245,7 @@ impl<'e> Parser<'e> {
         if modes > 1 {
             self.alert(
                 loc,
-                "'cookie' accepts only one of 'rewrite', 'insert' and 'prefix' options."
-                    .to_string(),
+                "cookie 'rewrite', 'insert' and 'prefix' modes are incompatible.".to_string(),
             );
             return;
         }
@@ -2451,7 +2445,7 @@ impl<'e> Parser<'e> {
                                 None => {
                                     self.alert(
                                         loc,
-                                        "'option forwardfor header' requires a header name."
+                                        "'option forwardfor header' expects <header_name> as argument."
                                             .to_string(),
                                     );
                                     return;
@@ -2489,7 +2483,7 @@ impl<'e> Parser<'e> {
                 if rest.len() > 3 {
                     self.alert(
                         loc,
-                        format!("'{full}' : unexpected argument '{}'.", rest[3]),
+                        format!("'{full}' cannot handle unexpected argument '{}'.", rest[3]),
                     );
                     return;
                 }
@@ -2556,26 +2550,26 @@ impl<'e> Parser<'e> {
                 while i < a.len() {
                     let v = arg(a, i + 1);
                     let missing = |p: &mut Self, what: &str| {
-                        p.alert(loc, format!("'http-check send' : '{}' expects {what}.", a[i]));
+                        p.alert(loc, format!("'http-check send' : '{}' expects {what}", a[i]));
                     };
                     match a[i].as_str() {
                         "meth" => {
                             if v.is_empty() {
-                                return missing(self, "a method");
+                                return missing(self, "a string as argument..");
                             }
                             s.method = Some(v.to_string());
                             i += 2;
                         }
                         "uri" => {
                             if v.is_empty() {
-                                return missing(self, "a uri");
+                                return missing(self, "a string as argument..");
                             }
                             s.uri = Some(v.to_string());
                             i += 2;
                         }
                         "ver" => {
                             if v.is_empty() {
-                                return missing(self, "a version");
+                                return missing(self, "a string as argument..");
                             }
                             s.version = Some(v.to_string());
                             i += 2;
@@ -2583,14 +2577,14 @@ impl<'e> Parser<'e> {
                         "hdr" => {
                             let hv = arg(a, i + 2);
                             if v.is_empty() || hv.is_empty() {
-                                return missing(self, "<name> and <value>");
+                                return missing(self, "<name> and <value> as arguments..");
                             }
                             s.headers.push((v.to_string(), hv.to_string()));
                             i += 3;
                         }
                         "body" => {
                             if v.is_empty() {
-                                return missing(self, "a string");
+                                return missing(self, "a string as argument..");
                             }
                             s.body = Some(v.to_string());
                             i += 2;
@@ -2624,7 +2618,7 @@ impl<'e> Parser<'e> {
                 let pat = arg(a, i + 1);
                 let matcher = match kind {
                     "status" | "rstatus" | "string" | "rstring" if pat.is_empty() => {
-                        self.alert(loc, format!("'http-check expect' : '{kind}' expects <pattern> as an argument."));
+                        self.alert(loc, format!("'http-check expect' : '{kind}' expects a <pattern> as argument."));
                         return;
                     }
                     "status" => {
@@ -2736,7 +2730,7 @@ impl<'e> Parser<'e> {
                     self.alert(
                         loc,
                         format!(
-                            "'tcp-check {sub}' expects a {} as argument.",
+                            "'tcp-check {sub}' : '{}' expects a send as argument.",
                             if sub == "send" {
                                 "string"
                             } else {
@@ -2780,7 +2774,7 @@ impl<'e> Parser<'e> {
                         self.alert(
                             loc,
                             format!(
-                                "'tcp-check expect' : '{kind}' expects <pattern> as an argument."
+                                "'tcp-check expect' : '{kind}' expects a <pattern> as argument."
                             ),
                         );
                         return;
@@ -3011,7 +3005,7 @@ impl<'e> Parser<'e> {
                         None
                     }
                     Err(TimeError::Empty) => {
-                        srv_err(p, format!("'{opt}' expects <time> as argument."));
+                        srv_err(p, format!("'{opt}' expects a delay as argument.."));
                         None
                     }
                     Err(TimeError::BadChar(c)) => {
@@ -3117,7 +3111,7 @@ impl<'e> Parser<'e> {
                 }
                 "cookie" => {
                     if v.is_empty() {
-                        srv_err(self, format!("'{opt}' expects <value> as argument."));
+                        srv_err(self, format!("'{opt}' expects <value> as argument.."));
                         return;
                     }
                     o.cookie = Some(v.to_string());
@@ -3320,6 +3314,8 @@ impl<'e> Parser<'e> {
             p.alert(loc, format!("error detected in {kind} '{pxname}' while parsing 'http-request {action}' rule : {msg}."));
             p.abort = true;
         };
+        // A word the action does not take, where a condition could start.
+        let mut unexpected: Option<String> = None;
         let a = &act[1.min(act.len())..];
         let parsed: Result<HttpRequestAction, String> = match action {
             "set-header" | "add-header" => {
@@ -3404,8 +3400,14 @@ impl<'e> Parser<'e> {
                             }
                             i += 2;
                         }
-                        o => {
+                        o @ ("content-type" | "string" | "lf-string" | "file" | "lf-file"
+                        | "errorfile" | "errorfiles" | "hdr" | "default-errorfiles") => {
                             res = Err(format!("'{o}' after 'deny' is not supported by dermaga"));
+                            break;
+                        }
+                        o => {
+                            unexpected = Some(o.to_string());
+                            res = Err(String::new());
                             break;
                         }
                     }
@@ -3414,7 +3416,8 @@ impl<'e> Parser<'e> {
             }
             "allow" => {
                 if let Some(x) = a.first() {
-                    Err(format!("unexpected argument '{x}'"))
+                    unexpected = Some(x.clone());
+                    Err(String::new())
                 } else {
                     Ok(HttpRequestAction::Allow)
                 }
@@ -3436,6 +3439,12 @@ impl<'e> Parser<'e> {
                 return;
             }
         };
+        if let Some(word) = unexpected {
+            let m = format!("parsing [{loc}]: 'http-request {action}' expects either 'if' or 'unless' followed by a condition but found '{word}'.");
+            self.diags.push(Diagnostic::alert(Some(loc.clone()), m));
+            self.abort = true;
+            return;
+        }
         let action_v = match parsed {
             Ok(a) => a,
             Err(e) => return rule_err(self, e),
@@ -3583,7 +3592,13 @@ impl<'e> Parser<'e> {
                         self.alert(loc, format!("'tcp-request inspect-delay' : unexpected argument '{}'", arg(w, 3)));
                     }
                     Ok(d) => self.settings(t).inspect_delay = nonzero(d),
-                    Err(_) => self.alert(loc, format!("'tcp-request inspect-delay' expects a positive delay in milliseconds, in {kind} '{name}'")),
+                    Err(e) => {
+                        let why = match e {
+                            TimeError::BadChar(c) => format!(" (unexpected character '{c}')"),
+                            _ => String::new(),
+                        };
+                        self.alert(loc, format!("'tcp-request inspect-delay' expects a positive delay in milliseconds, in {kind} '{name}'{why}"))
+                    }
                 }
             }
             "connection" | "content" => {
@@ -4157,7 +4172,7 @@ fn parse_redirect(a: &[String]) -> Result<Redirect, String> {
         match w {
             "location" | "prefix" | "scheme" => {
                 if v.is_empty() {
-                    return Err(format!("missing argument after '{w}'"));
+                    return Err(format!("missing argument for '{w}'"));
                 }
                 kind = Some(match w {
                     "location" => RedirectKind::Location,
@@ -4184,7 +4199,7 @@ fn parse_redirect(a: &[String]) -> Result<Redirect, String> {
             }
             "set-cookie" | "clear-cookie" => {
                 if v.is_empty() {
-                    return Err(format!("missing argument after '{w}'"));
+                    return Err(format!("missing argument for '{w}'"));
                 }
                 if w == "set-cookie" {
                     r.set_cookie = Some(v.to_string());
