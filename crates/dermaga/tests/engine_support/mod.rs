@@ -93,11 +93,12 @@ impl Store {
             .unwrap();
         assert!(st.success(), "tar failed");
         std::fs::create_dir_all(&root).unwrap();
-        // The image store's own API (as `dermaga import` does).
-        let images = dermaga_image::ImageStore::open(&root).expect("opening the image store");
-        images
-            .import_tarball(&tar, IMAGE)
-            .expect("importing the busybox image");
+        let out = store.dermaga(&["import", tar.to_str().unwrap(), IMAGE]);
+        assert!(
+            out.status.success(),
+            "dermaga import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         store
     }
 
