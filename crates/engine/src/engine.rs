@@ -734,7 +734,14 @@ impl Engine {
         }
         let p = self.paths(&c.id);
         let (store_root, links) = crate::image::layer_links(&self.root, &c.config.layer_dirs);
-        rootfs::mount_overlay(&store_root, &links, &p.upper(), &p.work(), &p.merged())?;
+        rootfs::mount_overlay(
+            &store_root,
+            &links,
+            &p.upper(),
+            &p.work(),
+            &p.merged(),
+            c.config.rm,
+        )?;
         Ok(p.merged())
     }
 

@@ -24,13 +24,16 @@ fn unescape(s: &str) -> String {
 }
 
 /// Mounts an overlay at `merged`: `links` (lowest first) are relative to `store_root`, where
-/// the mount is made from, so that 100+ layers fit the mount options' page.
+/// the mount is made from, so that 100+ layers fit the mount options' page. `volatile` (for
+/// containers that go with their exit, as podman does for --rm) skips the syncs of the upper
+/// directory, which make the unmount wait for the disk.
 pub fn mount_overlay(
     store_root: &Path,
     links: &[PathBuf],
     upper: &Path,
     work: &Path,
     merged: &Path,
+    volatile: bool,
 ) -> Result<()> {
     if is_mounted(merged) {
         return Ok(());
@@ -40,12 +43,20 @@ pub fn mount_overlay(
         .rev()
         .map(|p| p.to_string_lossy().replace(':', "\\:"))
         .collect();
-    let opts = format!(
+    let mut opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
         upper.display(),
         work.display()
     );
+    if volatile {
+        opts.push_str(",volatile");
+        // overlayfs leaves this marker and refuses the next mount while it exists; we only
+        // mount again after our own clean unmount (a crash of the machine empties /run and
+        // `system check` removes such containers), so the upper directory is intact.
+        let _ = std::fs::remove_dir_all(work.join("work/incompat"));
+        let _ = std::fs::remove_dir_all(work.join("incompat"));
+    }
     let cwd = std::env::current_dir().ok();
     std::env::set_current_dir(store_root)
         .map_err(|e| Error::engine(format!("entering {}: {e}", store_root.display())))?;
