@@ -10,6 +10,37 @@
 //! `parsing [FILE:LINE] : 'KEYWORD' is not supported by dermaga.`, except for the few
 //! harmless keywords in [`HARMLESS`], which only warn. Nothing is ignored silently.
 //!
+//! ```
+//! use std::collections::HashMap;
+//! use dermaga_proxy::config::{self, Balance, Mode};
+//!
+//! let text = "\
+//! defaults
+//!     mode http
+//!     timeout connect 5s
+//!     timeout client 30s
+//!     timeout server 30s
+//! frontend www
+//!     bind 127.0.0.1:8080
+//!     acl is_api path_beg /api
+//!     use_backend api if is_api
+//!     default_backend web
+//! backend api
+//!     balance leastconn
+//!     server a1 127.0.0.1:9001 check
+//! backend web
+//!     server w1 127.0.0.1:9002 check inter 1s
+//! ";
+//! let env: HashMap<String, String> = HashMap::new();
+//! let (cfg, warnings) = config::load_str("example.cfg", text, &env).unwrap();
+//! assert!(warnings.is_empty());
+//! let www = cfg.frontend("www").unwrap();
+//! assert_eq!(www.settings.mode, Mode::Http);
+//! let rule = &www.use_backends[0];
+//! assert_eq!(cfg.proxies[rule.backend.index].settings.balance, Some(Balance::LeastConn));
+//! assert_eq!(rule.loc.to_string(), "example.cfg:9");
+//! ```
+//!
 //! Module map: [`lexer`] cuts lines into words and applies `.if` blocks; `cond` evaluates
 //! conditions; `parser` turns lines into the model; `aclparse` reads ACLs and conditions;
 //! `format` reads log-format strings; `units` reads times and sizes.
