@@ -411,7 +411,7 @@ struct RunArgs {
     #[arg(short = 'q', long)]
     quiet: bool,
     /// IMAGE [COMMAND [ARG...]]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, num_args = 1..)]
+    #[arg(required = true, trailing_var_arg = true, num_args = 1..)]
     image_and_command: Vec<String>,
 }
 
@@ -434,7 +434,7 @@ struct ExecArgs {
     #[arg(long)]
     privileged: bool,
     /// CONTAINER COMMAND [ARG...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, num_args = 2..)]
+    #[arg(required = true, trailing_var_arg = true, num_args = 2..)]
     container_and_command: Vec<String>,
 }
 
@@ -499,10 +499,14 @@ fn run_verb(
                 return Ok(0);
             }
             let msg = e.to_string();
+            // clap's message up to its usage lines, on one line.
             let first = msg
                 .lines()
-                .next()
-                .unwrap_or("")
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
                 .trim_start_matches("error: ")
                 .to_string();
             if e.kind() == ErrorKind::InvalidSubcommand {
