@@ -140,6 +140,12 @@ impl Db {
         // WAL: readers never wait for the writer; NORMAL sync is crash-safe in WAL mode.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Every command closes its connection; a checkpoint (and its fsyncs) at each close
+        // would be paid by every `run`. SQLite's automatic checkpoints keep the WAL short.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
         conn.execute_batch(SCHEMA)?;
         Ok(Db { conn })
     }
