@@ -331,3 +331,35 @@ fn sigkill_during_dermaga_load_leaves_a_consistent_store() {
     c.args(["load", "-i"]).arg(&archive);
     assert_eq!(ok(c).lines().count(), 12);
 }
+
+/// `rmi` keeps an image a container uses (exit 2, as podman), and removes it once the
+/// container is gone.
+#[test]
+fn rmi_refuses_an_image_a_container_uses() {
+    let t = TempDir::new();
+    let root = t.path().join("root");
+    let tarball = busybox_tarball(t.path());
+    let mut c = dermaga(&root);
+    c.arg("import").arg(&tarball).arg("busybox");
+    ok(c);
+    let mut c = dermaga(&root);
+    c.args(["create", "--name", "holder", "busybox", "/bin/true"]);
+    ok(c);
+    let mut c = dermaga(&root);
+    c.args(["rmi", "busybox"]);
+    let o = out(c);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("holder"),
+        "{o:?}"
+    );
+    let mut c = dermaga(&root);
+    c.args(["image", "prune", "-a"]);
+    assert_eq!(ok(c), "", "prune keeps a used image");
+    let mut c = dermaga(&root);
+    c.args(["rm", "holder"]);
+    ok(c);
+    let mut c = dermaga(&root);
+    c.args(["rmi", "busybox"]);
+    assert!(ok(c).contains("Deleted: "));
+}
