@@ -231,6 +231,7 @@ pub fn start(config: DnsConfig) -> Result<DnsServer, DnsError> {
         mtimes.insert(src.file.clone(), mtime(&src.file));
         zones.push(Arc::new(zone));
     }
+    release_free_memory();
     let mut server_config = config.server.clone();
     for (k, v) in &config.server.transfer.zones {
         policy.zones.entry(k.clone()).or_insert_with(|| v.clone());
@@ -270,6 +271,16 @@ pub fn start(config: DnsConfig) -> Result<DnsServer, DnsError> {
     })
 }
 
+/// Hands the memory the zone-file reader used back to the system: the loaded records are gone
+/// once the index is built, but the allocator would otherwise keep their pages.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn mtime(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
@@ -307,6 +318,7 @@ impl DnsServer {
         }
         if !fresh.is_empty() {
             self.handle.replace_zones(fresh);
+            release_free_memory();
         }
         errors
     }

@@ -6,7 +6,6 @@
 //! canonical wire name. Each node holds its RRsets already in wire form (type, class, TTL,
 //! length and rdata, only the owner missing), so an answer is mostly copies.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -178,7 +177,33 @@ fn err(message: impl Into<String>) -> ZoneError {
     }
 }
 
-type Map = HashMap<Box<[u8]>, u32, foldhash::fast::FixedState>;
+/// Node ids by name: only the id is stored; the name is the node's own (no second copy).
+type Map = hashbrown::HashTable<u32>;
+
+/// The hash of a canonical name.
+#[inline]
+fn key_hash(key: &[u8]) -> u64 {
+    std::hash::BuildHasher::hash_one(&foldhash::fast::FixedState::with_seed(0x6e61_6d65), key)
+}
+
+/// The hash of a node's name (folded, as its canonical key).
+fn node_hash(name: &[u8]) -> u64 {
+    let mut key = [0u8; wire::MAX_NAME_LEN];
+    let key = &mut key[..name.len()];
+    for (k, &c) in key.iter_mut().zip(name) {
+        *k = wire::fold(c);
+    }
+    key_hash(key)
+}
+
+/// The node whose name is `key` (canonical).
+#[inline]
+fn find_node(map: &Map, nodes: &[Node], key: &[u8]) -> Option<u32> {
+    map.find(key_hash(key), |&id| {
+        wire::eq_fold(&nodes[id as usize].name, key)
+    })
+    .copied()
+}
 
 /// One authoritative zone, indexed for answering.
 pub struct Zone {
@@ -232,7 +257,7 @@ impl Zone {
     pub fn build(origin: &Name<Bytes>, records: Vec<ZoneRecord>) -> Result<Zone, ZoneError> {
         let origin_key = wire::canonical(origin.as_slice());
         let origin_labels = wire::label_count(&origin_key);
-        let mut map = Map::default();
+        let mut map = Map::new();
         let mut nodes: Vec<Node> = Vec::new();
 
         // The node of a name, created (with its canonical key) when new.
@@ -242,11 +267,10 @@ impl Zone {
             for (k, &c) in key.iter_mut().zip(name) {
                 *k = wire::fold(c);
             }
-            if let Some(&id) = map.get(&key[..]) {
+            if let Some(id) = find_node(&map, nodes, key) {
                 return id;
             }
             let id = nodes.len() as u32;
-            map.insert(Box::from(&key[..]), id);
             nodes.push(Node {
                 name: name.into(),
                 rrsets: Vec::new(),
@@ -255,6 +279,7 @@ impl Zone {
                 wildcard: None,
                 dname: false,
             });
+            map.insert_unique(key_hash(key), id, |&i| node_hash(&nodes[i as usize].name));
             id
         };
         ensure(origin.as_slice(), &mut nodes);
@@ -366,6 +391,8 @@ impl Zone {
             i = j;
         }
         for (id, node) in nodes.iter_mut().enumerate() {
+            // Vec growth leaves room for four RRsets; a million names make that count.
+            node.rrsets.shrink_to_fit();
             if id != apex && node.get(rtype::NS).is_some() {
                 node.cut = true;
             }
@@ -416,11 +443,12 @@ impl Zone {
 
         // Wildcards, additional targets.
         let mut zone_nodes = nodes;
+        zone_nodes.shrink_to_fit();
         for id in 0..zone_nodes.len() {
             let name = &zone_nodes[id].name;
             if name.first() == Some(&1) && name.get(1) == Some(&b'*') {
                 let parent = wire::canonical(&name[2..]);
-                if let Some(&p) = map.get(&parent) {
+                if let Some(p) = find_node(&map, &zone_nodes, &parent) {
                     zone_nodes[p as usize].wildcard = Some(id as u32);
                 }
             }
@@ -437,7 +465,7 @@ impl Zone {
                         continue;
                     };
                     let key = wire::canonical(&rd[off..end]);
-                    if let Some(&t) = map.get(&key) {
+                    if let Some(t) = find_node(&map, &zone_nodes, &key) {
                         let tn = &zone_nodes[t as usize];
                         if (tn.get(rtype::A).is_some() || tn.get(rtype::AAAA).is_some())
                             && !targets.contains(&t)
@@ -563,7 +591,7 @@ impl Zone {
         }
         for k in self.origin_labels + 1..=n {
             let s = &name[starts[n - k] as usize..];
-            match self.map.get(s) {
+            match find_node(&self.map, &self.nodes, s) {
                 None => {
                     return match self.nodes[closest as usize].wildcard {
                         Some(w) => Lookup::Wildcard {
@@ -573,7 +601,7 @@ impl Zone {
                         None => Lookup::NxDomain { closest },
                     };
                 }
-                Some(&id) => {
+                Some(id) => {
                     let node = &self.nodes[id as usize];
                     if node.cut && !(k == n && exact_cut_ok) {
                         return Lookup::Referral(id);
