@@ -271,6 +271,11 @@ impl Db {
         Ok(())
     }
 
+    /// Frees the connection's caches (a monitor keeps its connection for a container's life).
+    pub fn release_memory(&self) {
+        let _ = self.conn.release_memory();
+    }
+
     pub fn delete(&self, id: &str) -> Result<()> {
         self.conn
             .execute("DELETE FROM containers WHERE id = ?1", [id])?;

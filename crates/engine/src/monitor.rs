@@ -493,6 +493,35 @@ fn copy_winsize(from: RawFd, to: RawFd) {
     }
 }
 
+/// Gives back the file-backed pages start-up touched (argument parsing, the database, the
+/// spec): a detached monitor lives as long as its container and needs only its copy loop,
+/// whose pages come back from the page cache on first use.
+fn release_startup_pages() {
+    let Ok(maps) = fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms), Some(_), Some(_), Some(inode)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        // File-backed (inode != 0), not written to (private clean pages only).
+        if inode == "0" || perms.contains('w') {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            continue;
+        };
+        // SAFETY: advisory call on a mapping of our own; MADV_PAGEOUT never changes contents.
+        unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_PAGEOUT) };
+    }
+}
+
 /// Copies the container's output to its log (and our stdio when attached), forwards signals
 /// and input, and reaps. Returns the wait status and whether the OOM killer struck.
 fn supervise(
@@ -504,6 +533,10 @@ fn supervise(
 ) -> (i32, bool) {
     let p = eng.paths(&c.id);
     let mut log = LogWriter::open(&p.log()).ok();
+    if !attached {
+        eng.db.release_memory();
+        release_startup_pages();
+    }
     let _raw = (attached && c.config.tty && c.config.interactive).then(RawTerminal::enter);
     let mut stdin_open = attached && c.config.interactive;
     let mut container_in = s.stdin;
