@@ -10,6 +10,10 @@ use dermaga_proxy::config::{check_with_env, Severity};
 
 /// (file under tests/data/configs, without .cfg; first line of the first error).
 const TABLE: &[(&str, &str)] = &[
+    (
+        "bad/zero-warning",
+        "Some warnings were found and 'zero-warning' is set. Aborting.",
+    ),
     ("bad/http-request-allow-extra", "parsing [{F}:8]: 'http-request allow' expects either 'if' or 'unless' followed by a condition but found 'extra'."),
     ("bad/balance-url-param-missing", "parsing [{F}:7] : balance url_param requires an URL parameter name."),
     ("bad/cookie-domain-missing", "parsing [{F}:7]: 'domain' expects <domain> as argument."),

@@ -314,6 +314,18 @@ fn check_sources(
     }
     let mut stdout = Vec::new();
     let warned = diags.iter().any(|d| d.severity == Severity::Warning);
+    if warned && config.global.zero_warning {
+        diags.push(Diagnostic::alert(
+            None,
+            "Some warnings were found and 'zero-warning' is set. Aborting.".to_string(),
+        ));
+        return CheckReport {
+            diagnostics: diags,
+            stdout,
+            exit_code: 1,
+            config: None,
+        };
+    }
     if warned {
         stdout.push("Warnings were found.".to_string());
     }

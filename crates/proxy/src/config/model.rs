@@ -104,6 +104,8 @@ pub struct Global {
     pub nbthread: Option<u32>,
     /// `daemon`: fork into the background at start-up (also `-D` on the command line).
     pub daemon: bool,
+    /// `zero-warning`: any warning makes the configuration fail (the loader applies it).
+    pub zero_warning: bool,
     /// `pidfile PATH` (the command line's `-p` wins over it).
     pub pidfile: Option<PathBuf>,
     /// `log` lines of the global section, used by proxies that say `log global`.

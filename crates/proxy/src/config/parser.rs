@@ -740,6 +740,7 @@ impl<'e> Parser<'e> {
             ("maxconn", 1),
             ("nbthread", 1),
             ("daemon", 0),
+            ("zero-warning", 0),
             ("pidfile", 1),
             ("chroot", 1),
             ("user", 1),
@@ -784,6 +785,7 @@ impl<'e> Parser<'e> {
                 }
             }
             "daemon" => self.global.daemon = true,
+            "zero-warning" => self.global.zero_warning = true,
             "pidfile" => {
                 if a1.is_empty() {
                     self.alert(loc, format!("'{kw}' expects a file name as an argument."));
