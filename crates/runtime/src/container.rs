@@ -1,0 +1,1022 @@
+//! The container lifecycle: create (and run), start, state, kill, delete.
+//!
+//! `create` clones the init process once with every namespace flag of the spec. The two sides
+//! then talk over two pipes: the parent writes the uid/gid maps and joins the init to its
+//! cgroups, then sends one byte ("go"); the init builds its root file system, switches user
+//! and capabilities, and closes its end of the sync pipe (or sends an error over it). Under
+//! `create`, the init then blocks opening `exec.fifo` for writing until `start` opens it for
+//! reading, as runc's does; under `run` there is no fifo and the init execs at once.
+
+use std::convert::Infallible;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::cgroups::{self, CgroupSet};
+use crate::cli::Global;
+use crate::mounts::{self, MountCtx};
+use crate::seccomp;
+use crate::state::{self, State, Status};
+use crate::util::{
+    cpath, cvt, errno, log_warn, now_realtime, rfc3339_nano, write_atomic, Context, Error, Result,
+};
+use crate::{console, hooks, process};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Create,
+    Run { detach: bool },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+// ---- the sync pipe: messages from a child process to the runtime ----
+
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }).ctx(|| "pipe")?;
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Sends one message: a kind byte ('W' warning, 'E' error), a length, the text.
+pub(crate) fn send_msg(fd: RawFd, kind: u8, text: &str) {
+    let mut buf = Vec::with_capacity(text.len() + 5);
+    buf.push(kind);
+    buf.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    buf.extend_from_slice(text.as_bytes());
+    let mut off = 0;
+    while off < buf.len() {
+        let n = unsafe {
+            libc::write(
+                fd,
+                buf[off..].as_ptr() as *const libc::c_void,
+                buf.len() - off,
+            )
+        };
+        if n <= 0 {
+            if n < 0 && errno().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        off += n as usize;
+    }
+}
+
+/// Reads messages until EOF; warnings are logged, an error is returned.
+pub(crate) fn read_msgs(fd: OwnedFd) -> Result<()> {
+    let mut f = fs::File::from(fd);
+    let mut data = Vec::new();
+    let _ = f.read_to_end(&mut data);
+    let mut pos = 0;
+    let mut err = None;
+    while pos + 5 <= data.len() {
+        let kind = data[pos];
+        let len = u32::from_le_bytes(data[pos + 1..pos + 5].try_into().unwrap_or([0; 4])) as usize;
+        let text =
+            String::from_utf8_lossy(data.get(pos + 5..pos + 5 + len).unwrap_or(&[])).into_owned();
+        pos += 5 + len;
+        match kind {
+            b'W' => log_warn(&text),
+            _ => err = Some(text),
+        }
+    }
+    match err {
+        Some(e) => Err(Error(e)),
+        None => Ok(()),
+    }
+}
+
+fn read_byte(fd: RawFd) -> io::Result<usize> {
+    let mut b = [0u8; 1];
+    loop {
+        let n = unsafe { libc::read(fd, b.as_mut_ptr() as *mut libc::c_void, 1) };
+        if n < 0 {
+            let e = errno();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(n as usize);
+    }
+}
+
+fn write_byte(fd: RawFd) -> io::Result<()> {
+    let b = [0u8; 1];
+    cvt(unsafe { libc::write(fd, b.as_ptr() as *const libc::c_void, 1) } as libc::c_int).map(drop)
+}
+
+pub(crate) fn load_spec(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
+    let path = bundle.join("config.json");
+    let raw = fs::read(&path).ctx(|| format!("read {}", path.display()))?;
+    let spec: Spec = serde_json::from_slice(&raw).ctx(|| format!("parse {}", path.display()))?;
+    Ok((spec, raw))
+}
+
+/// Everything the init process needs, prepared by the parent before the clone.
+struct InitCtx<'a> {
+    spec: &'a Spec,
+    rootfs: PathBuf,
+    cgroups: &'a CgroupSet,
+    go_r: RawFd,
+    sync_w: RawFd,
+    fifo: Option<RawFd>,
+    console: Option<RawFd>,
+    join_ns: Vec<(libc::c_int, RawFd)>,
+    user_ns_path: Option<RawFd>,
+    cgroupns: bool,
+    userns: bool,
+    uts: bool,
+    seccomp: Option<seccomp::Program>,
+    preserve_fds: u32,
+}
+
+fn ns_flag(t: LinuxNamespaceType) -> Result<(libc::c_int, &'static str)> {
+    Ok(match t {
+        LinuxNamespaceType::Pid => (libc::CLONE_NEWPID, "pid"),
+        LinuxNamespaceType::Network => (libc::CLONE_NEWNET, "net"),
+        LinuxNamespaceType::Mount => (libc::CLONE_NEWNS, "mnt"),
+        LinuxNamespaceType::Ipc => (libc::CLONE_NEWIPC, "ipc"),
+        LinuxNamespaceType::Uts => (libc::CLONE_NEWUTS, "uts"),
+        LinuxNamespaceType::User => (libc::CLONE_NEWUSER, "user"),
+        LinuxNamespaceType::Cgroup => (libc::CLONE_NEWCGROUP, "cgroup"),
+        LinuxNamespaceType::Time => {
+            return Err(Error::new(
+                "time namespaces are not supported by dermaga-runtime",
+            ))
+        }
+    })
+}
+
+fn open_ro(p: &Path) -> Result<OwnedFd> {
+    let c = cpath(p);
+    let fd = cvt(unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })
+        .ctx(|| format!("open {}", p.display()))?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    if let Some(l) = linux {
+        let u = fmt(l.uid_mappings());
+        let g = fmt(l.gid_mappings());
+        if !u.is_empty() {
+            crate::util::write_file(Path::new(&format!("/proc/{pid}/uid_map")), &u)
+                .ctx(|| "write uid_map")?;
+        }
+        if !g.is_empty() {
+            crate::util::write_file(Path::new(&format!("/proc/{pid}/gid_map")), &g)
+                .ctx(|| "write gid_map")?;
+        }
+    }
+    Ok(())
+}
+
+fn kill_and_reap(pid: i32) {
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
+/// `create` and `run`. Returns the exit code of the command.
+pub fn create(g: &Global, o: &CreateOpts, mode: Mode) -> Result<i32> {
+    state::validate_id(&o.id)?;
+    let bundle = fs::canonicalize(&o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
+    let (spec, _) = load_spec(&bundle)?;
+    let root_cfg = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::new("config.json has no root"))?;
+    let rootfs = fs::canonicalize(bundle.join(root_cfg.path()))
+        .ctx(|| format!("rootfs {}", root_cfg.path().display()))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::new("config.json has no linux section"))?;
+    let proc_cfg = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::new("config.json has no process"))?;
+    if proc_cfg.terminal() == Some(true) && o.console_socket.is_none() {
+        crate::bail!("process.terminal is true, so --console-socket is required");
+    }
+
+    let ignored = unsupported_fields(&spec);
+    if !ignored.is_empty() {
+        log_warn(&format!(
+            "config.json sets {}, which dermaga-runtime does not apply",
+            ignored.join(", ")
+        ));
+    }
+
+    fs::create_dir_all(&g.root).ctx(|| format!("create root {}", g.root.display()))?;
+    let sdir = state::dir(&g.root, &o.id);
+    match fs::create_dir(&sdir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            crate::bail!("container with id exists: {}", o.id)
+        }
+        Err(e) => crate::bail!("create {}: {e}", sdir.display()),
+    }
+    let mut guard = Cleanup {
+        sdir: sdir.clone(),
+        cgroups: None,
+        armed: true,
+    };
+
+    // Namespaces: new ones are clone flags; ones with a path are joined.
+    let mut flags: libc::c_int = 0;
+    let mut names = Vec::new();
+    let mut join_fds: Vec<(libc::c_int, OwnedFd)> = Vec::new();
+    let mut pid_ns_path = None;
+    let mut user_ns_path = None;
+    let mut cgroupns = false;
+    let mut userns = false;
+    let mut uts = false;
+    for ns in linux.namespaces().iter().flatten() {
+        let (flag, name) = ns_flag(ns.typ())?;
+        names.push(name.to_string());
+        match ns.path() {
+            Some(p) if !p.as_os_str().is_empty() => {
+                let fd = open_ro(p)?;
+                match ns.typ() {
+                    LinuxNamespaceType::Pid => pid_ns_path = Some(fd),
+                    LinuxNamespaceType::User => {
+                        userns = true;
+                        user_ns_path = Some(fd)
+                    }
+                    _ => join_fds.push((flag, fd)),
+                }
+                if ns.typ() == LinuxNamespaceType::Uts {
+                    uts = true;
+                }
+            }
+            _ => match ns.typ() {
+                LinuxNamespaceType::Cgroup => cgroupns = true,
+                t => {
+                    if t == LinuxNamespaceType::User {
+                        userns = true;
+                    }
+                    if t == LinuxNamespaceType::Uts {
+                        uts = true;
+                    }
+                    flags |= flag
+                }
+            },
+        }
+    }
+    if flags & libc::CLONE_NEWNS == 0 && !join_fds.iter().any(|(f, _)| *f == libc::CLONE_NEWNS) {
+        crate::bail!("the spec has no mount namespace; dermaga-runtime needs one to set up the root file system");
+    }
+
+    // Only planned here: the directories are made after the clone, while the init builds its
+    // root file system on the other core.
+    let cgroups = cgroups::plan(
+        linux.cgroups_path().as_deref(),
+        &o.id,
+        linux.resources().as_ref(),
+    )?;
+    guard.cgroups = Some(cgroups.clone());
+
+    let seccomp = match linux.seccomp() {
+        Some(s) => {
+            let p = seccomp::compile_cached(&g.root, s)?;
+            (!p.filters.is_empty()).then_some(p)
+        }
+        None => None,
+    };
+
+    let fifo = if mode == Mode::Create {
+        let fifo_path = sdir.join("exec.fifo");
+        let c = cpath(&fifo_path);
+        unsafe {
+            let old = libc::umask(0);
+            let r = libc::mkfifo(c.as_ptr(), 0o622);
+            libc::umask(old);
+            cvt(r).ctx(|| format!("mkfifo {}", fifo_path.display()))?;
+        }
+        let fd = cvt(unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) })
+            .ctx(|| "open exec.fifo")?;
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    } else {
+        None
+    };
+    let console = match &o.console_socket {
+        Some(p) if proc_cfg.terminal() == Some(true) => {
+            Some(console::connect(p).ctx(|| format!("connect to console socket {}", p.display()))?)
+        }
+        _ => None,
+    };
+
+    let (go_r, go_w) = pipe()?;
+    let (sync_r, sync_w) = pipe()?;
+    let ctx = InitCtx {
+        spec: &spec,
+        rootfs: rootfs.clone(),
+        cgroups: &cgroups,
+        go_r: go_r.as_raw_fd(),
+        sync_w: sync_w.as_raw_fd(),
+        fifo: fifo.as_ref().map(|f| f.as_raw_fd()),
+        console: console.as_ref().map(|f| f.as_raw_fd()),
+        join_ns: join_fds
+            .iter()
+            .map(|(f, fd)| (*f, fd.as_raw_fd()))
+            .collect(),
+        user_ns_path: user_ns_path.as_ref().map(|f| f.as_raw_fd()),
+        cgroupns,
+        userns,
+        uts,
+        seccomp,
+        preserve_fds: o.preserve_fds,
+    };
+
+    let attached = mode == Mode::Run { detach: false };
+    let mut oldmask: libc::sigset_t = unsafe { std::mem::zeroed() };
+    if attached {
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::sigprocmask(libc::SIG_BLOCK, &all, &mut oldmask);
+        }
+    }
+    if let Some(fd) = &pid_ns_path {
+        cvt(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) })
+            .ctx(|| "join pid namespace")?;
+    }
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+    // SAFETY: this process is single-threaded (the runtime is entered from a fresh exec), so
+    // a fork-like clone leaves the child with a consistent heap and no held locks.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        let e = errno();
+        crate::bail!("clone with namespaces {}: {e}", names.join(","));
+    }
+    if pid == 0 {
+        drop(go_w);
+        drop(sync_r);
+        init_main(&ctx);
+    }
+    let pid = pid as i32;
+    drop(go_r);
+    drop(sync_w);
+    drop(ctx);
+
+    let setup = || -> Result<()> {
+        if userns {
+            if user_ns_path.is_none() {
+                write_id_maps(pid, &spec)?;
+            }
+            write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init")?;
+        }
+        cgroups.create(linux.resources().as_ref())?;
+        cgroups.join(pid)?;
+        if let Some(adj) = proc_cfg.oom_score_adj() {
+            crate::util::write_file(
+                Path::new(&format!("/proc/{pid}/oom_score_adj")),
+                &adj.to_string(),
+            )
+            .ctx(|| "set oom_score_adj")?;
+        }
+        if let Some(h) = spec.hooks() {
+            let st = hooks::state_json(
+                &o.id,
+                "creating",
+                pid,
+                &bundle.display().to_string(),
+                &annotations(&spec),
+            );
+            let mut list = h.prestart().clone().unwrap_or_default();
+            list.extend(h.create_runtime().clone().unwrap_or_default());
+            hooks::run("createRuntime", &list, &st, true)?;
+        }
+        Ok(())
+    };
+    let res =
+        setup().and_then(|()| write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init"));
+    // The init's own error, if it failed, says more than a broken pipe.
+    let res = match (read_msgs(sync_r), res) {
+        (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+    };
+    if let Err(e) = res {
+        kill_and_reap(pid);
+        return Err(e);
+    }
+    drop(go_w);
+
+    let start_time = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
+    let st = State {
+        id: o.id.clone(),
+        pid,
+        start_time,
+        bundle: bundle.clone(),
+        rootfs,
+        created: rfc3339_nano(now_realtime()),
+        annotations: annotations(&spec),
+        cgroups: cgroups.clone(),
+        namespaces: names,
+        seccomp: linux.seccomp().is_some(),
+    };
+    st.save(&g.root)?;
+    if let Some(pf) = &o.pid_file {
+        write_atomic(pf, pid.to_string().as_bytes(), 0o644)
+            .ctx(|| format!("write pid file {}", pf.display()))?;
+    }
+    guard.armed = false;
+
+    if let Mode::Run { .. } = mode {
+        if let Some(h) = spec.hooks() {
+            let stj = hooks::state_json(
+                &o.id,
+                "running",
+                pid,
+                &bundle.display().to_string(),
+                &st.annotations,
+            );
+            hooks::run(
+                "poststart",
+                h.poststart().as_deref().unwrap_or(&[]),
+                &stj,
+                false,
+            )?;
+        }
+    }
+    if !attached {
+        return Ok(0);
+    }
+    let code = wait_forwarding(pid);
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &oldmask, std::ptr::null_mut()) };
+    destroy(g, &st, &spec);
+    Ok(code)
+}
+
+/// Fields of the spec this runtime does not apply; named in one warning, never silently.
+fn unsupported_fields(spec: &Spec) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if let Some(p) = spec.process() {
+        if p.apparmor_profile()
+            .as_deref()
+            .is_some_and(|v| !v.is_empty())
+        {
+            out.push("process.apparmorProfile");
+        }
+        if p.selinux_label().as_deref().is_some_and(|v| !v.is_empty()) {
+            out.push("process.selinuxLabel");
+        }
+        if p.io_priority().is_some() {
+            out.push("process.ioPriority");
+        }
+        if p.scheduler().is_some() {
+            out.push("process.scheduler");
+        }
+    }
+    if let Some(l) = spec.linux() {
+        if l.mount_label().as_deref().is_some_and(|v| !v.is_empty()) {
+            out.push("linux.mountLabel");
+        }
+        if l.personality().is_some() {
+            out.push("linux.personality");
+        }
+        if l.intel_rdt().is_some() {
+            out.push("linux.intelRdt");
+        }
+        if l.memory_policy().is_some() {
+            out.push("linux.memoryPolicy");
+        }
+        if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            out.push("linux.netDevices");
+        }
+    }
+    out
+}
+
+fn annotations(spec: &Spec) -> std::collections::BTreeMap<String, String> {
+    spec.annotations()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
+/// Removes the state directory and cgroups if create fails half-way.
+struct Cleanup {
+    sdir: PathBuf,
+    cgroups: Option<CgroupSet>,
+    armed: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Some(c) = &self.cgroups {
+                c.remove();
+            }
+            let _ = fs::remove_dir_all(&self.sdir);
+        }
+    }
+}
+
+/// Waits for `pid` with every signal blocked, forwarding each signal to it; returns its exit
+/// code (128 + signal when killed), reaping other children on the way.
+pub(crate) fn wait_forwarding(pid: i32) -> i32 {
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        loop {
+            // Reap first: the child may have exited before we got here.
+            loop {
+                let mut status = 0;
+                let r = libc::waitpid(-1, &mut status, libc::WNOHANG);
+                if r <= 0 {
+                    break;
+                }
+                if r == pid {
+                    return exit_code(status);
+                }
+            }
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let sig = libc::sigwaitinfo(&all, &mut info);
+            if sig <= 0 || sig == libc::SIGCHLD {
+                continue;
+            }
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+pub(crate) fn exit_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        255
+    }
+}
+
+// ---- the init process ----
+
+fn init_main(c: &InitCtx<'_>) -> ! {
+    let code = match init_inner(c) {
+        Ok(never) => match never {},
+        Err(e) => {
+            send_msg(c.sync_w, b'E', &e.0);
+            1
+        }
+    };
+    unsafe { libc::_exit(code) }
+}
+
+fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
+    process::reset_signals();
+    if c.userns {
+        // The parent writes the uid/gid maps first.
+        if read_byte(c.go_r).ok() != Some(1) {
+            unsafe { libc::_exit(1) };
+        }
+    }
+    // The rest of the parent's work (cgroups) goes on while the root file system is built;
+    // the gate is passed before anything that needs the cgroups.
+    let gate = Gate {
+        fd: c.go_r,
+        passed: std::cell::Cell::new(false),
+        cgroupns: c.cgroupns,
+    };
+    let spec = c.spec;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::new("no linux section"))?;
+    let proc_cfg = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::new("no process"))?;
+
+    if let Some(fd) = c.user_ns_path {
+        cvt(unsafe { libc::setns(fd, libc::CLONE_NEWUSER) }).ctx(|| "join user namespace")?;
+    }
+    for (flag, fd) in &c.join_ns {
+        cvt(unsafe { libc::setns(*fd, *flag) }).ctx(|| format!("join namespace {flag:#x}"))?;
+    }
+    if c.userns {
+        // Become the namespace's root (mapped by the parent) for the setup that follows.
+        unsafe {
+            libc::syscall(libc::SYS_setresgid, 0, 0, 0);
+            libc::syscall(libc::SYS_setresuid, 0, 0, 0);
+        }
+    }
+    if c.uts {
+        if let Some(h) = spec.hostname() {
+            cvt(unsafe { libc::sethostname(h.as_ptr() as *const libc::c_char, h.len()) })
+                .ctx(|| format!("set hostname {h}"))?;
+        }
+        if let Some(d) = spec.domainname() {
+            cvt(unsafe { libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()) })
+                .ctx(|| format!("set domainname {d}"))?;
+        }
+    }
+    unsafe { libc::umask(0) };
+
+    let rp = linux.rootfs_propagation().as_deref();
+    mounts::prepare_root(&c.rootfs, rp)?;
+    let pass = || gate.pass();
+    let mctx = MountCtx {
+        rootfs: &c.rootfs,
+        userns: c.userns,
+        cgroupns: c.cgroupns,
+        cgroups: c.cgroups,
+        before_cgroups: &pass,
+    };
+    let spec_mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    mounts::mount_all(spec_mounts, &mctx)?;
+    let own_dev = spec_mounts.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && m.typ().as_deref() != Some("bind")
+            && !m
+                .options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind")
+    });
+    mounts::create_devices(linux.devices().as_deref().unwrap_or(&[]), own_dev, &mctx)?;
+    if let Some(h) = spec.hooks() {
+        let st = hooks::state_json(
+            "",
+            "creating",
+            unsafe { libc::getpid() },
+            "",
+            &Default::default(),
+        );
+        hooks::run(
+            "createContainer",
+            h.create_container().as_deref().unwrap_or(&[]),
+            &st,
+            true,
+        )?;
+    }
+    mounts::pivot_root(&c.rootfs)?;
+    mounts::finish_root_propagation(rp)?;
+    if let Some(s) = linux.sysctl() {
+        mounts::sysctl(s)?;
+    }
+
+    // The terminal: created in the container's own devpts, master sent to the caller.
+    let pty = match c.console {
+        Some(sock) => {
+            let pty = console::open_pty().ctx(|| "open a pty in the container")?;
+            if let Some(size) = proc_cfg.console_size() {
+                console::set_size(pty.slave.as_raw_fd(), size.height(), size.width());
+            }
+            console::send_fd(sock, pty.master.as_raw_fd(), "/dev/ptmx")
+                .ctx(|| "send the pty to the console socket")?;
+            unsafe { libc::close(sock) };
+            if own_dev {
+                mounts::bind_console(&pty.slave_path)?;
+            }
+            Some(pty)
+        }
+        None => None,
+    };
+
+    mounts::mask_paths(linux.masked_paths().as_deref().unwrap_or(&[]))?;
+    mounts::readonly_paths(linux.readonly_paths().as_deref().unwrap_or(&[]))?;
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        mounts::readonly_root()?;
+    }
+
+    let cwd = proc_cfg.cwd();
+    if unsafe { libc::chdir(cpath(cwd).as_ptr()) } != 0 {
+        let _ = fs::create_dir_all(cwd);
+        cvt(unsafe { libc::chdir(cpath(cwd).as_ptr()) })
+            .ctx(|| format!("chdir to cwd {} set in config.json", cwd.display()))?;
+    }
+    match &pty {
+        Some(p) => {
+            console::make_controlling(&p.slave).ctx(|| "make the pty the controlling terminal")?
+        }
+        None => {
+            unsafe { libc::setsid() };
+        }
+    }
+    drop(pty);
+
+    gate.pass()?;
+    if let Some(w) = process::apply_rlimits(proc_cfg)? {
+        send_msg(c.sync_w, b'W', &w);
+    }
+    let launch = process::prepare_launch(proc_cfg)?;
+    let nnp = proc_cfg.no_new_privileges() == Some(true);
+    if let (Some(p), false) = (&c.seccomp, nnp) {
+        // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN: load it while the
+        // process still has it (runc does the same).
+        seccomp::apply(p).ctx(|| "load seccomp filter")?;
+    }
+    process::set_identity(proc_cfg, !c.userns || linux.gid_mappings().is_some())?;
+    process::cloexec_from(c.preserve_fds);
+
+    if let Some(fifo) = c.fifo {
+        // Ready: the parent sees EOF on the sync pipe and returns; `start` opens the fifo.
+        unsafe { libc::close(c.sync_w) };
+        let path = format!("/proc/self/fd/{fifo}");
+        let fd = cvt(unsafe {
+            libc::open(
+                crate::util::cstr(&path).as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            )
+        })
+        .ctx(|| "open exec fifo")?;
+        let _ = write_byte(fd);
+        unsafe {
+            libc::close(fd);
+            libc::close(fifo);
+        }
+        if let Some(h) = spec.hooks() {
+            let st = hooks::state_json(
+                "",
+                "created",
+                unsafe { libc::getpid() },
+                "",
+                &Default::default(),
+            );
+            hooks::run(
+                "startContainer",
+                h.start_container().as_deref().unwrap_or(&[]),
+                &st,
+                true,
+            )?;
+        }
+    }
+    if let (Some(p), true) = (&c.seccomp, nnp) {
+        seccomp::apply(p).ctx(|| "load seccomp filter")?;
+    }
+    let e = process::exec(&launch);
+    Err(Error(format!("exec {:?}: {e}", launch.path)))
+}
+
+/// The parent's "go": its cgroup work is done and the init is in its cgroups.
+struct Gate {
+    fd: RawFd,
+    passed: std::cell::Cell<bool>,
+    cgroupns: bool,
+}
+
+impl Gate {
+    fn pass(&self) -> Result<()> {
+        if self.passed.get() {
+            return Ok(());
+        }
+        if read_byte(self.fd).ok() != Some(1) {
+            // The parent failed and says why; nothing to add.
+            unsafe { libc::_exit(1) };
+        }
+        unsafe { libc::close(self.fd) };
+        self.passed.set(true);
+        if self.cgroupns {
+            cvt(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) })
+                .ctx(|| "create cgroup namespace")?;
+        }
+        Ok(())
+    }
+}
+
+// ---- start, state, kill, delete ----
+
+pub fn start(g: &Global, id: &str) -> Result<()> {
+    let st = State::load(&g.root, id)?;
+    match st.status(&g.root) {
+        Status::Created => {}
+        Status::Stopped => crate::bail!("cannot start a container that has stopped"),
+        Status::Running => crate::bail!("cannot start an already running container"),
+    }
+    let fifo = st.fifo_path(&g.root);
+    let c = cpath(&fifo);
+    let fd = cvt(unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    })
+    .ctx(|| format!("open {}", fifo.display()))?;
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let r = unsafe { libc::poll(&mut pfd, 1, 50) };
+        if r > 0 {
+            let mut b = [0u8; 1];
+            let n = unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr() as *mut libc::c_void, 1) };
+            if n == 1 {
+                break;
+            }
+        }
+        if !st.init_alive() {
+            crate::bail!("cannot start container {id}: its init process exited before start");
+        }
+    }
+    fs::remove_file(&fifo).ctx(|| format!("remove {}", fifo.display()))?;
+    if let Ok((spec, _)) = load_spec(&st.bundle) {
+        if let Some(h) = spec.hooks() {
+            let stj = hooks::state_json(
+                id,
+                "running",
+                st.pid,
+                &st.bundle.display().to_string(),
+                &st.annotations,
+            );
+            hooks::run(
+                "poststart",
+                h.poststart().as_deref().unwrap_or(&[]),
+                &stj,
+                false,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub fn state_json(g: &Global, id: &str) -> Result<String> {
+    let st = State::load(&g.root, id)?;
+    serde_json::to_string_pretty(&st.oci(&g.root)).ctx(|| "encode state")
+}
+
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        crate::bail!("invalid signal: {s}");
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" | "CLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => {
+            if let Some(off) = name
+                .strip_prefix("RTMIN+")
+                .and_then(|n| n.parse::<i32>().ok())
+            {
+                libc::SIGRTMIN() + off
+            } else if let Some(off) = name
+                .strip_prefix("RTMAX-")
+                .and_then(|n| n.parse::<i32>().ok())
+            {
+                libc::SIGRTMAX() - off
+            } else {
+                crate::bail!("unknown signal {s:?}")
+            }
+        }
+    };
+    Ok(n)
+}
+
+pub fn kill(g: &Global, id: &str, sig: i32, all: bool) -> Result<()> {
+    let st = State::load(&g.root, id)?;
+    if st.status(&g.root) == Status::Stopped && !all {
+        crate::bail!("container not running");
+    }
+    if all {
+        for pid in st.cgroups.pids() {
+            unsafe { libc::kill(pid, sig) };
+        }
+        return Ok(());
+    }
+    cvt(unsafe { libc::kill(st.pid, sig) }).ctx(|| format!("kill container {id}"))?;
+    Ok(())
+}
+
+/// Waits (up to ~5 s) for the container's processes to be gone.
+fn wait_gone(st: &State) {
+    for _ in 0..1000 {
+        if !st.init_alive() && st.cgroups.pids().is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+fn destroy(g: &Global, st: &State, spec: &Spec) {
+    st.cgroups.remove();
+    let _ = fs::remove_dir_all(state::dir(&g.root, &st.id));
+    if let Some(h) = spec.hooks() {
+        let stj = hooks::state_json(
+            &st.id,
+            "stopped",
+            0,
+            &st.bundle.display().to_string(),
+            &st.annotations,
+        );
+        let _ = hooks::run(
+            "poststop",
+            h.poststop().as_deref().unwrap_or(&[]),
+            &stj,
+            false,
+        );
+    }
+}
+
+pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
+    let st = match State::load(&g.root, id) {
+        Ok(s) => s,
+        Err(e) if force && e.0.starts_with("container does not exist") => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match st.status(&g.root) {
+        Status::Stopped => {}
+        Status::Created => {
+            unsafe { libc::kill(st.pid, libc::SIGKILL) };
+            wait_gone(&st);
+        }
+        Status::Running if force => {
+            unsafe { libc::kill(st.pid, libc::SIGKILL) };
+            for pid in st.cgroups.pids() {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            wait_gone(&st);
+        }
+        Status::Running => {
+            crate::bail!("cannot delete container {id} that is not stopped: running")
+        }
+    }
+    // Processes left behind by a dead init (no pid namespace) go too.
+    if !st.namespaces.iter().any(|n| n == "pid") {
+        for pid in st.cgroups.pids() {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    let spec = load_spec(&st.bundle).map(|s| s.0).unwrap_or_default();
+    destroy(g, &st, &spec);
+    Ok(())
+}
+
+pub fn list_states(g: &Global) -> Vec<State> {
+    let mut out: Vec<State> = fs::read_dir(&g.root)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("state.json").exists())
+        .filter_map(|e| State::load(&g.root, &e.file_name().to_string_lossy()).ok())
+        .collect();
+    out.sort_by(|a, b| a.created.cmp(&b.created));
+    out
+}
