@@ -267,3 +267,23 @@ fn websocket_upgrade_becomes_a_tunnel() {
     p.stop();
     p.wait();
 }
+
+#[test]
+fn idle_keep_alive_connections_park_and_time_out() {
+    let a = HttpBackend::start("s1");
+    let p = start_proxy(&format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n timeout http-keep-alive 1500ms\n\
+frontend fe\n bind 127.0.0.1:0\n default_backend be\nbackend be\n server s1 {}\n",
+        a.addr
+    ));
+    let mut cl = Client::connect(addr(&p));
+    assert_eq!(cl.get("/").unwrap().status, 200);
+    // longer than the hot wait (500 ms): the connection parks, then wakes up for this one
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(cl.get("/").unwrap().status, 200);
+    // longer than timeout http-keep-alive: closed
+    std::thread::sleep(std::time::Duration::from_millis(1800));
+    assert!(cl.closed());
+    p.stop();
+    p.wait();
+}

@@ -25,12 +25,25 @@ enum Next {
     /// Keep the client connection for another request.
     KeepAlive,
     Close,
+    /// No request came for a while: give the memory back and wait in the small, cold state.
+    /// Carries when the idleness started and the idle timeout in force.
+    Park(Instant, Option<Duration>),
+}
+
+/// How long a connection waits for its next request in the hot state (everything kept for an
+/// allocation-free request) before parking (buffers and vectors released, small future).
+const PARK_AFTER: Duration = Duration::from_millis(500);
+
+/// What the hot loop ended with.
+enum Hot {
+    Close,
+    Parked(Instant, Option<Duration>),
 }
 
 struct Session<'a> {
     w: &'a Rc<Worker>,
     fe: &'a Arc<Frontend>,
-    cli: TcpStream,
+    cli: &'a mut TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
     cbuf: Buf,
@@ -55,10 +68,42 @@ struct Session<'a> {
 pub async fn run(
     w: &Rc<Worker>,
     fe: &Arc<Frontend>,
-    cli: TcpStream,
+    mut cli: TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
 ) {
+    let mut first = true;
+    loop {
+        // The hot state (the session's buffers and vectors, a whole transaction's future)
+        // lives in one allocation, made once per connection and again only when a parked
+        // connection wakes up: under load no request allocates, and a parked connection costs
+        // only this small future and its socket.
+        match Box::pin(hot(w, fe, &mut cli, peer, local, first)).await {
+            Hot::Close => break,
+            Hot::Parked(since, idle_to) => {
+                first = false;
+                let remaining = idle_to.map(|t| t.saturating_sub(since.elapsed()));
+                let mut stop = w.stop.clone();
+                let woke = tokio::select! {
+                    r = with_timeout(remaining, cli.readable()) => r.is_ok(),
+                    _ = stop.wait_for(|v| *v != RUN) => false,
+                };
+                if !woke {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn hot(
+    w: &Rc<Worker>,
+    fe: &Arc<Frontend>,
+    cli: &mut TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    first: bool,
+) -> Hot {
     let mut s = Session {
         w,
         fe,
@@ -80,29 +125,9 @@ pub async fn run(
         chunk_state: std::cell::Cell::new(None),
         bytes_out: 0,
     };
-    let mut first = true;
-    loop {
-        match s.transaction(first).await {
-            Next::KeepAlive => {}
-            Next::Close => break,
-        }
-        first = false;
-        // Buffers go back to the pool while the connection idles.
-        if s.cbuf.is_empty() && s.cbuf.is_allocated() {
-            w.give_buf(std::mem::take(&mut s.cbuf.data));
-            s.cbuf.clear();
-        }
-        if s.sbuf.is_allocated() {
-            w.give_buf(std::mem::take(&mut s.sbuf.data));
-            s.sbuf.clear();
-        }
-    }
-    if s.cbuf.is_allocated() {
-        w.give_buf(std::mem::take(&mut s.cbuf.data));
-    }
-    if s.sbuf.is_allocated() {
-        w.give_buf(std::mem::take(&mut s.sbuf.data));
-    }
+    let r = s.hot(first).await;
+    s.release();
+    r
 }
 
 fn ms(d: Duration) -> i64 {
@@ -110,6 +135,39 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl Session<'_> {
+    /// Requests one after the other while they keep coming.
+    async fn hot(&mut self, mut first: bool) -> Hot {
+        loop {
+            match self.transaction(first).await {
+                Next::KeepAlive => {}
+                Next::Close => return Hot::Close,
+                Next::Park(since, to) => return Hot::Parked(since, to),
+            }
+            first = false;
+            // Buffers go back to the pool while the connection idles.
+            if self.cbuf.is_empty() && self.cbuf.is_allocated() {
+                self.w.give_buf(std::mem::take(&mut self.cbuf.data));
+                self.cbuf.clear();
+            }
+            if self.sbuf.is_allocated() {
+                self.w.give_buf(std::mem::take(&mut self.sbuf.data));
+                self.sbuf.clear();
+            }
+        }
+    }
+
+    /// Gives the buffers back to the thread's pool.
+    fn release(&mut self) {
+        if self.cbuf.is_allocated() {
+            self.w.give_buf(std::mem::take(&mut self.cbuf.data));
+            self.cbuf.clear();
+        }
+        if self.sbuf.is_allocated() {
+            self.w.give_buf(std::mem::take(&mut self.sbuf.data));
+            self.sbuf.clear();
+        }
+    }
+
     async fn send_raw(&mut self, bytes: &[u8]) {
         let _ = self.cli.write_all(bytes).await;
     }
@@ -134,8 +192,8 @@ impl Session<'_> {
         self.respond(page, true).await;
     }
 
-    /// Waits for and reads one request head. None: the connection is to be closed.
-    async fn read_head(&mut self, first: bool) -> Option<Instant> {
+    /// Waits for and reads one request head; the error says what to do with the connection.
+    async fn read_head(&mut self, first: bool) -> Result<Instant, Next> {
         let t = &self.fe.model.settings.timeouts;
         let req_to = t.http_request.or(t.client);
         let idle_to = if first {
@@ -144,15 +202,29 @@ impl Session<'_> {
             t.http_keep_alive.or(t.http_request).or(t.client)
         };
         if self.cbuf.is_empty() {
-            // Idle: wait for the first byte without holding a buffer.
+            // Idle: wait for the first byte without holding a buffer, for a while in this hot
+            // state, then parked (see `run`).
+            let idle_start = Instant::now();
+            let hot_wait = match idle_to {
+                Some(t) if t <= PARK_AFTER => Some(t),
+                _ => Some(PARK_AFTER),
+            };
             let mut stop = self.w.stop.clone();
-            let readable = with_timeout(idle_to, self.cli.readable());
+            let readable = with_timeout(hot_wait, self.cli.readable());
             tokio::select! {
-                r = readable => r.ok()?,
-                _ = stop.wait_for(|v| *v != RUN), if !first => return None,
+                r = readable => {
+                    if r.is_err() {
+                        return Err(if idle_to.is_some_and(|t| t <= PARK_AFTER) {
+                            Next::Close
+                        } else {
+                            Next::Park(idle_start, idle_to)
+                        });
+                    }
+                }
+                _ = stop.wait_for(|v| *v != RUN), if !first => return Err(Next::Close),
             }
             if *self.w.stop.borrow() != RUN && !first {
-                return None;
+                return Err(Next::Close);
             }
         }
         if !self.cbuf.is_allocated() {
@@ -163,12 +235,12 @@ impl Session<'_> {
         loop {
             if !self.cbuf.is_empty() {
                 match self.req.parse(self.cbuf.pending()) {
-                    Ok(Parsed::Complete(_)) => return Some(start),
+                    Ok(Parsed::Complete(_)) => return Ok(start),
                     Ok(Parsed::Partial) => {
                         if self.cbuf.is_full() {
                             self.fe.counters.req_errors.fetch_add(1, Relaxed);
                             self.error(400, None).await;
-                            return None;
+                            return Err(Next::Close);
                         }
                     }
                     Err(e) => {
@@ -178,35 +250,36 @@ impl Session<'_> {
                             HeadError::Invalid(_) => 400,
                         };
                         self.error(status, None).await;
-                        return None;
+                        return Err(Next::Close);
                     }
                 }
             }
             let got = self.cbuf.len();
             let r = match deadline {
                 Some(dl) => {
-                    match tokio::time::timeout_at(dl, self.cbuf.read_from(&mut self.cli)).await {
+                    match tokio::time::timeout_at(dl, self.cbuf.read_from(self.cli)).await {
                         Ok(r) => r,
                         Err(_) => {
                             if got > 0 {
                                 self.error(408, None).await;
                             }
-                            return None;
+                            return Err(Next::Close);
                         }
                     }
                 }
-                None => self.cbuf.read_from(&mut self.cli).await,
+                None => self.cbuf.read_from(self.cli).await,
             };
             match r {
-                Ok(0) | Err(_) => return None,
+                Ok(0) | Err(_) => return Err(Next::Close),
                 Ok(_) => {}
             }
         }
     }
 
     async fn transaction(&mut self, first: bool) -> Next {
-        let Some(t_start) = self.read_head(first).await else {
-            return Next::Close;
+        let t_start = match self.read_head(first).await {
+            Ok(t) => t,
+            Err(next) => return next,
         };
         let shared = self.w.shared.clone();
         shared.total_requests.fetch_add(1, Relaxed);
@@ -646,7 +719,7 @@ impl Session<'_> {
                 .tunnel
                 .or(self.fe.model.settings.timeouts.tunnel)
                 .or(backend.settings.timeouts.server);
-            super::tunnel(&mut self.cli, &mut srv, to).await;
+            super::tunnel(self.cli, &mut srv, to).await;
             backend.release(&slist, sidx);
             self.log_http(
                 &backend.name,
@@ -901,7 +974,7 @@ impl Session<'_> {
                 while left > 0 {
                     self.sbuf.clear();
                     let max = (left as usize).min(self.sbuf.data.len());
-                    match with_timeout(to, self.sbuf.read_at_most(&mut self.cli, max)).await {
+                    match with_timeout(to, self.sbuf.read_at_most(self.cli, max)).await {
                         Ok(0) | Err(_) => return false,
                         Ok(k) => {
                             left -= k as u64;
@@ -922,7 +995,7 @@ impl Session<'_> {
                 };
                 while !sc.is_done() {
                     self.sbuf.clear();
-                    match with_timeout(to, self.sbuf.read_from(&mut self.cli)).await {
+                    match with_timeout(to, self.sbuf.read_from(self.cli)).await {
                         Ok(0) | Err(_) => return false,
                         Ok(_) => {}
                     }
@@ -1355,4 +1428,47 @@ fn strip_cookie(out: &mut Vec<u8>, name: &[u8]) {
         }
     }
     *out = result;
+}
+
+/// Size in bytes of a client connection's session future (what an idle connection costs).
+#[doc(hidden)]
+pub fn session_future_size() -> usize {
+    fn size<F: std::future::Future>(_: &F) -> usize {
+        std::mem::size_of::<F>()
+    }
+    // Never polled: only its size is read.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _g = rt.enter();
+    let std_l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = std_l.local_addr().expect("addr");
+    let c = std::net::TcpStream::connect(addr).expect("connect");
+    c.set_nonblocking(true).expect("nonblocking");
+    let stream = TcpStream::from_std(c).expect("stream");
+    let shared = Arc::new(crate::state::Shared::build(
+        crate::config::Config::default(),
+        1,
+    ));
+    let (_tx, rx) = tokio::sync::watch::channel(0u8);
+    let w = Rc::new(Worker::new(shared, 0, rx));
+    let fe_model = crate::config::load_str(
+        "x.cfg",
+        "frontend fe\n bind 127.0.0.1:1\n",
+        &crate::config::ProcessEnv,
+    )
+    .map(|c| c.0.proxies[0].clone())
+    .expect("model");
+    let fe = Arc::new(Frontend {
+        name: "fe".into(),
+        id: 1,
+        model: fe_model,
+        own_backend: None,
+        cur_conns: Default::default(),
+        counters: Default::default(),
+        maxconn: 1,
+    });
+    let f = run(&w, &fe, stream, addr, addr);
+    size(&f)
 }
