@@ -483,6 +483,174 @@ fn registry_basic_auth_login_push_pull_logout() {
     assert!(e.to_string().contains("not logged in"), "{e}");
 }
 
+/// A token service as docker-registry's `auth: token:` expects one: ES256 JWTs whose `x5c`
+/// header carries the self-signed certificate the registry trusts, granting the scopes asked
+/// for. With `password` set it wants Basic `alice:<password>`; without, it serves anyone.
+struct TokenService {
+    addr: String,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl TokenService {
+    fn start(dir: &Path, password: Option<&'static str>) -> (TokenService, std::path::PathBuf) {
+        use base64::Engine;
+        use std::io::{BufRead, BufReader, Write};
+        let ck = rcgen::generate_simple_self_signed(vec!["token-issuer".to_string()]).unwrap();
+        let cert_path = dir.join("token-cert.pem");
+        std::fs::write(&cert_path, ck.cert.pem()).unwrap();
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &ck.key_pair.serialize_der(),
+            &rng,
+        )
+        .unwrap();
+        let x5c = base64::engine::general_purpose::STANDARD.encode(ck.cert.der());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let mut auth = None;
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        if k.eq_ignore_ascii_case("authorization") {
+                            auth = Some(v.trim().to_string());
+                        }
+                    }
+                }
+                log.lock().unwrap().push(request_line.clone());
+                let target = request_line.split(' ').nth(1).unwrap_or("").to_string();
+                let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+                let mut access = Vec::new();
+                let mut subject = "anonymous".to_string();
+                for kv in query.split('&') {
+                    if let Some(v) = kv.strip_prefix("scope=") {
+                        let v = v
+                            .replace("%3A", ":")
+                            .replace("%2F", "/")
+                            .replace("%2C", ",");
+                        let parts: Vec<&str> = v.splitn(3, ':').collect();
+                        if parts.len() == 3 {
+                            access.push(serde_json::json!({"type": parts[0], "name": parts[1],
+                                "actions": parts[2].split(',').collect::<Vec<_>>()}));
+                        }
+                    }
+                }
+                if let Some(pw) = password {
+                    let want = format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(format!("alice:{pw}"))
+                    );
+                    if auth.as_deref() != Some(want.as_str()) {
+                        let _ = stream.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        continue;
+                    }
+                    subject = "alice".into();
+                }
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [x5c]});
+                let claims = serde_json::json!({"iss": "test-issuer", "sub": subject,
+                    "aud": "test-registry", "exp": now + 300, "nbf": now - 10, "iat": now,
+                    "jti": format!("{now}-{}", access.len()), "access": access});
+                let signing_input = format!(
+                    "{}.{}",
+                    b64.encode(serde_json::to_vec(&header).unwrap()),
+                    b64.encode(serde_json::to_vec(&claims).unwrap())
+                );
+                let sig = key.sign(&rng, signing_input.as_bytes()).unwrap();
+                let token = format!("{signing_input}.{}", b64.encode(sig.as_ref()));
+                let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (TokenService { addr, requests }, cert_path)
+    }
+
+    fn registry_auth(&self, cert: &Path) -> String {
+        format!(
+            "auth:\n  token:\n    realm: http://{}/token\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
+            self.addr,
+            cert.display()
+        )
+    }
+}
+
+#[test]
+fn registry_bearer_token_anonymous_and_with_credentials() {
+    // Anonymous tokens: push and pull with no credentials at all.
+    let tmp = tempfile::tempdir().unwrap();
+    let (tokens, cert) = TokenService::start(tmp.path(), None);
+    let reg = Registry::start_with(tmp.path(), &tokens.registry_auth(&cert));
+    let (store, id) = busybox_store(tmp.path());
+    let (opts, _) = insecure(tmp.path());
+    let dest = format!("{}/open/busybox:1", reg.addr);
+    registry::push(&store, &id, &dest, &opts).unwrap();
+    let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
+    assert_eq!(registry::pull(&store2, &dest, &opts).unwrap().id, id);
+    let asked = tokens.requests.lock().unwrap().clone();
+    assert!(
+        asked.iter().any(
+            |r| r.contains("scope=repository%3Aopen%2Fbusybox%3Apull%2Cpush")
+                || r.contains("scope=repository:open/busybox:pull,push")
+        ),
+        "{asked:?}"
+    );
+    assert!(
+        asked.iter().any(|r| r.contains("service=test-registry")),
+        "{asked:?}"
+    );
+
+    // A token service that wants credentials: login checks them, auth.json carries them.
+    let tmp = tempfile::tempdir().unwrap();
+    let (tokens, cert) = TokenService::start(tmp.path(), Some("tokpass"));
+    let reg = Registry::start_with(tmp.path(), &tokens.registry_auth(&cert));
+    let (store, id) = busybox_store(tmp.path());
+    let (opts, _) = insecure(tmp.path());
+    let dest = format!("{}/closed/busybox:1", reg.addr);
+    let e = registry::push(&store, &id, &dest, &opts).unwrap_err();
+    assert!(e.to_string().contains("token service refused"), "{e}");
+    let e =
+        registry::login(&reg.addr, &Credentials::parse("alice:nope").unwrap(), &opts).unwrap_err();
+    assert!(e.to_string().contains("refused the credentials"), "{e}");
+    registry::login(
+        &reg.addr,
+        &Credentials::parse("alice:tokpass").unwrap(),
+        &opts,
+    )
+    .unwrap();
+    registry::push(&store, &id, &dest, &opts).unwrap();
+    let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
+    assert_eq!(registry::pull(&store2, &dest, &opts).unwrap().id, id);
+    let inspect = json(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--authfile",
+        tmp.path().join("auth.json").to_str().unwrap(),
+        &format!("docker://{dest}"),
+    ]));
+    assert_eq!(inspect["Env"][0], "A=1");
+}
+
 fn sha256(b: &[u8]) -> String {
     dermaga_image::digest::sha256_digest(b)
 }
