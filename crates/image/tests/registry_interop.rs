@@ -651,6 +651,56 @@ fn registry_bearer_token_anonymous_and_with_credentials() {
     assert_eq!(inspect["Env"][0], "A=1");
 }
 
+#[test]
+fn registry_zstd_and_gzip_layers_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start(tmp.path());
+    let tarball = common::busybox_tarball(tmp.path());
+    let raw = std::fs::read(&tarball).unwrap();
+    let (opts, _) = insecure(tmp.path());
+    for (kind, bytes, media_type) in [
+        (
+            "zstd",
+            zstd::encode_all(&raw[..], 3).unwrap(),
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+        ),
+        (
+            "gzip",
+            {
+                use std::io::Write;
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(&raw).unwrap();
+                e.finish().unwrap()
+            },
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+        ),
+    ] {
+        // A store keeps one blob per layer (the first it got): one store pair per kind.
+        let store = ImageStore::open(&tmp.path().join(format!("root-{kind}"))).unwrap();
+        let store2 = ImageStore::open(&tmp.path().join(format!("root2-{kind}"))).unwrap();
+        let path = tmp.path().join(format!("busybox.tar.{kind}"));
+        std::fs::write(&path, &bytes).unwrap();
+        let id = store.import_tarball(&path, &format!("bb-{kind}")).unwrap();
+        let dest = format!("{}/layers/{kind}:1", reg.addr);
+        registry::push(&store, &id, &dest, &opts).unwrap();
+        let raw_manifest = json(&skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{dest}"),
+        ]));
+        assert_eq!(raw_manifest["layers"][0]["mediaType"], media_type);
+        let pulled = registry::pull(&store2, &dest, &opts).unwrap();
+        assert_eq!(pulled.id, id);
+        let info = store2.info(&id).unwrap();
+        assert_eq!(info.layers[0].media_type, media_type);
+        assert_eq!(info.layers[0].blob_size, bytes.len() as u64);
+        assert!(store2.resolve(&id).unwrap().layer_dirs[0]
+            .join("bin/busybox")
+            .is_file());
+    }
+}
+
 fn sha256(b: &[u8]) -> String {
     dermaga_image::digest::sha256_digest(b)
 }
