@@ -701,6 +701,105 @@ fn registry_zstd_and_gzip_layers_round_trip() {
     }
 }
 
+/// A TCP relay that breaks the first download of `blob` after `cut` bytes of the response,
+/// then relays everything faithfully.
+fn flaky_relay(
+    upstream: String,
+    blob: String,
+    cut: usize,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let broken = Arc::new(AtomicUsize::new(0));
+    let broken_out = broken.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let armed = Arc::new(AtomicBool::new(false));
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (blob, armed_w, broken_w) = (blob.clone(), armed.clone(), broken.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                while let Ok(n) = c_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    if broken_w.load(Ordering::SeqCst) == 0
+                        && text.starts_with("GET ")
+                        && text.contains(&format!("/blobs/{blob}"))
+                    {
+                        armed_w.store(true, Ordering::SeqCst);
+                    }
+                    if s_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_out.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut s_in, mut c_out) = (server, client);
+            let broken = broken.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                let mut sent_since_armed = 0usize;
+                while let Ok(n) = s_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if armed.load(Ordering::SeqCst) {
+                        let room = cut.saturating_sub(sent_since_armed).min(n);
+                        let _ = c_out.write_all(&buf[..room]);
+                        sent_since_armed += room;
+                        if sent_since_armed >= cut {
+                            broken.fetch_add(1, Ordering::SeqCst);
+                            let _ = c_out.shutdown(std::net::Shutdown::Both);
+                            let _ = s_in.shutdown(std::net::Shutdown::Both);
+                            break;
+                        }
+                        continue;
+                    }
+                    if c_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, broken_out)
+}
+
+#[test]
+fn registry_interrupted_download_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start(tmp.path());
+    let (store, id) = busybox_store(tmp.path());
+    let (opts, lines) = insecure(tmp.path());
+    registry::push(&store, &id, &format!("{}/flaky/busybox:1", reg.addr), &opts).unwrap();
+    let blob = store.info(&id).unwrap().layers[0].blob_digest.clone();
+    let (relay, broken) = flaky_relay(reg.addr.clone(), blob, 300_000);
+    let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
+    let pulled = registry::pull(&store2, &format!("{relay}/flaky/busybox:1"), &opts).unwrap();
+    assert_eq!(pulled.id, id);
+    assert_eq!(
+        broken.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the relay broke one download"
+    );
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("retrying (1/3)")),
+        "{lines:?}"
+    );
+    assert!(store2.resolve(&id).unwrap().layer_dirs[0]
+        .join("bin/busybox")
+        .is_file());
+}
+
 fn sha256(b: &[u8]) -> String {
     dermaga_image::digest::sha256_digest(b)
 }

@@ -365,7 +365,19 @@ fn download_blob(
     let mut attempt = 0;
     let res = loop {
         attempt += 1;
-        match fetch_range(client, &url, scope, &mut out, &mut hasher, d.size) {
+        let fetched =
+            fetch_range(client, &url, scope, &mut out, &mut hasher, d.size).and_then(|()| {
+                // A body that ends early without an error is an interrupted transfer too.
+                if hasher.len() < d.size {
+                    Err(RegistryError::Transport {
+                        url: url.clone(),
+                        why: format!("download ended after {} of {} bytes", hasher.len(), d.size),
+                    })
+                } else {
+                    Ok(())
+                }
+            });
+        match fetched {
             Ok(()) => break Ok(()),
             Err(e) if e.is_transient() && attempt < opts.attempts() => {
                 opts.say(&format!(
