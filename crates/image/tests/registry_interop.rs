@@ -800,6 +800,67 @@ fn registry_interrupted_download_resumes() {
         .is_file());
 }
 
+/// podman with its own storage in the test's directory.
+fn podman(dir: &Path, args: &[&str]) -> String {
+    const PODMAN: &str = "/usr/bin/podman";
+    assert!(
+        Path::new(PODMAN).exists(),
+        "{PODMAN} is missing: install podman (scripts/test.sh does)"
+    );
+    let root = dir.join("podman-root");
+    let runroot = dir.join("podman-run");
+    let out = Command::new(PODMAN)
+        .arg("--root")
+        .arg(&root)
+        .arg("--runroot")
+        .arg(&runroot)
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--events-backend",
+            "file",
+            "--cgroup-manager",
+            "cgroupfs",
+        ])
+        .args(args)
+        .env("XDG_RUNTIME_DIR", dir)
+        .env("CONTAINERS_REGISTRIES_CONF", empty_conf(dir))
+        .output()
+        .expect("running podman");
+    assert!(
+        out.status.success(),
+        "podman {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn registry_podman_pulls_what_dermaga_pushes_and_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start(tmp.path());
+    let (store, id) = busybox_store(tmp.path());
+    let (opts, _) = insecure(tmp.path());
+    let dest = format!("{}/to/podman:1", reg.addr);
+    let pushed = registry::push(&store, &id, &dest, &opts).unwrap();
+    podman(tmp.path(), &["pull", "-q", "--tls-verify=false", &dest]);
+    let inspect = json(&podman(tmp.path(), &["image", "inspect", &dest]));
+    assert_eq!(inspect[0]["Id"], id.as_str());
+    assert_eq!(inspect[0]["Digest"], pushed.manifest_digest.as_str());
+    // podman pushes it on (compressing the layer); dermaga pulls that.
+    let back = format!("{}/from/podman:2", reg.addr);
+    podman(
+        tmp.path(),
+        &["push", "-q", "--tls-verify=false", &dest, &back],
+    );
+    let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
+    let pulled = registry::pull(&store2, &back, &opts).unwrap();
+    assert_eq!(pulled.id, id);
+    assert!(store2.resolve(&back).unwrap().layer_dirs[0]
+        .join("bin/busybox")
+        .is_file());
+}
+
 fn sha256(b: &[u8]) -> String {
     dermaga_image::digest::sha256_digest(b)
 }
