@@ -343,6 +343,8 @@ struct ProxyState {
     check: CheckState,
     /// Named ACLs in declaration order, with their criteria (merged by name).
     acls: Vec<(String, Vec<Criterion>, Vec<Location>)>,
+    /// ACL name → position in `acls`.
+    acl_index: HashMap<String, usize>,
     use_backends: Vec<(Location, String, Option<PendingCond>)>,
     default_backend: Option<(Location, String)>,
     http_request: Vec<(Location, HttpRequestAction, Option<PendingCond>)>,
@@ -360,7 +362,7 @@ struct ProxyState {
 
 impl AclNames for ProxyState {
     fn known(&self, name: &str) -> bool {
-        self.acls.iter().any(|(n, _, _)| n == name) || aclparse::predefined(name).is_some()
+        self.acl_index.contains_key(name) || aclparse::predefined(name).is_some()
     }
 }
 
@@ -689,6 +691,7 @@ impl<'e> Parser<'e> {
             proxy,
             check: inherit.check,
             acls: Vec::new(),
+            acl_index: HashMap::new(),
             use_backends: Vec::new(),
             default_backend,
             http_request: Vec::new(),
@@ -3242,13 +3245,17 @@ impl<'e> Parser<'e> {
         if let Some(wn) = parsed.warning {
             self.diags.push(Diagnostic::warning(Some(loc.clone()), wn));
         }
-        let acls = &mut self.proxies[pi].acls;
-        match acls.iter_mut().find(|(n, _, _)| n == name) {
-            Some((_, v, locs)) => {
-                v.push(parsed.criterion);
-                locs.push(loc.clone());
+        let st = &mut self.proxies[pi];
+        match st.acl_index.get(name) {
+            Some(&k) => {
+                st.acls[k].1.push(parsed.criterion);
+                st.acls[k].2.push(loc.clone());
             }
-            None => acls.push((name.to_string(), vec![parsed.criterion], vec![loc.clone()])),
+            None => {
+                st.acl_index.insert(name.to_string(), st.acls.len());
+                st.acls
+                    .push((name.to_string(), vec![parsed.criterion], vec![loc.clone()]));
+            }
         }
     }
 
@@ -3281,10 +3288,9 @@ impl<'e> Parser<'e> {
                 AclRef::Named(n) => (
                     format!("acl '{n}'"),
                     state
-                        .acls
-                        .iter()
-                        .find(|(x, _, _)| x == n)
-                        .map(|(_, v, _)| v.iter().collect())
+                        .acl_index
+                        .get(n)
+                        .map(|&k| state.acls[k].1.iter().collect())
                         .unwrap_or_default(),
                 ),
             };
@@ -3677,14 +3683,14 @@ impl<'e> Parser<'e> {
             ));
         }
         // Names of backends, for references.
-        let backend_index: Vec<(String, usize)> = self
+        let backend_index: HashMap<String, usize> = self
             .proxies
             .iter()
             .enumerate()
             .filter(|(_, p)| p.proxy.kind.is_backend())
             .map(|(i, p)| (p.proxy.name.clone(), i))
             .collect();
-        let find_backend = |n: &str| backend_index.iter().find(|(x, _)| x == n).map(|(_, i)| *i);
+        let find_backend = |n: &str| backend_index.get(n).copied();
 
         let states = std::mem::take(&mut self.proxies);
         let mut proxies = Vec::with_capacity(states.len());
@@ -3702,9 +3708,9 @@ impl<'e> Parser<'e> {
                 })
                 .collect();
             let lookup = |n: &str| -> Option<Arc<Acl>> {
-                acls.iter()
-                    .find(|a| a.name == n)
-                    .cloned()
+                st.acl_index
+                    .get(n)
+                    .map(|&k| acls[k].clone())
                     .or_else(|| aclparse::predefined(n))
             };
             let resolve = |c: &Option<PendingCond>, loc: &Location| {
