@@ -365,3 +365,36 @@ fn volumes_binds_and_cp() {
     assert_eq!(std::fs::read_to_string(&back).unwrap(), "from host\n");
     assert_ne!(s.run(&["cp", "box:/no/such", back.to_str().unwrap()]).0, 0);
 }
+
+#[test]
+fn runtime_flag_selects_runc() {
+    let s = Store::new("runc");
+    // Our own runtime unless told otherwise.
+    s.ok(&["create", "--name", "own", IMAGE, "true"]);
+    assert_eq!(
+        s.ok(&["inspect", "-f", "{{.OCIRuntime}}", "own"]),
+        "dermaga\n"
+    );
+    // --runtime PATH drives runc through the same command line, and sticks to the container.
+    let run = |args: &[&str]| {
+        let mut a = vec!["--runtime", "/usr/sbin/runc"];
+        a.extend_from_slice(args);
+        s.ok(&a)
+    };
+    assert_eq!(
+        run(&["run", "--rm", IMAGE, "echo", "via runc"]),
+        "via runc\n"
+    );
+    run(&["run", "-d", "--name", "r", IMAGE, "sleep", "1000"]);
+    assert_eq!(s.ok(&["inspect", "-f", "{{.OCIRuntime}}", "r"]), "runc\n");
+    assert_eq!(
+        s.ok(&["exec", "r", "echo", "exec via runc"]),
+        "exec via runc\n"
+    );
+    assert_eq!(s.ok(&["stop", "-t", "0", "r"]), "r\n");
+    assert_eq!(
+        s.ok(&["inspect", "-f", "{{.State.ExitCode}}", "r"]),
+        "137\n"
+    );
+    assert_eq!(s.ok(&["system", "check"]), "No problems found\n");
+}

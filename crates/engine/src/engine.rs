@@ -96,9 +96,10 @@ pub fn default_runroot(root: &Path) -> PathBuf {
     base.join(format!("{:016x}", h.finish()))
 }
 
-/// The runtime new containers get when none is named: see `docs/decisions.md`.
+/// The runtime new containers get when none is named: our own (this binary's `runtime`
+/// verb, runc's command line); `--runtime runc` picks runc.
 pub fn default_runtime() -> Result<Vec<OsString>> {
-    runtime::find_runtime("runc")
+    runtime::own_runtime()
 }
 
 impl Engine {
