@@ -100,6 +100,7 @@ for name in haproxy dermaga; do
   rss0=$(rss_kb "$PROXY_PID")
   taskset -c 1 "$PEER" idle-clients "127.0.0.1:$HP" "$IDLE" > "$TMP/idle.out" & IPID=$!; PIDS+=($IPID)
   for _ in $(seq 600); do grep -q ready "$TMP/idle.out" 2>/dev/null && break; sleep 0.1; done
+  sleep 2 # let idle connections settle (dermaga parks them after 500 ms)
   held=$(awk '{print $2}' "$TMP/idle.out")
   R[$name,idle]="$held $(rss_kb "$PROXY_PID") $rss0"
   kill "$IPID" 2>/dev/null || true

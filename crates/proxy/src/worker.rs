@@ -143,7 +143,8 @@ impl Worker {
     /// Gives a buffer back (kept for reuse, up to a bound).
     pub fn give_buf(&self, b: Vec<u8>) {
         let mut bufs = self.bufs.borrow_mut();
-        if bufs.len() < 256 && b.len() == self.bufsize {
+        // A bounded pool: enough for bursts, without pinning memory after one.
+        if bufs.len() < 64 && b.len() == self.bufsize {
             bufs.push(b);
         }
     }
