@@ -2,9 +2,11 @@
 # Archive load/save: podman and dermaga side by side, in one run, on the same archives.
 #
 #   bench/images/archive.sh [RUNS]        (default 5; run as root, from anywhere)
+#   DERMAGA_BIN=target/release/dermaga bench/images/archive.sh   (skip the build)
 #
-# The image: one layer holding busybox, Python's standard library and /usr/share/doc (about
-# 180 MB, several thousand files), imported by podman and saved by podman as a docker-archive
+# The image: one layer holding busybox, /usr/share/doc and Debian's Python 3.11 standard
+# library when present (about 180 MB, several thousand files), imported by podman and saved by
+# podman as a docker-archive
 # (uncompressed layers) and an oci-archive (gzip layers). Each run loads into a fresh store
 # (podman: overlay driver, its default; dermaga: its own store) and saves back to a file.
 # Prints the median of each and dermaga's time as a fraction of podman's. Not a test: nothing
@@ -17,11 +19,12 @@ RUNS=${1:-5}
 cd "$(dirname "$0")/../.."
 REPO=$(pwd)
 
-for tool in podman busybox python3; do
+for tool in podman busybox; do
   command -v "$tool" >/dev/null || { echo "archive.sh: $tool is missing (scripts/test.sh installs the peers)" >&2; exit 1; }
 done
 
-W=$(mktemp -d /var/tmp/dermaga-bench-images.XXXXXX)
+# Short: podman refuses a --runroot longer than 50 characters.
+W=$(mktemp -d /var/tmp/dbi.XXXX)
 cleanup() {
   # podman's overlay store may hold mounts; unmount before removing.
   grep " $W" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
@@ -31,9 +34,13 @@ trap cleanup EXIT
 
 P() { podman --root "$1/root" --runroot "$1/run" --storage-driver overlay --events-backend none "${@:2}"; }
 
-echo "== building dermaga (release)"
-cargo build --release -q -p dermaga
-DERMAGA="$REPO/target/release/dermaga"
+if [ -n "${DERMAGA_BIN:-}" ]; then
+  DERMAGA=$DERMAGA_BIN # a binary already built (DERMAGA_BIN=target/release/dermaga ...)
+else
+  echo "== building dermaga (release)"
+  cargo build --release -q -p dermaga
+  DERMAGA="$REPO/target/release/dermaga"
+fi
 mkdir -p "$W/probe"
 if "$DERMAGA" --root "$W/probe" images >/dev/null 2>&1; then
   d_load() { "$DERMAGA" --root "$1" load -i "$2" >/dev/null; }
@@ -52,8 +59,7 @@ R="$W/rootfs"
 mkdir -p "$R/bin" "$R/usr/lib" "$R/usr/share"
 cp /usr/bin/busybox "$R/bin/"
 for a in sh ls cat; do ln -s busybox "$R/bin/$a"; done
-PYLIB=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
-cp -a "$PYLIB" "$R/usr/lib/"
+if [ -d /usr/lib/python3.11 ]; then cp -a /usr/lib/python3.11 "$R/usr/lib/"; fi
 cp -a /usr/share/doc "$R/usr/share/"
 tar -C "$R" -cf "$W/rootfs.tar" .
 P "$W/src" import -q "$W/rootfs.tar" bench >/dev/null
@@ -76,17 +82,18 @@ declare -A T
 for run in $(seq 1 "$RUNS"); do
   for fmt in docker-archive oci-archive; do
     src="$W/docker.tar"; [ "$fmt" = oci-archive ] && src="$W/oci.tar"
+    tag="$run${fmt:0:1}"
     sync
-    T["podman load $fmt"]+="$(timeit P "$W/p$run$fmt" load -q -i "$src") "
+    T["podman load $fmt"]+="$(timeit P "$W/p$tag" load -q -i "$src") "
     sync
-    T["dermaga load $fmt"]+="$(timeit d_load "$W/d$run$fmt" "$src") "
+    T["dermaga load $fmt"]+="$(timeit d_load "$W/d$tag" "$src") "
     sync
-    T["podman save $fmt"]+="$(timeit P "$W/p$run$fmt" save -q --format "$fmt" -o "$W/p-out.tar" localhost/bench:latest) "
+    T["podman save $fmt"]+="$(timeit P "$W/p$tag" save -q --format "$fmt" -o "$W/p-out.tar" localhost/bench:latest) "
     sync
-    T["dermaga save $fmt"]+="$(timeit d_save "$W/d$run$fmt" "$W/d-out.tar" "$fmt") "
+    T["dermaga save $fmt"]+="$(timeit d_save "$W/d$tag" "$W/d-out.tar" "$fmt") "
     rm -f "$W/p-out.tar" "$W/d-out.tar"
-    grep " $W/p$run$fmt" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-    rm -rf "$W/p$run$fmt" "$W/d$run$fmt"
+    grep " $W/p$tag" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    rm -rf "$W/p$tag" "$W/d$tag"
   done
 done
 
