@@ -35,10 +35,10 @@ fn replay(target: &str, run: impl Fn(&[u8]) + std::panic::RefUnwindSafe) {
 #[test]
 fn http1_request_corpus() {
     replay("http1_request", |data| {
-        let mut head = dermaga_proxy::http1::RequestHead::default();
-        let _ = head.parse(data);
-        let mut chunked = dermaga_proxy::http1::ChunkedScanner::new();
-        let _ = chunked.scan(data);
+        // Every prefix too: bytes arrive in pieces.
+        for cut in 0..=data.len() {
+            dermaga_proxy::http1::fuzz_one(&data[..cut]);
+        }
     });
 }
 
