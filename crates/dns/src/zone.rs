@@ -287,7 +287,12 @@ impl Zone {
         // Every record's rdata in one arena, described by a small fixed entry.
         let mut arena: Vec<u8> = Vec::with_capacity(records.len() * 16);
         let mut raws: Vec<RawRecord> = Vec::with_capacity(records.len());
-        for rec in records.iter() {
+        // Two passes, so that the source records (over 200 octets each, hundreds of megabytes
+        // for a million) are gone before the nodes are allocated: first every rdata into the
+        // arena, keeping only each owner (a shared reference into the scanner's name arena),
+        // then the nodes of those owners.
+        let mut owners: Vec<Name<Bytes>> = Vec::with_capacity(records.len());
+        for rec in records {
             if rec.class != Class::IN {
                 return Err(err(format!(
                     "{}: class {} is not served (only IN)",
@@ -326,13 +331,6 @@ impl Zone {
                     rec.location
                 )));
             }
-            // The node and every empty non-terminal up to the apex.
-            let node = ensure(owner, &mut nodes);
-            let mut starts = [0u8; 128];
-            let n = wire::label_starts(owner, &mut starts);
-            for i in 1..n.saturating_sub(origin_labels) {
-                ensure(&owner[starts[i] as usize..], &mut nodes);
-            }
             let sig = rt == rtype::RRSIG;
             if sig && len < 2 {
                 return Err(err(format!(
@@ -346,14 +344,27 @@ impl Zone {
                 rt
             };
             raws.push(RawRecord {
-                node,
+                node: 0,
                 sig,
                 key,
                 ttl: rec.ttl.as_secs(),
                 at: at as u64,
                 len: len as u16,
             });
+            owners.push(rec.owner);
         }
+        // The node of each record, and every empty non-terminal up to the apex, in record order
+        // (node ids as a single pass would give them).
+        for (raw, owner) in raws.iter_mut().zip(&owners) {
+            let owner = owner.as_slice();
+            raw.node = ensure(owner, &mut nodes);
+            let mut starts = [0u8; 128];
+            let n = wire::label_starts(owner, &mut starts);
+            for i in 1..n.saturating_sub(origin_labels) {
+                ensure(&owner[starts[i] as usize..], &mut nodes);
+            }
+        }
+        drop(owners);
         // Grouped by node, then data before signatures, then type; source order kept within.
         raws.sort_by_key(|r| (r.node, r.sig, r.key));
 
@@ -390,6 +401,9 @@ impl Zone {
             }
             i = j;
         }
+        // Everything is compiled into the nodes: the staging copies go before the index grows.
+        drop(raws);
+        drop(arena);
         for (id, node) in nodes.iter_mut().enumerate() {
             // Vec growth leaves room for four RRsets; a million names make that count.
             node.rrsets.shrink_to_fit();

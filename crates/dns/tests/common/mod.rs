@@ -38,7 +38,14 @@ impl Drop for TempDir {
 
 /// Finds a client or server program; fails loudly when it is missing.
 pub fn program(name: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/bin", "/sbin"] {
+    for dir in [
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+        "/bin",
+        "/sbin",
+    ] {
         let p = Path::new(dir).join(name);
         if p.exists() {
             return p;
@@ -49,7 +56,10 @@ pub fn program(name: &str) -> PathBuf {
 
 /// Runs a program and returns its standard output; panics with stderr on failure.
 pub fn run(prog: &str, args: &[&str]) -> String {
-    let out = Command::new(program(prog)).args(args).output().unwrap_or_else(|e| panic!("{prog}: {e}"));
+    let out = Command::new(program(prog))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{prog}: {e}"));
     assert!(
         out.status.success(),
         "{prog} {args:?} failed: {}\n{}",
@@ -92,7 +102,11 @@ pub fn status(out: &str) -> String {
     for line in out.lines() {
         if let Some(i) = line.find("status: ") {
             let rest = &line[i + 8..];
-            return rest.split(|c: char| c == ',' || c == ';' || c.is_whitespace()).next().unwrap_or("").to_string();
+            return rest
+                .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .to_string();
         }
     }
     String::new()
