@@ -1,6 +1,7 @@
 //! Image commands with podman's command lines: `images`, `import`, `load`, `save`, `tag`,
 //! `untag`, `rmi`, and `image inspect|ls|list|rm|tag|untag|prune|import|load|save|exists`.
-//! `pull`, `push`, `build`, `login` and `logout` are not built yet and say so.
+//! `pull`, `push`, `login` and `logout` go to [`crate::registry_cmd`]; `build` is not built yet
+//! and says so.
 //!
 //! Wiring only: the work is in `dermaga_image`. Exit statuses are podman's: 0, 125 for an
 //! error; `rmi` 1 when an image is not known and 2 when one is in use.
@@ -24,6 +25,10 @@ image commands (podman's command lines):
   rmi [-f] [-a] IMAGE...
   image inspect [--format json|TEMPLATE] IMAGE...
   image ls|list|rm|tag|untag|prune [-a] [-f]|import|load|save|exists IMAGE
+  pull [--tls-verify=false] [--authfile F] [--creds U:P] [--platform OS/ARCH] [-q] IMAGE
+  push [--tls-verify=false] [--authfile F] [--digestfile F] IMAGE [DESTINATION]
+  login [-u USER] [-p PASSWORD | --password-stdin] [--authfile F] REGISTRY
+  logout [--authfile F] REGISTRY | -a
 ";
 
 /// `root` is the store's `--root`, already resolved by the container command line;
@@ -71,9 +76,11 @@ fn dispatch(root: &Path, verb: &str, rest: Vec<String>) -> ExitCode {
         "tag" => tag(root, rest),
         "untag" => untag(root, rest),
         "rmi" => rmi(root, rest),
-        "pull" | "push" | "build" | "login" | "logout" => fail(&format!(
-            "`{verb}` is not implemented yet (registries and builds come later); move images with `dermaga save` / `dermaga load`"
-        )),
+        "pull" => crate::registry_cmd::pull(root, rest),
+        "push" => crate::registry_cmd::push(root, rest),
+        "login" => crate::registry_cmd::login(root, rest),
+        "logout" => crate::registry_cmd::logout(root, rest),
+        "build" => fail("`build` is not implemented yet; build with podman and move the image with `podman save` / `dermaga load`"),
         "--help" | "-h" | "help" => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -13,6 +13,7 @@ mod demo_cmd;
 mod dns_cmd;
 mod image_cmd;
 mod proxy_cmd;
+mod registry_cmd;
 mod runtime_cmd;
 
 const USAGE: &str = "\
