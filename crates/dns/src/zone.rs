@@ -290,69 +290,30 @@ impl Zone {
         // Two passes, so that the source records (over 200 octets each, hundreds of megabytes
         // for a million) are gone before the nodes are allocated: first every rdata into the
         // arena, keeping only each owner (a shared reference into the scanner's name arena),
-        // then the nodes of those owners.
+        // then the nodes of those owners. The records are taken from the back and their list
+        // shrunk as it empties, so the arena grows into memory they give back; the error kept is
+        // the first in file order, as a forward pass would find it.
         let mut owners: Vec<Name<Bytes>> = Vec::with_capacity(records.len());
-        for rec in records {
-            if rec.class != Class::IN {
-                return Err(err(format!(
-                    "{}: class {} is not served (only IN)",
-                    rec.location, rec.class
-                )));
+        let mut records = records;
+        let mut first_error = None;
+        while let Some(rec) = records.pop() {
+            match stage_record(&rec, &origin_key, origin, &mut arena) {
+                Ok(raw) => {
+                    raws.push(raw);
+                    owners.push(rec.owner);
+                }
+                Err(e) => first_error = Some(e),
             }
-            let owner = rec.owner.as_slice();
-            let mut owner_key = [0u8; wire::MAX_NAME_LEN];
-            for (k, &c) in owner_key.iter_mut().zip(owner) {
-                *k = wire::fold(c);
+            if records.capacity() - records.len() >= SHRINK_STEP {
+                records.shrink_to_fit();
             }
-            if !wire::is_subdomain(&owner_key[..owner.len()], &origin_key) {
-                return Err(err(format!(
-                    "{}: {} is outside the zone {}",
-                    rec.location,
-                    wire::display(owner),
-                    origin
-                )));
-            }
-            let rt = rec.rtype().to_int();
-            if rt == rtype::OPT || rt == rtype::TSIG || (rtype::IXFR..=rtype::ANY).contains(&rt) {
-                return Err(err(format!(
-                    "{}: type {} cannot be zone data",
-                    rec.location,
-                    rec.rtype()
-                )));
-            }
-            let at = arena.len();
-            rec.data
-                .compose_rdata(&mut arena)
-                .map_err(|_| err(format!("{}: record data does not fit", rec.location)))?;
-            let len = arena.len() - at;
-            if len > 65535 {
-                return Err(err(format!(
-                    "{}: record data longer than 65535 octets",
-                    rec.location
-                )));
-            }
-            let sig = rt == rtype::RRSIG;
-            if sig && len < 2 {
-                return Err(err(format!(
-                    "{}: RRSIG without a covered type",
-                    rec.location
-                )));
-            }
-            let key = if sig {
-                u16::from_be_bytes([arena[at], arena[at + 1]])
-            } else {
-                rt
-            };
-            raws.push(RawRecord {
-                node: 0,
-                sig,
-                key,
-                ttl: rec.ttl.as_secs(),
-                at: at as u64,
-                len: len as u16,
-            });
-            owners.push(rec.owner);
         }
+        drop(records);
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        raws.reverse();
+        owners.reverse();
         // The node of each record, and every empty non-terminal up to the apex, in record order
         // (node ids as a single pass would give them).
         for (raw, owner) in raws.iter_mut().zip(&owners) {
@@ -381,6 +342,9 @@ impl Zone {
             let split = group.iter().position(|r| r.sig).unwrap_or(group.len());
             let (data, sigs) = group.split_at(split);
             let node = &mut nodes[id as usize];
+            // Exactly as many RRsets as the node has: a first push would reserve four (288
+            // octets), and a million names hold that all at once before any shrink.
+            node.rrsets.reserve_exact(runs(data).count());
             for (t, rrs) in runs(data) {
                 let sig = runs(sigs)
                     .find(|(c, _)| *c == t)
@@ -689,6 +653,76 @@ struct RawRecord {
     ttl: u32,
     at: u64,
     len: u16,
+}
+
+/// Records taken off the source list between two shrinks of it while indexing.
+const SHRINK_STEP: usize = 1 << 16;
+
+/// Checks one source record and appends its rdata to the arena; the node is set later.
+fn stage_record(
+    rec: &ZoneRecord,
+    origin_key: &[u8],
+    origin: &Name<Bytes>,
+    arena: &mut Vec<u8>,
+) -> Result<RawRecord, ZoneError> {
+    if rec.class != Class::IN {
+        return Err(err(format!(
+            "{}: class {} is not served (only IN)",
+            rec.location, rec.class
+        )));
+    }
+    let owner = rec.owner.as_slice();
+    let mut owner_key = [0u8; wire::MAX_NAME_LEN];
+    for (k, &c) in owner_key.iter_mut().zip(owner) {
+        *k = wire::fold(c);
+    }
+    if !wire::is_subdomain(&owner_key[..owner.len()], origin_key) {
+        return Err(err(format!(
+            "{}: {} is outside the zone {}",
+            rec.location,
+            wire::display(owner),
+            origin
+        )));
+    }
+    let rt = rec.rtype().to_int();
+    if rt == rtype::OPT || rt == rtype::TSIG || (rtype::IXFR..=rtype::ANY).contains(&rt) {
+        return Err(err(format!(
+            "{}: type {} cannot be zone data",
+            rec.location,
+            rec.rtype()
+        )));
+    }
+    let at = arena.len();
+    rec.data
+        .compose_rdata(arena)
+        .map_err(|_| err(format!("{}: record data does not fit", rec.location)))?;
+    let len = arena.len() - at;
+    if len > 65535 {
+        return Err(err(format!(
+            "{}: record data longer than 65535 octets",
+            rec.location
+        )));
+    }
+    let sig = rt == rtype::RRSIG;
+    if sig && len < 2 {
+        return Err(err(format!(
+            "{}: RRSIG without a covered type",
+            rec.location
+        )));
+    }
+    let key = if sig {
+        u16::from_be_bytes([arena[at], arena[at + 1]])
+    } else {
+        rt
+    };
+    Ok(RawRecord {
+        node: 0,
+        sig,
+        key,
+        ttl: rec.ttl.as_secs(),
+        at: at as u64,
+        len: len as u16,
+    })
 }
 
 /// Compiles records of one type into wire form, dropping duplicates.
