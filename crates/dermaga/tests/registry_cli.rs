@@ -1,0 +1,146 @@
+//! `dermaga push` and `dermaga pull` through a real registry (Debian's docker-registry) on
+//! loopback, then `dermaga run` of the pulled image.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Registry(Child);
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A directory of this test's own, removed when the test ends.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("dermaga-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dermaga(root: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_dermaga"))
+        .arg("--root")
+        .arg(root.join("root"))
+        .arg("--runroot")
+        .arg(root.join("run"))
+        .args(args)
+        .output()
+        .expect("dermaga runs");
+    assert!(
+        out.status.success(),
+        "dermaga {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn push_then_pull_through_docker_registry_and_run() {
+    let registry_bin = Path::new("/usr/bin/docker-registry");
+    assert!(
+        registry_bin.exists(),
+        "docker-registry is missing: scripts/test.sh installs it"
+    );
+    let tmp = TempDir::new("registry-cli");
+    let dir = tmp.0.as_path();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    std::fs::write(
+        dir.join("registry.yml"),
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("storage").display()
+        ),
+    )
+    .unwrap();
+    let _registry = Registry(
+        Command::new(registry_bin)
+            .arg("serve")
+            .arg(dir.join("registry.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry starts"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "docker-registry never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // A one-layer busybox image, imported into the pushing store.
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    let tarball = dir.join("rootfs.tar");
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let pusher = dir.join("pusher");
+    let puller = dir.join("puller");
+    let imported = dermaga(
+        &pusher,
+        &["import", tarball.to_str().unwrap(), "localhost/bb:1"],
+    );
+    let id = String::from_utf8_lossy(&imported.stdout)
+        .trim()
+        .trim_start_matches("sha256:")
+        .to_string();
+
+    let remote = format!("127.0.0.1:{port}/bb:1");
+    dermaga(
+        &pusher,
+        &["push", "--tls-verify=false", "localhost/bb:1", &remote],
+    );
+    let pulled = dermaga(&puller, &["pull", "--tls-verify=false", &remote]);
+    assert_eq!(
+        String::from_utf8_lossy(&pulled.stdout).trim(),
+        id,
+        "pull prints the same image id as the pushed image's"
+    );
+    let listed = dermaga(&puller, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains(&remote),
+        "the pulled image is listed under its name"
+    );
+    let ran = dermaga(
+        &puller,
+        &[
+            "run",
+            "--rm",
+            &remote,
+            "/bin/sh",
+            "-c",
+            "echo pulled and running",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        "pulled and running"
+    );
+}
