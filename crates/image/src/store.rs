@@ -883,6 +883,20 @@ impl ImageStore {
     }
 }
 
+/// Says on standard error what extraction kept out (device nodes, whiteouts or xattrs it may
+/// not make without privileges): never silently.
+fn report_warnings(what: &str, report: &layer::ExtractReport) {
+    for w in report.warnings.iter().take(10) {
+        eprintln!("dermaga: warning: {what}: {w}");
+    }
+    if report.warnings.len() > 10 {
+        eprintln!(
+            "dermaga: warning: {what}: and {} more like these",
+            report.warnings.len() - 10
+        );
+    }
+}
+
 /// Removes a staged layer's temporary files.
 pub(crate) fn discard_staged_in(s: &StagedLayer) {
     let _ = fs::remove_file(&s.tmp_blob);
@@ -908,7 +922,7 @@ pub(crate) fn stage_layer_in(tmp: &Path, src: impl Read, what: &str) -> Result<S
         let (compression, diff_hasher, blob_hasher) = if plain {
             // An uncompressed blob is its own tar stream: one hash serves as both digests.
             let mut r = HashingReader::with_copy(src, &mut blob_writer);
-            layer::extract(&mut r, &tmp_dir, what)?;
+            report_warnings(what, &layer::extract(&mut r, &tmp_dir, what)?);
             let (h, _) = r.finish().ctx(|| format!("reading {what}"))?;
             (layer::Compression::None, h.clone(), h)
         } else {
@@ -917,7 +931,7 @@ pub(crate) fn stage_layer_in(tmp: &Path, src: impl Read, what: &str) -> Result<S
                 let buffered = BufReader::with_capacity(256 * 1024, &mut blob_reader);
                 let (compression, tar_stream) = layer::decompress(buffered, what)?;
                 let mut diff_reader = HashingReader::new(tar_stream);
-                layer::extract(&mut diff_reader, &tmp_dir, what)?;
+                report_warnings(what, &layer::extract(&mut diff_reader, &tmp_dir, what)?);
                 let (h, _) = diff_reader.finish().map_err(|e| ImageError::BadLayer {
                     layer: what.to_string(),
                     why: format!("reading the layer stream: {e}"),
