@@ -56,9 +56,9 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast --no-tests=warn
-  # nextest does not run doctests.
+  # nextest does not run doctests; they go first so that nextest's summary closes the run.
   cargo test --workspace --doc
+  cargo nextest run --workspace --no-fail-fast
 else
   cargo test --workspace --no-fail-fast
 fi
