@@ -112,7 +112,7 @@ pub fn push(
             s.spawn(|| loop {
                 let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
                 let Some(i) = next else { break };
-                let r = ctx.send_blob(&blobs[i]);
+                let r = ctx.send_blob(&blobs[i], "blob");
                 let failed = r.is_err();
                 results.lock().unwrap_or_else(|p| p.into_inner()).push(r);
                 if failed {
@@ -140,11 +140,7 @@ pub fn push(
         size: config.len() as u64,
         source: BlobSource::Bytes(config),
     };
-    tally(ctx.send_blob(&config_blob)?);
-    opts.say(&format!(
-        "Copying config {} done",
-        short(&config_blob.digest)
-    ));
+    tally(ctx.send_blob(&config_blob, "config")?);
 
     let tag = dest.tag.clone().unwrap_or_else(|| "latest".into());
     let url = client.url(&format!("/v2/{}/manifests/{tag}", dest.path));
@@ -192,8 +188,9 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Sends one blob unless the registry has it, retrying a broken transfer.
-    fn send_blob(&self, b: &Blob) -> Result<Sent> {
+    /// Sends one blob unless the registry has it, retrying a broken transfer; `what` names it
+    /// in the progress lines as podman does ("blob" for layers, "config").
+    fn send_blob(&self, b: &Blob, what: &str) -> Result<Sent> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -205,12 +202,12 @@ impl Ctx<'_> {
                         Sent::Uploaded => "done",
                     };
                     self.opts
-                        .say(&format!("Copying blob {} {word}", short(&b.digest)));
+                        .say(&format!("Copying {what} {} {word}", short(&b.digest)));
                     return Ok(s);
                 }
                 Err(e) if e.is_transient() && attempt < self.opts.attempts() => {
                     self.opts.say(&format!(
-                        "Copying blob {}: {e}; retrying ({attempt}/{})",
+                        "Copying {what} {}: {e}; retrying ({attempt}/{})",
                         short(&b.digest),
                         self.opts.attempts()
                     ));
