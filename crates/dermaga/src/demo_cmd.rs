@@ -143,6 +143,9 @@ fn haproxy_cfg(http_port: u16, socket: &Path) -> String {
     let mut cfg = format!(
         "\
 global
+    # One worker thread: round robin then rotates exactly as haproxy's does (with several
+    # threads each keeps its own rotation, see docs/decisions.md).
+    nbthread 1
     stats socket {socket} mode 600 level admin
 
 defaults
