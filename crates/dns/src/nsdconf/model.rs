@@ -191,35 +191,9 @@ pub enum AclKey {
     Key(String),
 }
 
-/// An error or warning with its position.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfError {
-    pub location: SourceLocation,
-    pub message: String,
-}
+/// An error or warning with its position: the same shape as a zone file's, so that both
+/// print as `file:line:column: message`.
+pub type ConfError = crate::zonefile::ZoneFileError;
 
-impl fmt::Display for ConfError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
-    }
-}
-
-/// Every error of a configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfErrors {
-    pub errors: Vec<ConfError>,
-}
-
-impl fmt::Display for ConfErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.errors.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfErrors {}
+/// Every error of a configuration, in the order found.
+pub type ConfErrors = crate::zonefile::ZoneFileErrors;
