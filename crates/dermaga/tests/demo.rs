@@ -54,25 +54,33 @@ fn http_get(port: u16, path: &str) -> String {
 
 #[test]
 fn demo_balances_across_three_servers_and_answers_dns() {
-    let http = free_port_block();
-    let dns = free_udp_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dermaga"))
-        .args(["demo", "--http-port", &http.to_string()])
-        .args(["--dns-port", &dns.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start dermaga demo");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let _demo = Demo(child);
-
-    // The demo prints its "what to try" text once every server listens.
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines
-        .next()
-        .expect("the demo printed something")
-        .expect("readable output");
-    assert!(first.contains("dermaga demo is running"), "got: {first}");
+    // Ports are picked free, then bound by the demo: another test may take one in between,
+    // in which case the demo exits without its banner and is started again on new ports.
+    let mut attempt = 0;
+    let (http, dns, _demo, lines) = loop {
+        attempt += 1;
+        let http = free_port_block();
+        let dns = free_udp_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dermaga"))
+            .args(["demo", "--http-port", &http.to_string()])
+            .args(["--dns-port", &dns.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start dermaga demo");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let demo = Demo(child);
+        // The demo prints its "what to try" text once every server listens.
+        let mut lines = BufReader::new(stdout).lines();
+        match lines.next() {
+            Some(Ok(first)) => {
+                assert!(first.contains("dermaga demo is running"), "got: {first}");
+                break (http, dns, demo, lines);
+            }
+            _ if attempt < 5 => continue,
+            _ => panic!("the demo did not start in {attempt} attempts (see its stderr above)"),
+        }
+    };
     let text: Vec<String> = lines.take(8).map_while(Result::ok).collect();
     assert!(
         text.iter()
