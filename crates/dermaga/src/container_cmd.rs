@@ -19,9 +19,9 @@ use dermaga_engine::template::Template;
 use dermaga_engine::{inspect, logs, monitor, procs, CreateOptions, Error, ExecOptions, Result};
 use serde_json::Value;
 
-const IMAGE_VERBS: [&str; 12] = [
-    "images", "import", "load", "save", "tag", "rmi", "image", "pull", "push", "build", "login",
-    "logout",
+const IMAGE_VERBS: [&str; 13] = [
+    "images", "import", "load", "save", "tag", "untag", "rmi", "image", "pull", "push", "build",
+    "login", "logout",
 ];
 
 /// podman's global flags that dermaga reads.

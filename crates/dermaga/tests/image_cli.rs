@@ -182,6 +182,20 @@ fn import_images_inspect_tag_rmi() {
     let mut c = dermaga(&root);
     c.args(["rmi", "bb:1"]);
     assert_eq!(ok(c), "Untagged: localhost/bb:1\n");
+    // The top-level `untag` verb, as podman's: removes the named name only.
+    let mut c = dermaga(&root);
+    c.args(["tag", "busybox", "bb:2"]);
+    ok(c);
+    let mut c = dermaga(&root);
+    c.args(["untag", "busybox", "bb:2"]);
+    ok(c);
+    let mut c = dermaga(&root);
+    c.args(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let names = ok(c);
+    assert!(
+        !names.contains("localhost/bb:2") && names.contains("quay.io/x/bb:latest"),
+        "{names}"
+    );
     let mut c = dermaga(&root);
     c.args(["rmi", &id[..12]]);
     let o = out(c);
