@@ -138,7 +138,9 @@ impl Db {
             .map_err(|e| Error::engine(format!("opening {}: {e}", path.display())))?;
         conn.busy_timeout(Duration::from_secs(30))?;
         // WAL: readers never wait for the writer; NORMAL sync is crash-safe in WAL mode.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Another process turning a new database to WAL at the same moment makes SQLite
+        // answer "busy" at once, without the timeout: retry (bounded).
+        dermaga_image::retry_while_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // Every command closes its connection; a checkpoint (and its fsyncs) at each close
         // would be paid by every `run`. SQLite's automatic checkpoints keep the WAL short.
@@ -146,7 +148,9 @@ impl Db {
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
         )?;
-        conn.execute_batch(SCHEMA)?;
+        // IMMEDIATE: the write lock is taken up front, through the busy timeout, so commands
+        // creating the tables at once wait for each other instead of failing.
+        conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))?;
         Ok(Db { conn })
     }
 

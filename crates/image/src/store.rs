@@ -968,11 +968,31 @@ pub(crate) fn stage_layer_in(tmp: &Path, src: impl Read, what: &str) -> Result<S
 fn open_db(path: &Path) -> Result<Connection> {
     let db = Connection::open(path)?;
     db.busy_timeout(Duration::from_secs(30))?;
-    db.pragma_update(None, "journal_mode", "WAL")?;
+    // Turning a new database to WAL needs an exclusive lock, and when another process does the
+    // same at that moment SQLite answers "database is locked" at once instead of waiting.
+    retry_while_busy(|| db.pragma_update(None, "journal_mode", "WAL"))?;
     db.pragma_update(None, "synchronous", "NORMAL")?;
     db.pragma_update(None, "foreign_keys", "ON")?;
-    db.execute_batch(SCHEMA)?;
+    // IMMEDIATE takes the write lock first, through the busy timeout, so processes creating
+    // the tables at once wait for each other instead of failing on a lock upgrade.
+    db.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))?;
     Ok(db)
+}
+
+/// Runs `f` again while SQLite reports the database busy, for up to about ten seconds.
+pub fn retry_while_busy(mut f: impl FnMut() -> rusqlite::Result<()>) -> rusqlite::Result<()> {
+    let mut tries = 0;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 1000 =>
+            {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Parses a config blob.
