@@ -668,19 +668,7 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
     });
     mounts::create_devices(linux.devices().as_deref().unwrap_or(&[]), own_dev, &mctx)?;
     if let Some(h) = spec.hooks() {
-        let st = hooks::state_json(
-            "",
-            "creating",
-            unsafe { libc::getpid() },
-            "",
-            &Default::default(),
-        );
-        hooks::run(
-            "createContainer",
-            h.create_container().as_deref().unwrap_or(&[]),
-            &st,
-            true,
-        )?;
+        hooks::run_in_container("createContainer", h.create_container().as_ref(), "creating")?;
     }
     mounts::pivot_root(&c.rootfs)?;
     mounts::finish_root_propagation(rp)?;
@@ -759,19 +747,7 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
             libc::close(fifo);
         }
         if let Some(h) = spec.hooks() {
-            let st = hooks::state_json(
-                "",
-                "created",
-                unsafe { libc::getpid() },
-                "",
-                &Default::default(),
-            );
-            hooks::run(
-                "startContainer",
-                h.start_container().as_deref().unwrap_or(&[]),
-                &st,
-                true,
-            )?;
+            hooks::run_in_container("startContainer", h.start_container().as_ref(), "created")?;
         }
     }
     if let (Some(p), true) = (&c.seccomp, nnp) {

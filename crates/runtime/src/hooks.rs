@@ -28,6 +28,19 @@ pub fn state_json(
     .to_string()
 }
 
+/// Runs hooks that execute inside the container's namespaces (`createContainer`,
+/// `startContainer`): the container knows neither its id nor its bundle there, so the state
+/// they get carries only the status and the container's own pid.
+pub fn run_in_container(kind: &str, hooks: Option<&Vec<Hook>>, status: &str) -> Result<()> {
+    let Some(hooks) = hooks.filter(|h| !h.is_empty()) else {
+        return Ok(());
+    };
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let state = state_json("", status, pid, "", &Default::default());
+    run(kind, hooks, &state, true)
+}
+
 pub fn run(kind: &str, hooks: &[Hook], state: &str, fatal: bool) -> Result<()> {
     for h in hooks {
         if let Err(e) = run_one(h, state) {
