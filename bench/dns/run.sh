@@ -8,10 +8,13 @@
 # the better of NSD and Knot.
 #
 # On 2 cores dnsperf, not the server, limits raw qps; compare per CPU-second (design.md).
+# Env: RATE=N offers every server the same fixed load of N queries/s (dnsperf -Q) instead of
+# dnsperf's maximum, so that per-CPU-second figures compare equal work at equal arrival rates.
 # Env: DERMAGA=path to the dermaga binary (default: target/release/dermaga, built if missing).
 set -euo pipefail
 secs=${1:-10}
 rounds=${2:-3}
+rate=${RATE:-}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 dermaga=${DERMAGA:-$root/target/release/dermaga}
@@ -72,7 +75,7 @@ measure() {
   local name=$1 pid=${PID[$1]} port=${PORT[$1]}
   local before after out done_q qps cpu_s
   before=$(cpu_ticks "$pid")
-  out=$(taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$here/queries.txt" -c 20 -T 1 -q 200 -l "$secs" 2>&1)
+  out=$(taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$here/queries.txt" -c 20 -T 1 -q 200 ${rate:+-Q "$rate"} -l "$secs" 2>&1)
   after=$(cpu_ticks "$pid")
   done_q=$(echo "$out" | awk '/Queries completed:/ {print $3}')
   qps=$(echo "$out" | awk '/Queries per second:/ {printf "%.0f", $4}')

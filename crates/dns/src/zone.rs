@@ -257,33 +257,6 @@ impl Zone {
     pub fn build(origin: &Name<Bytes>, records: Vec<ZoneRecord>) -> Result<Zone, ZoneError> {
         let origin_key = wire::canonical(origin.as_slice());
         let origin_labels = wire::label_count(&origin_key);
-        let mut map = Map::new();
-        let mut nodes: Vec<Node> = Vec::new();
-
-        // The node of a name, created (with its canonical key) when new.
-        let mut ensure = |name: &[u8], nodes: &mut Vec<Node>| -> u32 {
-            let mut key = [0u8; wire::MAX_NAME_LEN];
-            let key = &mut key[..name.len()];
-            for (k, &c) in key.iter_mut().zip(name) {
-                *k = wire::fold(c);
-            }
-            if let Some(id) = find_node(&map, nodes, key) {
-                return id;
-            }
-            let id = nodes.len() as u32;
-            nodes.push(Node {
-                name: name.into(),
-                rrsets: Vec::new(),
-                orphan_sigs: None,
-                cut: false,
-                wildcard: None,
-                dname: false,
-            });
-            map.insert_unique(key_hash(key), id, |&i| node_hash(&nodes[i as usize].name));
-            id
-        };
-        ensure(origin.as_slice(), &mut nodes);
-
         // Every record's rdata in one arena, described by a small fixed entry.
         let mut arena: Vec<u8> = Vec::with_capacity(records.len() * 16);
         let mut raws: Vec<RawRecord> = Vec::with_capacity(records.len());
@@ -314,6 +287,41 @@ impl Zone {
         }
         raws.reverse();
         owners.reverse();
+
+        // The scanner shares one owner between consecutive records of a name, so the owner
+        // changes count the nodes closely (empty non-terminals aside): sizing the index once
+        // spares a million-name zone every rehash and every move of the node list.
+        let owner_changes = owners
+            .windows(2)
+            .filter(|w| w[0].as_slice().as_ptr() != w[1].as_slice().as_ptr())
+            .count();
+        let expected_nodes = owner_changes + 2;
+        let mut map = Map::with_capacity(expected_nodes);
+        let mut nodes: Vec<Node> = Vec::with_capacity(expected_nodes);
+
+        // The node of a name, created (with its canonical key) when new.
+        let mut ensure = |name: &[u8], nodes: &mut Vec<Node>| -> u32 {
+            let mut key = [0u8; wire::MAX_NAME_LEN];
+            let key = &mut key[..name.len()];
+            for (k, &c) in key.iter_mut().zip(name) {
+                *k = wire::fold(c);
+            }
+            if let Some(id) = find_node(&map, nodes, key) {
+                return id;
+            }
+            let id = nodes.len() as u32;
+            nodes.push(Node {
+                name: name.into(),
+                rrsets: Vec::new(),
+                orphan_sigs: None,
+                cut: false,
+                wildcard: None,
+                dname: false,
+            });
+            map.insert_unique(key_hash(key), id, |&i| node_hash(&nodes[i as usize].name));
+            id
+        };
+        ensure(origin.as_slice(), &mut nodes);
         // The node of each record, and every empty non-terminal up to the apex, in record order
         // (node ids as a single pass would give them).
         for (raw, owner) in raws.iter_mut().zip(&owners) {
