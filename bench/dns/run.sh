@@ -154,6 +154,10 @@ pid=$!; pids+=("$pid"); PID[dermaga]=$pid; PORT[dermaga]=$port
 
 for name in nsd knot dermaga; do
   wait_ready "${PORT[$name]}"
+  # Knot pins each UDP worker thread to a CPU of its own choosing (its first worker to CPU 0,
+  # dnsperf's core), overriding the taskset it was started with: pin every thread of every
+  # server back to CPU 1 once it runs, so that all three share the same core layout.
+  for p in $(family "${PID[$name]}"); do taskset -a -p -c 1 "$p" >/dev/null; done
   # Warm up.
   taskset -c 0 dnsperf -s 127.0.0.1 -p "${PORT[$name]}" -d "$here/queries.txt" -c 20 -T 1 -q 200 -l 1 >/dev/null 2>&1 || true
 done
