@@ -212,7 +212,7 @@ pub fn respond_parsed(
         let apex = zone.apex();
         let soa = apex.get(rtype::SOA).expect("zone has SOA");
         b.set_flags(flag::AA);
-        if b.rrset(Section::Answer, Owner::Ptr(12), &soa.rrs).is_err() {
+        if b.rrset(Section::Answer, Owner::Ptr(12), soa.rrs).is_err() {
             b.set_flags(flag::TC);
         }
         return finish(b, rcode::NOERROR);
@@ -292,7 +292,7 @@ impl Cur {
 #[derive(Clone, Copy)]
 struct Item<'z> {
     owner: &'z [u8],
-    rrs: &'z Rrs,
+    rrs: Rrs<'z>,
     ttl: Option<u32>,
 }
 
@@ -318,17 +318,22 @@ impl<'z> Items<'z> {
         unsafe { std::slice::from_raw_parts(self.items.as_ptr().cast::<Item<'z>>(), self.n) }
     }
 
-    fn push(&mut self, owner: &'z [u8], rrs: &'z Rrs, ttl: Option<u32>) {
-        if self.n < ITEMS && !self.as_slice().iter().any(|i| std::ptr::eq(i.rrs, rrs)) {
+    fn push(&mut self, owner: &'z [u8], rrs: Rrs<'z>, ttl: Option<u32>) {
+        if self.n < ITEMS
+            && !self
+                .as_slice()
+                .iter()
+                .any(|i| std::ptr::eq(i.rrs.wire.as_ptr(), rrs.wire.as_ptr()))
+        {
             self.items[self.n].write(Item { owner, rrs, ttl });
             self.n += 1;
         }
     }
 
-    fn push_set(&mut self, owner: &'z [u8], rs: &'z RRset, dnssec_ok: bool) {
-        self.push(owner, &rs.rrs, None);
+    fn push_set(&mut self, owner: &'z [u8], rs: RRset<'z>, dnssec_ok: bool) {
+        self.push(owner, rs.rrs, None);
         if dnssec_ok {
-            if let Some(s) = &rs.sigs {
+            if let Some(s) = rs.sigs {
                 self.push(owner, s, None);
             }
         }
@@ -409,12 +414,12 @@ impl<'z> Answer<'z> {
                 Lookup::Dname(id) => {
                     let node = zone.node(id);
                     let dn = node.get(rtype::DNAME).expect("DNAME node");
-                    b.rrset(Section::Answer, Owner::Name(&node.name), &dn.rrs)?;
-                    self.sigs(b, Section::Answer, Owner::Name(&node.name), dn)?;
+                    b.rrset(Section::Answer, Owner::Name(node.name), dn.rrs)?;
+                    self.sigs(b, Section::Answer, Owner::Name(node.name), dn)?;
                     let (h, target) = dn.rrs.iter().next().expect("one DNAME");
                     let ttl = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
                     // The query name with the DNAME owner replaced by its target.
-                    let keep = cur.starts[cur.n - wire::label_count(&node.name)] as usize;
+                    let keep = cur.starts[cur.n - wire::label_count(node.name)] as usize;
                     if keep + target.len() > MAX_NAME_LEN {
                         self.rcode = rcode::YXDOMAIN;
                         return Ok(());
@@ -452,10 +457,10 @@ impl<'z> Answer<'z> {
         b: &mut Builder<'_>,
         s: Section,
         owner: Owner<'_>,
-        rs: &RRset,
+        rs: RRset<'_>,
     ) -> Result<(), Full> {
         if self.dnssec_ok {
-            if let Some(sig) = &rs.sigs {
+            if let Some(sig) = rs.sigs {
                 b.rrset(s, owner, sig)?;
             }
         }
@@ -475,13 +480,12 @@ impl<'z> Answer<'z> {
         let node = zone.node(id);
         match self.qtype {
             rtype::ANY => {
-                if node.rrsets.is_empty() {
+                // RFC 8482 §4.2: one RRset of the name; Knot's choice, the lowest type.
+                let Some(rs) = node.rrsets().next() else {
                     self.negative(cur, Some(id), closest);
                     return Ok(Next::Done);
-                }
-                // RFC 8482 §4.2: one RRset of the name; Knot's choice, the lowest type.
-                let rs = &node.rrsets[0];
-                b.rrset(Section::Answer, owner, &rs.rrs)?;
+                };
+                b.rrset(Section::Answer, owner, rs.rrs)?;
                 self.sigs(b, Section::Answer, owner, rs)?;
                 self.wildcard_proof(cur, closest);
                 self.add_targets(rs);
@@ -489,13 +493,13 @@ impl<'z> Answer<'z> {
             }
             rtype::RRSIG => {
                 let mut any = false;
-                for rs in &node.rrsets {
-                    if let Some(s) = &rs.sigs {
+                for rs in node.rrsets() {
+                    if let Some(s) = rs.sigs {
                         b.rrset(Section::Answer, owner, s)?;
                         any = true;
                     }
                 }
-                if let Some(s) = &node.orphan_sigs {
+                if let Some(s) = node.orphan_sigs {
                     b.rrset(Section::Answer, owner, s)?;
                     any = true;
                 }
@@ -509,14 +513,14 @@ impl<'z> Answer<'z> {
             _ => {}
         }
         if let Some(rs) = node.get(self.qtype) {
-            b.rrset(Section::Answer, owner, &rs.rrs)?;
+            b.rrset(Section::Answer, owner, rs.rrs)?;
             self.sigs(b, Section::Answer, owner, rs)?;
             self.wildcard_proof(cur, closest);
             self.add_targets(rs);
             return Ok(Next::Done);
         }
         if let Some(cn) = node.get(rtype::CNAME) {
-            b.rrset(Section::Answer, owner, &cn.rrs)?;
+            b.rrset(Section::Answer, owner, cn.rrs)?;
             self.sigs(b, Section::Answer, owner, cn)?;
             self.wildcard_proof(cur, closest);
             let (_, target) = cn.rrs.iter().next().expect("one CNAME");
@@ -527,12 +531,12 @@ impl<'z> Answer<'z> {
     }
 
     /// Address records of NS/MX/SRV targets held in the zone.
-    fn add_targets(&mut self, rs: &'z RRset) {
+    fn add_targets(&mut self, rs: RRset<'z>) {
         for &t in rs.targets.iter() {
             let tn = self.zone.node(t);
             for at in [rtype::A, rtype::AAAA] {
                 if let Some(a) = tn.get(at) {
-                    self.additional.push_set(&tn.name, a, self.dnssec_ok);
+                    self.additional.push_set(tn.name, a, self.dnssec_ok);
                 }
             }
         }
@@ -544,14 +548,14 @@ impl<'z> Answer<'z> {
         let zone = self.zone;
         let node = zone.node(cut);
         let ns = node.get(rtype::NS).expect("cut has NS");
-        self.authority.push(&node.name, &ns.rrs, None);
+        self.authority.push(node.name, ns.rrs, None);
         if self.dnssec_ok && zone.signed {
             if let Some(ds) = node.get(rtype::DS) {
-                self.authority.push_set(&node.name, ds, true);
+                self.authority.push_set(node.name, ds, true);
             } else if let Some(nsec) = node.get(rtype::NSEC) {
-                self.authority.push_set(&node.name, nsec, true);
+                self.authority.push_set(node.name, nsec, true);
             } else if let Some(n3) = &zone.nsec3 {
-                let key = wire::canonical(&node.name);
+                let key = wire::canonical(node.name);
                 let h = crate::zone::nsec3_hash(&key, &n3.salt, n3.iterations);
                 if let Some(m) = n3.matching(&h) {
                     self.push_nsec3(m);
@@ -564,7 +568,7 @@ impl<'z> Answer<'z> {
             let tn = zone.node(t);
             for at in [rtype::A, rtype::AAAA] {
                 if let Some(a) = tn.get(at) {
-                    self.additional.push(&tn.name, &a.rrs, None);
+                    self.additional.push(tn.name, a.rrs, None);
                 }
             }
         }
@@ -575,12 +579,12 @@ impl<'z> Answer<'z> {
     fn negative(&mut self, cur: &Cur, node: Option<u32>, closest: Option<u32>) {
         let zone = self.zone;
         let apex = zone.apex();
-        self.authority.push(&apex.name, &zone.neg_soa, None);
+        self.authority.push(apex.name, zone.neg_soa(), None);
         if !self.dnssec_ok || !zone.signed {
             return;
         }
-        if let Some(s) = &zone.neg_soa_sigs {
-            self.authority.push(&apex.name, s, None);
+        if let Some(s) = zone.neg_soa_sigs() {
+            self.authority.push(apex.name, s, None);
         }
         if zone.nsec3.is_some() {
             self.nsec3_negative(cur, node, closest);
@@ -591,7 +595,7 @@ impl<'z> Answer<'z> {
             (Some(id), None) => {
                 let n = zone.node(id);
                 if let Some(nsec) = n.get(rtype::NSEC) {
-                    self.authority.push_set(&n.name, nsec, true);
+                    self.authority.push_set(n.name, nsec, true);
                 } else {
                     self.nsec_cover(cur.lc());
                 }
@@ -601,14 +605,14 @@ impl<'z> Answer<'z> {
                 self.nsec_cover(cur.lc());
                 let n = zone.node(w);
                 if let Some(nsec) = n.get(rtype::NSEC) {
-                    self.authority.push_set(&n.name, nsec, true);
+                    self.authority.push_set(n.name, nsec, true);
                 }
             }
             // NXDOMAIN: qname covered, and the wildcard at the closest encloser covered.
             (None, Some(ce)) => {
                 self.nsec_cover(cur.lc());
                 let mut wild = [0u8; MAX_NAME_LEN + 2];
-                let ce_key = wire::canonical(&zone.node(ce).name);
+                let ce_key = wire::canonical(zone.node(ce).name);
                 if ce_key.len() + 2 <= MAX_NAME_LEN {
                     wild[0] = 1;
                     wild[1] = b'*';
@@ -624,7 +628,7 @@ impl<'z> Answer<'z> {
         if let Some(id) = self.zone.nsec_covering(name) {
             let n = self.zone.node(id);
             if let Some(nsec) = n.get(rtype::NSEC) {
-                self.authority.push_set(&n.name, nsec, true);
+                self.authority.push_set(n.name, nsec, true);
             }
         }
     }
@@ -636,7 +640,7 @@ impl<'z> Answer<'z> {
             return;
         }
         if let Some(n3) = &self.zone.nsec3 {
-            let ce_labels = wire::label_count(&self.zone.node(ce).name);
+            let ce_labels = wire::label_count(self.zone.node(ce).name);
             let next = next_closer(cur, ce_labels);
             let h = crate::zone::nsec3_hash(next, &n3.salt, n3.iterations);
             if let Some(c) = n3.covering(&h) {
@@ -650,7 +654,7 @@ impl<'z> Answer<'z> {
     fn push_nsec3(&mut self, id: u32) {
         let n = self.zone.node(id);
         if let Some(rs) = n.get(rtype::NSEC3) {
-            self.authority.push_set(&n.name, rs, true);
+            self.authority.push_set(n.name, rs, true);
         }
     }
 
@@ -667,7 +671,7 @@ impl<'z> Answer<'z> {
             }
             (Some(w), Some(_)) => {
                 self.closest_encloser_proof(cur.lc(), false);
-                let wk = wire::canonical(&zone.node(w).name);
+                let wk = wire::canonical(zone.node(w).name);
                 let h = crate::zone::nsec3_hash(&wk, &n3.salt, n3.iterations);
                 if let Some(m) = n3.matching(&h) {
                     self.push_nsec3(m);

@@ -507,7 +507,7 @@ impl<'a> Builder<'a> {
         &mut self,
         section: Section,
         owner: Owner<'_>,
-        rrs: &Rrs,
+        rrs: Rrs<'_>,
     ) -> Result<(), Full> {
         self.rrset_ttl(section, owner, rrs, None)
     }
@@ -517,7 +517,7 @@ impl<'a> Builder<'a> {
         &mut self,
         section: Section,
         owner: Owner<'_>,
-        rrs: &Rrs,
+        rrs: Rrs<'_>,
         ttl: Option<u32>,
     ) -> Result<(), Full> {
         if rrs.count == 0 {
@@ -727,16 +727,9 @@ mod tests {
         let target = b"\x04mail\x07EXAMPLE\x03com\x00";
         w.extend_from_slice(&(target.len() as u16).to_be_bytes());
         w.extend_from_slice(target);
-        let rrs = Rrs {
-            count: 1,
-            wire: w.into_boxed_slice(),
-        };
-        b.rrset(
-            Section::Answer,
-            Owner::Name(b"\x07example\x03com\x00"),
-            &rrs,
-        )
-        .unwrap();
+        let rrs = Rrs { count: 1, wire: &w };
+        b.rrset(Section::Answer, Owner::Name(b"\x07example\x03com\x00"), rrs)
+            .unwrap();
         let len = b.finish();
         let tail = &buf[m.len()..len];
         // owner: pointer to "example.com" in the question (12 + 4)

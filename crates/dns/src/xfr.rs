@@ -169,21 +169,21 @@ pub async fn serve_transfer(
     };
     // Every RRset of the zone, the SOA first and again last.
     let soa = zone.apex().get(rtype::SOA).expect("zone has SOA");
-    let mut items: Vec<(&[u8], &crate::zone::Rrs)> = vec![(&zone.apex().name, &soa.rrs)];
-    for node in &zone.nodes {
-        for rs in &node.rrsets {
-            if !std::ptr::eq(rs, soa) {
-                items.push((&node.name, &rs.rrs));
+    let mut items: Vec<(&[u8], crate::zone::Rrs<'_>)> = vec![(zone.apex().name, soa.rrs)];
+    for node in zone.nodes() {
+        for rs in node.rrsets() {
+            if !std::ptr::eq(rs.rrs.wire.as_ptr(), soa.rrs.wire.as_ptr()) {
+                items.push((node.name, rs.rrs));
             }
-            if let Some(s) = &rs.sigs {
-                items.push((&node.name, s));
+            if let Some(s) = rs.sigs {
+                items.push((node.name, s));
             }
         }
-        if let Some(s) = &node.orphan_sigs {
-            items.push((&node.name, s));
+        if let Some(s) = node.orphan_sigs {
+            items.push((node.name, s));
         }
     }
-    items.push((&zone.apex().name, &soa.rrs));
+    items.push((zone.apex().name, soa.rrs));
     let mut i = 0;
     while i < items.len() {
         let mut b = Builder::new(&mut out, msg, &q, room);
@@ -245,7 +245,7 @@ pub async fn notify(zone: &Zone, target: &NotifyTarget) -> io::Result<bool> {
         512,
     );
     if let Some(soa) = zone.apex().get(rtype::SOA) {
-        let _ = b.rrset(Section::Answer, Owner::Ptr(12), &soa.rrs);
+        let _ = b.rrset(Section::Answer, Owner::Ptr(12), soa.rrs);
     }
     b.finish();
     let mut signer = target.key.as_deref().map(Signer::request);

@@ -77,18 +77,18 @@ fn target_offset(rtype: u16) -> Option<usize> {
 }
 
 /// The records of one RRset (or the RRSIGs covering one), in wire form without owners: per
-/// record type, class, TTL, rdata length and rdata.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Rrs {
+/// record type, class, TTL, rdata length and rdata. A view into the zone's wire arena.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rrs<'z> {
     pub count: u16,
-    pub wire: Box<[u8]>,
+    pub wire: &'z [u8],
 }
 
-impl Rrs {
+impl<'z> Rrs<'z> {
     /// Each record's (type+class+ttl+rdlen header, rdata) slices.
-    pub fn iter(&self) -> RrIter<'_> {
+    pub fn iter(&self) -> RrIter<'z> {
         RrIter {
-            wire: &self.wire,
+            wire: self.wire,
             pos: 0,
         }
     }
@@ -114,37 +114,81 @@ impl<'a> Iterator for RrIter<'a> {
     }
 }
 
+/// Where an RRset's records sit in the zone's wire arena.
+#[derive(Clone, Copy, Debug, Default)]
+struct RrsAt {
+    count: u16,
+    at: u32,
+    len: u32,
+}
+
+/// One RRset as stored: offsets into the zone's arenas, no allocation of its own (a million
+/// names are a million RRsets; per-RRset boxes cost more than the records).
+#[derive(Clone, Copy, Debug)]
+struct RRsetData {
+    rtype: u16,
+    targets_len: u16,
+    rrs: RrsAt,
+    sigs: Option<RrsAt>,
+    targets_at: u32,
+}
+
+/// One name as stored: offsets into the zone's name and RRset arenas.
+#[derive(Clone, Copy, Debug)]
+struct NodeData {
+    name_at: u32,
+    rrsets_at: u32,
+    /// The node `*.<this name>`, if the zone has one.
+    wildcard: Option<u32>,
+    /// RRSIGs covering a type that has no RRset here (served for RRSIG and ANY queries).
+    orphan_sigs: Option<RrsAt>,
+    rrsets_len: u16,
+    name_len: u8,
+    /// NS here and not at the apex: a delegation point.
+    cut: bool,
+    /// The node holds DNAME.
+    dname: bool,
+}
+
 /// One RRset of a node, with its signatures and the in-zone nodes of its targets.
-#[derive(Clone, Debug)]
-pub(crate) struct RRset {
-    pub rtype: u16,
-    pub rrs: Rrs,
-    pub sigs: Option<Rrs>,
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RRset<'z> {
+    pub rrs: Rrs<'z>,
+    pub sigs: Option<Rrs<'z>>,
     /// Nodes holding address records for this RRset's NS/MX/SRV targets, in record order.
-    pub targets: Box<[u32]>,
+    pub targets: &'z [u32],
 }
 
 /// One name of the zone: an owner, or an empty non-terminal.
-#[derive(Clone, Debug)]
-pub(crate) struct Node {
+#[derive(Clone, Copy)]
+pub(crate) struct Node<'z> {
+    zone: &'z Zone,
     /// The name as first written (case kept), uncompressed wire form.
-    pub name: Box<[u8]>,
-    /// RRsets ordered by type; RRSIGs are attached to the RRset they cover.
-    pub rrsets: Vec<RRset>,
+    pub name: &'z [u8],
+    sets: &'z [RRsetData],
     /// RRSIGs covering a type that has no RRset here (served for RRSIG and ANY queries).
-    pub orphan_sigs: Option<Rrs>,
-    /// NS here and not at the apex: a delegation point.
-    pub cut: bool,
-    /// The node `*.<this name>`, if the zone has one.
-    pub wildcard: Option<u32>,
-    /// The node holds DNAME.
-    pub dname: bool,
+    pub orphan_sigs: Option<Rrs<'z>>,
 }
 
-impl Node {
+impl<'z> Node<'z> {
+    /// The RRsets, ordered by type; RRSIGs are attached to the RRset they cover.
     #[inline]
-    pub fn get(&self, rtype: u16) -> Option<&RRset> {
-        self.rrsets.iter().find(|r| r.rtype == rtype)
+    pub fn rrsets(&self) -> impl Iterator<Item = RRset<'z>> + 'z {
+        let zone = self.zone;
+        self.sets.iter().map(move |d| zone.rrset(d))
+    }
+
+    #[inline]
+    pub fn get(&self, rtype: u16) -> Option<RRset<'z>> {
+        self.sets
+            .iter()
+            .find(|r| r.rtype == rtype)
+            .map(|d| self.zone.rrset(d))
+    }
+
+    #[inline]
+    fn has(&self, rtype: u16) -> bool {
+        self.sets.iter().any(|r| r.rtype == rtype)
     }
 }
 
@@ -196,29 +240,42 @@ fn node_hash(name: &[u8]) -> u64 {
     key_hash(key)
 }
 
+/// The name bytes of a stored node.
+#[inline]
+fn name_of<'a>(names: &'a [u8], n: &NodeData) -> &'a [u8] {
+    &names[n.name_at as usize..n.name_at as usize + n.name_len as usize]
+}
+
 /// The node whose name is `key` (canonical).
 #[inline]
-fn find_node(map: &Map, nodes: &[Node], key: &[u8]) -> Option<u32> {
+fn find_node(map: &Map, names: &[u8], nodes: &[NodeData], key: &[u8]) -> Option<u32> {
     map.find(key_hash(key), |&id| {
-        wire::eq_fold(&nodes[id as usize].name, key)
+        wire::eq_fold(name_of(names, &nodes[id as usize]), key)
     })
     .copied()
 }
 
 /// One authoritative zone, indexed for answering.
+///
+/// Names, RRsets, record data and target lists each live in one arena of the zone, addressed by
+/// 32-bit offsets: a million-name zone is a handful of allocations, not millions.
 pub struct Zone {
     pub(crate) origin: Name<Bytes>,
     /// Canonical wire form of the origin.
     pub(crate) origin_key: Box<[u8]>,
     pub(crate) origin_labels: usize,
-    pub(crate) nodes: Vec<Node>,
+    nodes: Vec<NodeData>,
+    names: Vec<u8>,
+    sets: Vec<RRsetData>,
+    wire: Vec<u8>,
+    targets: Vec<u32>,
     map: Map,
     pub(crate) serial: u32,
     /// The SOA as the authority section of a negative answer carries it: TTL = min(SOA TTL,
     /// MINIMUM) (RFC 2308 §3).
-    pub(crate) neg_soa: Rrs,
+    neg_soa: RrsAt,
     /// The SOA's signatures with the same negative TTL (as NSD and Knot send them).
-    pub(crate) neg_soa_sigs: Option<Rrs>,
+    neg_soa_sigs: Option<RrsAt>,
     /// Nodes that own an NSEC record with their canonical names, in canonical order.
     pub(crate) nsec_order: Vec<(Box<[u8]>, u32)>,
     pub(crate) nsec3: Option<Nsec3Index>,
@@ -251,26 +308,63 @@ pub(crate) enum Lookup {
     Dname(u32),
 }
 
+/// The arenas of a zone being built.
+#[derive(Default)]
+struct Arenas {
+    nodes: Vec<NodeData>,
+    names: Vec<u8>,
+    sets: Vec<RRsetData>,
+    wire: Vec<u8>,
+    targets: Vec<u32>,
+}
+
+impl Arenas {
+    fn name(&self, id: u32) -> &[u8] {
+        name_of(&self.names, &self.nodes[id as usize])
+    }
+
+    fn sets(&self, id: u32) -> &[RRsetData] {
+        let n = &self.nodes[id as usize];
+        &self.sets[n.rrsets_at as usize..n.rrsets_at as usize + n.rrsets_len as usize]
+    }
+
+    fn get(&self, id: u32, rtype: u16) -> Option<&RRsetData> {
+        self.sets(id).iter().find(|r| r.rtype == rtype)
+    }
+
+    fn wire(&self, r: RrsAt) -> Rrs<'_> {
+        Rrs {
+            count: r.count,
+            wire: &self.wire[r.at as usize..r.at as usize + r.len as usize],
+        }
+    }
+}
+
+/// An arena offset, or the error that the zone is too large to index.
+fn offset(len: usize) -> Result<u32, ZoneError> {
+    u32::try_from(len).map_err(|_| err("zone too large to index (over 4 GiB of data)"))
+}
+
 impl Zone {
     /// Indexes `records` as the zone `origin`. Every record must be in class IN, at or below
     /// the origin; the apex must hold exactly one SOA.
     pub fn build(origin: &Name<Bytes>, records: Vec<ZoneRecord>) -> Result<Zone, ZoneError> {
         let origin_key = wire::canonical(origin.as_slice());
         let origin_labels = wire::label_count(&origin_key);
-        // Every record's rdata in one arena, described by a small fixed entry.
-        let mut arena: Vec<u8> = Vec::with_capacity(records.len() * 16);
+        // Every record's rdata in one staging arena, described by a small fixed entry.
+        let mut staging: Vec<u8> = Vec::with_capacity(records.len() * 16);
         let mut raws: Vec<RawRecord> = Vec::with_capacity(records.len());
         // Two passes, so that the source records (over 200 octets each, hundreds of megabytes
         // for a million) are gone before the nodes are allocated: first every rdata into the
-        // arena, keeping only each owner (a shared reference into the scanner's name arena),
-        // then the nodes of those owners. The records are taken from the back and their list
-        // shrunk as it empties, so the arena grows into memory they give back; the error kept is
-        // the first in file order, as a forward pass would find it.
+        // staging arena, keeping only each owner (a shared reference into the scanner's name
+        // arena), then the nodes of those owners. The records are taken from the back and their
+        // list shrunk as it empties, so the arena grows into memory they give back; the error
+        // kept is the first in file order, as a forward pass would find it.
         let mut owners: Vec<Name<Bytes>> = Vec::with_capacity(records.len());
         let mut records = records;
         let mut first_error = None;
         while let Some(rec) = records.pop() {
-            match stage_record(&rec, &origin_key, origin, &mut arena) {
+            match stage_record(&rec, &origin_key, origin, &mut staging) {
                 Ok(raw) => {
                     raws.push(raw);
                     owners.push(rec.owner);
@@ -297,108 +391,124 @@ impl Zone {
             .count();
         let expected_nodes = owner_changes + 2;
         let mut map = Map::with_capacity(expected_nodes);
-        let mut nodes: Vec<Node> = Vec::with_capacity(expected_nodes);
+        let mut a = Arenas {
+            nodes: Vec::with_capacity(expected_nodes),
+            names: Vec::with_capacity(expected_nodes * 16),
+            ..Arenas::default()
+        };
 
         // The node of a name, created (with its canonical key) when new.
-        let mut ensure = |name: &[u8], nodes: &mut Vec<Node>| -> u32 {
+        let mut ensure = |name: &[u8], a: &mut Arenas| -> Result<u32, ZoneError> {
             let mut key = [0u8; wire::MAX_NAME_LEN];
             let key = &mut key[..name.len()];
             for (k, &c) in key.iter_mut().zip(name) {
                 *k = wire::fold(c);
             }
-            if let Some(id) = find_node(&map, nodes, key) {
-                return id;
+            if let Some(id) = find_node(&map, &a.names, &a.nodes, key) {
+                return Ok(id);
             }
-            let id = nodes.len() as u32;
-            nodes.push(Node {
-                name: name.into(),
-                rrsets: Vec::new(),
-                orphan_sigs: None,
-                cut: false,
+            let id = offset(a.nodes.len())?;
+            let name_at = offset(a.names.len())?;
+            a.names.extend_from_slice(name);
+            a.nodes.push(NodeData {
+                name_at,
+                rrsets_at: 0,
                 wildcard: None,
+                orphan_sigs: None,
+                rrsets_len: 0,
+                name_len: name.len() as u8,
+                cut: false,
                 dname: false,
             });
-            map.insert_unique(key_hash(key), id, |&i| node_hash(&nodes[i as usize].name));
-            id
+            let (names, nodes) = (&a.names, &a.nodes);
+            map.insert_unique(key_hash(key), id, |&i| {
+                node_hash(name_of(names, &nodes[i as usize]))
+            });
+            Ok(id)
         };
-        ensure(origin.as_slice(), &mut nodes);
+        ensure(origin.as_slice(), &mut a)?;
         // The node of each record, and every empty non-terminal up to the apex, in record order
         // (node ids as a single pass would give them).
         for (raw, owner) in raws.iter_mut().zip(&owners) {
             let owner = owner.as_slice();
-            raw.node = ensure(owner, &mut nodes);
+            raw.node = ensure(owner, &mut a)?;
             let mut starts = [0u8; 128];
             let n = wire::label_starts(owner, &mut starts);
             for i in 1..n.saturating_sub(origin_labels) {
-                ensure(&owner[starts[i] as usize..], &mut nodes);
+                ensure(&owner[starts[i] as usize..], &mut a)?;
             }
         }
         drop(owners);
+        a.nodes.shrink_to_fit();
+        a.names.shrink_to_fit();
         // Grouped by node, then data before signatures, then type; source order kept within.
         raws.sort_by_key(|r| (r.node, r.sig, r.key));
 
-        // Compile each node's RRsets.
+        // Compile each node's RRsets, node after node, into the RRset and wire arenas.
         let apex = 0usize;
-        let mut i = 0;
-        while i < raws.len() {
-            let id = raws[i].node;
-            let mut j = i;
-            while j < raws.len() && raws[j].node == id {
-                j += 1;
-            }
-            let group = &raws[i..j];
+        a.wire.reserve(staging.len() + raws.len() * 10);
+        for group in raws.chunk_by(|x, y| x.node == y.node) {
+            let id = group[0].node as usize;
             let split = group.iter().position(|r| r.sig).unwrap_or(group.len());
             let (data, sigs) = group.split_at(split);
-            let node = &mut nodes[id as usize];
-            // Exactly as many RRsets as the node has: a first push would reserve four (288
-            // octets), and a million names hold that all at once before any shrink.
-            node.rrsets.reserve_exact(runs(data).count());
+            let rrsets_at = offset(a.sets.len())?;
+            let mut count = 0u16;
             for (t, rrs) in runs(data) {
-                let sig = runs(sigs)
-                    .find(|(c, _)| *c == t)
-                    .map(|(_, srrs)| compile(rtype::RRSIG, &arena, srrs));
-                node.rrsets.push(RRset {
+                let sig = match runs(sigs).find(|(c, _)| *c == t) {
+                    Some((_, srrs)) => Some(compile(rtype::RRSIG, &staging, srrs, &mut a.wire)?),
+                    None => None,
+                };
+                let rrs = compile(t, &staging, rrs, &mut a.wire)?;
+                a.sets.push(RRsetData {
                     rtype: t,
-                    rrs: compile(t, &arena, rrs),
+                    targets_len: 0,
+                    rrs,
                     sigs: sig,
-                    targets: Box::new([]),
+                    targets_at: 0,
                 });
+                count += 1;
             }
             let orphans: Vec<RawRecord> = runs(sigs)
                 .filter(|(c, _)| !data.iter().any(|d| d.key == *c))
                 .flat_map(|(_, r)| r.iter().copied())
                 .collect();
+            let node = &mut a.nodes[id];
+            node.rrsets_at = rrsets_at;
+            node.rrsets_len = count;
             if !orphans.is_empty() {
-                node.orphan_sigs = Some(compile(rtype::RRSIG, &arena, &orphans));
+                node.orphan_sigs = Some(compile(rtype::RRSIG, &staging, &orphans, &mut a.wire)?);
             }
-            i = j;
         }
-        // Everything is compiled into the nodes: the staging copies go before the index grows.
+        // Everything is compiled into the arenas: the staging copies go before the index grows.
         drop(raws);
-        drop(arena);
-        for (id, node) in nodes.iter_mut().enumerate() {
-            // Vec growth leaves room for four RRsets; a million names make that count.
-            node.rrsets.shrink_to_fit();
-            if id != apex && node.get(rtype::NS).is_some() {
-                node.cut = true;
-            }
-            node.dname = node.get(rtype::DNAME).is_some();
-            if node.get(rtype::CNAME).is_some()
-                && node
-                    .rrsets
+        drop(staging);
+        for id in 0..a.nodes.len() as u32 {
+            let cut = id as usize != apex && a.get(id, rtype::NS).is_some();
+            let dname = a.get(id, rtype::DNAME).is_some();
+            if a.get(id, rtype::CNAME).is_some()
+                && a.sets(id)
                     .iter()
                     .any(|r| !matches!(r.rtype, rtype::CNAME | rtype::NSEC | rtype::RRSIG))
             {
                 return Err(err(format!(
                     "{}: CNAME and other data",
-                    wire::display(&node.name)
+                    wire::display(a.name(id))
                 )));
             }
+            if id as usize != apex && a.get(id, rtype::SOA).is_some() {
+                return Err(err(format!(
+                    "SOA record at {}, which is not the apex",
+                    wire::display(a.name(id))
+                )));
+            }
+            let node = &mut a.nodes[id as usize];
+            node.cut = cut;
+            node.dname = dname;
         }
 
         // The SOA, and the negative TTL.
-        let soa = nodes[apex]
-            .get(rtype::SOA)
+        let soa = *a
+            .get(apex as u32, rtype::SOA)
             .ok_or_else(|| err(format!("zone {origin} has no SOA record at its apex")))?;
         if soa.rrs.count != 1 {
             return Err(err(format!(
@@ -406,88 +516,92 @@ impl Zone {
                 soa.rrs.count
             )));
         }
-        let (h, rd) = soa.rrs.iter().next().expect("one SOA");
-        let ttl = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
-        let fixed = soa_fixed(rd).ok_or_else(|| err("malformed SOA"))?;
-        let serial = u32::from_be_bytes(rd[fixed..fixed + 4].try_into().unwrap());
-        let minimum = u32::from_be_bytes(rd[fixed + 16..fixed + 20].try_into().unwrap());
-        let mut neg_wire = soa.rrs.wire.to_vec();
-        neg_wire[4..8].copy_from_slice(&ttl.min(minimum).to_be_bytes());
-        let neg_soa = Rrs {
-            count: 1,
-            wire: neg_wire.into_boxed_slice(),
+        let (ttl, serial, minimum) = {
+            let (h, rd) = a
+                .wire(soa.rrs)
+                .iter()
+                .next()
+                .ok_or_else(|| err("empty SOA"))?;
+            let ttl = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+            let fixed = soa_fixed(rd).ok_or_else(|| err("malformed SOA"))?;
+            let field =
+                |at: usize| u32::from_be_bytes([rd[at], rd[at + 1], rd[at + 2], rd[at + 3]]);
+            (ttl, field(fixed), field(fixed + 16))
         };
-        let neg_soa_sigs = soa.sigs.as_ref().map(|s| with_ttl(s, ttl.min(minimum)));
-        for (id, node) in nodes.iter_mut().enumerate() {
-            if id != apex && node.get(rtype::SOA).is_some() {
-                return Err(err(format!(
-                    "SOA record at {}, which is not the apex",
-                    wire::display(&node.name)
-                )));
-            }
-        }
+        let neg_soa = with_ttl(&mut a.wire, soa.rrs, ttl.min(minimum))?;
+        let neg_soa_sigs = match soa.sigs {
+            Some(s) => Some(with_ttl(&mut a.wire, s, ttl.min(minimum))?),
+            None => None,
+        };
 
         // Wildcards, additional targets.
-        let mut zone_nodes = nodes;
-        zone_nodes.shrink_to_fit();
-        for id in 0..zone_nodes.len() {
-            let name = &zone_nodes[id].name;
+        for id in 0..a.nodes.len() {
+            let name = name_of(&a.names, &a.nodes[id]);
             if name.first() == Some(&1) && name.get(1) == Some(&b'*') {
                 let parent = wire::canonical(&name[2..]);
-                if let Some(p) = find_node(&map, &zone_nodes, &parent) {
-                    zone_nodes[p as usize].wildcard = Some(id as u32);
+                if let Some(p) = find_node(&map, &a.names, &a.nodes, &parent) {
+                    a.nodes[p as usize].wildcard = Some(id as u32);
                 }
             }
         }
-        for id in 0..zone_nodes.len() {
-            for r in 0..zone_nodes[id].rrsets.len() {
-                let rt = zone_nodes[id].rrsets[r].rtype;
-                let Some(off) = target_offset(rt) else {
+        let mut targets = Vec::new();
+        for r in 0..a.sets.len() {
+            let Some(off) = target_offset(a.sets[r].rtype) else {
+                continue;
+            };
+            targets.clear();
+            for (_, rd) in a.wire(a.sets[r].rrs).iter() {
+                let Some(end) = wire::name_end(rd, off) else {
                     continue;
                 };
-                let mut targets = Vec::new();
-                for (_, rd) in zone_nodes[id].rrsets[r].rrs.iter() {
-                    let Some(end) = wire::name_end(rd, off) else {
-                        continue;
-                    };
-                    let key = wire::canonical(&rd[off..end]);
-                    if let Some(t) = find_node(&map, &zone_nodes, &key) {
-                        let tn = &zone_nodes[t as usize];
-                        if (tn.get(rtype::A).is_some() || tn.get(rtype::AAAA).is_some())
-                            && !targets.contains(&t)
-                        {
-                            targets.push(t);
-                        }
+                let key = wire::canonical(&rd[off..end]);
+                if let Some(t) = find_node(&map, &a.names, &a.nodes, &key) {
+                    if (a.get(t, rtype::A).is_some() || a.get(t, rtype::AAAA).is_some())
+                        && !targets.contains(&t)
+                    {
+                        targets.push(t);
                     }
                 }
-                zone_nodes[id].rrsets[r].targets = targets.into_boxed_slice();
+            }
+            if !targets.is_empty() {
+                a.sets[r].targets_at = offset(a.targets.len())?;
+                a.sets[r].targets_len = u16::try_from(targets.len()).unwrap_or(u16::MAX);
+                a.targets
+                    .extend_from_slice(&targets[..a.sets[r].targets_len as usize]);
             }
         }
+        a.sets.shrink_to_fit();
+        a.wire.shrink_to_fit();
+        a.targets.shrink_to_fit();
 
-        // DNSSEC: NSEC chain order and NSEC3 hashes.
-        let mut nsec_order: Vec<(Box<[u8]>, u32)> = (0..zone_nodes.len() as u32)
-            .filter(|&i| zone_nodes[i as usize].get(rtype::NSEC).is_some())
-            .map(|i| (wire::canonical(&zone_nodes[i as usize].name), i))
-            .collect();
-        nsec_order.sort_by(|a, b| wire::canonical_cmp(&a.0, &b.0));
-        let nsec3 = nsec3_index(&zone_nodes, apex);
-        let signed = zone_nodes[apex]
-            .get(rtype::SOA)
-            .is_some_and(|s| s.sigs.is_some());
-
-        Ok(Zone {
+        let mut zone = Zone {
             origin: origin.clone(),
             origin_key,
             origin_labels,
-            nodes: zone_nodes,
+            nodes: a.nodes,
+            names: a.names,
+            sets: a.sets,
+            wire: a.wire,
+            targets: a.targets,
             map,
             serial,
             neg_soa,
             neg_soa_sigs,
-            nsec_order,
-            nsec3,
-            signed,
-        })
+            nsec_order: Vec::new(),
+            nsec3: None,
+            signed: soa.sigs.is_some(),
+        };
+        // DNSSEC: NSEC chain order and NSEC3 hashes.
+        let mut nsec_order: Vec<(Box<[u8]>, u32)> = (0..zone.nodes.len() as u32)
+            .map(|i| zone.node(i))
+            .enumerate()
+            .filter(|(_, n)| n.has(rtype::NSEC))
+            .map(|(i, n)| (wire::canonical(n.name), i as u32))
+            .collect();
+        nsec_order.sort_by(|a, b| wire::canonical_cmp(&a.0, &b.0));
+        zone.nsec_order = nsec_order;
+        zone.nsec3 = nsec3_index(&zone);
+        Ok(zone)
     }
 
     /// The zone's origin.
@@ -512,15 +626,14 @@ impl Zone {
             column: 0,
         };
         let mut out = Vec::new();
-        for node in &self.nodes {
-            let Ok(owner) = Name::from_octets(Bytes::copy_from_slice(&node.name)) else {
+        for node in self.nodes() {
+            let Ok(owner) = Name::from_octets(Bytes::copy_from_slice(node.name)) else {
                 continue;
             };
             let sets = node
-                .rrsets
-                .iter()
-                .flat_map(|r| std::iter::once(&r.rrs).chain(r.sigs.as_ref()));
-            for rrs in sets.chain(node.orphan_sigs.as_ref()) {
+                .rrsets()
+                .flat_map(|r| std::iter::once(r.rrs).chain(r.sigs));
+            for rrs in sets.chain(node.orphan_sigs) {
                 for (h, rd) in rrs.iter() {
                     let t = Rtype::from_int(u16::from_be_bytes([h[0], h[1]]));
                     let ttl = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
@@ -551,13 +664,54 @@ impl Zone {
     }
 
     #[inline]
-    pub(crate) fn node(&self, id: u32) -> &Node {
-        &self.nodes[id as usize]
+    pub(crate) fn node(&self, id: u32) -> Node<'_> {
+        let d = &self.nodes[id as usize];
+        Node {
+            zone: self,
+            name: name_of(&self.names, d),
+            sets: &self.sets[d.rrsets_at as usize..d.rrsets_at as usize + d.rrsets_len as usize],
+            orphan_sigs: d.orphan_sigs.map(|r| self.rrs(r)),
+        }
     }
 
     #[inline]
-    pub(crate) fn apex(&self) -> &Node {
-        &self.nodes[0]
+    pub(crate) fn apex(&self) -> Node<'_> {
+        self.node(0)
+    }
+
+    /// Every node, in id order.
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = Node<'_>> {
+        (0..self.nodes.len() as u32).map(|i| self.node(i))
+    }
+
+    #[inline]
+    fn rrs(&self, r: RrsAt) -> Rrs<'_> {
+        Rrs {
+            count: r.count,
+            wire: &self.wire[r.at as usize..r.at as usize + r.len as usize],
+        }
+    }
+
+    #[inline]
+    fn rrset(&self, d: &RRsetData) -> RRset<'_> {
+        RRset {
+            rrs: self.rrs(d.rrs),
+            sigs: d.sigs.map(|r| self.rrs(r)),
+            targets: &self.targets
+                [d.targets_at as usize..d.targets_at as usize + d.targets_len as usize],
+        }
+    }
+
+    /// The SOA as a negative answer's authority section carries it (RFC 2308 §3).
+    #[inline]
+    pub(crate) fn neg_soa(&self) -> Rrs<'_> {
+        self.rrs(self.neg_soa)
+    }
+
+    /// The SOA's signatures with the negative TTL.
+    #[inline]
+    pub(crate) fn neg_soa_sigs(&self) -> Option<Rrs<'_>> {
+        self.neg_soa_sigs.map(|r| self.rrs(r))
     }
 
     /// Looks `name` (canonical wire form, `starts` its label offsets, `n` labels) up, from the
@@ -577,7 +731,7 @@ impl Zone {
         }
         for k in self.origin_labels + 1..=n {
             let s = &name[starts[n - k] as usize..];
-            match find_node(&self.map, &self.nodes, s) {
+            match find_node(&self.map, &self.names, &self.nodes, s) {
                 None => {
                     return match self.nodes[closest as usize].wildcard {
                         Some(w) => Lookup::Wildcard {
@@ -630,18 +784,21 @@ pub(crate) fn soa_fixed(rd: &[u8]) -> Option<usize> {
     Some(r)
 }
 
-/// A copy of `rrs` with every record's TTL set to `ttl`.
-fn with_ttl(rrs: &Rrs, ttl: u32) -> Rrs {
-    let mut w = rrs.wire.to_vec();
+/// Appends a copy of the records at `r` with every TTL set to `ttl`.
+fn with_ttl(wire: &mut Vec<u8>, r: RrsAt, ttl: u32) -> Result<RrsAt, ZoneError> {
+    let at = wire.len();
+    wire.extend_from_within(r.at as usize..r.at as usize + r.len as usize);
+    let w = &mut wire[at..];
     let mut pos = 0;
     while pos + 10 <= w.len() {
         w[pos + 4..pos + 8].copy_from_slice(&ttl.to_be_bytes());
         pos += 10 + u16::from_be_bytes([w[pos + 8], w[pos + 9]]) as usize;
     }
-    Rrs {
-        count: rrs.count,
-        wire: w.into_boxed_slice(),
-    }
+    Ok(RrsAt {
+        count: r.count,
+        at: offset(at)?,
+        len: r.len,
+    })
 }
 
 /// Splits records (sorted by type) into runs of one type.
@@ -733,30 +890,36 @@ fn stage_record(
     })
 }
 
-/// Compiles records of one type into wire form, dropping duplicates.
-fn compile(rt: u16, arena: &[u8], rrs: &[RawRecord]) -> Rrs {
-    let rd = |r: &RawRecord| &arena[r.at as usize..r.at as usize + r.len as usize];
-    let mut w = Vec::with_capacity(rrs.iter().map(|r| r.len as usize + 10).sum());
+/// Compiles records of one type into wire form at the end of `wire`, dropping duplicates.
+fn compile(
+    rt: u16,
+    staging: &[u8],
+    rrs: &[RawRecord],
+    wire: &mut Vec<u8>,
+) -> Result<RrsAt, ZoneError> {
+    let rd = |r: &RawRecord| &staging[r.at as usize..r.at as usize + r.len as usize];
+    let at = wire.len();
     let mut count = 0u16;
     for (k, r) in rrs.iter().enumerate() {
         if rrs[..k].iter().any(|p| rd(p) == rd(r)) {
             continue;
         }
-        wire::put_u16(&mut w, rt);
-        wire::put_u16(&mut w, 1);
-        wire::put_u32(&mut w, r.ttl);
-        wire::put_u16(&mut w, r.len);
-        w.extend_from_slice(rd(r));
-        count += 1;
+        wire::put_u16(wire, rt);
+        wire::put_u16(wire, 1);
+        wire::put_u32(wire, r.ttl);
+        wire::put_u16(wire, r.len);
+        wire.extend_from_slice(rd(r));
+        count = count.saturating_add(1);
     }
-    Rrs {
+    Ok(RrsAt {
         count,
-        wire: w.into_boxed_slice(),
-    }
+        at: offset(at)?,
+        len: offset(wire.len() - at)?,
+    })
 }
 
-fn nsec3_index(nodes: &[Node], apex: usize) -> Option<Nsec3Index> {
-    let param = nodes[apex].get(rtype::NSEC3PARAM)?;
+fn nsec3_index(zone: &Zone) -> Option<Nsec3Index> {
+    let param = zone.apex().get(rtype::NSEC3PARAM)?;
     let (_, rd) = param.rrs.iter().next()?;
     if rd.len() < 5 || rd[0] != 1 {
         return None;
@@ -765,8 +928,8 @@ fn nsec3_index(nodes: &[Node], apex: usize) -> Option<Nsec3Index> {
     let salt_len = rd[4] as usize;
     let salt: Box<[u8]> = rd.get(5..5 + salt_len)?.into();
     let mut hashes = Vec::new();
-    for (id, node) in nodes.iter().enumerate() {
-        if node.get(rtype::NSEC3).is_none() {
+    for (id, node) in zone.nodes().enumerate() {
+        if !node.has(rtype::NSEC3) {
             continue;
         }
         let label = &node.name[1..1 + node.name[0] as usize];
