@@ -1,8 +1,7 @@
 //! Loads one zone file into the served index and exits: the start-up path of `dermaga dns`
 //! without sockets, for measuring a large zone's load time and peak memory
 //! (`/usr/bin/time -v target/release/examples/load_zone FILE [ORIGIN]`, beside
-//! `nsd-checkzone ORIGIN FILE`; bench/dns/load.sh runs both). Prints the peak resident size
-//! after scanning and after indexing, to show which phase sets it.
+//! `nsd-checkzone ORIGIN FILE`; bench/dns/load.sh runs both).
 
 use std::process::ExitCode;
 
@@ -32,20 +31,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The same two steps as the server's start (service::load_source), measured apart.
-    let loaded = match dermaga_dns::load_zone(std::path::Path::new(&file), origin.as_ref()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
-    };
-    let records = loaded.records.len();
-    println!("{file}: scanned {records} records, peak {} MB", peak_mb());
-    match dermaga_dns::Zone::build(&loaded.origin, loaded.records) {
+    // The server's start-up path (service::load_source): scanned straight into the index.
+    match dermaga_dns::Zone::load_file(std::path::Path::new(&file), origin.as_ref()) {
         Ok(zone) => {
             println!(
-                "{file}: indexed, serial {}, peak {} MB",
+                "{file}: {} names indexed, serial {}, peak {} MB",
+                zone.name_count(),
                 zone.serial(),
                 peak_mb()
             );

@@ -59,7 +59,7 @@ pub use service::{
 };
 pub use tsig::TsigKey;
 pub use xfr::{NotifyTarget, TransferAcl, TransferPolicy, ZoneTransfer};
-pub use zone::{Zone, ZoneError};
+pub use zone::{LoadError, Zone, ZoneError};
 pub use zonefile::{LoadedZone, ZoneFileErrors, ZoneRecord};
 
 /// A domain name as this crate's API takes it.

@@ -196,11 +196,7 @@ impl From<io::Error> for DnsError {
 
 /// Loads and indexes one zone file.
 pub fn load_source(src: &ZoneSource) -> Result<Zone, DnsError> {
-    let loaded = crate::load_zone(&src.file, src.origin.as_ref()).map_err(|e| DnsError::Zone {
-        file: src.file.clone(),
-        message: e.to_string(),
-    })?;
-    Zone::build(&loaded.origin, loaded.records).map_err(|e| DnsError::Zone {
+    Zone::load_file(&src.file, src.origin.as_ref()).map_err(|e| DnsError::Zone {
         file: src.file.clone(),
         message: e.to_string(),
     })

@@ -349,27 +349,15 @@ impl Zone {
     /// Indexes `records` as the zone `origin`. Every record must be in class IN, at or below
     /// the origin; the apex must hold exactly one SOA.
     pub fn build(origin: &Name<Bytes>, records: Vec<ZoneRecord>) -> Result<Zone, ZoneError> {
-        let origin_key = wire::canonical(origin.as_slice());
-        let origin_labels = wire::label_count(&origin_key);
-        // Every record's rdata in one staging arena, described by a small fixed entry.
-        let mut staging: Vec<u8> = Vec::with_capacity(records.len() * 16);
-        let mut raws: Vec<RawRecord> = Vec::with_capacity(records.len());
-        // Two passes, so that the source records (over 200 octets each, hundreds of megabytes
-        // for a million) are gone before the nodes are allocated: first every rdata into the
-        // staging arena, keeping only each owner (a shared reference into the scanner's name
-        // arena), then the nodes of those owners. The records are taken from the back and their
-        // list shrunk as it empties, so the arena grows into memory they give back; the error
-        // kept is the first in file order, as a forward pass would find it.
-        let mut owners: Vec<Name<Bytes>> = Vec::with_capacity(records.len());
+        let mut st = Stager::new(origin, records.len());
+        // The records are taken from the back and their list shrunk as it empties, so the
+        // staging arena grows into memory they give back; the error kept is the first in file
+        // order, as a forward pass would find it.
         let mut records = records;
         let mut first_error = None;
         while let Some(rec) = records.pop() {
-            match stage_record(&rec, &origin_key, origin, &mut staging) {
-                Ok(raw) => {
-                    raws.push(raw);
-                    owners.push(rec.owner);
-                }
-                Err(e) => first_error = Some(e),
+            if let Err(e) = st.stage(rec) {
+                first_error = Some(e);
             }
             if records.capacity() - records.len() >= SHRINK_STEP {
                 records.shrink_to_fit();
@@ -379,8 +367,141 @@ impl Zone {
         if let Some(e) = first_error {
             return Err(e);
         }
-        raws.reverse();
-        owners.reverse();
+        st.raws.reverse();
+        st.owners.reverse();
+        st.finish()
+    }
+
+    /// Reads a zone file straight into an index: each record is staged as the scanner reads
+    /// it, so the parsed records of a large zone never sit in memory together. `origin` as in
+    /// [`crate::load_zone`].
+    pub fn load_file(
+        path: &std::path::Path,
+        origin: Option<&Name<Bytes>>,
+    ) -> Result<Zone, LoadError> {
+        let sink = StreamSink {
+            stager: origin.map(|o| Stager::new(o, 0)),
+            pending: Vec::new(),
+            first_error: None,
+            out_of_zone: Vec::new(),
+        };
+        let input = crate::zonefile::scanner::Input::File(path.to_path_buf());
+        let (origin, sink, _warnings) =
+            crate::zonefile::scanner::load_into(input, origin, sink).map_err(LoadError::File)?;
+        match sink.stager {
+            Some(st) if sink.pending.is_empty() => {
+                if let Some(e) = sink.first_error {
+                    return Err(LoadError::Zone(e));
+                }
+                st.finish().map_err(LoadError::Zone)
+            }
+            // Records came before any SOA with no origin given: indexed once the scan named it.
+            _ => Zone::build(&origin, sink.pending).map_err(LoadError::Zone),
+        }
+    }
+}
+
+/// Why a zone file could not be loaded into an index.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file's errors, each with its position.
+    File(crate::zonefile::ZoneFileErrors),
+    /// The records do not make a zone that can be served.
+    Zone(ZoneError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::File(e) => e.fmt(f),
+            LoadError::Zone(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// The scanner's sink while loading a file into an index: records are staged as they come once
+/// the origin is known (given, or the owner of an SOA that is the file's first record); before
+/// that they are kept whole.
+struct StreamSink {
+    stager: Option<Stager>,
+    pending: Vec<ZoneRecord>,
+    first_error: Option<ZoneError>,
+    out_of_zone: Vec<crate::zonefile::ZoneFileError>,
+}
+
+impl crate::zonefile::scanner::RecordSink for StreamSink {
+    fn record(&mut self, rec: ZoneRecord) {
+        if self.stager.is_none() && self.pending.is_empty() && rec.rtype() == Rtype::SOA {
+            // The first record is an SOA: its owner is the origin the scan will settle on.
+            self.stager = Some(Stager::new(&rec.owner, 0));
+        }
+        match &mut self.stager {
+            Some(st) if self.pending.is_empty() => {
+                if !rec.owner.ends_with(&st.origin) {
+                    self.out_of_zone
+                        .push(crate::zonefile::scanner::out_of_zone(&rec, &st.origin));
+                    return;
+                }
+                if let Err(e) = st.stage(rec) {
+                    self.first_error.get_or_insert(e);
+                }
+            }
+            _ => self.pending.push(rec),
+        }
+    }
+
+    fn check_in_zone(
+        &mut self,
+        origin: &Name<Bytes>,
+        errors: &mut Vec<crate::zonefile::ZoneFileError>,
+    ) {
+        errors.append(&mut self.out_of_zone);
+        self.pending.check_in_zone(origin, errors);
+    }
+}
+
+/// A zone being built: each record's rdata in one staging arena, described by a small fixed
+/// entry, and its owner (a shared reference into the scanner's name arena).
+struct Stager {
+    origin: Name<Bytes>,
+    origin_key: Box<[u8]>,
+    staging: Vec<u8>,
+    raws: Vec<RawRecord>,
+    owners: Vec<Name<Bytes>>,
+}
+
+impl Stager {
+    fn new(origin: &Name<Bytes>, records: usize) -> Stager {
+        Stager {
+            origin: origin.clone(),
+            origin_key: wire::canonical(origin.as_slice()),
+            staging: Vec::with_capacity(records * 16),
+            raws: Vec::with_capacity(records),
+            owners: Vec::with_capacity(records),
+        }
+    }
+
+    /// Checks one record and stages it.
+    fn stage(&mut self, rec: ZoneRecord) -> Result<(), ZoneError> {
+        let raw = stage_record(&rec, &self.origin_key, &self.origin, &mut self.staging)?;
+        self.raws.push(raw);
+        self.owners.push(rec.owner);
+        Ok(())
+    }
+
+    /// Indexes the staged records.
+    fn finish(self) -> Result<Zone, ZoneError> {
+        let Stager {
+            origin,
+            origin_key,
+            staging,
+            mut raws,
+            owners,
+        } = self;
+        let origin = &origin;
+        let origin_labels = wire::label_count(&origin_key);
 
         // The scanner shares one owner between consecutive records of a name, so the owner
         // changes count the nodes closely (empty non-terminals aside): sizing the index once
@@ -603,7 +724,9 @@ impl Zone {
         zone.nsec3 = nsec3_index(&zone);
         Ok(zone)
     }
+}
 
+impl Zone {
     /// The zone's origin.
     pub fn origin(&self) -> &Name<Bytes> {
         &self.origin

@@ -28,7 +28,7 @@ mod encoding;
 mod lexer;
 mod names;
 mod rdata;
-mod scanner;
+pub(crate) mod scanner;
 mod svcb;
 
 use std::fmt;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use domain::base::iana::{Class, Rtype};
-use domain::base::{Name, Ttl};
+use domain::base::{Name, RecordData as _, Ttl};
 
 use super::lexer::{Entry, Lexer, Token};
 use super::names::{self, name_from_wire, NameBuf};
@@ -98,8 +98,47 @@ struct FileState {
     origin: Option<Vec<u8>>,
 }
 
-struct Loader {
-    records: Vec<ZoneRecord>,
+/// Where scanned records go, in file order: a list (checks, edits) or straight into a zone
+/// index being built, so that a large zone never sits in memory as parsed records.
+pub(crate) trait RecordSink {
+    /// Takes one record.
+    fn record(&mut self, rec: ZoneRecord);
+    /// Once the zone's origin is known after the scan: adds an error for each record outside
+    /// it, in file order.
+    fn check_in_zone(&mut self, origin: &Name<Bytes>, errors: &mut Vec<ZoneFileError>);
+}
+
+impl RecordSink for Vec<ZoneRecord> {
+    fn record(&mut self, rec: ZoneRecord) {
+        self.push(rec);
+    }
+
+    fn check_in_zone(&mut self, origin: &Name<Bytes>, errors: &mut Vec<ZoneFileError>) {
+        // Out-of-zone data is an error, as NSD has it.
+        for r in self.iter() {
+            if !r.owner.ends_with(origin) {
+                errors.push(out_of_zone(r, origin));
+            }
+        }
+    }
+}
+
+/// The error for a record outside the zone.
+pub(crate) fn out_of_zone(r: &ZoneRecord, origin: &Name<Bytes>) -> ZoneFileError {
+    ZoneFileError {
+        location: r.location.clone(),
+        message: format!(
+            "out of zone data: {} is outside the zone {}",
+            fqdn(&r.owner),
+            fqdn(origin)
+        ),
+    }
+}
+
+struct Loader<S> {
+    sink: S,
+    /// The owner of the first SOA record: the zone's origin when none is given.
+    first_soa_owner: Option<Name<Bytes>>,
     errors: Vec<ZoneFileError>,
     warnings: Vec<ZoneFileError>,
     arena: Arena,
@@ -117,8 +156,24 @@ pub(crate) fn load(
     input: Input<'_>,
     origin: Option<&Name<Bytes>>,
 ) -> Result<LoadedZone, ZoneFileErrors> {
+    let (origin, records, warnings) = load_into(input, origin, Vec::new())?;
+    Ok(LoadedZone {
+        origin,
+        records,
+        warnings,
+    })
+}
+
+/// Scans `input` into `sink`. Returns the zone's origin (the one given, else the first SOA's
+/// owner, else the first `$ORIGIN`), the sink, and the warnings; or every error of the files.
+pub(crate) fn load_into<S: RecordSink>(
+    input: Input<'_>,
+    origin: Option<&Name<Bytes>>,
+    sink: S,
+) -> Result<(Name<Bytes>, S, Vec<ZoneFileError>), ZoneFileErrors> {
     let mut loader = Loader {
-        records: Vec::new(),
+        sink,
+        first_soa_owner: None,
         errors: Vec::new(),
         warnings: Vec::new(),
         arena: Arena {
@@ -157,17 +212,12 @@ pub(crate) fn load(
 
     let zone_origin = match origin {
         Some(o) => Some(o.clone()),
-        None => loader
-            .records
-            .iter()
-            .find(|r| r.rtype() == Rtype::SOA)
-            .map(|r| r.owner.clone())
-            .or_else(|| {
-                loader
-                    .first_origin
-                    .take()
-                    .map(|o| name_from_wire(Bytes::from(o)))
-            }),
+        None => loader.first_soa_owner.take().or_else(|| {
+            loader
+                .first_origin
+                .take()
+                .map(|o| name_from_wire(Bytes::from(o)))
+        }),
     };
     let Some(zone_origin) = zone_origin else {
         if loader.errors.is_empty() {
@@ -185,29 +235,13 @@ pub(crate) fn load(
             errors: loader.errors,
         });
     };
-    // Out-of-zone data is an error, as NSD has it.
-    for r in &loader.records {
-        if !r.owner.ends_with(&zone_origin) {
-            loader.errors.push(ZoneFileError {
-                location: r.location.clone(),
-                message: format!(
-                    "out of zone data: {} is outside the zone {}",
-                    fqdn(&r.owner),
-                    fqdn(&zone_origin)
-                ),
-            });
-        }
-    }
+    loader.sink.check_in_zone(&zone_origin, &mut loader.errors);
     if !loader.errors.is_empty() {
         return Err(ZoneFileErrors {
             errors: loader.errors,
         });
     }
-    Ok(LoadedZone {
-        origin: zone_origin,
-        records: loader.records,
-        warnings: loader.warnings,
-    })
+    Ok((zone_origin, loader.sink, loader.warnings))
 }
 
 /// A name with its final dot (`domain` displays names without it).
@@ -219,7 +253,7 @@ pub(crate) fn fqdn(name: &Name<Bytes>) -> String {
     }
 }
 
-impl Loader {
+impl<S: RecordSink> Loader<S> {
     fn error(&mut self, file: &Arc<Path>, line: u32, column: u32, message: impl Into<String>) {
         self.errors.push(ZoneFileError {
             location: SourceLocation {
@@ -249,7 +283,7 @@ impl Loader {
         origin: Option<Vec<u8>>,
         from: Option<(&Arc<Path>, u32, u32)>,
     ) {
-        let report = |loader: &mut Loader, msg: String| match from {
+        let report = |loader: &mut Self, msg: String| match from {
             Some((f, l, c)) => loader.error(f, l, c, msg),
             None => loader.error(&Arc::from(path), 1, 1, msg),
         };
@@ -501,7 +535,10 @@ impl Loader {
                 }
             },
         };
-        self.records.push(ZoneRecord {
+        if self.first_soa_owner.is_none() && data.rtype() == Rtype::SOA {
+            self.first_soa_owner = Some(owner.clone());
+        }
+        self.sink.record(ZoneRecord {
             owner,
             class: Class::IN,
             ttl: Ttl::from_secs(ttl),
