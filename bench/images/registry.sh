@@ -6,7 +6,8 @@
 #   DERMAGA_BIN=target/release/dermaga bench/images/registry.sh [RUNS]   (default 3; as root)
 #
 # Each run pushes into a fresh repository (no blob exists there yet, and no mount source is
-# named) and pulls into a fresh store. dermaga's pull includes extracting the layer into its
+# named; skopeo gets an empty blob-info cache so it cannot mount from an earlier push either)
+# and pulls into a fresh store. dermaga's pull includes extracting the layer into its
 # store; skopeo's copies to an `oci:` directory without extracting, so the pull ratio favours
 # skopeo. Prints medians and dermaga's throughput as a multiple of skopeo's. Nothing asserted.
 set -euo pipefail
@@ -42,13 +43,20 @@ tar -C "$W/rootfs" -cf - . | gzip -1 > "$W/big.tar.gz"
 "$DERMAGA" --root "$W/src" save -q --format oci-archive -o "$W/big.oci.tar" big
 MB=$(python3 -c "import os; print(os.path.getsize('$W/big.tar.gz') / 1e6)")
 
+# skopeo remembers where it has pushed a digest before (its blob-info cache, for root under
+# /var/lib/containers/cache) and mounts it across repositories instead of uploading: each
+# skopeo run gets an empty cache of its own (a private tmpfs over that directory), so both
+# tools upload every byte.
+fresh_cache() {
+  unshare -m sh -c 'mkdir -p /var/lib/containers/cache && mount -t tmpfs tmpfs /var/lib/containers/cache && exec "$@"' fresh_cache "$@"
+}
 t() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; python3 -c "import time; print(time.time() - $s)"; }
 declare -a DP SP DL SL
 for i in $(seq "$RUNS"); do
   DP+=("$(t "$DERMAGA" --root "$W/src" push -q --tls-verify=false big "$ADDR/d$i/big:1")")
-  SP+=("$(t skopeo copy -q --dest-tls-verify=false "oci-archive:$W/big.oci.tar" "docker://$ADDR/s$i/big:1")")
+  SP+=("$(t fresh_cache skopeo copy -q --dest-tls-verify=false "oci-archive:$W/big.oci.tar" "docker://$ADDR/s$i/big:1")")
   DL+=("$(t "$DERMAGA" --root "$W/pull$i" pull -q --tls-verify=false "$ADDR/s$i/big:1")")
-  SL+=("$(t skopeo copy -q --src-tls-verify=false "docker://$ADDR/d$i/big:1" "oci:$W/oci$i:x")")
+  SL+=("$(t fresh_cache skopeo copy -q --src-tls-verify=false "docker://$ADDR/d$i/big:1" "oci:$W/oci$i:x")")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 python3 - "$MB" "$(median "${DP[@]}")" "$(median "${SP[@]}")" "$(median "${DL[@]}")" "$(median "${SL[@]}")" <<'PY'

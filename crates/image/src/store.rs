@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -905,6 +905,11 @@ pub(crate) fn discard_staged_in(s: &StagedLayer) {
 
 /// [`ImageStore::stage_layer`] without the store, so layers can be staged on several threads:
 /// `tmp` is the store's `tmp/`.
+///
+/// Two threads share the work: this one reads the blob, hashes it and writes its kept copy,
+/// handing it on in chunks; the other decompresses, hashes and extracts the tar. The blob's copy
+/// and the layer's files are written at the same time, and a blob streamed from a registry is
+/// read as fast as the slower of the two sides, not their sum.
 pub(crate) fn stage_layer_in(tmp: &Path, src: impl Read, what: &str) -> Result<StagedLayer> {
     let tmp_blob = fsutil::temp_path(tmp, "blob");
     let tmp_dir = fsutil::temp_path(tmp, "layer");
@@ -913,34 +918,8 @@ pub(crate) fn stage_layer_in(tmp: &Path, src: impl Read, what: &str) -> Result<S
             File::create(&tmp_blob).ctx(|| format!("creating {}", tmp_blob.display()))?;
         let mut blob_writer = BufWriter::with_capacity(256 * 1024, blob_file);
         fs::create_dir(&tmp_dir).ctx(|| format!("creating {}", tmp_dir.display()))?;
-        let mut src = BufReader::with_capacity(256 * 1024, src);
-        let head = src.fill_buf().ctx(|| format!("reading {what}"))?;
-        let plain = matches!(
-            layer::Compression::detect(head),
-            Ok(layer::Compression::None)
-        );
-        let (compression, diff_hasher, blob_hasher) = if plain {
-            // An uncompressed blob is its own tar stream: one hash serves as both digests.
-            let mut r = HashingReader::with_copy(src, &mut blob_writer);
-            report_warnings(what, &layer::extract(&mut r, &tmp_dir, what)?);
-            let (h, _) = r.finish().ctx(|| format!("reading {what}"))?;
-            (layer::Compression::None, h.clone(), h)
-        } else {
-            let mut blob_reader = HashingReader::with_copy(src, &mut blob_writer);
-            let (compression, diff_hasher) = {
-                let buffered = BufReader::with_capacity(256 * 1024, &mut blob_reader);
-                let (compression, tar_stream) = layer::decompress(buffered, what)?;
-                let mut diff_reader = HashingReader::new(tar_stream);
-                report_warnings(what, &layer::extract(&mut diff_reader, &tmp_dir, what)?);
-                let (h, _) = diff_reader.finish().map_err(|e| ImageError::BadLayer {
-                    layer: what.to_string(),
-                    why: format!("reading the layer stream: {e}"),
-                })?;
-                (compression, h)
-            };
-            let (blob_hasher, _) = blob_reader.finish().ctx(|| format!("reading {what}"))?;
-            (compression, diff_hasher, blob_hasher)
-        };
+        let (compression, diff_hasher, blob_hasher) =
+            pipe_and_extract(src, &mut blob_writer, &tmp_dir, what)?;
         blob_writer
             .flush()
             .ctx(|| format!("writing {}", tmp_blob.display()))?;
@@ -961,6 +940,117 @@ pub(crate) fn stage_layer_in(tmp: &Path, src: impl Read, what: &str) -> Result<S
         let _ = fsutil::remove_any(&tmp_dir);
     }
     res
+}
+
+/// Bytes handed from the blob reader to the extractor at a time.
+const PIPE_CHUNK: usize = 256 * 1024;
+/// Chunks in flight between the two threads.
+const PIPE_DEPTH: usize = 8;
+
+/// Reads `src` to its end (hashing it and copying it to `copy`) on this thread while another
+/// decompresses and extracts it into `dir`. Returns the compression found, the hash of the
+/// tar stream and the hash of the blob.
+fn pipe_and_extract(
+    mut src: impl Read,
+    copy: &mut impl Write,
+    dir: &Path,
+    what: &str,
+) -> Result<(
+    layer::Compression,
+    crate::digest::Hasher,
+    crate::digest::Hasher,
+)> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_DEPTH);
+    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|s| {
+        let extractor = s.spawn(
+            move || -> Result<(layer::Compression, crate::digest::Hasher)> {
+                let chunks = ChunkReader {
+                    rx,
+                    spare: spare_tx,
+                    cur: Vec::new(),
+                    pos: 0,
+                };
+                let buffered = BufReader::with_capacity(PIPE_CHUNK, chunks);
+                let (compression, tar_stream) = layer::decompress(buffered, what)?;
+                let mut diff_reader = HashingReader::new(tar_stream);
+                report_warnings(what, &layer::extract(&mut diff_reader, dir, what)?);
+                let (h, _) = diff_reader.finish().map_err(|e| ImageError::BadLayer {
+                    layer: what.to_string(),
+                    why: format!("reading the layer stream: {e}"),
+                })?;
+                Ok((compression, h))
+            },
+        );
+        let mut blob_hasher = crate::digest::Hasher::default();
+        // Once the extractor has stopped (at the tar's end, or on an error), the rest of the
+        // blob is still read and hashed: its digest covers every byte.
+        let mut handing_on = true;
+        let read_all = (|| -> Result<()> {
+            loop {
+                let mut buf = spare_rx.try_recv().unwrap_or_default();
+                buf.resize(PIPE_CHUNK, 0);
+                let n = loop {
+                    match src.read(&mut buf) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(ImageError::io(format!("reading {what}"), e)),
+                    }
+                };
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.truncate(n);
+                blob_hasher.update(&buf);
+                copy.write_all(&buf)
+                    .map_err(|e| ImageError::io(format!("copying {what}"), e))?;
+                if handing_on && tx.send(buf).is_err() {
+                    handing_on = false;
+                }
+            }
+        })();
+        // The extractor sees the end of the stream (or of a broken one) here.
+        drop(tx);
+        let extracted = extractor.join().unwrap_or_else(|_| {
+            Err(ImageError::BadLayer {
+                layer: what.to_string(),
+                why: "the extracting thread panicked".into(),
+            })
+        });
+        read_all?;
+        let (compression, diff_hasher) = extracted?;
+        Ok((compression, diff_hasher, blob_hasher))
+    })
+}
+
+/// The extractor's side of [`pipe_and_extract`]: the chunks as one stream; spent chunks go
+/// back to the reader for reuse.
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    spare: std::sync::mpsc::Sender<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            match self.rx.recv() {
+                Ok(next) => {
+                    let spent = std::mem::replace(&mut self.cur, next);
+                    if spent.capacity() > 0 {
+                        let _ = self.spare.send(spent);
+                    }
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// Opens the shared state database with WAL, a busy timeout and foreign keys, and creates the

@@ -867,3 +867,86 @@ fn registry_podman_pulls_what_dermaga_pushes_and_back() {
 fn sha256(b: &[u8]) -> String {
     dermaga_image::digest::sha256_digest(b)
 }
+
+/// A TCP relay that changes one byte, `at` bytes into every response to a GET of `blob`
+/// (headers included), and relays everything else faithfully.
+fn tampering_relay(upstream: String, blob: String, at: usize) -> String {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let armed = Arc::new(AtomicBool::new(false));
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (blob, armed_w) = (blob.clone(), armed.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                while let Ok(n) = c_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    if text.starts_with("GET ") && text.contains(&format!("/blobs/{blob}")) {
+                        armed_w.store(true, Ordering::SeqCst);
+                    }
+                    if s_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_out.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut s_in, mut c_out) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                let mut sent_since_armed = 0usize;
+                while let Ok(n) = s_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if armed.load(Ordering::SeqCst) {
+                        if (sent_since_armed..sent_since_armed + n).contains(&at) {
+                            buf[at - sent_since_armed] ^= 0xff;
+                            armed.store(false, Ordering::SeqCst);
+                        }
+                        sent_since_armed += n;
+                    }
+                    if c_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn registry_pull_of_a_tampered_blob_fails_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start(tmp.path());
+    let (store, id) = busybox_store(tmp.path());
+    let (opts, _) = insecure(tmp.path());
+    registry::push(&store, &id, &format!("{}/bad/busybox:1", reg.addr), &opts).unwrap();
+    let blob = store.info(&id).unwrap().layers[0].blob_digest.clone();
+    let relay = tampering_relay(reg.addr.clone(), blob.clone(), 300_000);
+    let root2 = tmp.path().join("root2");
+    let store2 = ImageStore::open(&root2).unwrap();
+    let err = registry::pull(&store2, &format!("{relay}/bad/busybox:1"), &opts)
+        .expect_err("a blob that does not match its digest is refused")
+        .to_string();
+    assert!(
+        err.contains(&blob) && err.to_lowercase().contains("digest"),
+        "the error names the blob and the digest: {err}"
+    );
+    assert!(store2.resolve(&id).is_err(), "no image was recorded");
+    assert!(store2.list().unwrap().is_empty(), "no image was recorded");
+    let leftovers: Vec<_> = std::fs::read_dir(root2.join("tmp"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "staging cleaned up: {leftovers:?}");
+}

@@ -1,11 +1,10 @@
 //! `pull`: manifest (through an index to the wanted platform), config and layers from a
-//! registry into the store. Layers download on several threads into temporary files, each
+//! registry into the store. Layers stream on several threads straight into staging, each
 //! verified against its digest; the store's lock is held from the first download to the one
 //! transaction that records the image, so no half-image is ever visible.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read};
+use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -13,11 +12,10 @@ use super::client::{header, read_small, status_error, RegistryClient};
 use super::conf::{ReferenceExt, RegistriesConf};
 use super::manifest::{self, media_types, Descriptor, Fetched, ImageManifest, Platform};
 use super::{RegistryError, RegistryOptions, Result};
-use crate::digest::{digest_hex, sha256_digest, Hasher};
+use crate::digest::{digest_hex, sha256_digest};
 use crate::error::ImageError;
-use crate::fsutil;
 use crate::reference::Reference;
-use crate::store::{ImageStore, NewImage, StagedLayer};
+use crate::store::{discard_staged_in, stage_layer_in, ImageStore, NewImage, StagedLayer};
 
 /// What `pull` stored.
 #[derive(Clone, Debug)]
@@ -254,9 +252,11 @@ fn fetch_small_blob(
     Ok(body)
 }
 
-/// Downloads `needed` layers on `opts.jobs()` threads into the store's temporary directory and
-/// stages each (extraction, diff id) on this thread as it arrives. Every staged layer's diff id
-/// must be the one the config names.
+/// Downloads and stages `needed` layers on `opts.jobs()` threads: each blob streams from the
+/// registry straight into staging (kept blob copy, decompression, extraction and both digests
+/// in one pass), so a layer is written once, not downloaded to a file and read back. Every
+/// staged layer's blob must have the manifest's digest and size, and its diff id must be the
+/// one the config names; otherwise it is discarded and the pull fails.
 fn download_and_stage(
     store: &ImageStore,
     client: &RegistryClient,
@@ -268,7 +268,7 @@ fn download_and_stage(
 ) -> Result<Vec<StagedLayer>> {
     let tmp = store.tmp_dir();
     let queue = Mutex::new(needed.iter().collect::<Vec<_>>());
-    let (tx, rx) = mpsc::channel::<(usize, Result<PathBuf>)>();
+    let (tx, rx) = mpsc::channel::<(usize, Result<StagedLayer>)>();
     let mut staged: Vec<StagedLayer> = Vec::new();
     let result: Result<()> = std::thread::scope(|s| {
         for _ in 0..opts.jobs().min(needed.len().max(1)) {
@@ -278,7 +278,8 @@ fn download_and_stage(
             s.spawn(move || loop {
                 let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
                 let Some((i, d)) = next else { break };
-                let res = download_blob(client, r, d, scope, tmp, opts);
+                let what = format!("{} layer {}", r.whole(), short(&d.digest));
+                let res = fetch_and_stage(client, r, d, scope, tmp, opts, &what);
                 if tx.send((*i, res)).is_err() {
                     break;
                 }
@@ -288,22 +289,12 @@ fn download_and_stage(
         let mut first_err = None;
         for (i, res) in rx {
             if first_err.is_some() {
-                if let Ok(p) = res {
-                    let _ = std::fs::remove_file(p);
+                if let Ok(s) = res {
+                    store.discard_staged(&s);
                 }
                 continue;
             }
-            let staged_one = res.and_then(|path| {
-                let what = format!("{} layer {}", r.whole(), image_layer_digest(needed, i));
-                let f =
-                    File::open(&path).map_err(|e| ImageError::io(path.display().to_string(), e));
-                let out = f
-                    .map_err(RegistryError::from)
-                    .and_then(|f| store.stage_layer(f, &what).map_err(RegistryError::from));
-                let _ = std::fs::remove_file(&path);
-                out
-            });
-            match staged_one {
+            match res {
                 Ok(s) if s.diff_id == diff_ids[i] => staged.push(s),
                 Ok(s) => {
                     let e = ImageError::DigestMismatch {
@@ -343,154 +334,186 @@ fn image_layer_digest(needed: &[(usize, Descriptor)], i: usize) -> String {
         .unwrap_or_default()
 }
 
-/// Downloads one blob into a temporary file, verifying size and digest; an interrupted
-/// download resumes with `Range` up to `opts.attempts()` times.
-fn download_blob(
+/// Streams one blob into staging and checks it against its descriptor.
+fn fetch_and_stage(
     client: &RegistryClient,
     r: &Reference,
     d: &Descriptor,
     scope: &str,
     tmp: &Path,
     opts: &RegistryOptions,
-) -> Result<PathBuf> {
+    what: &str,
+) -> Result<StagedLayer> {
     let url = client.url(&format!("/v2/{}/blobs/{}", r.path, d.digest));
-    let path = fsutil::temp_path(tmp, "pull");
-    let file = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| ImageError::io(format!("creating {}", path.display()), e))?;
-    let mut out = BufWriter::with_capacity(256 * 1024, file);
-    let mut hasher = Hasher::default();
-    let mut attempt = 0;
-    let res = loop {
-        attempt += 1;
-        let fetched =
-            fetch_range(client, &url, scope, &mut out, &mut hasher, d.size).and_then(|()| {
-                // A body that ends early without an error is an interrupted transfer too.
-                if hasher.len() < d.size {
-                    Err(RegistryError::Transport {
-                        url: url.clone(),
-                        why: format!("download ended after {} of {} bytes", hasher.len(), d.size),
-                    })
-                } else {
-                    Ok(())
-                }
-            });
-        match fetched {
-            Ok(()) => break Ok(()),
-            Err(e) if e.is_transient() && attempt < opts.attempts() => {
-                opts.say(&format!(
-                    "Copying blob {}: {e}; retrying ({attempt}/{})",
-                    short(&d.digest),
-                    opts.attempts()
-                ));
-            }
-            Err(e) => break Err(e),
-        }
+    let mut stream = BlobStream {
+        client,
+        url: url.clone(),
+        scope,
+        opts,
+        digest: &d.digest,
+        size: d.size,
+        body: None,
+        got: 0,
+        skip: 0,
+        attempt: 0,
+        error: None,
     };
-    let res = res.and_then(|()| {
-        out.flush()
-            .map_err(|e| ImageError::io(format!("writing {}", path.display()), e).into())
-    });
-    let res = res.and_then(|()| {
-        let got = hasher.len();
-        let actual = std::mem::take(&mut hasher).digest();
-        if got != d.size {
-            Err(RegistryError::BadManifest {
-                what: format!("blob {url}"),
-                why: format!("{got} bytes received, the manifest says {}", d.size),
-            })
-        } else if actual != d.digest {
-            Err(ImageError::DigestMismatch {
-                what: format!("blob {url}"),
-                expected: d.digest.clone(),
-                actual,
-            }
-            .into())
-        } else {
-            Ok(())
+    let staged = match stage_layer_in(tmp, &mut stream, what) {
+        Ok(s) => s,
+        // The transfer's own error says more than the staging's "reading" one.
+        Err(e) => return Err(stream.error.take().unwrap_or_else(|| e.into())),
+    };
+    let check = if staged.blob_size != d.size {
+        Err(RegistryError::BadManifest {
+            what: format!("blob {url}"),
+            why: format!(
+                "{} bytes received, the manifest says {}",
+                staged.blob_size, d.size
+            ),
+        })
+    } else if staged.blob_digest != d.digest {
+        Err(ImageError::DigestMismatch {
+            what: format!("blob {url}"),
+            expected: d.digest.clone(),
+            actual: staged.blob_digest.clone(),
         }
-    });
-    match res {
+        .into())
+    } else {
+        Ok(())
+    };
+    match check {
         Ok(()) => {
             opts.say(&format!("Copying blob {} done", short(&d.digest)));
-            Ok(path)
+            Ok(staged)
         }
         Err(e) => {
-            let _ = std::fs::remove_file(&path);
+            discard_staged_in(&staged);
             Err(e)
         }
     }
 }
 
-/// GETs the rest of a blob (from `hasher.len()` on) into `out`.
-fn fetch_range(
-    client: &RegistryClient,
-    url: &str,
-    scope: &str,
-    out: &mut impl Write,
-    hasher: &mut Hasher,
+/// A blob's body as one stream: a transfer that breaks off (or ends early) is resumed with
+/// `Range` from where it stopped, up to `opts.attempts()` times, unseen by the reader. The
+/// real error behind a failed read is kept in `error`.
+struct BlobStream<'a> {
+    client: &'a RegistryClient,
+    url: String,
+    scope: &'a str,
+    opts: &'a RegistryOptions,
+    digest: &'a str,
     size: u64,
-) -> Result<()> {
-    let have = hasher.len();
-    let range = format!("bytes={have}-");
-    let headers: Vec<(&str, &str)> = if have > 0 {
-        vec![("Range", range.as_str())]
-    } else {
-        vec![]
-    };
-    let resp = client.get(url, scope, &headers)?;
-    let status = resp.status().as_u16();
-    if have > 0 && status == 200 {
-        // The server ignored the range: start over is not possible on a hashed stream, so
-        // skip what we already have.
-        return copy_body(resp, out, hasher, url, Some(have), size);
-    }
-    if !(200..300).contains(&status) {
-        return Err(status_error("GET", url, resp));
-    }
-    copy_body(resp, out, hasher, url, None, size)
+    body: Option<ureq::BodyReader<'static>>,
+    /// Bytes handed to the reader so far.
+    got: u64,
+    /// Bytes still to drop from a body that ignored the range and starts from the beginning.
+    skip: u64,
+    attempt: u32,
+    error: Option<RegistryError>,
 }
 
-fn copy_body(
-    resp: ureq::http::Response<ureq::Body>,
-    out: &mut impl Write,
-    hasher: &mut Hasher,
-    url: &str,
-    mut skip: Option<u64>,
-    size: u64,
-) -> Result<()> {
-    let mut reader = resp
-        .into_body()
-        .into_with_config()
-        .limit(size.saturating_add(1))
-        .reader();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(RegistryError::Transport {
-                    url: url.to_string(),
-                    why: format!("download broke off: {e}"),
-                })
-            }
+impl BlobStream<'_> {
+    /// Opens the body from `got` on.
+    fn open(&mut self) -> Result<ureq::BodyReader<'static>> {
+        let range = format!("bytes={}-", self.got);
+        let headers: Vec<(&str, &str)> = if self.got > 0 {
+            vec![("Range", range.as_str())]
+        } else {
+            vec![]
         };
-        let mut chunk = &buf[..n];
-        if let Some(s) = skip.as_mut() {
-            let drop = (*s).min(chunk.len() as u64) as usize;
-            chunk = &chunk[drop..];
-            *s -= drop as u64;
+        let resp = self.client.get(&self.url, self.scope, &headers)?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(status_error("GET", &self.url, resp));
         }
-        if chunk.is_empty() {
-            continue;
+        // A server that ignores the range sends everything again: skip what was read.
+        self.skip = if self.got > 0 && status == 200 {
+            self.got
+        } else {
+            0
+        };
+        let rest = self.size.saturating_sub(self.got) + self.skip;
+        Ok(resp
+            .into_body()
+            .into_with_config()
+            .limit(rest.saturating_add(1))
+            .reader())
+    }
+
+    /// Decides, after `e`, whether to try again; the error to report otherwise.
+    fn retry_or(&mut self, e: RegistryError) -> io::Result<()> {
+        self.body = None;
+        if e.is_transient() && self.attempt < self.opts.attempts() {
+            self.opts.say(&format!(
+                "Copying blob {}: {e}; retrying ({}/{})",
+                short(self.digest),
+                self.attempt,
+                self.opts.attempts()
+            ));
+            return Ok(());
         }
-        hasher.update(chunk);
-        out.write_all(chunk)
-            .map_err(|e| ImageError::io("writing a downloaded blob", e))?;
+        let msg = e.to_string();
+        self.error = Some(e);
+        Err(io::Error::other(msg))
+    }
+}
+
+impl Read for BlobStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.body.is_none() {
+                self.attempt += 1;
+                match self.open() {
+                    Ok(b) => self.body = Some(b),
+                    Err(e) => {
+                        self.retry_or(e)?;
+                        continue;
+                    }
+                }
+            }
+            let Some(body) = self.body.as_mut() else {
+                continue;
+            };
+            match body.read(buf) {
+                Ok(0) if self.got >= self.size => return Ok(0),
+                Ok(0) => {
+                    let e = RegistryError::Transport {
+                        url: self.url.clone(),
+                        why: format!("download ended after {} of {} bytes", self.got, self.size),
+                    };
+                    self.retry_or(e)?;
+                }
+                Ok(n) => {
+                    let drop = self.skip.min(n as u64) as usize;
+                    self.skip -= drop as u64;
+                    if drop == n {
+                        continue;
+                    }
+                    if drop > 0 {
+                        buf.copy_within(drop..n, 0);
+                    }
+                    let n = n - drop;
+                    self.got += n as u64;
+                    if self.got > self.size {
+                        let e = RegistryError::BadManifest {
+                            what: format!("blob {}", self.url),
+                            why: format!("more than the {} bytes the manifest says", self.size),
+                        };
+                        self.error = Some(e);
+                        return Err(io::Error::other("blob longer than its descriptor"));
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let e = RegistryError::Transport {
+                        url: self.url.clone(),
+                        why: format!("download broke off: {e}"),
+                    };
+                    self.retry_or(e)?;
+                }
+            }
+        }
     }
 }
 
