@@ -95,8 +95,12 @@ pub struct Volume {
     pub anonymous: bool,
 }
 
+/// The engine's tables in the shared state database. The connection can be closed while a
+/// long-lived process (a container's monitor) has nothing to record, and opens again on the
+/// next use.
 pub struct Db {
-    conn: Connection,
+    path: std::path::PathBuf,
+    conn: std::cell::RefCell<Option<Connection>>,
 }
 
 const COLUMNS: &str = "id, name, image_id, image_name, created_ns, state, pid, monitor_pid, \
@@ -124,6 +128,28 @@ fn container_from_row(row: &Row<'_>) -> rusqlite::Result<(Container, String)> {
     ))
 }
 
+/// Opens the database with WAL, a busy timeout and the engine's tables.
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)
+        .map_err(|e| Error::engine(format!("opening {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    // WAL: readers never wait for the writer; NORMAL sync is crash-safe in WAL mode.
+    // Another process turning a new database to WAL at the same moment makes SQLite
+    // answer "busy" at once, without the timeout: retry (bounded).
+    dermaga_image::retry_while_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Every command closes its connection; a checkpoint (and its fsyncs) at each close
+    // would be paid by every `run`. SQLite's automatic checkpoints keep the WAL short.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
+    // IMMEDIATE: the write lock is taken up front, through the busy timeout, so commands
+    // creating the tables at once wait for each other instead of failing.
+    conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))?;
+    Ok(conn)
+}
+
 fn finish(pair: (Container, String)) -> Result<Container> {
     let (mut c, cfg) = pair;
     c.config = serde_json::from_str(&cfg)
@@ -134,29 +160,34 @@ fn finish(pair: (Container, String)) -> Result<Container> {
 impl Db {
     pub fn open(root: &Path) -> Result<Db> {
         let path = root.join("dermaga.db");
-        let conn = Connection::open(&path)
-            .map_err(|e| Error::engine(format!("opening {}: {e}", path.display())))?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        // WAL: readers never wait for the writer; NORMAL sync is crash-safe in WAL mode.
-        // Another process turning a new database to WAL at the same moment makes SQLite
-        // answer "busy" at once, without the timeout: retry (bounded).
-        dermaga_image::retry_while_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Every command closes its connection; a checkpoint (and its fsyncs) at each close
-        // would be paid by every `run`. SQLite's automatic checkpoints keep the WAL short.
-        conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-            true,
-        )?;
-        // IMMEDIATE: the write lock is taken up front, through the busy timeout, so commands
-        // creating the tables at once wait for each other instead of failing.
-        conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))?;
-        Ok(Db { conn })
+        let conn = connect(&path)?;
+        Ok(Db {
+            path,
+            conn: std::cell::RefCell::new(Some(conn)),
+        })
+    }
+
+    /// The open connection, opened again after [`Db::close_while_idle`].
+    fn conn(&self) -> Result<std::cell::RefMut<'_, Connection>> {
+        let mut slot = self.conn.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(connect(&self.path)?);
+        }
+        Ok(std::cell::RefMut::map(slot, |c| match c {
+            Some(c) => c,
+            None => unreachable!("opened just above"),
+        }))
+    }
+
+    /// Closes the connection (its caches and the shared-memory index go with it) until the
+    /// next use.
+    pub fn close_while_idle(&self) {
+        self.conn.borrow_mut().take();
     }
 
     pub fn insert(&self, c: &Container) -> Result<()> {
         let cfg = serde_json::to_string(&c.config)?;
-        let r = self.conn.execute(
+        let r = self.conn()?.execute(
             &format!("INSERT INTO containers ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"),
             params![
                 c.id,
@@ -194,11 +225,11 @@ impl Db {
     /// Finds a container by full ID, name, or unique ID prefix.
     pub fn find(&self, key: &str) -> Result<Option<Container>> {
         let q = format!("SELECT {COLUMNS} FROM containers WHERE id = ?1 OR name = ?1");
-        if let Some(p) = self
-            .conn
+        let found = self
+            .conn()?
             .query_row(&q, [key], container_from_row)
-            .optional()?
-        {
+            .optional()?;
+        if let Some(p) = found {
             return finish(p).map(Some);
         }
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -206,7 +237,8 @@ impl Db {
         }
         let q = format!("SELECT {COLUMNS} FROM containers WHERE id >= ?1 AND id < ?2 LIMIT 2");
         let hi = format!("{key}g");
-        let mut st = self.conn.prepare(&q)?;
+        let conn = self.conn()?;
+        let mut st = conn.prepare(&q)?;
         let rows: Vec<_> = st
             .query_map(params![key, hi], container_from_row)?
             .collect::<rusqlite::Result<_>>()?;
@@ -225,7 +257,8 @@ impl Db {
 
     pub fn list(&self) -> Result<Vec<Container>> {
         let q = format!("SELECT {COLUMNS} FROM containers ORDER BY created_ns");
-        let mut st = self.conn.prepare(&q)?;
+        let conn = self.conn()?;
+        let mut st = conn.prepare(&q)?;
         let rows: Vec<_> = st
             .query_map([], container_from_row)?
             .collect::<rusqlite::Result<_>>()?;
@@ -233,7 +266,7 @@ impl Db {
     }
 
     pub fn set_running(&self, id: &str, pid: i32, monitor_pid: i32, started_ns: i64) -> Result<()> {
-        self.conn.execute(
+        self.conn()?.execute(
             "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, started_ns = ?4, \
              exit_code = NULL, oom_killed = 0, error = '' WHERE id = ?1",
             params![id, pid, monitor_pid, started_ns],
@@ -249,7 +282,7 @@ impl Db {
         finished_ns: i64,
         error: &str,
     ) -> Result<()> {
-        self.conn.execute(
+        self.conn()?.execute(
             "UPDATE containers SET state = 'exited', pid = 0, monitor_pid = 0, exit_code = ?2, \
              oom_killed = ?3, finished_ns = ?4, error = ?5 WHERE id = ?1",
             params![id, exit_code, oom as i64, finished_ns, error],
@@ -258,7 +291,7 @@ impl Db {
     }
 
     pub fn set_state(&self, id: &str, state: State) -> Result<()> {
-        self.conn.execute(
+        self.conn()?.execute(
             "UPDATE containers SET state = ?2 WHERE id = ?1",
             params![id, state.as_str()],
         )?;
@@ -267,7 +300,7 @@ impl Db {
 
     /// Records an error on a container that never ran (it stays `created`, as podman's does).
     pub fn set_error(&self, id: &str, error: &str) -> Result<()> {
-        self.conn.execute(
+        self.conn()?.execute(
             "UPDATE containers SET state = CASE state WHEN 'running' THEN 'exited' ELSE state END, \
              pid = 0, monitor_pid = 0, error = ?2 WHERE id = ?1",
             params![id, error],
@@ -275,19 +308,14 @@ impl Db {
         Ok(())
     }
 
-    /// Frees the connection's caches (a monitor keeps its connection for a container's life).
-    pub fn release_memory(&self) {
-        let _ = self.conn.release_memory();
-    }
-
     pub fn delete(&self, id: &str) -> Result<()> {
-        self.conn
+        self.conn()?
             .execute("DELETE FROM containers WHERE id = ?1", [id])?;
         Ok(())
     }
 
     pub fn insert_volume(&self, v: &Volume) -> Result<bool> {
-        let n = self.conn.execute(
+        let n = self.conn()?.execute(
             "INSERT OR IGNORE INTO volumes (name, created_ns, driver, labels, options, anonymous) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -303,7 +331,8 @@ impl Db {
     }
 
     pub fn volumes(&self) -> Result<Vec<Volume>> {
-        let mut st = self.conn.prepare(
+        let conn = self.conn()?;
+        let mut st = conn.prepare(
             "SELECT name, created_ns, driver, labels, options, anonymous FROM volumes ORDER BY name",
         )?;
         let rows = st.query_map([], |r| {
@@ -336,7 +365,7 @@ impl Db {
     }
 
     pub fn delete_volume(&self, name: &str) -> Result<()> {
-        self.conn
+        self.conn()?
             .execute("DELETE FROM volumes WHERE name = ?1", [name])?;
         Ok(())
     }

@@ -493,32 +493,88 @@ fn copy_winsize(from: RawFd, to: RawFd) {
     }
 }
 
-/// Gives back the file-backed pages start-up touched (argument parsing, the database, the
-/// spec): a detached monitor lives as long as its container and needs only its copy loop,
-/// whose pages come back from the page cache on first use.
+/// Gives back the pages start-up touched (argument parsing, the database, the spec): a
+/// detached monitor lives as long as its container and needs only its copy loop, whose pages
+/// come back from the page cache on first use.
+///
+/// Read-only file mappings without copied-on-write pages (the binary's code and constants,
+/// the libraries') are dropped from this process with `MADV_DONTNEED`: their contents are the
+/// file's, so nothing is lost, and unlike `MADV_PAGEOUT` it works while the `dermaga` that
+/// started us still maps the same pages. Mappings holding relocated (anonymous) pages are left
+/// alone. Then the allocator returns its free memory to the system.
 fn release_startup_pages() {
-    let Ok(maps) = fs::read_to_string("/proc/self/maps") else {
+    let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else {
         return;
     };
-    for line in maps.lines() {
+    let mut current: Option<(usize, usize)> = None;
+    let release = |range: Option<(usize, usize)>| {
+        if let Some((a, b)) = range {
+            // SAFETY: a read-only, file-backed mapping of our own with no private copies:
+            // dropped pages are read again from the file when touched.
+            unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
+        }
+    };
+    for line in smaps.lines() {
         let mut f = line.split_whitespace();
-        let (Some(range), Some(perms), Some(_), Some(_), Some(inode)) =
-            (f.next(), f.next(), f.next(), f.next(), f.next())
-        else {
-            continue;
-        };
-        // File-backed (inode != 0), not written to (private clean pages only).
-        if inode == "0" || perms.contains('w') {
+        let first = f.next().unwrap_or_default();
+        if let Some((a, b)) = first.split_once('-') {
+            // A mapping's header: range perms offset dev inode [path].
+            let (Some(perms), Some(_), Some(_), Some(inode)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                current = None;
+                continue;
+            };
+            let parsed = usize::from_str_radix(a, 16)
+                .ok()
+                .zip(usize::from_str_radix(b, 16).ok());
+            current = match parsed {
+                Some(r) if inode != "0" && !perms.contains('w') => Some(r),
+                _ => None,
+            };
+        } else if first == "Anonymous:" {
+            // The header's fields are all read by now: decide on this mapping.
+            if f.next() == Some("0") {
+                release(current.take());
+            }
+            current = None;
+        }
+    }
+    // SAFETY: glibc's malloc_trim only returns free memory to the system.
+    unsafe { libc::malloc_trim(0) };
+    release_unused_stack(&smaps);
+}
+
+/// Drops the pages of this thread's stack below the current frame (deep start-up calls left
+/// them dirty); what is below the stack pointer holds nothing, and pages touched again come
+/// back zeroed. A page of margin stays for the frames of the calls right after this one.
+fn release_unused_stack(smaps: &str) {
+    let marker = 0u8;
+    let sp = std::hint::black_box(&marker) as *const u8 as usize;
+    let page = 4096usize;
+    for line in smaps.lines() {
+        if !line.ends_with("[stack]") {
             continue;
         }
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
+        let Some((a, b)) = line
+            .split_whitespace()
+            .next()
+            .and_then(|r| r.split_once('-'))
+        else {
+            return;
         };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
-            continue;
+        let (Ok(lo), Ok(hi)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            return;
         };
-        // SAFETY: advisory call on a mapping of our own; MADV_PAGEOUT never changes contents.
-        unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_PAGEOUT) };
+        if !(lo..hi).contains(&sp) {
+            return;
+        }
+        let end = (sp & !(page - 1)).saturating_sub(16 * page);
+        if end > lo {
+            // SAFETY: the range lies wholly below the live part of our own stack.
+            unsafe { libc::madvise(lo as *mut libc::c_void, end - lo, libc::MADV_DONTNEED) };
+        }
+        return;
     }
 }
 
@@ -534,7 +590,9 @@ fn supervise(
     let p = eng.paths(&c.id);
     let mut log = LogWriter::open(&p.log()).ok();
     if !attached {
-        eng.db.release_memory();
+        // Nothing is recorded until the container ends: the connection's memory and its
+        // shared-memory index are given back meanwhile.
+        eng.db.close_while_idle();
         release_startup_pages();
     }
     let _raw = (attached && c.config.tty && c.config.interactive).then(RawTerminal::enter);
@@ -561,7 +619,9 @@ fn supervise(
     let mut console_open = console.is_some();
     let mut status: Option<i32> = None;
     let mut exited_at: Option<Instant> = None;
-    let mut buf = vec![0u8; 65536];
+    // As conmon's: a container's output moves through in pipe-sized reads, and a larger buffer
+    // would be resident for the container's whole life.
+    let mut buf = vec![0u8; 16384];
     loop {
         let outputs_open = !outs.is_empty() || console_open;
         if status.is_some()
