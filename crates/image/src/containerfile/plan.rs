@@ -46,7 +46,7 @@ pub struct PlanOptions<'a> {
     /// Ignore rules for the context (default: none).
     pub ignore: Option<&'a IgnoreRules>,
     /// The stored image id of a base image name (for cache keys); `None` keys by name.
-    pub image_id: Option<&'a ImageIdFn>,
+    pub image_id: Option<&'a (dyn Fn(&str) -> Option<String> + 'a)>,
 }
 
 /// A stage's base.
