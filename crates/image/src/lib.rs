@@ -35,6 +35,7 @@
 //! ```
 
 pub mod archive;
+pub mod build;
 pub mod check;
 pub mod config;
 pub mod containerfile;
