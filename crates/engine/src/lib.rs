@@ -10,6 +10,7 @@
 //! /etc files, `monitor.lock`), `volumes/<name>/_data`, `engine.lock` (held shared by creates
 //! and removals, exclusively by `system check`). Runtime state lives under the run root.
 
+pub mod build_run;
 pub mod check;
 pub mod config;
 pub mod cp;
