@@ -241,6 +241,7 @@ fn images(root: &Path, args: Vec<String>) -> ExitCode {
         digests: p.has("--digests"),
         filter_name: p.positional.first().cloned(),
         dangling: None,
+        all: p.has("-a|--all"),
     };
     for f in p.values("-f|--filter") {
         match f.split_once('=') {

@@ -6,6 +6,9 @@ use serde_json::{json, Map, Value};
 
 use crate::containerfile::{Command, Healthcheck, Instruction};
 
+/// The PATH a build gives an image that has none (buildah's and Docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// A config being built.
 #[derive(Clone, Debug)]
 pub struct BuildConfig {
@@ -95,6 +98,17 @@ impl BuildConfig {
             .as_str()
             .unwrap_or("")
             .to_string()
+    }
+
+    /// Adds the default PATH to the environment if it has none; whether it did.
+    pub fn ensure_path(&mut self) -> bool {
+        if self.env().iter().any(|e| e.starts_with("PATH=")) {
+            return false;
+        }
+        let mut env: Vec<Value> = self.env().into_iter().map(Value::String).collect();
+        env.insert(0, Value::String(format!("PATH={DEFAULT_PATH}")));
+        self.cfg().insert("Env".into(), Value::Array(env));
+        true
     }
 
     /// The shell of shell-form RUN (SHELL, default `/bin/sh -c`).

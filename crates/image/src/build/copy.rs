@@ -157,6 +157,7 @@ pub fn copy_into(
     for (src, body) in found {
         if let Some(body) = body {
             let target = if dest_says_dir || dest_is_dir_in_image {
+                ensure_dir(tree, image, &dest_comps, req.chown)?;
                 [dest_comps.clone(), vec![src.name.clone()]].concat()
             } else {
                 dest_comps.clone()
@@ -187,6 +188,8 @@ pub fn copy_into(
             continue;
         }
         let target = if dest_says_dir || dest_is_dir_in_image {
+            // A directory the step creates gets the step's owner (buildah's and Docker's).
+            ensure_dir(tree, image, &dest_comps, req.chown)?;
             [dest_comps.clone(), vec![src.name.clone()]].concat()
         } else {
             dest_comps.clone()

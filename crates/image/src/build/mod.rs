@@ -260,11 +260,15 @@ impl Builder<'_> {
         finals: &BTreeMap<usize, StageState>,
     ) -> Result<StageState> {
         match &st.base {
-            Base::Scratch => Ok(StageState {
-                config: BuildConfig::scratch(),
-                image_id: None,
-                cmd_set_here: false,
-            }),
+            Base::Scratch => {
+                let mut config = BuildConfig::scratch();
+                config.ensure_path();
+                Ok(StageState {
+                    config,
+                    image_id: None,
+                    cmd_set_here: false,
+                })
+            }
             Base::Stage(i) => {
                 let mut s = finals
                     .get(i)
@@ -282,7 +286,10 @@ impl Builder<'_> {
                         ),
                     )
                 })?;
-                let config = self.load_config(&id)?;
+                let mut config = self.load_config(&id)?;
+                // As buildah does: a base without PATH gets the default one (a change of
+                // config, so the stage is not the base image any more).
+                let image_id = (!config.ensure_path()).then_some(id);
                 if !config.onbuild().is_empty() {
                     return Err(self.err(
                         st.line,
@@ -294,7 +301,7 @@ impl Builder<'_> {
                 }
                 Ok(StageState {
                     config,
-                    image_id: Some(id),
+                    image_id,
                     cmd_set_here: false,
                 })
             }
@@ -755,6 +762,25 @@ fn prune_mount_points(tree: &Path, image: &LayerView) {
             let _ = fsutil::remove_any(&host);
         }
     }
+}
+
+/// The ids of the images the layer cache holds (intermediate images of builds).
+pub fn cached_image_ids(store: &ImageStore) -> Result<std::collections::HashSet<String>> {
+    let exists: i64 = store.db.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'build_cache'",
+        [],
+        |r| r.get(0),
+    )?;
+    if exists == 0 {
+        return Ok(Default::default());
+    }
+    let mut stmt = store
+        .db
+        .prepare("SELECT DISTINCT image_id FROM build_cache")?;
+    let ids = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(ids)
 }
 
 /// The hex id of an image digest (`sha256:...` or hex).
