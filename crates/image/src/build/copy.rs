@@ -246,15 +246,29 @@ fn expand_source(from: &SourceRoot<'_>, s: &str) -> std::result::Result<Vec<Sour
                 return Err(format!("{s}: no file in the build context matches"));
             }
             let mut out = Vec::new();
+            let root = dir
+                .canonicalize()
+                .map_err(|e| format!("build context {}: {e}", dir.display()))?;
             for m in matches {
-                let host = dir.join(m.join("/"));
-                // The source itself is followed if a symlink (as Docker does).
+                // The source itself is followed if a symlink (as Docker does), but never out
+                // of the context.
+                let host = dir
+                    .join(m.join("/"))
+                    .canonicalize()
+                    .map_err(|e| format!("{s}: {e}"))?;
+                if !host.starts_with(&root) {
+                    return Err(format!("{s}: points outside the build context"));
+                }
                 let md = fs::metadata(&host).map_err(|e| format!("{s}: {e}"))?;
+                let comps = host
+                    .strip_prefix(&root)
+                    .map(|r| clean_path(&r.to_string_lossy()))
+                    .unwrap_or_default();
                 out.push(Source {
                     name: m.last().cloned().unwrap_or_default(),
                     is_dir: md.is_dir(),
                     host,
-                    comps: m,
+                    comps,
                 });
             }
             Ok(out)
@@ -650,4 +664,124 @@ fn copy_ignored_dir(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn ctx() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let c = d.path();
+        fs::create_dir_all(c.join("dir/sub")).unwrap();
+        fs::write(c.join("a.txt"), "a").unwrap();
+        fs::write(c.join("b.txt"), "bb").unwrap();
+        fs::write(c.join("dir/sub/x"), "x").unwrap();
+        fs::write(c.join("dir/skip.log"), "no").unwrap();
+        std::os::unix::fs::symlink("/etc", c.join("escape")).unwrap();
+        d
+    }
+
+    fn copy(
+        c: &Path,
+        image: &LayerView,
+        sources: &[&str],
+        dest: &str,
+        chmod: Option<u32>,
+    ) -> std::result::Result<tempfile::TempDir, String> {
+        let tree = tempfile::tempdir().unwrap();
+        let ignore = IgnoreRules::parse("*.log\n**/*.log\n");
+        let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+        copy_into(
+            tree.path(),
+            image,
+            &SourceRoot::Context {
+                dir: c,
+                ignore: &ignore,
+            },
+            &CopyRequest {
+                sources: &sources,
+                dest,
+                chown: None,
+                chmod,
+                unpack: false,
+                heredocs: Vec::new(),
+            },
+        )?;
+        Ok(tree)
+    }
+
+    #[test]
+    fn destination_rules() {
+        let c = ctx();
+        let empty = LayerView::default();
+        // A file onto a path: renamed.
+        let t = copy(c.path(), &empty, &["a.txt"], "/app/renamed", None).unwrap();
+        assert_eq!(fs::read(t.path().join("app/renamed")).unwrap(), b"a");
+        // Into a directory (trailing slash), with --chmod.
+        let t = copy(c.path(), &empty, &["a.txt"], "/app/", Some(0o600)).unwrap();
+        let md = fs::metadata(t.path().join("app/a.txt")).unwrap();
+        assert_eq!(md.mode() & 0o7777, 0o600);
+        assert_eq!(
+            fs::metadata(t.path().join("app")).unwrap().mode() & 0o7777,
+            0o755
+        );
+        // A directory copies its contents, without what the ignore file excludes.
+        let t = copy(c.path(), &empty, &["dir"], "/d", None).unwrap();
+        assert!(t.path().join("d/sub/x").is_file());
+        assert!(!t.path().join("d/skip.log").exists());
+        // Globs, and several sources need a directory.
+        let t = copy(c.path(), &empty, &["*.txt"], "/g/", None).unwrap();
+        assert!(t.path().join("g/a.txt").is_file() && t.path().join("g/b.txt").is_file());
+        let e = copy(c.path(), &empty, &["*.txt"], "/g", None).unwrap_err();
+        assert!(e.contains("must be a directory"), "{e}");
+        // Never out of the context through a symlink.
+        let e = copy(c.path(), &empty, &["escape"], "/x", None).unwrap_err();
+        assert!(e.contains("outside the build context"), "{e}");
+    }
+
+    #[test]
+    fn parents_keep_the_image_metadata() {
+        let c = ctx();
+        let layer = tempfile::tempdir().unwrap();
+        fs::create_dir(layer.path().join("tmp")).unwrap();
+        fs::set_permissions(layer.path().join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+        let image = LayerView::new(vec![layer.path().to_path_buf()]);
+        let t = copy(c.path(), &image, &["a.txt"], "/tmp/a", None).unwrap();
+        assert_eq!(
+            fs::metadata(t.path().join("tmp")).unwrap().mode() & 0o7777,
+            0o1777
+        );
+        // An existing directory destination takes the file inside it.
+        let t = copy(c.path(), &image, &["a.txt"], "/tmp", None).unwrap();
+        assert!(t.path().join("tmp/a.txt").is_file());
+    }
+
+    #[test]
+    fn owners_from_the_image() {
+        let layer = tempfile::tempdir().unwrap();
+        fs::create_dir(layer.path().join("etc")).unwrap();
+        fs::write(
+            layer.path().join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(layer.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        let v = LayerView::new(vec![layer.path().to_path_buf()]);
+        assert_eq!(
+            resolve_owner(&v, "app").unwrap(),
+            Owner {
+                uid: 1000,
+                gid: 1001
+            }
+        );
+        assert_eq!(
+            resolve_owner(&v, "app:staff").unwrap(),
+            Owner { uid: 1000, gid: 50 }
+        );
+        assert_eq!(resolve_owner(&v, "7").unwrap(), Owner { uid: 7, gid: 7 });
+        assert!(resolve_owner(&v, "ghost").is_err());
+        assert!(resolve_owner(&v, "app:ghosts").is_err());
+    }
 }

@@ -33,7 +33,6 @@ use crate::containerfile::{
     self, Base, Command, ContainerfileError, CopyFrom, IgnoreRules, Instruction, PlanOptions,
     PlannedStage, Step,
 };
-use crate::digest::digest_hex;
 use crate::error::{ImageError, IoContext, Result};
 use crate::fsutil;
 use crate::store::{ImageStore, NewImage};
@@ -783,8 +782,46 @@ pub fn cached_image_ids(store: &ImageStore) -> Result<std::collections::HashSet<
     Ok(ids)
 }
 
-/// The hex id of an image digest (`sha256:...` or hex).
-pub fn short_id(id: &str) -> &str {
-    let h = digest_hex(id).unwrap_or(id);
-    &h[..h.len().min(12)]
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containerfile::Heredoc;
+
+    fn heredoc(name: &str, body: &str) -> Heredoc {
+        Heredoc {
+            name: name.into(),
+            body: body.into(),
+            expand: true,
+        }
+    }
+
+    #[test]
+    fn heredoc_scripts() {
+        let h = [heredoc("EOF", "echo a\necho b\n")];
+        assert_eq!(run_script("<<EOF", &h), "echo a\necho b\n");
+        assert_eq!(
+            run_script("cat > /f <<EOF", &h),
+            "cat > /f <<EOF\necho a\necho b\nEOF\n"
+        );
+        assert_eq!(run_script("echo plain", &[]), "echo plain");
+    }
+
+    #[test]
+    fn mount_points_the_image_lacks_are_pruned() {
+        let tree = tempfile::tempdir().unwrap();
+        let t = tree.path();
+        std::fs::create_dir_all(t.join("etc")).unwrap();
+        std::fs::create_dir_all(t.join("proc")).unwrap();
+        std::fs::write(t.join("etc/hosts"), "").unwrap();
+        std::fs::write(t.join("etc/resolv.conf"), "nameserver 1.1.1.1\n").unwrap();
+        let image = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(image.path().join("proc")).unwrap();
+        prune_mount_points(t, &LayerView::new(vec![image.path().to_path_buf()]));
+        assert!(!t.join("etc/hosts").exists(), "empty mount point removed");
+        assert!(
+            t.join("etc/resolv.conf").exists(),
+            "a file with content is the step's"
+        );
+        assert!(t.join("proc").exists(), "the image has /proc");
+    }
 }
