@@ -357,30 +357,19 @@ impl Builder<'_> {
         );
     }
 
-    /// Commits the state (plus a new layer from `tree`, if given) as an unnamed image.
+    /// Commits the state (plus a new layer from `tree`, if given) as an unnamed image. The
+    /// tree (under the store's `tmp/`) becomes the layer's directory; `from_overlay` says it is
+    /// a container's upper directory.
     fn commit(
         &self,
         state: &mut StageState,
-        tree: Option<&Path>,
+        tree: Option<(&Path, bool)>,
         created_by: &str,
         key: &str,
     ) -> Result<String> {
         let mut staged = Vec::new();
-        if let Some(tree) = tree {
-            let tmp_tar = fsutil::temp_path(&self.store.tmp_dir(), "build.tar");
-            let res = (|| {
-                let f = std::fs::File::create(&tmp_tar)
-                    .ctx(|| format!("creating {}", tmp_tar.display()))?;
-                let mut w = std::io::BufWriter::with_capacity(256 * 1024, f);
-                crate::layer::write_layer_tar(tree, &mut w)?;
-                w.flush().ctx(|| format!("writing {}", tmp_tar.display()))?;
-                drop(w);
-                let f = std::fs::File::open(&tmp_tar)
-                    .ctx(|| format!("opening {}", tmp_tar.display()))?;
-                self.store.stage_layer(f, created_by)
-            })();
-            let _ = std::fs::remove_file(&tmp_tar);
-            let s = res?;
+        if let Some((tree, from_overlay)) = tree {
+            let s = crate::store::stage_tree_in(&self.store.tmp_dir(), tree, from_overlay)?;
             state.config.add_layer(&s.diff_id, created_by);
             staged.push(s);
         }
@@ -554,7 +543,7 @@ impl Builder<'_> {
                     self.err(step.line, format!("{text}: the runner gave no changes"))
                 })?;
                 prune_mount_points(&tree, &LayerView::new(self.layer_dirs(&state.config)?));
-                let res = self.commit(state, Some(&tree), &created_by, &step.cache_key);
+                let res = self.commit(state, Some((&tree, true)), &created_by, &step.cache_key);
                 let _ = fsutil::remove_any(&tree);
                 res.map(Some)
             }
@@ -611,7 +600,9 @@ impl Builder<'_> {
                     .map_err(|m| {
                         self.err(step.line, format!("{}: {m}", step.instruction.keyword()))
                     })
-                    .and_then(|()| self.commit(state, Some(&tree), &created_by, &step.cache_key));
+                    .and_then(|()| {
+                        self.commit(state, Some((&tree, false)), &created_by, &step.cache_key)
+                    });
                 let _ = fsutil::remove_any(&tree);
                 res.map(Some)
             }
@@ -632,7 +623,7 @@ impl Builder<'_> {
                     let res = copy::make_dir(&tree, &image, &req)
                         .map_err(|m| self.err(step.line, format!("WORKDIR: {m}")))
                         .and_then(|()| {
-                            self.commit(state, Some(&tree), &created_by, &step.cache_key)
+                            self.commit(state, Some((&tree, false)), &created_by, &step.cache_key)
                         });
                     let _ = fsutil::remove_any(&tree);
                     return res.map(Some);
