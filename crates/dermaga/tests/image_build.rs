@@ -289,6 +289,10 @@ EOF\n\
 COPY <<-EOT /etc/motd\n\
 \tmotd for ${WHO}\n\
 \tEOT\n\
+RUN <<SCRIPT\n\
+#!/bin/sh\n\
+echo \"script $0\" > /script\n\
+SCRIPT\n\
 SHELL [\"/bin/sh\", \"-ec\"]\n\
 RUN test \"$0\" = /bin/sh && echo shell-ok > /shell\n\
 COPY *.txt /txt/\n\
@@ -313,11 +317,11 @@ COPY tree /tree\n";
         "h",
         "sh",
         "-c",
-        "cat /greeting /etc/motd /shell; ls /txt; ls /tree",
+        "cat /greeting /etc/motd /shell /script; ls /txt; ls /tree",
     ]);
     assert_eq!(
         out,
-        "hello world\nsecond line\nmotd for world\nshell-ok\na.txt\nb.txt\nkeep\n"
+        "hello world\nsecond line\nmotd for world\nshell-ok\nscript /dev/pipes/SCRIPT\na.txt\nb.txt\nkeep\n"
     );
 }
 

@@ -78,6 +78,9 @@ pub struct RunRequest {
     pub network: String,
     /// Send the process's standard output to standard error (`-q`: stdout carries the id).
     pub stdout_to_stderr: bool,
+    /// Host files bound read-only into the container: (host path, container path). A RUN
+    /// heredoc with a `#!` line runs as such a file, at `/dev/pipes/NAME` as BuildKit has it.
+    pub files: Vec<(PathBuf, String)>,
 }
 
 /// Runs RUN steps: implemented by the engine, which knows containers.
@@ -481,14 +484,30 @@ impl Builder<'_> {
         let created_by = config::created_by(&step.instruction, text, &shell);
         match &step.instruction {
             Instruction::Run { command, heredocs } => {
+                let mut files = Vec::new();
                 let argv = match command {
                     Command::Exec(v) => v.clone(),
-                    Command::Shell(s) => {
-                        let script = run_script(s, heredocs);
-                        let mut v = shell.clone();
-                        v.push(script);
-                        v
-                    }
+                    Command::Shell(s) => match lone_heredoc(s, heredocs) {
+                        Some(h) if h.body.starts_with("#!") => {
+                            // A script with its own interpreter: run as an executable file.
+                            let host = fsutil::temp_path(&self.store.tmp_dir(), "heredoc");
+                            std::fs::write(&host, &h.body)
+                                .ctx(|| format!("writing {}", host.display()))?;
+                            std::fs::set_permissions(
+                                &host,
+                                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                            )
+                            .ctx(|| format!("chmod {}", host.display()))?;
+                            let inside = format!("/dev/pipes/{}", h.name);
+                            files.push((host, inside.clone()));
+                            vec![inside]
+                        }
+                        _ => {
+                            let mut v = shell.clone();
+                            v.push(run_script(s, heredocs));
+                            v
+                        }
+                    },
                 };
                 if argv.is_empty() {
                     return Err(self.err(step.line, "RUN []: no command"));
@@ -512,6 +531,7 @@ impl Builder<'_> {
                         self.opts.network.clone()
                     },
                     stdout_to_stderr: self.quiet,
+                    files,
                 };
                 let tmp = fsutil::temp_path(&self.store.tmp_dir(), "run-layer");
                 let mut staged_tree: Option<PathBuf> = None;
@@ -525,6 +545,9 @@ impl Builder<'_> {
                     Ok(())
                 };
                 let status = self.runner.run(&req, &mut take);
+                for (host, _) in &req.files {
+                    let _ = std::fs::remove_file(host);
+                }
                 let status = match status {
                     Ok(s) => s,
                     Err(e) => {
@@ -696,21 +719,8 @@ fn run_script(cmd: &str, heredocs: &[containerfile::Heredoc]) -> String {
     if heredocs.is_empty() {
         return cmd.to_string();
     }
-    let t = cmd.trim();
-    if heredocs.len() == 1 {
-        let h = &heredocs[0];
-        let n = &h.name;
-        let alone = [
-            format!("<<{n}"),
-            format!("<<-{n}"),
-            format!("<<\"{n}\""),
-            format!("<<'{n}'"),
-            format!("<<-\"{n}\""),
-            format!("<<-'{n}'"),
-        ];
-        if alone.iter().any(|a| a == t) {
-            return h.body.clone();
-        }
+    if let Some(h) = lone_heredoc(cmd, heredocs) {
+        return h.body.clone();
     }
     let mut s = cmd.to_string();
     s.push('\n');
@@ -720,6 +730,25 @@ fn run_script(cmd: &str, heredocs: &[containerfile::Heredoc]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// The heredoc a RUN consists of alone (`RUN <<EOF`), if it does.
+fn lone_heredoc<'h>(
+    cmd: &str,
+    heredocs: &'h [containerfile::Heredoc],
+) -> Option<&'h containerfile::Heredoc> {
+    let [h] = heredocs else { return None };
+    let n = &h.name;
+    let t = cmd.trim();
+    let forms = [
+        format!("<<{n}"),
+        format!("<<-{n}"),
+        format!("<<\"{n}\""),
+        format!("<<'{n}'"),
+        format!("<<-\"{n}\""),
+        format!("<<-'{n}'"),
+    ];
+    forms.iter().any(|f| f == t).then_some(h)
 }
 
 /// Removes from a RUN step's changes the mount points the runtime created for the container
