@@ -93,6 +93,11 @@ impl StepRunner for ContainerStepRunner<'_> {
             command: req.argv.clone(),
             network: Some(req.network.clone()),
             volatile_rootfs: true,
+            volumes: req
+                .files
+                .iter()
+                .map(|(host, inside)| format!("{}:{inside}:ro", host.display()))
+                .collect(),
             create_command: vec!["dermaga".into(), "build".into()],
             ..CreateOptions::default()
         };
