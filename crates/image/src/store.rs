@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS image_layers (
     PRIMARY KEY (image_id, position)
 );
 CREATE INDEX IF NOT EXISTS image_layers_by_layer ON image_layers(diff_id);
+CREATE TABLE IF NOT EXISTS build_cache (
+    key      TEXT PRIMARY KEY,          -- a build step's cache key (containerfile::Step)
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,  -- the image after it
+    added    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS build_cache_by_image ON build_cache(image_id);
 ";
 
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -451,6 +457,22 @@ impl ImageStore {
             Ok(())
         })?;
         Ok(name)
+    }
+
+    /// Gives image `id` (full hex id) every name of `names` (already normalised) in one
+    /// transaction; names move from other images. A build names its result this way.
+    pub fn name_image(&self, id: &str, names: &[String]) -> Result<()> {
+        let _lock = self.lock()?;
+        self.write_tx(|db| {
+            for n in names {
+                db.execute(
+                    "INSERT INTO image_names(name, image_id) VALUES (?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
+                    params![n, id],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Removes the name `name` from its image (`podman untag`); the image stays.

@@ -37,16 +37,6 @@ use crate::error::{ImageError, IoContext, Result};
 use crate::fsutil;
 use crate::store::{ImageStore, NewImage};
 
-/// The layer cache: step key → the image committed after that step.
-const CACHE_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS build_cache (
-    key      TEXT PRIMARY KEY,  -- the planner's cache key of a step
-    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-    added    INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS build_cache_by_image ON build_cache(image_id);
-";
-
 /// What `dermaga build` was asked.
 #[derive(Clone, Debug, Default)]
 pub struct BuildOptions {
@@ -182,7 +172,6 @@ pub fn build(
             "[Warning] one or more build args were not consumed: [{a}]"
         );
     }
-    store.db.execute_batch(CACHE_SCHEMA)?;
     let names: Vec<String> = opts
         .tags
         .iter()
@@ -235,9 +224,7 @@ pub fn build(
             .map(|t| format!(" {t}"))
             .unwrap_or_default()
     );
-    for n in &names {
-        store.tag(&id, n)?;
-    }
+    store.name_image(&id, &names)?;
     let _ = writeln!(b.out, "--> {}", &id[..12]);
     for n in &names {
         let _ = writeln!(b.out, "Successfully tagged {n}");
@@ -785,14 +772,6 @@ fn prune_mount_points(tree: &Path, image: &LayerView) {
 
 /// The ids of the images the layer cache holds (intermediate images of builds).
 pub fn cached_image_ids(store: &ImageStore) -> Result<std::collections::HashSet<String>> {
-    let exists: i64 = store.db.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'build_cache'",
-        [],
-        |r| r.get(0),
-    )?;
-    if exists == 0 {
-        return Ok(Default::default());
-    }
     let mut stmt = store
         .db
         .prepare("SELECT DISTINCT image_id FROM build_cache")?;
