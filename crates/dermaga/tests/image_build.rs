@@ -574,7 +574,10 @@ RUN mkdir -p out && for f in src/*; do tr a-z A-Z < "$f" > "out/$(basename "$f")
  && echo "$VERSION" > out/version && chmod 600 out/version && rm /bin/vi && rm -rf /home
 RUN ["/bin/sh", "-c", "ln -s /build/out/version /build/out/current && mkdir -p /build/empty"]
 
-FROM localhost/busybox
+FROM localhost/busybox AS base
+CMD ["echo", "inherited"]
+
+FROM base
 ARG VERSION=1.2
 ENV APP_HOME=/srv/app APP_VERSION=$VERSION
 WORKDIR $APP_HOME
@@ -583,6 +586,10 @@ COPY --from=build /build/empty /srv/empty
 COPY --chown=app:app conf/*.conf /etc/app/
 COPY --chmod=751 tools/ /usr/local/bin/
 ADD bundle.tar.gz /opt/
+ADD plain.tar /plain/
+COPY --chown=app:app tools /new/parents/here/
+COPY --chown=1000 conf/app.conf /other/new/app.conf
+COPY conf/app.conf /etc
 RUN adduser -D -H -u 1234 svc 2>/dev/null || echo 'svc:x:1234:1234::/:/bin/sh' >> /etc/passwd; \
     mkdir -p /var/lib/app && chown 1234:0 /var/lib/app && rm -rf /tmp && mkdir -m 1777 /tmp && touch /tmp/.keep
 USER svc
@@ -591,7 +598,6 @@ EXPOSE 8080/tcp 9090/udp
 STOPSIGNAL SIGINT
 LABEL org.opencontainers.image.title="diff test" tier=backend
 ENTRYPOINT ["/bin/sh", "-c"]
-CMD ["ls $APP_HOME/data"]
 "#;
 
 /// podman's lock table is shared by every store of a user, so the podman side is one test.
@@ -616,6 +622,15 @@ fn same_tree_and_config_as_podman_build() {
         ],
     );
     tar_gz(&ctx, "bundle", "bundle.tar.gz");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&ctx)
+        .args(["--owner=0", "--group=0", "-cf"])
+        .arg(ctx.join("plain.tar"))
+        .arg("tools")
+        .status()
+        .unwrap();
+    assert!(st.success());
     let (id, _) = build_ok(&s, &ctx, &["-t", "diff"]);
     let (code, out, err) = p.run(&["build", "-q", "-t", "diff", ctx.to_str().unwrap()]);
     assert_eq!(code, 0, "podman build: {out}{err}");
@@ -624,8 +639,8 @@ fn same_tree_and_config_as_podman_build() {
     let (code, theirs, err) = p.run(&["image", "inspect", "--format", "{{json .Config}}", "diff"]);
     assert_eq!(code, 0, "{err}");
     let ours: serde_json::Value = serde_json::from_str(&ours).unwrap();
-    let theirs: serde_json::Value = serde_json::from_str(&theirs).unwrap();
-    assert_eq!(config_fields(&ours), config_fields(&theirs));
+    let theirs_cfg: serde_json::Value = serde_json::from_str(&theirs).unwrap();
+    assert_eq!(config_fields(&ours), config_fields(&theirs_cfg));
     // File trees.
     let mnt = s.base().join("mnt-ours");
     mount_layers(&layer_dirs(&s, &id), &mnt);
@@ -655,4 +670,7 @@ fn same_tree_and_config_as_podman_build() {
     assert_eq!(ours["/tmp"], "dir 1777 0:0");
     assert_eq!(ours["/etc/app/log.conf"], "file 11 644 1000:1000");
     assert_eq!(ours["/usr/local/bin/sub"], "dir 751 0:0");
+    assert_eq!(ours["/new/parents"], "dir 755 1000:1000");
+    assert!(ours.contains_key("/etc/app.conf") && ours.contains_key("/plain/tools/run.sh"));
+    assert_eq!(config_fields(&theirs_cfg)["Cmd"], serde_json::Value::Null);
 }

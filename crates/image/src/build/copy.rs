@@ -162,7 +162,7 @@ pub fn copy_into(
             } else {
                 dest_comps.clone()
             };
-            let host = ensure_parents(tree, image, &target)?;
+            let host = ensure_parents(tree, image, &target, req.chown)?;
             fs::write(&host, body.as_bytes())
                 .map_err(|e| format!("writing {}: {e}", show(&target)))?;
             set_meta(
@@ -197,7 +197,7 @@ pub fn copy_into(
         if target.is_empty() {
             return Err(format!("{}: cannot copy a file onto /", src.name));
         }
-        let host = ensure_parents(tree, image, &target)?;
+        let host = ensure_parents(tree, image, &target, req.chown)?;
         copy_entry(from, &src.host, &host, req)?;
     }
     Ok(())
@@ -321,16 +321,18 @@ fn is_archive(path: &Path) -> bool {
 }
 
 /// Creates the parents of `comps` in the tree (with the image's metadata where they exist
-/// there); returns the host path of `comps` itself (not created).
+/// there, else owned by `owner` — the step's `--chown` — or root, as buildah does); returns
+/// the host path of `comps` itself (not created).
 fn ensure_parents(
     tree: &Path,
     image: &LayerView,
     comps: &[String],
+    owner: Option<Owner>,
 ) -> std::result::Result<PathBuf, String> {
     let mut host = tree.to_path_buf();
     for i in 0..comps.len().saturating_sub(1) {
         host.push(&comps[i]);
-        make_dir_like_image(&host, image, &comps[..=i], None)?;
+        make_dir_like_image(&host, image, &comps[..=i], owner)?;
     }
     if let Some(last) = comps.last() {
         host.push(last);
@@ -346,7 +348,7 @@ fn ensure_dir(
     comps: &[String],
     owner: Option<Owner>,
 ) -> std::result::Result<PathBuf, String> {
-    let host = ensure_parents(tree, image, comps)?;
+    let host = ensure_parents(tree, image, comps, owner)?;
     if !comps.is_empty() {
         make_dir_like_image(&host, image, comps, owner)?;
     }
