@@ -112,6 +112,18 @@ pub fn copy_into(
     from: &SourceRoot<'_>,
     req: &CopyRequest<'_>,
 ) -> std::result::Result<(), String> {
+    let mut pending = Pending::default();
+    copy_sources(tree, image, from, req, &mut pending)?;
+    pending.finish()
+}
+
+fn copy_sources(
+    tree: &Path,
+    image: &LayerView,
+    from: &SourceRoot<'_>,
+    req: &CopyRequest<'_>,
+    p: &mut Pending,
+) -> std::result::Result<(), String> {
     let mut sources = Vec::new();
     for s in req.sources {
         if let Some((_, body)) = req.heredocs.iter().find(|(n, _)| n == s) {
@@ -157,12 +169,12 @@ pub fn copy_into(
     for (src, body) in found {
         if let Some(body) = body {
             let target = if dest_says_dir || dest_is_dir_in_image {
-                ensure_dir(tree, image, &dest_comps, req.chown)?;
+                ensure_dir(tree, image, &dest_comps, req.chown, p)?;
                 [dest_comps.clone(), vec![src.name.clone()]].concat()
             } else {
                 dest_comps.clone()
             };
-            let host = ensure_parents(tree, image, &target, req.chown)?;
+            let host = ensure_parents(tree, image, &target, req.chown, p)?;
             fs::write(&host, body.as_bytes())
                 .map_err(|e| format!("writing {}: {e}", show(&target)))?;
             set_meta(
@@ -174,12 +186,12 @@ pub fn copy_into(
             continue;
         }
         if src.is_dir {
-            let host = ensure_dir(tree, image, &dest_comps, req.chown)?;
-            copy_dir_contents(from, &src, &host, req)?;
+            let host = ensure_dir(tree, image, &dest_comps, req.chown, p)?;
+            copy_dir_contents(from, &src, &host, req, p)?;
             continue;
         }
         if req.unpack && matches!(from, SourceRoot::Context { .. }) && is_archive(&src.host) {
-            let host = ensure_dir(tree, image, &dest_comps, None)?;
+            let host = ensure_dir(tree, image, &dest_comps, None, p)?;
             let f = File::open(&src.host).map_err(|e| format!("{}: {e}", src.name))?;
             let (_, stream) = crate::layer::decompress(BufReader::new(f), &src.name)
                 .map_err(|e| e.to_string())?;
@@ -189,7 +201,7 @@ pub fn copy_into(
         }
         let target = if dest_says_dir || dest_is_dir_in_image {
             // A directory the step creates gets the step's owner (buildah's and Docker's).
-            ensure_dir(tree, image, &dest_comps, req.chown)?;
+            ensure_dir(tree, image, &dest_comps, req.chown, p)?;
             [dest_comps.clone(), vec![src.name.clone()]].concat()
         } else {
             dest_comps.clone()
@@ -197,8 +209,8 @@ pub fn copy_into(
         if target.is_empty() {
             return Err(format!("{}: cannot copy a file onto /", src.name));
         }
-        let host = ensure_parents(tree, image, &target, req.chown)?;
-        copy_entry(from, &src.host, &host, req)?;
+        let host = ensure_parents(tree, image, &target, req.chown, p)?;
+        copy_entry(from, &src.host, &host, req, p)?;
     }
     Ok(())
 }
@@ -209,7 +221,131 @@ pub fn make_dir(
     image: &LayerView,
     req: &CopyRequest<'_>,
 ) -> std::result::Result<(), String> {
-    ensure_dir(tree, image, &clean_path(req.dest), req.chown).map(|_| ())
+    let mut pending = Pending::default();
+    ensure_dir(tree, image, &clean_path(req.dest), req.chown, &mut pending)?;
+    pending.finish()
+}
+
+/// What a copy leaves for after the walk: regular files (copied on several threads once every
+/// directory exists) and directory times (set last, since creating entries changes them).
+#[derive(Default)]
+pub(crate) struct Pending {
+    files: Vec<FileJob>,
+    /// Index in `files` by destination, so a later source replaces an earlier one.
+    by_dst: std::collections::HashMap<PathBuf, usize>,
+    dir_times: Vec<(PathBuf, Metadata)>,
+}
+
+struct FileJob {
+    src: PathBuf,
+    dst: PathBuf,
+    mode: u32,
+    owner: Owner,
+    md: Metadata,
+}
+
+impl Pending {
+    fn file(&mut self, job: FileJob) {
+        match self.by_dst.get(&job.dst) {
+            Some(&i) => self.files[i] = job,
+            None => {
+                self.by_dst.insert(job.dst.clone(), self.files.len());
+                self.files.push(job);
+            }
+        }
+    }
+
+    /// A directory now at `dst` replaces any file meant for that path.
+    fn replaced(&mut self, dst: &Path) {
+        if let Some(i) = self.by_dst.remove(dst) {
+            // Keep indices stable: turn the job into a no-op.
+            self.files[i].dst = PathBuf::new();
+        }
+    }
+
+    fn dir_time(&mut self, dir: &Path, md: &Metadata) {
+        self.dir_times.push((dir.to_path_buf(), md.clone()));
+    }
+
+    /// Copies the files (on up to four threads: creating many small files is bound by the
+    /// file system's latency more than by one core), then sets the directories' times.
+    fn finish(self) -> std::result::Result<(), String> {
+        let jobs: Vec<&FileJob> = self
+            .files
+            .iter()
+            .filter(|j| !j.dst.as_os_str().is_empty())
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4)
+            .min(jobs.len().div_ceil(64).max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let first_error: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    if let Err(e) = copy_file(job) {
+                        if let Ok(mut slot) = first_error.lock() {
+                            slot.get_or_insert(e);
+                        }
+                        next.store(usize::MAX / 2, std::sync::atomic::Ordering::Relaxed);
+                        break;
+                    }
+                });
+            }
+        });
+        if let Some(e) = first_error.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        for (dir, md) in &self.dir_times {
+            set_times(dir, md).map_err(|e| format!("setting times of {}: {e}", dir.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// One regular file: content, then owner, mode and times through the open descriptor.
+fn copy_file(job: &FileJob) -> std::result::Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut src = File::open(&job.src).map_err(|e| format!("{}: {e}", job.src.display()))?;
+    let mut dst = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&job.dst)
+        .map_err(|e| format!("creating {}: {e}", job.dst.display()))?;
+    std::io::copy(&mut src, &mut dst).map_err(|e| format!("copying {}: {e}", job.src.display()))?;
+    let e = |what: &str, err: rustix::io::Errno| {
+        format!(
+            "{what} {}: {}",
+            job.dst.display(),
+            std::io::Error::from(err)
+        )
+    };
+    rustix::fs::fchown(
+        &dst,
+        Some(rustix::fs::Uid::from_raw(job.owner.uid)),
+        Some(rustix::fs::Gid::from_raw(job.owner.gid)),
+    )
+    .map_err(|x| e("chown", x))?;
+    // After chown, which clears setuid/setgid bits.
+    rustix::fs::fchmod(&dst, rustix::fs::Mode::from_raw_mode(job.mode))
+        .map_err(|x| e("chmod", x))?;
+    let ts = Timespec {
+        tv_sec: job.md.mtime(),
+        tv_nsec: job.md.mtime_nsec() as _,
+    };
+    rustix::fs::futimens(
+        &dst,
+        &Timestamps {
+            last_access: ts,
+            last_modification: ts,
+        },
+    )
+    .map_err(|x| e("setting times of", x))
 }
 
 fn show(comps: &[String]) -> String {
@@ -328,11 +464,12 @@ fn ensure_parents(
     image: &LayerView,
     comps: &[String],
     owner: Option<Owner>,
+    p: &mut Pending,
 ) -> std::result::Result<PathBuf, String> {
     let mut host = tree.to_path_buf();
     for i in 0..comps.len().saturating_sub(1) {
         host.push(&comps[i]);
-        make_dir_like_image(&host, image, &comps[..=i], owner)?;
+        make_dir_like_image(&host, image, &comps[..=i], owner, p)?;
     }
     if let Some(last) = comps.last() {
         host.push(last);
@@ -347,10 +484,11 @@ fn ensure_dir(
     image: &LayerView,
     comps: &[String],
     owner: Option<Owner>,
+    p: &mut Pending,
 ) -> std::result::Result<PathBuf, String> {
-    let host = ensure_parents(tree, image, comps, owner)?;
+    let host = ensure_parents(tree, image, comps, owner, p)?;
     if !comps.is_empty() {
-        make_dir_like_image(&host, image, comps, owner)?;
+        make_dir_like_image(&host, image, comps, owner, p)?;
     }
     Ok(host)
 }
@@ -360,21 +498,25 @@ fn make_dir_like_image(
     image: &LayerView,
     comps: &[String],
     new_owner: Option<Owner>,
+    p: &mut Pending,
 ) -> std::result::Result<(), String> {
     if fs::symlink_metadata(host).is_ok_and(|m| m.is_dir()) {
         return Ok(());
     }
     fs::create_dir(host).map_err(|e| format!("creating {}: {e}", show(comps)))?;
     match image.resolve(&show(comps), false) {
-        Some((_, _, md)) if md.is_dir() => set_meta(
-            host,
-            md.mode() & 0o7777,
-            Owner {
-                uid: md.uid(),
-                gid: md.gid(),
-            },
-            Some(&md),
-        ),
+        Some((_, _, md)) if md.is_dir() => {
+            p.dir_time(host, &md);
+            set_meta(
+                host,
+                md.mode() & 0o7777,
+                Owner {
+                    uid: md.uid(),
+                    gid: md.gid(),
+                },
+                None,
+            )
+        }
         Some((_, _, md)) if md.file_type().is_symlink() => Err(format!(
             "{} is a symbolic link in the image; dermaga does not copy through it",
             show(comps)
@@ -444,12 +586,17 @@ fn copy_entry(
     src: &Path,
     dst: &Path,
     req: &CopyRequest<'_>,
+    p: &mut Pending,
 ) -> std::result::Result<(), String> {
     let md = fs::symlink_metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
     let owner = owner_for(from, req, &md);
     let ft = md.file_type();
     if dst.exists() || fs::symlink_metadata(dst).is_ok() {
         crate::fsutil::remove_any(dst).map_err(|e| e.to_string())?;
+    }
+    if !ft.is_file() {
+        // Whatever comes last at a path wins, as with sequential copies.
+        p.replaced(dst);
     }
     if ft.is_dir() {
         fs::create_dir(dst).map_err(|e| format!("creating {}: {e}", dst.display()))?;
@@ -459,13 +606,9 @@ fn copy_entry(
             name: String::new(),
             is_dir: true,
         };
-        copy_children(from, &src_entry, dst, req)?;
-        set_meta(
-            dst,
-            req.chmod.unwrap_or(md.mode() & 0o7777),
-            owner,
-            Some(&md),
-        )?;
+        copy_children(from, &src_entry, dst, req, p)?;
+        set_meta(dst, req.chmod.unwrap_or(md.mode() & 0o7777), owner, None)?;
+        p.dir_time(dst, &md);
     } else if ft.is_symlink() {
         let t = fs::read_link(src).map_err(|e| format!("{}: {e}", src.display()))?;
         std::os::unix::fs::symlink(&t, dst).map_err(|e| format!("{}: {e}", dst.display()))?;
@@ -473,13 +616,13 @@ fn copy_entry(
             .map_err(|e| format!("chown {}: {e}", dst.display()))?;
         set_times(dst, &md).map_err(|e| format!("{}: {e}", dst.display()))?;
     } else if ft.is_file() {
-        fs::copy(src, dst).map_err(|e| format!("copying {}: {e}", src.display()))?;
-        set_meta(
-            dst,
-            req.chmod.unwrap_or(md.mode() & 0o7777),
+        p.file(FileJob {
+            src: src.to_path_buf(),
+            dst: dst.to_path_buf(),
+            mode: req.chmod.unwrap_or(md.mode() & 0o7777),
             owner,
-            Some(&md),
-        )?;
+            md,
+        });
     } else if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
         let kind = if ft.is_fifo() {
             rustix::fs::FileType::Fifo
@@ -513,8 +656,9 @@ fn copy_dir_contents(
     src: &Source,
     dst: &Path,
     req: &CopyRequest<'_>,
+    p: &mut Pending,
 ) -> std::result::Result<(), String> {
-    copy_children(from, src, dst, req)
+    copy_children(from, src, dst, req, p)
 }
 
 fn copy_children(
@@ -522,6 +666,7 @@ fn copy_children(
     src: &Source,
     dst: &Path,
     req: &CopyRequest<'_>,
+    p: &mut Pending,
 ) -> std::result::Result<(), String> {
     match from {
         SourceRoot::Context { ignore, .. } => {
@@ -546,7 +691,7 @@ fn copy_children(
                             is_dir,
                         };
                         let d = dst.join(&n);
-                        copy_ignored_dir(from, &sub, &d, req)?;
+                        copy_ignored_dir(from, &sub, &d, req, p)?;
                     }
                     continue;
                 }
@@ -559,16 +704,18 @@ fn copy_children(
                     };
                     let d = dst.join(&n);
                     let md = fs::symlink_metadata(&host).map_err(|e| e.to_string())?;
+                    p.replaced(&d);
                     fs::create_dir(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
-                    copy_children(from, &sub, &d, req)?;
+                    copy_children(from, &sub, &d, req, p)?;
                     set_meta(
                         &d,
                         req.chmod.unwrap_or(md.mode() & 0o7777),
                         owner_for(from, req, &md),
-                        Some(&md),
+                        None,
                     )?;
+                    p.dir_time(&d, &md);
                 } else {
-                    copy_entry(from, &host, &dst.join(&n), req)?;
+                    copy_entry(from, &host, &dst.join(&n), req, p)?;
                 }
             }
             Ok(())
@@ -593,6 +740,7 @@ fn copy_children(
                 if md.is_dir() && !(src.comps.is_empty() && src.name.is_empty()) {
                     let mut comps = src.comps.clone();
                     comps.push(n.to_string_lossy().into_owned());
+                    p.replaced(&d);
                     fs::create_dir(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
                     let sub = Source {
                         host: host.clone(),
@@ -600,15 +748,16 @@ fn copy_children(
                         name: n.to_string_lossy().into_owned(),
                         is_dir: true,
                     };
-                    copy_children(from, &sub, &d, req)?;
+                    copy_children(from, &sub, &d, req, p)?;
                     set_meta(
                         &d,
                         req.chmod.unwrap_or(md.mode() & 0o7777),
                         owner_for(from, req, &md),
-                        Some(&md),
+                        None,
                     )?;
+                    p.dir_time(&d, &md);
                 } else {
-                    copy_entry(from, &host, &d, req)?;
+                    copy_entry(from, &host, &d, req, p)?;
                 }
             }
             Ok(())
@@ -627,6 +776,7 @@ fn copy_ignored_dir(
     src: &Source,
     dst: &Path,
     req: &CopyRequest<'_>,
+    p: &mut Pending,
 ) -> std::result::Result<(), String> {
     let SourceRoot::Context { ignore, .. } = from else {
         return Ok(());
@@ -654,14 +804,14 @@ fn copy_ignored_dir(
             };
             if is_dir {
                 if ignore.is_ignored(&sub.comps.join("/")) {
-                    copy_ignored_dir(from, &sub, &dst.join(&n), req)?;
+                    copy_ignored_dir(from, &sub, &dst.join(&n), req, p)?;
                 } else {
                     let d = dst.join(&n);
                     fs::create_dir(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
-                    copy_children(from, &sub, &d, req)?;
+                    copy_children(from, &sub, &d, req, p)?;
                 }
             } else {
-                copy_entry(from, &host, &dst.join(&n), req)?;
+                copy_entry(from, &host, &dst.join(&n), req, p)?;
             }
         }
     }
