@@ -38,7 +38,7 @@ trap cleanup EXIT
 # The sandbox may cap open files below podman's default ulimit: ask for what it allows.
 cat > "$W/containers.conf" <<EOF
 [containers]
-default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)"]
+default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=4096:4096"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
