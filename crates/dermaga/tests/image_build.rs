@@ -347,6 +347,18 @@ fn bad_input_is_an_error_with_file_and_line() {
             "FROM localhost/busybox\nADD https://example.com/x /x\n",
             "Containerfile:2:",
         ),
+        (
+            "FROM --platform=linux/s390x localhost/busybox\n",
+            "Containerfile:1:",
+        ),
+        (
+            "FROM localhost/busybox\nRUN --mount=type=cache,target=/c true\n",
+            "Containerfile:2:",
+        ),
+        (
+            "FROM localhost/busybox\nUSER ghost\nRUN true\n",
+            "Containerfile:3:",
+        ),
     ];
     for (i, (cf, want)) in cases.iter().enumerate() {
         let ctx = context(&s, &format!("e{i}"), cf, &[("f", "x")]);

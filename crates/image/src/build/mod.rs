@@ -221,6 +221,17 @@ impl Builder<'_> {
         st: &PlannedStage,
         finals: &BTreeMap<usize, StageState>,
     ) -> Result<StageState> {
+        if let Some(p) = &st.platform {
+            let host = format!("linux/{}", crate::config::host_arch());
+            if p != &host && !p.starts_with(&format!("{host}/")) {
+                return Err(self.err(
+                    st.line,
+                    format!(
+                        "FROM --platform={p}: dermaga builds for the host platform ({host}) only"
+                    ),
+                ));
+            }
+        }
         match &st.base {
             Base::Scratch => {
                 let mut config = BuildConfig::scratch();
