@@ -19,6 +19,7 @@ mod cache;
 mod config;
 pub mod copy;
 mod run;
+mod tree;
 mod view;
 
 use std::collections::BTreeMap;
