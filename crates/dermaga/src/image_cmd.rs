@@ -27,6 +27,7 @@ image commands (podman's command lines):
   image ls|list|rm|tag|untag|prune [-a] [-f]|import|load|save|exists IMAGE
   pull [--tls-verify=false] [--authfile F] [--creds U:P] [--platform OS/ARCH] [-q] IMAGE
   push [--tls-verify=false] [--authfile F] [--digestfile F] IMAGE [DESTINATION]
+  build [-t NAME[:TAG]]... [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache] [-q] CONTEXT
   login [-u USER] [-p PASSWORD | --password-stdin] [--authfile F] REGISTRY
   logout [--authfile F] REGISTRY | -a
 ";
