@@ -41,7 +41,6 @@ pub fn main(
             "--target",
             "--network|--net",
             "--format",
-            "--pull",
             "--platform",
         ],
         boolean: &[
@@ -50,6 +49,8 @@ pub fn main(
             "--layers",
             "--rm",
             "--force-rm",
+            // podman's --pull takes an optional value (`--pull`, `--pull=never`).
+            "--pull",
             "-h|--help",
         ],
     };
