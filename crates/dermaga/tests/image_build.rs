@@ -686,3 +686,35 @@ fn same_tree_and_config_as_podman_build() {
     assert!(ours.contains_key("/etc/app.conf") && ours.contains_key("/plain/tools/run.sh"));
     assert_eq!(config_fields(&theirs_cfg)["Cmd"], serde_json::Value::Null);
 }
+
+#[test]
+fn command_line_errors_say_what() {
+    let s = Store::new("build-cli");
+    let ctx = context(&s, "cli", "FROM localhost/busybox\nCMD [\"true\"]\n", &[]);
+    let c = ctx.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["build", "--network", "bridge", c], "--network bridge"),
+        (&["build", "--format", "docker", c], "--format docker"),
+        (&["build", "--pull=always", c], "does not pull"),
+        (&["build", "--frobnicate", c], "unknown flag --frobnicate"),
+        (
+            &["build", "-f", "/nonexistent/Containerfile", c],
+            "/nonexistent/Containerfile",
+        ),
+        (
+            &["build", "/nonexistent-context"],
+            "no Containerfile or Dockerfile",
+        ),
+        (&["build", c, c], "one context directory"),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = s.run(args);
+        assert_eq!(code, 125, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // A Dockerfile is found when there is no Containerfile; --layers=false builds afresh.
+    fs::rename(ctx.join("Containerfile"), ctx.join("Dockerfile")).unwrap();
+    build_ok(&s, &ctx, &["-t", "cli"]);
+    let (_, out) = build_ok(&s, &ctx, &["--layers=false", "-t", "cli"]);
+    assert!(!out.contains("Using cache"), "{out}");
+}
