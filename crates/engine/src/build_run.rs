@@ -14,9 +14,25 @@ use crate::config::{CreateOptions, ImageInfo};
 use crate::engine::Engine;
 use crate::monitor;
 
+/// The image name build step containers carry (they have no image of their own).
+const STEP_IMAGE: &str = "dermaga-build";
+
 /// Runs RUN steps as containers of `engine`.
 pub struct ContainerStepRunner<'a> {
-    pub engine: &'a Engine,
+    engine: &'a Engine,
+}
+
+impl<'a> ContainerStepRunner<'a> {
+    /// A runner; first removes the step containers of builds that were killed (their monitor,
+    /// the build process, is gone), stopping what still runs in them.
+    pub fn new(engine: &'a Engine) -> crate::Result<ContainerStepRunner<'a>> {
+        for c in engine.db.list()? {
+            if c.config.image == STEP_IMAGE && !engine.monitor_alive(&c.id) {
+                engine.remove(&c.id, true, true)?;
+            }
+        }
+        Ok(ContainerStepRunner { engine })
+    }
 }
 
 fn image_err(e: crate::Error) -> ImageError {
@@ -81,7 +97,7 @@ impl StepRunner for ContainerStepRunner<'_> {
         };
         let img = ImageInfo {
             id: String::new(),
-            name: "dermaga-build".into(),
+            name: STEP_IMAGE.into(),
             env: req.env.clone(),
             workdir: req.workdir.clone(),
             user: req.user.clone(),
@@ -89,7 +105,7 @@ impl StepRunner for ContainerStepRunner<'_> {
             ..ImageInfo::default()
         };
         let opts = CreateOptions {
-            image: "dermaga-build".into(),
+            image: STEP_IMAGE.into(),
             command: req.argv.clone(),
             network: Some(req.network.clone()),
             volatile_rootfs: true,
