@@ -145,7 +145,10 @@ pub fn main(
         Ok(e) => e,
         Err(e) => return fail(&e.msg),
     };
-    let mut runner = ContainerStepRunner { engine: &engine };
+    let mut runner = match ContainerStepRunner::new(&engine) {
+        Ok(r) => r,
+        Err(e) => return fail(&e.msg),
+    };
     let stdout = std::io::stdout();
     let mut sink = std::io::sink();
     let mut out_lock;
