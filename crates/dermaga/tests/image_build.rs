@@ -399,13 +399,11 @@ fn kill_during_build_leaves_no_half_image() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    // The step's container is cleaned up like any container whose monitor died.
-    s.ok(&["rm", "-f", "-a"]);
     let (code, _, _) = s.run(&["image", "exists", "killed"]);
     assert_ne!(code, 0, "no image got the name");
-    let out = s.ok(&["system", "check"]);
-    assert!(out.contains("No problems found"), "{out}");
-    // A new build takes what was committed (the COPY) from the cache and finishes.
+    // The killed step's container is still there, its monitor (the build) gone.
+    assert_eq!(s.ok(&["ps", "-a", "-q"]).lines().count(), 1);
+    // A new build removes it, takes what was committed (the COPY) from the cache, finishes.
     fs::write(
         ctx.join("Containerfile"),
         "FROM localhost/busybox\nCOPY f /f\nRUN echo again\n",
@@ -413,6 +411,9 @@ fn kill_during_build_leaves_no_half_image() {
     .unwrap();
     let (_, out) = build_ok(&s, &ctx, &["-t", "killed"]);
     assert!(out.contains("--> Using cache"), "{out}");
+    assert_eq!(s.ok(&["ps", "-a", "-q"]), "");
+    let out = s.ok(&["system", "check"]);
+    assert!(out.contains("No problems found"), "{out}");
 }
 
 /// A podman with its own store, the busybox image loaded from `dermaga save`.
