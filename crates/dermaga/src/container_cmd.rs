@@ -112,6 +112,14 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         rest.remove(0);
     }
     let root = g.root.clone().unwrap_or_else(default_root);
+    if rest[0] == "build" {
+        return crate::build_cmd::main(
+            &root,
+            g.runroot.as_deref(),
+            g.runtime.as_deref(),
+            rest.split_off(1),
+        );
+    }
     if IMAGE_VERBS.contains(&rest[0].as_str()) {
         return crate::image_cmd::main(&root, rest.into_iter().map(OsString::from).collect());
     }
@@ -476,6 +484,7 @@ fn create_options(a: RunArgs, create_command: Vec<String>) -> CreateOptions {
         tty: a.tty,
         interactive: a.interactive,
         rm: a.rm,
+        volatile_rootfs: false,
         publish: a.publish,
         create_command,
     }

@@ -1,7 +1,7 @@
 //! Image commands with podman's command lines: `images`, `import`, `load`, `save`, `tag`,
 //! `untag`, `rmi`, and `image inspect|ls|list|rm|tag|untag|prune|import|load|save|exists`.
-//! `pull`, `push`, `login` and `logout` go to [`crate::registry_cmd`]; `build` is not built yet
-//! and says so.
+//! `pull`, `push`, `login` and `logout` go to [`crate::registry_cmd`]; `build` to
+//! [`crate::build_cmd`].
 //!
 //! Wiring only: the work is in `dermaga_image`. Exit statuses are podman's: 0, 125 for an
 //! error; `rmi` 1 when an image is not known and 2 when one is in use.
@@ -27,6 +27,7 @@ image commands (podman's command lines):
   image ls|list|rm|tag|untag|prune [-a] [-f]|import|load|save|exists IMAGE
   pull [--tls-verify=false] [--authfile F] [--creds U:P] [--platform OS/ARCH] [-q] IMAGE
   push [--tls-verify=false] [--authfile F] [--digestfile F] IMAGE [DESTINATION]
+  build [-t NAME[:TAG]]... [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache] [-q] CONTEXT
   login [-u USER] [-p PASSWORD | --password-stdin] [--authfile F] REGISTRY
   logout [--authfile F] REGISTRY | -a
 ";
@@ -80,7 +81,7 @@ fn dispatch(root: &Path, verb: &str, rest: Vec<String>) -> ExitCode {
         "push" => crate::registry_cmd::push(root, rest),
         "login" => crate::registry_cmd::login(root, rest),
         "logout" => crate::registry_cmd::logout(root, rest),
-        "build" => fail("`build` is not implemented yet; build with podman and move the image with `podman save` / `dermaga load`"),
+        "build" => crate::build_cmd::main(root, None, None, rest),
         "--help" | "-h" | "help" => {
             print!("{USAGE}");
             ExitCode::SUCCESS
@@ -100,40 +101,40 @@ fn fail_err(e: &ImageError) -> ExitCode {
 }
 
 /// Flags of one command: which take a value, which are booleans.
-struct Spec {
-    with_value: &'static [&'static str],
-    boolean: &'static [&'static str],
+pub(crate) struct Spec {
+    pub with_value: &'static [&'static str],
+    pub boolean: &'static [&'static str],
 }
 
 /// Parsed flags: (name as written in `with_value`/`boolean`, value), and the positionals.
-struct Parsed {
-    flags: Vec<(&'static str, String)>,
-    positional: Vec<String>,
+pub(crate) struct Parsed {
+    pub flags: Vec<(&'static str, String)>,
+    pub positional: Vec<String>,
 }
 
 impl Parsed {
-    fn value(&self, name: &str) -> Option<&str> {
+    pub(crate) fn value(&self, name: &str) -> Option<&str> {
         self.flags
             .iter()
             .rev()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
     }
-    fn values(&self, name: &str) -> Vec<String> {
+    pub(crate) fn values(&self, name: &str) -> Vec<String> {
         self.flags
             .iter()
             .filter(|(n, _)| *n == name)
             .map(|(_, v)| v.clone())
             .collect()
     }
-    fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.flags.iter().any(|(n, v)| *n == name && v != "false")
     }
 }
 
 /// Parses podman-style flags. Each spec entry is `"-s|--long"` or `"--long"`; the first long
 /// name is the key. `--flag=value`, `--flag value`, `-s value`, `-abc` (booleans) and `--`.
-fn parse(args: &[String], spec: &Spec) -> Result<Parsed, String> {
+pub(crate) fn parse(args: &[String], spec: &Spec) -> Result<Parsed, String> {
     let key_of = |list: &'static [&'static str], arg: &str| -> Option<&'static str> {
         list.iter()
             .copied()
@@ -241,6 +242,7 @@ fn images(root: &Path, args: Vec<String>) -> ExitCode {
         digests: p.has("--digests"),
         filter_name: p.positional.first().cloned(),
         dangling: None,
+        all: p.has("-a|--all"),
     };
     for f in p.values("-f|--filter") {
         match f.split_once('=') {

@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
+mod build_cmd;
 mod container_cmd;
 mod demo_cmd;
 mod dns_cmd;

@@ -46,6 +46,9 @@ pub struct CreateOptions {
     pub tty: bool,
     pub interactive: bool,
     pub rm: bool,
+    /// The root file system's upper directory need not survive a crash (build containers):
+    /// overlayfs skips its syncs.
+    pub volatile_rootfs: bool,
     pub publish: Vec<String>,
     pub create_command: Vec<String>,
 }
@@ -105,6 +108,8 @@ pub struct ContainerConfig {
     pub tty: bool,
     pub interactive: bool,
     pub rm: bool,
+    /// See [`CreateOptions::volatile_rootfs`].
+    pub volatile_rootfs: bool,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub stop_signal: String,

@@ -175,6 +175,13 @@ impl Engine {
 
     /// `dermaga create`: the container's record and files, not started.
     pub fn create(&self, opts: &CreateOptions) -> Result<Container> {
+        self.check_create_options(opts)?;
+        let img = self.resolve_image(opts)?;
+        self.create_with_image(opts, img)
+    }
+
+    /// The options `create` refuses before looking at the image.
+    fn check_create_options(&self, opts: &CreateOptions) -> Result<()> {
         if let Some(p) = opts.publish.first() {
             return Err(Error::engine(format!(
                 "-p/--publish {p}: publishing ports needs a bridge network, which dermaga does not \
@@ -194,7 +201,13 @@ impl Engine {
                 "--userns {userns}: dermaga supports only the host user namespace for now"
             )));
         }
-        let img = self.resolve_image(opts)?;
+        Ok(())
+    }
+
+    /// A container over an image already resolved (or over layers that are not an image yet,
+    /// as a build's RUN step has).
+    pub fn create_with_image(&self, opts: &CreateOptions, img: ImageInfo) -> Result<Container> {
+        self.check_create_options(opts)?;
         let id = util::random_id()?;
         let name = opts.name.clone().unwrap_or_else(|| util::random_name(&id));
         if name.is_empty()
@@ -420,6 +433,7 @@ impl Engine {
             tty: o.tty,
             interactive: o.interactive,
             rm: o.rm,
+            volatile_rootfs: o.volatile_rootfs,
             labels,
             annotations,
             stop_signal,
@@ -741,7 +755,7 @@ impl Engine {
             &p.upper(),
             &p.work(),
             &p.merged(),
-            c.config.rm,
+            c.config.rm || c.config.volatile_rootfs,
         )?;
         Ok(p.merged())
     }

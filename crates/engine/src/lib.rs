@@ -4,12 +4,14 @@
 //!
 //! It builds OCI bundles from images and hands them to the runtime (its own or an external one
 //! such as runc, always through runc's command line); it does not isolate processes itself.
+//! It also runs the RUN steps of `dermaga build` ([`build_run::ContainerStepRunner`]).
 //!
 //! Under the store root: `dermaga.db` (tables `containers`, `volumes`, beside the image
 //! store's), `containers/<id>/` (upper, work and merged directories, config.json, the log,
 //! /etc files, `monitor.lock`), `volumes/<name>/_data`, `engine.lock` (held shared by creates
 //! and removals, exclusively by `system check`). Runtime state lives under the run root.
 
+pub mod build_run;
 pub mod check;
 pub mod config;
 pub mod cp;

@@ -761,6 +761,44 @@ pub fn write_layer_tar<W: io::Write>(dir: &Path, out: W) -> Result<u64> {
     Ok(n)
 }
 
+/// Makes an overlayfs upper directory fit to be a layer directory as it is: removes the
+/// kernel's bookkeeping xattrs (`trusted.overlay.*` other than `opaque`) and sockets (which a
+/// layer tar does not carry). Whiteouts and opaque markers stay: they are what an extracted
+/// layer holds.
+pub fn clean_upper_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| ImageError::io(format!("reading {}", dir.display()), e))?;
+    strip_overlay_xattrs(dir);
+    for e in rd {
+        let e = e.map_err(|e| ImageError::io(format!("reading {}", dir.display()), e))?;
+        let ft = e
+            .file_type()
+            .map_err(|err| ImageError::io(format!("examining {}", e.path().display()), err))?;
+        let p = e.path();
+        if ft.is_socket() {
+            let _ = std::fs::remove_file(&p);
+        } else if ft.is_dir() {
+            clean_upper_dir(&p)?;
+        } else {
+            strip_overlay_xattrs(&p);
+        }
+    }
+    Ok(())
+}
+
+fn strip_overlay_xattrs(path: &Path) {
+    let mut names = vec![0u8; 4096];
+    let Ok(len) = rustix::fs::llistxattr(path, &mut names[..]) else {
+        return;
+    };
+    for name in names[..len].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        if name.starts_with(b"trusted.overlay.") && name != b"trusted.overlay.opaque" {
+            let _ = rustix::fs::lremovexattr(path, OsStr::from_bytes(name));
+        }
+    }
+}
+
 fn list_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
     let mut names = vec![0u8; 4096];
     let Ok(len) = rustix::fs::llistxattr(path, &mut names[..]) else {

@@ -1,8 +1,9 @@
-//! OCI images: the content-addressed blob and layer store, image archives, the registry client
-//! and the Containerfile parser and build planner.
+//! OCI images: the content-addressed blob and layer store, image archives, the registry client,
+//! the Containerfile parser and build planner, and the build executor ([`build`]).
 //!
-//! It knows nothing of running containers: a Containerfile's RUN steps go through a trait that
-//! the engine implements, and `rmi` asks an [`ImageUsers`] whether containers use an image.
+//! It knows nothing of running containers: a Containerfile's RUN steps go through a trait
+//! ([`build::StepRunner`]) that the engine implements, and `rmi` asks an [`ImageUsers`]
+//! whether containers use an image.
 //!
 //! # The store on disk
 //!
@@ -10,7 +11,7 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `dermaga.db` | SQLite (WAL, busy timeout) shared with the engine; the image store's tables are `images`, `image_names`, `layers`, `image_layers` |
+//! | `dermaga.db` | SQLite (WAL, busy timeout) shared with the engine; the image store's tables are `images`, `image_names`, `layers`, `image_layers`, `build_cache` |
 //! | `blobs/sha256/<hex>` | content-addressed blobs (configs, manifests, layer blobs as received), verified on the way in |
 //! | `layers/<diff hex>/` | each layer extracted once, shared read-only by every image that has it; OCI whiteouts already turned into overlayfs ones |
 //! | `l/<short>` | symlink `-> ../layers/<diff hex>`: short names for overlay `lowerdir=` (see [`ResolvedImage::layer_links`]) |
@@ -35,6 +36,7 @@
 //! ```
 
 pub mod archive;
+pub mod build;
 pub mod check;
 pub mod config;
 pub mod containerfile;

@@ -26,6 +26,9 @@ pub struct ImagesOptions {
     pub filter_name: Option<String>,
     /// `--filter dangling=true|false`.
     pub dangling: Option<bool>,
+    /// `-a`: also the unnamed intermediate images of builds (the layer cache), which are
+    /// hidden otherwise, as podman hides them.
+    pub all: bool,
 }
 
 /// podman's "2 MB": decimal units, three significant digits (go-units HumanSizeWithPrecision).
@@ -237,6 +240,10 @@ pub fn images_output(store: &ImageStore, opts: &ImagesOptions) -> Result<String>
     infos.sort_by_key(|i| std::cmp::Reverse(created_unix(i)));
     if let Some(d) = opts.dangling {
         infos.retain(|i| i.names.is_empty() == d);
+    }
+    if !opts.all {
+        let cache = crate::build::cached_image_ids(store)?;
+        infos.retain(|i| !(i.names.is_empty() && cache.contains(&i.id)));
     }
     let now = chrono::Utc::now().timestamp();
     // Rows: one per name (or one `<none>` row for an unnamed image).

@@ -11,7 +11,7 @@ use oci_spec::image::ImageConfiguration;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::digest::{digest_hex, sha256_digest, HashingReader};
+use crate::digest::{digest_hex, sha256_digest, HashingReader, HashingWriter};
 use crate::error::{ImageError, IoContext, Result};
 use crate::fsutil::{self, FileLock};
 use crate::layer;
@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS image_layers (
     PRIMARY KEY (image_id, position)
 );
 CREATE INDEX IF NOT EXISTS image_layers_by_layer ON image_layers(diff_id);
+CREATE TABLE IF NOT EXISTS build_cache (
+    key      TEXT PRIMARY KEY,          -- a build step's cache key (containerfile::Step)
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,  -- the image after it
+    added    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS build_cache_by_image ON build_cache(image_id);
 ";
 
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -451,6 +457,22 @@ impl ImageStore {
             Ok(())
         })?;
         Ok(name)
+    }
+
+    /// Gives image `id` (full hex id) every name of `names` (already normalised) in one
+    /// transaction; names move from other images. A build names its result this way.
+    pub fn name_image(&self, id: &str, names: &[String]) -> Result<()> {
+        let _lock = self.lock()?;
+        self.write_tx(|db| {
+            for n in names {
+                db.execute(
+                    "INSERT INTO image_names(name, image_id) VALUES (?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
+                    params![n, id],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Removes the name `name` from its image (`podman untag`); the image stays.
@@ -901,6 +923,40 @@ fn report_warnings(what: &str, report: &layer::ExtractReport) {
 pub(crate) fn discard_staged_in(s: &StagedLayer) {
     let _ = fs::remove_file(&s.tmp_blob);
     let _ = fsutil::remove_any(&s.tmp_dir);
+}
+
+/// Stages a directory tree already under the store's `tmp/` (a build step's changes) as a
+/// layer without extracting anything: the tree itself becomes the extracted layer and its tar
+/// ([`layer::write_layer_tar`]), hashed as it is written, the layer blob (uncompressed, so the
+/// diff id is the blob digest). `from_overlay`: the tree is an overlayfs upper directory, whose
+/// overlay bookkeeping (xattrs other than the opaque marker) and sockets are removed first.
+pub(crate) fn stage_tree_in(tmp: &Path, tree: &Path, from_overlay: bool) -> Result<StagedLayer> {
+    if from_overlay {
+        layer::clean_upper_dir(tree)?;
+    }
+    let tmp_blob = fsutil::temp_path(tmp, "blob");
+    let res = (|| {
+        let f = File::create(&tmp_blob).ctx(|| format!("creating {}", tmp_blob.display()))?;
+        let mut w = HashingWriter::new(BufWriter::with_capacity(256 * 1024, f));
+        layer::write_layer_tar(tree, &mut w)?;
+        w.flush()
+            .ctx(|| format!("writing {}", tmp_blob.display()))?;
+        let digest = w.hasher.clone().digest();
+        let size = w.hasher.len();
+        Ok(StagedLayer {
+            diff_id: digest.clone(),
+            blob_digest: digest,
+            media_type: layer::Compression::None.oci_layer_media_type().to_string(),
+            blob_size: size,
+            size,
+            tmp_blob: tmp_blob.clone(),
+            tmp_dir: tree.to_path_buf(),
+        })
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp_blob);
+    }
+    res
 }
 
 /// [`ImageStore::stage_layer`] without the store, so layers can be staged on several threads:

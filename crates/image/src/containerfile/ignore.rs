@@ -75,6 +75,11 @@ impl IgnoreRules {
         ignored
     }
 
+    /// Whether some pattern re-includes (`!`) what an earlier one excluded.
+    pub fn has_exceptions(&self) -> bool {
+        self.patterns.iter().any(|(_, neg)| *neg)
+    }
+
     /// The files, symlinks and directories of `context` a build sees, relative, sorted.
     pub fn walk(&self, context: &Path) -> std::io::Result<Vec<String>> {
         let mut out = Vec::new();

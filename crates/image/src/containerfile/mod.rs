@@ -16,7 +16,7 @@ mod parse;
 mod plan;
 
 pub use expand::{expand, split_words};
-pub use ignore::{match_element, match_elements, IgnoreRules};
+pub use ignore::{clean as clean_path, has_glob, match_element, match_elements, IgnoreRules};
 pub use parse::{
     parse, parse_duration, ArgDecl, Command, Containerfile, CopySpec, Healthcheck, Heredoc,
     Instruction, Located, Stage,

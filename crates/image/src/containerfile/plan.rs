@@ -30,7 +30,7 @@ const PREDEFINED: &[&str] = &[
 ];
 
 /// Looks up the stored image id of an image name.
-pub type ImageIdFn = dyn Fn(&str) -> Option<String>;
+pub type ImageIdFn<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 /// What a plan depends on besides the file.
 #[derive(Default)]
@@ -46,7 +46,7 @@ pub struct PlanOptions<'a> {
     /// Ignore rules for the context (default: none).
     pub ignore: Option<&'a IgnoreRules>,
     /// The stored image id of a base image name (for cache keys); `None` keys by name.
-    pub image_id: Option<&'a ImageIdFn>,
+    pub image_id: Option<&'a ImageIdFn<'a>>,
 }
 
 /// A stage's base.
