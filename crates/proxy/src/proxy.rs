@@ -93,11 +93,17 @@ impl Proxy {
         let shared = Arc::new(Shared::build(config, nbthread));
 
         // Bind everything before starting anything, so a bind error stops the start cleanly.
-        let mut per_thread: Vec<Vec<(usize, std::net::TcpListener)>> =
+        let mut per_thread: Vec<Vec<worker::Listener>> =
             (0..nbthread).map(|_| Vec::new()).collect();
         let mut bound: Vec<(String, SocketAddr)> = Vec::new();
         for (fe_idx, fe) in shared.frontends.iter().enumerate() {
             for b in &fe.model.binds {
+                let tls = b.tls.as_ref().map(|t| t.config.clone());
+                let listener = |socket| worker::Listener {
+                    frontend: fe_idx,
+                    tls: tls.clone(),
+                    socket,
+                };
                 let backlog = b.backlog.unwrap_or(fe.maxconn.clamp(128, 65535));
                 for a in &b.addrs {
                     match a {
@@ -120,9 +126,9 @@ impl Proxy {
                                 // With port 0 every thread shares the port the first one got.
                                 let real = first.local_addr()?;
                                 bound.push((fe.name.clone(), real));
-                                per_thread[0].push((fe_idx, first));
+                                per_thread[0].push(listener(first));
                                 for list in per_thread.iter_mut().skip(1) {
-                                    list.push((fe_idx, bind(real)?));
+                                    list.push(listener(bind(real)?));
                                 }
                             }
                         }
@@ -133,7 +139,7 @@ impl Proxy {
                                     loc: b.loc.clone(),
                                     source: e,
                                 })?;
-                                list.push((fe_idx, l));
+                                list.push(listener(l));
                             }
                         }
                         ListenAddr::Unix(p) => {
