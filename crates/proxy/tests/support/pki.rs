@@ -87,6 +87,11 @@ pub struct TlsBackend {
 impl TlsBackend {
     /// Serves `bundle` (certificate and key in one PEM file).
     pub fn start(name: &str, bundle: &Path) -> TlsBackend {
+        Self::start_at(name, bundle, "127.0.0.1:0".parse().unwrap())
+    }
+
+    /// Serves `bundle` on `addr` (waiting a little for a previous listener to let it go).
+    pub fn start_at(name: &str, bundle: &Path, addr: SocketAddr) -> TlsBackend {
         use rustls::pki_types::pem::PemObject;
         let pem = std::fs::read(bundle).unwrap();
         let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
@@ -101,7 +106,18 @@ impl TlsBackend {
             .with_single_cert(certs, key)
             .unwrap();
         let cfg = Arc::new(cfg);
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut tries = 0;
+        let l = loop {
+            match TcpListener::bind(addr) {
+                Ok(l) => break l,
+                Err(e) if tries < 100 => {
+                    let _ = e;
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("bind {addr}: {e}"),
+            }
+        };
         let addr = l.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let snis = Arc::new(Mutex::new(Vec::new()));
