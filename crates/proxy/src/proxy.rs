@@ -77,6 +77,15 @@ pub struct Proxy {
 pub struct ProxyHandle {
     shared: Arc<Shared>,
     stop: Arc<watch::Sender<u8>>,
+    tls: Arc<Vec<TlsListener>>,
+}
+
+/// The TLS configuration of one `bind ... ssl` line of a running proxy.
+struct TlsListener {
+    frontend: String,
+    /// The line's index among its frontend's `bind` lines.
+    bind: usize,
+    slot: crate::tls::TlsSlot,
 }
 
 impl Proxy {
@@ -96,9 +105,18 @@ impl Proxy {
         let mut per_thread: Vec<Vec<worker::Listener>> =
             (0..nbthread).map(|_| Vec::new()).collect();
         let mut bound: Vec<(String, SocketAddr)> = Vec::new();
+        let mut tls_slots: Vec<TlsListener> = Vec::new();
         for (fe_idx, fe) in shared.frontends.iter().enumerate() {
-            for b in &fe.model.binds {
-                let tls = b.tls.as_ref().map(|t| t.config.clone());
+            for (bind_idx, b) in fe.model.binds.iter().enumerate() {
+                let tls: Option<crate::tls::TlsSlot> = b.tls.as_ref().map(|t| {
+                    let slot = Arc::new(arc_swap::ArcSwap::new(t.config.clone()));
+                    tls_slots.push(TlsListener {
+                        frontend: fe.name.clone(),
+                        bind: bind_idx,
+                        slot: slot.clone(),
+                    });
+                    slot
+                });
                 let listener = |socket| worker::Listener {
                     frontend: fe_idx,
                     tls: tls.clone(),
@@ -175,6 +193,7 @@ impl Proxy {
         let handle = ProxyHandle {
             shared: shared.clone(),
             stop: Arc::new(tx),
+            tls: Arc::new(tls_slots),
         };
         let h2 = handle.clone();
         let rx2 = rx.clone();
@@ -396,6 +415,38 @@ impl ProxyHandle {
                 .map(|s| (s.name.clone(), s.status_text()))
                 .collect(),
         )
+    }
+
+    /// Takes the certificates and TLS settings of `config`'s `bind ... ssl` lines (loaded
+    /// again from their files by [`config::load`]): new connections use them, connections
+    /// already open keep theirs. Each TLS bind of the running proxy must still be there, as
+    /// the same frontend's bind line of the same rank with `ssl`; the error names the first
+    /// that is not, and then nothing is changed. Gives how many listeners changed.
+    pub fn reload_tls(&self, config: &Config) -> Result<usize, String> {
+        let mut updates = Vec::new();
+        for l in self.tls.iter() {
+            let fe = config
+                .frontends()
+                .find(|p| p.name == l.frontend)
+                .ok_or_else(|| format!("frontend '{}' is gone", l.frontend))?;
+            let tls = fe
+                .binds
+                .get(l.bind)
+                .and_then(|b| b.tls.as_ref())
+                .ok_or_else(|| {
+                    format!(
+                        "frontend '{}' has no 'bind ... ssl' line of rank {} any more",
+                        l.frontend,
+                        l.bind + 1
+                    )
+                })?;
+            updates.push((&l.slot, tls.config.clone()));
+        }
+        let n = updates.len();
+        for (slot, cfg) in updates {
+            slot.store(cfg);
+        }
+        Ok(n)
     }
 
     /// Writes every server's state to the logs (SIGHUP).

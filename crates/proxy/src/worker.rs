@@ -37,8 +37,9 @@ pub struct ListenSpec {
 /// A listening socket of one thread, with what its `bind` line says about TLS.
 pub struct Listener {
     pub frontend: usize,
-    /// `bind ... ssl`: the handshake every accepted connection goes through first.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `bind ... ssl`: the handshake every accepted connection goes through first; swapped
+    /// when certificates are reloaded (connections keep the configuration they started with).
+    pub tls: Option<crate::tls::TlsSlot>,
     pub socket: std::net::TcpListener,
 }
 
@@ -348,7 +349,7 @@ pub fn run_worker(
 async fn accept_loop(
     w: Rc<Worker>,
     fe_idx: usize,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<crate::tls::TlsSlot>,
     l: TcpListener,
 ) {
     let fe: Arc<Frontend> = w.shared.frontends[fe_idx].clone();
@@ -400,7 +401,7 @@ async fn accept_loop(
         fe.counters.max_sessions.fetch_max(n, Relaxed);
         let w2 = w.clone();
         let fe2 = fe.clone();
-        let tls = tls.clone();
+        let tls = tls.as_ref().map(|t| t.load_full());
         w.live.set(w.live.get() + 1);
         tokio::task::spawn_local(async move {
             if let Some(conn) = handshake(&fe2, tls.as_ref(), stream).await {

@@ -24,6 +24,10 @@ use crate::config::{Diagnostic, Global, Location, Proxy, ServerTls};
 use crate::session::Conn;
 use names::Version;
 
+/// The TLS configuration of one `bind ... ssl` line, shared by its listeners on every
+/// thread and replaced whole when certificates are reloaded.
+pub type TlsSlot = Arc<arc_swap::ArcSwap<rustls::ServerConfig>>;
+
 /// A crypto provider offering `suites` and, when given, only `groups`.
 fn provider(
     suites: Vec<SupportedCipherSuite>,
