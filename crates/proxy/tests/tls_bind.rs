@@ -78,11 +78,13 @@ fn certificates_by_sni_exact_wildcard_and_default() {
     let w = ca.server(&dir, "w.pem", &["*.w.test"], false);
     let be = HttpBackend::start("s1");
     let cfg = format!(
-        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0 ssl crt {} crt {} crt {} crt {}\n    default_backend be\nbackend be\n    server s1 {}\n",
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0 ssl crt {} crt {} crt {} crt {}\n    default_backend be\nfrontend strict\n    bind 127.0.0.1:0 ssl crt {} crt {} strict-sni\n    default_backend be\nbackend be\n    server s1 {}\n",
         d.display(),
         a.display(),
         b.display(),
         w.display(),
+        d.display(),
+        a.display(),
         be.addr
     );
     let p = start_proxy(&cfg);
@@ -102,6 +104,14 @@ fn certificates_by_sni_exact_wildcard_and_default() {
     // curl refuses the default certificate for a name it does not cover.
     let (code, _, _) = https_get(&ca.path, "nosuch.test", addr, "/", &[]);
     assert_ne!(code, 0);
+    // strict-sni: no default certificate; an unknown name or no SNI ends the handshake.
+    let strict = fe_addr(&p, "strict");
+    assert_eq!(served_cn(strict, Some("a.test")), "a.test");
+    for extra in [&["-servername", "nosuch.test"][..], &["-noservername"][..]] {
+        let (code, out) = s_client(strict, extra);
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains("no peer certificate available"), "{out}");
+    }
     p.stop();
     p.wait();
     let _ = std::fs::remove_dir_all(&dir);
