@@ -117,9 +117,14 @@ impl Proxy {
                     });
                     slot
                 });
+                let label: Arc<str> = match &b.name {
+                    Some(n) => n.as_str().into(),
+                    None => (bind_idx + 1).to_string().into(),
+                };
                 let listener = |socket| worker::Listener {
                     frontend: fe_idx,
                     tls: tls.clone(),
+                    label: label.clone(),
                     socket,
                 };
                 let backlog = b.backlog.unwrap_or(fe.maxconn.clamp(128, 65535));

@@ -40,6 +40,8 @@ pub struct Listener {
     /// `bind ... ssl`: the handshake every accepted connection goes through first; swapped
     /// when certificates are reloaded (connections keep the configuration they started with).
     pub tls: Option<crate::tls::TlsSlot>,
+    /// The bind line's `name`, else its rank in the frontend, as haproxy's logs name it.
+    pub label: Arc<str>,
     pub socket: std::net::TcpListener,
 }
 
@@ -304,7 +306,7 @@ pub fn run_worker(
             let sock = TcpListener::from_std(l.socket)?;
             let w = worker.clone();
             accepts.push(tokio::task::spawn_local(accept_loop(
-                w, l.frontend, l.tls, sock,
+                w, l.frontend, l.tls, l.label, sock,
             )));
         }
         // Idle-pool purge.
@@ -350,6 +352,7 @@ async fn accept_loop(
     w: Rc<Worker>,
     fe_idx: usize,
     tls: Option<crate::tls::TlsSlot>,
+    label: Arc<str>,
     l: TcpListener,
 ) {
     let fe: Arc<Frontend> = w.shared.frontends[fe_idx].clone();
@@ -402,9 +405,10 @@ async fn accept_loop(
         let w2 = w.clone();
         let fe2 = fe.clone();
         let tls = tls.as_ref().map(|t| t.load_full());
+        let label = label.clone();
         w.live.set(w.live.get() + 1);
         tokio::task::spawn_local(async move {
-            if let Some(conn) = handshake(&fe2, tls.as_ref(), stream).await {
+            if let Some(conn) = handshake(&w2, &fe2, tls.as_ref(), stream, peer, &label).await {
                 match fe2.model.settings.mode {
                     Mode::Http => crate::session::http::run(&w2, &fe2, conn, peer, local).await,
                     Mode::Tcp => crate::session::tcp::run(&w2, &fe2, conn, peer, local).await,
@@ -418,11 +422,15 @@ async fn accept_loop(
 }
 
 /// The TLS handshake of a `bind ... ssl` connection, within the client timeout (as haproxy
-/// bounds it); a plain connection as it is. `None`: the handshake failed.
+/// bounds it); a plain connection as it is. `None`: the handshake failed, which is logged as
+/// haproxy logs it (`CLIENT [DATE] FRONTEND/BIND: SSL handshake failure`).
 async fn handshake(
+    w: &Worker,
     fe: &Frontend,
     tls: Option<&Arc<rustls::ServerConfig>>,
     stream: TcpStream,
+    peer: SocketAddr,
+    label: &str,
 ) -> Option<crate::session::Conn> {
     let Some(cfg) = tls else {
         return Some(stream.into());
@@ -432,6 +440,13 @@ async fn handshake(
         Ok(c) => Some(c),
         Err(_) => {
             fe.counters.failed_handshakes.fetch_add(1, Relaxed);
+            let logs = &fe.model.settings.logs;
+            if !logs.targets.is_empty() {
+                let mut line = format!("{}:{} [", peer.ip(), peer.port());
+                crate::log::Tm::now().haproxy_date(&mut line);
+                line.push_str(&format!("] {}/{label}: SSL handshake failure", fe.name));
+                w.shared.logger.emit(&logs.targets, 6, &line);
+            }
             None
         }
     }

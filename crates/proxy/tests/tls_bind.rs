@@ -385,3 +385,67 @@ fn tcp_mode_terminates_tls_too() {
     p.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The part of a syslog line after its header, with digits runs replaced by `#`.
+fn log_tail_shape(line: &str) -> String {
+    let tail = line.split(": ").skip(1).collect::<Vec<_>>().join(": ");
+    let mut out = String::new();
+    let mut last_digit = false;
+    for c in tail.trim_end().chars() {
+        if c.is_ascii_digit() {
+            if !last_digit {
+                out.push('#');
+            }
+            last_digit = true;
+        } else {
+            out.push(c);
+            last_digit = false;
+        }
+    }
+    out
+}
+
+#[test]
+fn failed_handshakes_are_logged_as_haproxy_logs_them() {
+    use std::net::UdpSocket;
+    let dir = tempdir("tls-hslog");
+    let ca = Ca::new(&dir, "ca");
+    let crt = ca.server(&dir, "site.pem", &["site.test"], false);
+    let mut lines = Vec::new();
+    for program in ["haproxy", "dermaga"] {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let port = free_port();
+        let cfg = format!(
+            "global\n nbthread 1\ndefaults\n mode http\n log 127.0.0.1:{} local0\n option httplog\n timeout connect 1s\n timeout client 5s\n timeout server 5s\nfrontend fe\n bind 127.0.0.1:{port} ssl crt {}\n http-request return status 200 content-type text/plain string ok\n",
+            rx.local_addr().unwrap().port(),
+            crt.display()
+        );
+        let bin = if program == "haproxy" {
+            HAPROXY
+        } else {
+            DERMAGA
+        };
+        let _p = spawn(bin, &cfg, program);
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        wait_port(addr);
+        let (code, _) = s_client(addr, &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
+        assert_ne!(code, 0);
+        let mut buf = [0u8; 2048];
+        let line = loop {
+            let n = rx.recv(&mut buf).expect("a log line");
+            let l = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if l.contains("SSL handshake failure") {
+                break l;
+            }
+        };
+        lines.push(log_tail_shape(&line));
+    }
+    assert_eq!(lines[1], lines[0], "dermaga vs haproxy");
+    assert_eq!(
+        lines[0],
+        "#.#.#.#:# [#/Nov/#:#:#:#.#] fe/#: SSL handshake failure"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
