@@ -43,6 +43,12 @@ impl Conn {
         }
     }
 
+    /// The ALPN protocol the client and dermaga agreed on (`http/1.1`; `h2` once HTTP/2
+    /// exists), for the session to pick its protocol by.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.tls_server().and_then(|c| c.alpn_protocol())
+    }
+
     /// Whether this is plain TCP (splice(2) can move its bytes).
     pub fn is_plain(&self) -> bool {
         matches!(self, Conn::Plain(_))
