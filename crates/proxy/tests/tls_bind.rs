@@ -118,6 +118,40 @@ fn certificates_by_sni_exact_wildcard_and_default() {
 }
 
 #[test]
+fn ecdsa_and_rsa_certificates_for_one_name_follow_the_client() {
+    let dir = tempdir("tls-dual");
+    let ca = Ca::new(&dir, "ca");
+    let ec = ca.server(&dir, "dual-ec.pem", &["dual.test"], false);
+    let rsa = ca.server_rsa(&dir, "dual-rsa.pem", &["dual.test"]);
+    let be = HttpBackend::start("s1");
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0 ssl crt {} crt {}\n    default_backend be\nbackend be\n    server s1 {}\n",
+        ec.display(),
+        rsa.display(),
+        be.addr
+    );
+    let p = start_proxy(&cfg);
+    let addr = fe_addr(&p, "fe");
+    let key_bits = |sigalgs: &str| {
+        let (code, out) = s_client(addr, &["-servername", "dual.test", "-sigalgs", sigalgs]);
+        assert_eq!(code, 0, "{out}");
+        out.lines()
+            .find_map(|l| l.strip_prefix("Server public key is "))
+            .unwrap_or("none")
+            .to_string()
+    };
+    assert_eq!(key_bits("ECDSA+SHA256"), "256 bit");
+    assert_eq!(key_bits("rsa_pss_rsae_sha256"), "2048 bit");
+    // A client that takes both gets the first one loaded.
+    assert_eq!(key_bits("ECDSA+SHA256:rsa_pss_rsae_sha256"), "256 bit");
+    let (code, body, err) = https_get(&ca.path, "dual.test", addr, "/", &[]);
+    assert_eq!((code, body.as_str()), (0, "s1"), "{err}");
+    p.stop();
+    p.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn certificate_directory_and_crt_list_with_filters() {
     let dir = tempdir("tls-crtlist");
     let ca = Ca::new(&dir, "ca");

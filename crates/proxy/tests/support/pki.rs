@@ -52,6 +52,75 @@ impl Ca {
         path
     }
 
+    /// An RSA-2048 server certificate for `names`, made by the openssl command (rcgen's ring
+    /// backend cannot make RSA keys), as one bundle `FILE` with a PKCS#1 key
+    /// (`BEGIN RSA PRIVATE KEY`, as older tools write them).
+    pub fn server_rsa(&self, dir: &Path, file: &str, names: &[&str]) -> PathBuf {
+        let ca_key = dir.join(format!("{file}.ca-key"));
+        let ca_crt = dir.join(format!("{file}.ca-crt"));
+        std::fs::write(&ca_key, self.key.serialize_pem()).unwrap();
+        std::fs::write(&ca_crt, self.cert.pem()).unwrap();
+        let key = dir.join(format!("{file}.tmpkey"));
+        let csr = dir.join(format!("{file}.csr"));
+        let crt = dir.join(format!("{file}.crt"));
+        let ext = dir.join(format!("{file}.ext"));
+        let sans: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+        std::fs::write(
+            &ext,
+            format!(
+                "subjectAltName={}\nextendedKeyUsage=serverAuth\n",
+                sans.join(",")
+            ),
+        )
+        .unwrap();
+        let p = |x: &PathBuf| x.to_str().unwrap().to_string();
+        let subj = format!("/CN={}", names[0]);
+        for args in [
+            vec!["genrsa", "-traditional", "-out", &p(&key), "2048"],
+            vec![
+                "req",
+                "-new",
+                "-key",
+                &p(&key),
+                "-subj",
+                &subj,
+                "-out",
+                &p(&csr),
+            ],
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                &p(&csr),
+                "-CA",
+                &p(&ca_crt),
+                "-CAkey",
+                &p(&ca_key),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &p(&ext),
+                "-out",
+                &p(&crt),
+            ],
+        ] {
+            let (code, _, err) = run("openssl", &args);
+            assert_eq!(code, 0, "openssl {args:?}: {err}");
+        }
+        let path = dir.join(file);
+        std::fs::write(
+            &path,
+            format!(
+                "{}{}",
+                std::fs::read_to_string(&crt).unwrap(),
+                std::fs::read_to_string(&key).unwrap()
+            ),
+        )
+        .unwrap();
+        path
+    }
+
     /// A client certificate: (certificate file, key file).
     pub fn client(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
         let key = KeyPair::generate().unwrap();
