@@ -146,3 +146,53 @@ fn check_ssl_marks_servers_down_and_up() {
     p.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn client_certificate_to_a_server_that_requires_one() {
+    let dir = tempdir("srv-clientcert");
+    let ca = Ca::new(&dir, "ca");
+    let client_ca = Ca::new(&dir, "clientca");
+    let site = ca.server(&dir, "site.pem", &["site.test"], false);
+    let (cc, ck) = client_ca.client(&dir, "proxy");
+    // The client certificate as one bundle, and as a certificate with its key beside it.
+    let bundle = dir.join("proxy-bundle.pem");
+    std::fs::write(
+        &bundle,
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&cc).unwrap(),
+            std::fs::read_to_string(&ck).unwrap()
+        ),
+    )
+    .unwrap();
+    let be = HttpBackend::start("s1");
+    // One proxy plays both parts: `inner` terminates TLS and requires a client certificate;
+    // `fe` forwards to it over TLS with or without one.
+    let inner = free_port();
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    use_backend nocert if {{ path_beg /nocert }}\n    default_backend withcert\n\
+backend withcert\n    server in 127.0.0.1:{inner} ssl verify required ca-file {ca} sni str(site.test) crt {bundle}\n\
+backend nocert\n    server in 127.0.0.1:{inner} ssl verify required ca-file {ca} sni str(site.test)\n\
+frontend inner\n    bind 127.0.0.1:{inner} ssl crt {site} verify required ca-file {cca}\n    http-request set-header X-Client-Cert %[ssl_c_used]\n    default_backend be\n\
+backend be\n    server s1 {}\n",
+        be.addr,
+        ca = ca.path.display(),
+        bundle = bundle.display(),
+        site = site.display(),
+        cca = client_ca.path.display(),
+    );
+    let p = start_proxy(&cfg);
+    let r = get(fe(&p), "/echo").expect("response");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body_str().contains("X-Client-Cert: 1\r\n"),
+        "{}",
+        r.body_str()
+    );
+    // Without one, the TLS 1.3 handshake completes on the client side before the server
+    // refuses it, so the refusal comes as the answer to the request: 502.
+    assert_eq!(get(fe(&p), "/nocert").unwrap().status, 502);
+    p.stop();
+    p.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

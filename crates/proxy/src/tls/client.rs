@@ -172,9 +172,7 @@ pub fn build(opts: &[RawOption], global: &Global, separate_check: bool) -> Resul
     let mut cfg = match &crt {
         Some(path) => {
             let l = pem::load_bundle(path, &provider)?;
-            builder
-                .with_client_auth_cert(l.key.cert.clone(), key_der_of(path)?)
-                .map_err(|e| format!("unusable client certificate '{}' : {e}.", path.display()))?
+            builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(l.key)))
         }
         None => builder.with_no_client_auth(),
     };
@@ -208,23 +206,6 @@ pub fn build(opts: &[RawOption], global: &Global, separate_check: bool) -> Resul
         check_tls,
         warnings,
     })
-}
-
-/// The key of a client-certificate bundle, again as DER for rustls' builder.
-fn key_der_of(path: &std::path::Path) -> Result<rustls::pki_types::PrivateKeyDer<'static>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let pem = std::fs::read(path).map_err(|e| format!("'{}' : {e}.", path.display()))?;
-    match rustls::pki_types::PrivateKeyDer::from_pem_slice(&pem) {
-        Ok(k) => Ok(k),
-        Err(_) => {
-            let beside = std::path::PathBuf::from(format!("{}.key", path.display()));
-            let pem = std::fs::read(&beside)
-                .or_else(|_| std::fs::read(path.with_extension("key")))
-                .map_err(|e| format!("no private key for '{}' : {e}.", path.display()))?;
-            rustls::pki_types::PrivateKeyDer::from_pem_slice(&pem)
-                .map_err(|e| format!("no private key for '{}' : {e}.", path.display()))
-        }
-    }
 }
 
 /// `sni str(NAME)`: the one form dermaga takes (a name per server, so connections to it
