@@ -218,3 +218,50 @@ pub async fn connect(tls: &ServerTls, tcp: TcpStream, addr: SocketAddr) -> io::R
         .await?;
     Ok(Conn::TlsClient(Box::new(s)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(line: &str) -> Result<Vec<&'static str>, String> {
+        let mut p = Protocols::default();
+        p.apply_line(line)?;
+        Ok(p.versions()?
+            .iter()
+            .map(|v| match v.version {
+                rustls::ProtocolVersion::TLSv1_2 => "1.2",
+                _ => "1.3",
+            })
+            .collect())
+    }
+
+    #[test]
+    fn protocol_options_give_the_versions_offered() {
+        assert_eq!(versions("").unwrap(), ["1.2", "1.3"]);
+        assert_eq!(
+            versions("ssl-min-ver TLSv1.2 no-tls-tickets").unwrap(),
+            ["1.2", "1.3"]
+        );
+        assert_eq!(versions("ssl-min-ver TLSv1.3").unwrap(), ["1.3"]);
+        assert_eq!(versions("ssl-max-ver TLSv1.2").unwrap(), ["1.2"]);
+        assert_eq!(versions("no-tlsv13").unwrap(), ["1.2"]);
+        assert_eq!(versions("force-tlsv12").unwrap(), ["1.2"]);
+        assert_eq!(
+            versions("no-sslv3 no-tlsv10 no-tlsv11").unwrap(),
+            ["1.2", "1.3"]
+        );
+        assert!(versions("no-tlsv12 no-tlsv13")
+            .unwrap_err()
+            .starts_with("no protocol version left"));
+        assert!(versions("ssl-min-ver TLSv1.1")
+            .unwrap_err()
+            .starts_with("'ssl-min-ver TLSv1.1' : dermaga cannot offer TLSv1.1"));
+        assert!(versions("ssl-min-ver TLSv9")
+            .unwrap_err()
+            .contains("unknown version 'TLSv9'"));
+        assert_eq!(
+            versions("allow-0rtt").unwrap_err(),
+            "'allow-0rtt' is not supported by dermaga."
+        );
+    }
+}
