@@ -7,6 +7,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::io::AsyncWriteExt;
+
 use super::hdrs::HeaderList;
 use super::{connect_server, with_timeout, Buf, Conn};
 use crate::config::{Balance, CookieMode, HttpConnMode, Proxy};
@@ -90,6 +92,10 @@ pub async fn run(
                 }
             }
         }
+    }
+    if !cli.is_plain() {
+        // TLS ends with close_notify, as haproxy ends it; bounded, since the peer may be gone.
+        let _ = tokio::time::timeout(Duration::from_millis(200), cli.shutdown()).await;
     }
 }
 
