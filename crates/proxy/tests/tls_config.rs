@@ -137,6 +137,11 @@ fn server_errors_name_what_is_wrong() {
     // `ssl-server-verify none` makes `verify none` the default.
     let text = format!("global\n    ssl-server-verify none\n{}", be("ssl"));
     assert!(warnings(&text).is_empty());
+    // HTTP/2 to servers is not offered, and the warning says so.
+    assert_eq!(
+        warnings(&be("ssl verify none alpn h2,http/1.1")),
+        ["parsing [t.cfg:7] : 'server be/s1' : 'alpn h2,http/1.1' : dermaga speaks HTTP/1.1 to servers; h2 is not offered."]
+    );
 }
 
 #[test]

@@ -84,7 +84,7 @@ fn check_ssl_marks_servers_down_and_up() {
     // A plain server checked over TLS on another port (`check-ssl` with `port`).
     let checked_elsewhere = HttpBackend::start("e1");
     let cfg = format!(
-        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    option httpchk GET /\n    default-server inter 100ms rise 1 fall 1 ssl verify none\n    server t1 {} check\n    server p1 {} check\n    server e1 {} no-ssl check check-ssl port {}\n",
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    option httpchk GET /\n    default-server inter 100ms rise 1 fall 1 ssl verify none\n    server t1 {} check check-sni chk.test\n    server p1 {} check\n    server e1 {} no-ssl check check-ssl port {}\n",
         t1_addr,
         plain.addr,
         checked_elsewhere.addr,
@@ -108,6 +108,12 @@ fn check_ssl_marks_servers_down_and_up() {
         state("t1"),
         state("p1"),
         state("e1")
+    );
+    // t1's checks sent the SNI `check-sni` names.
+    assert!(
+        tls.snis.lock().unwrap().iter().any(|n| n == "chk.test"),
+        "{:?}",
+        tls.snis.lock().unwrap()
     );
     // Traffic goes to the two that are up: t1 over TLS, e1 in plain HTTP.
     let mut seen: Vec<String> = (0..4).map(|_| get(fe(&p), "/").unwrap().server()).collect();

@@ -191,6 +191,14 @@ pub fn build(opts: &[RawOption], global: &Global, separate_check: bool) -> Resul
     }
     // `verifyhost` alone names the host to verify without sending it as SNI, as haproxy.
     cfg.enable_sni = sni_name.is_some();
+    // Checks send `check-sni` even when traffic sends no SNI.
+    let check_config = if check_sni.is_some() && !cfg.enable_sni {
+        let mut c = cfg.clone();
+        c.enable_sni = true;
+        Some(Arc::new(c))
+    } else {
+        None
+    };
     let config = Arc::new(cfg);
     let name = sni_name.or(host);
     let tls = ssl.then(|| ServerTls {
@@ -198,7 +206,7 @@ pub fn build(opts: &[RawOption], global: &Global, separate_check: bool) -> Resul
         sni: name.clone(),
     });
     let check_tls = checks.then(|| ServerTls {
-        config,
+        config: check_config.unwrap_or(config),
         sni: check_name.or(name),
     });
     Ok(Built {
