@@ -47,7 +47,9 @@ fn ssl_verify_required_with_ca_file_and_sni() {
     let bundle = ca.server(&dir, "srv.pem", &["srv.test"], false);
     let be = TlsBackend::start("t1", &bundle);
     let cfg = format!(
-        "global\n    ca-base {d}\n{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    use_backend wrongca if {{ path_beg /wrongca }}\n    use_backend wrongname if {{ path_beg /wrongname }}\n    use_backend nosni if {{ path_beg /nosni }}\n    default_backend good\n\
+        "global\n    ca-base {d}\n{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    use_backend wrongca if {{ path_beg /wrongca }}\n    use_backend wrongname if {{ path_beg /wrongname }}\n    use_backend nosni if {{ path_beg /nosni }}\n    use_backend host if {{ path_beg /host }}\n    use_backend badhost if {{ path_beg /badhost }}\n    default_backend good\n\
+backend host\n    server t1 {a} ssl verify required ca-file ca.pem verifyhost srv.test\n\
+backend badhost\n    server t1 {a} ssl verify required ca-file ca.pem verifyhost other.test\n\
 backend good\n    server t1 {a} ssl verify required ca-file ca.pem sni str(srv.test)\n\
 backend wrongca\n    server t1 {a} ssl verify required ca-file {o} sni str(srv.test)\n\
 backend wrongname\n    server t1 {a} ssl verify required ca-file ca.pem sni str(other.test)\n\
@@ -67,6 +69,11 @@ backend nosni\n    server t1 {a} ssl ca-file ca.pem\n",
     let r = get(fe(&p), "/nosni").expect("response");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-sni"), Some("-"));
+    // verifyhost checks the name without sending it.
+    let r = get(fe(&p), "/host").expect("response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-sni"), Some("-"));
+    assert_eq!(get(fe(&p), "/badhost").unwrap().status, 503);
     p.stop();
     p.wait();
     let _ = std::fs::remove_dir_all(&dir);
