@@ -27,6 +27,8 @@ peers=(
   "catatonit catatonit"
   "socat socat"
   "taskset util-linux"
+  "openssl openssl"
+  "testssl testssl.sh"
 )
 missing=()
 for p in "${peers[@]}"; do

@@ -10,8 +10,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+
+use crate::session::Conn;
 
 use crate::config::{CheckMatch, HealthCheck, HttpCheck, TcpCheckRule};
 use crate::proxy::AdminState;
@@ -89,27 +91,44 @@ pub async fn run_check(b: &Backend, s: &Server, inter: Duration) -> Outcome {
     let conn_to = t.connect.map(|c| c.min(inter)).unwrap_or(inter);
     let read_to = t.check.unwrap_or(inter);
     let addr = s.check_target();
+    let tls = s.opts.check_tls.as_ref();
     match &b.settings.health_check {
-        HealthCheck::TcpConnect => match connect(addr, conn_to).await {
-            Ok(_) => pass("L4OK"),
+        HealthCheck::TcpConnect => match connect(addr, conn_to, tls).await {
+            Ok(c) if c.is_plain() => pass("L4OK"),
+            Ok(_) => pass("L6OK"),
             Err(o) => o,
         },
         HealthCheck::Http(h) => {
-            let mut c = match connect(addr, conn_to).await {
+            let mut c = match connect(addr, conn_to, tls).await {
                 Ok(c) => c,
                 Err(o) => return o,
             };
             http_check(&mut c, h, read_to).await
         }
-        HealthCheck::Tcp(rules) => tcp_check(addr, rules, conn_to, read_to).await,
+        HealthCheck::Tcp(rules) => tcp_check(addr, rules, conn_to, read_to, tls).await,
     }
 }
 
-async fn connect(addr: std::net::SocketAddr, to: Duration) -> Result<TcpStream, Outcome> {
-    match tokio::time::timeout(to, TcpStream::connect(addr)).await {
+/// Connects for a check, with a TLS handshake when the server's checks use TLS (a failed
+/// handshake is a layer 6 failure, as haproxy reports it).
+async fn connect(
+    addr: std::net::SocketAddr,
+    to: Duration,
+    tls: Option<&crate::config::ServerTls>,
+) -> Result<Conn, Outcome> {
+    let deadline = tokio::time::Instant::now() + to;
+    let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(fail("L4CON", conn_error_text(&e))),
+        Err(_) => return Err(fail("L4TOUT", "")),
+    };
+    let Some(tls) = tls else {
+        return Ok(Conn::Plain(tcp));
+    };
+    match tokio::time::timeout_at(deadline, crate::tls::connect(tls, tcp, addr)).await {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(fail("L4CON", conn_error_text(&e))),
-        Err(_) => Err(fail("L4TOUT", "")),
+        Ok(Err(e)) => Err(fail("L6RSP", format!("SSL handshake failure ({e})"))),
+        Err(_) => Err(fail("L6TOUT", "")),
     }
 }
 
@@ -125,7 +144,7 @@ fn conn_error_text(e: &io::Error) -> String {
 }
 
 async fn read_all(
-    c: &mut TcpStream,
+    c: &mut Conn,
     to: Duration,
     until: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<u8>, Outcome> {
@@ -155,7 +174,7 @@ async fn read_all(
     }
 }
 
-async fn http_check(c: &mut TcpStream, h: &HttpCheck, to: Duration) -> Outcome {
+async fn http_check(c: &mut Conn, h: &HttpCheck, to: Duration) -> Outcome {
     let mut req = format!("{} {} {}\r\n", h.method, h.uri, h.version);
     for (n, v) in &h.headers {
         req.push_str(n);
@@ -170,7 +189,7 @@ async fn http_check(c: &mut TcpStream, h: &HttpCheck, to: Duration) -> Outcome {
     if let Some(body) = &h.body {
         req.push_str(body);
     }
-    if c.write_all(req.as_bytes()).await.is_err() {
+    if c.send(req.as_bytes()).await.is_err() {
         return fail("L4CON", "Connection reset by peer");
     }
     let needs_body = h
@@ -258,12 +277,13 @@ async fn tcp_check(
     rules: &[TcpCheckRule],
     conn_to: Duration,
     to: Duration,
+    tls: Option<&crate::config::ServerTls>,
 ) -> Outcome {
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<Conn> = None;
     let mut received: Vec<u8> = Vec::new();
     let first_is_connect = matches!(rules.first(), Some(TcpCheckRule::Connect { .. }));
     if !first_is_connect {
-        match connect(addr, conn_to).await {
+        match connect(addr, conn_to, tls).await {
             Ok(c) => conn = Some(c),
             Err(o) => return o,
         }
@@ -278,7 +298,7 @@ async fn tcp_check(
                 if let Some(ip) = a {
                     target.set_ip(*ip);
                 }
-                match connect(target, conn_to).await {
+                match connect(target, conn_to, tls).await {
                     Ok(c) => conn = Some(c),
                     Err(o) => return o,
                 }
@@ -288,7 +308,7 @@ async fn tcp_check(
                 let Some(c) = conn.as_mut() else {
                     return fail("L4CON", "");
                 };
-                if c.write_all(data).await.is_err() {
+                if c.send(data).await.is_err() {
                     return fail("L4CON", "Connection reset by peer");
                 }
             }

@@ -3,7 +3,8 @@
 //! `-f FILE|DIR` (repeatable), `-c`, `-d` (and the other `-d…`), `-D`, `-p PIDFILE`, `-q`, `-V`,
 //! `-v`/`-vv`, `-L NAME`, `-cc EXPR`. The master-worker and seamless-reload options (`-W`,
 //! `-Ws`, `-S`, `-sf`, `-st`, `-x`) are refused by name. Signals as haproxy: SIGUSR1 soft stop,
-//! SIGTERM/SIGINT immediate stop, SIGHUP logs the servers' states.
+//! SIGTERM/SIGINT immediate stop, SIGHUP logs the servers' states; SIGUSR2 (haproxy's reload
+//! in master-worker mode) reloads the certificates and TLS settings of the listeners.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -273,7 +274,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             std::process::id()
         );
     }
-    let code = wait_for_signals(&proxy);
+    let code = wait_for_signals(&proxy, &a.files);
     proxy.wait();
     if let Some(p) = &pidfile {
         let _ = std::fs::remove_file(p);
@@ -282,8 +283,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     code
 }
 
-/// Waits for haproxy's signals; returns when the proxy is asked to stop.
-fn wait_for_signals(proxy: &Proxy) -> ExitCode {
+/// Waits for haproxy's signals; returns when the proxy is asked to stop. SIGUSR2 reads the
+/// configuration `files` again and applies their certificates and TLS settings.
+fn wait_for_signals(proxy: &Proxy, files: &[std::path::PathBuf]) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -298,8 +300,9 @@ fn wait_for_signals(proxy: &Proxy) -> ExitCode {
     let h = proxy.handle();
     rt.block_on(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut usr1), Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        let (Ok(mut usr1), Ok(mut usr2), Ok(mut term), Ok(mut int), Ok(mut hup)) = (
             signal(SignalKind::user_defined1()),
+            signal(SignalKind::user_defined2()),
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
             signal(SignalKind::hangup()),
@@ -319,9 +322,27 @@ fn wait_for_signals(proxy: &Proxy) -> ExitCode {
                 _ = term.recv() => { h.stop(); return ExitCode::SUCCESS; }
                 _ = int.recv() => { h.stop(); return ExitCode::from(130); }
                 _ = hup.recv() => h.log_server_states(),
+                _ = usr2.recv() => reload_tls(&h, files),
             }
         }
     })
+}
+
+/// SIGUSR2: the configuration read again; its certificates and TLS settings replace those of
+/// the running listeners (new connections use them, open ones keep theirs). A configuration
+/// that does not load changes nothing. Other changes need a restart, and the notice says so.
+fn reload_tls(h: &crate::ProxyHandle, files: &[std::path::PathBuf]) {
+    let pid = std::process::id();
+    let report = config::check(files);
+    let Some(cfg) = report.config.as_ref().filter(|_| report.is_valid()) else {
+        eprint!("{}", report.render_stderr(pid));
+        eprintln!("[ALERT]    ({pid}) : Reload of the TLS certificates failed: the configuration does not load; nothing was changed.");
+        return;
+    };
+    match h.reload_tls(cfg) {
+        Ok(n) => eprintln!("[NOTICE]   ({pid}) : Reloaded the certificates and TLS settings of {n} listener(s); other configuration changes take effect at the next start."),
+        Err(e) => eprintln!("[ALERT]    ({pid}) : Reload of the TLS certificates failed: {e}; nothing was changed."),
+    }
 }
 
 /// Forks into the background. Returns true in the child, false in the parent.

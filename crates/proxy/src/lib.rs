@@ -1,7 +1,7 @@
 //! dermaga's load balancer and reverse proxy, in HAProxy's class.
 //!
 //! It reads haproxy.cfg files as they are ([`config`]), runs per-core workers that forward
-//! HTTP/1.1 and TCP traffic to health-checked servers, and offers a handle to change servers
+//! HTTP/1.1 (over TLS too) and TCP traffic to health-checked servers, and offers a handle to change servers
 //! at run time. It knows nothing of containers: the stack and the engine drive it through
 //! that handle.
 //!
@@ -29,6 +29,7 @@ pub mod selection;
 pub mod session;
 pub mod state;
 pub mod stats;
+pub mod tls;
 pub mod worker;
 
 pub use proxy::{AdminState, Proxy, ProxyHandle, StartError, StartOptions};

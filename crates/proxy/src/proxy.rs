@@ -77,6 +77,15 @@ pub struct Proxy {
 pub struct ProxyHandle {
     shared: Arc<Shared>,
     stop: Arc<watch::Sender<u8>>,
+    tls: Arc<Vec<TlsListener>>,
+}
+
+/// The TLS configuration of one `bind ... ssl` line of a running proxy.
+struct TlsListener {
+    frontend: String,
+    /// The line's index among its frontend's `bind` lines.
+    bind: usize,
+    slot: crate::tls::TlsSlot,
 }
 
 impl Proxy {
@@ -93,11 +102,31 @@ impl Proxy {
         let shared = Arc::new(Shared::build(config, nbthread));
 
         // Bind everything before starting anything, so a bind error stops the start cleanly.
-        let mut per_thread: Vec<Vec<(usize, std::net::TcpListener)>> =
+        let mut per_thread: Vec<Vec<worker::Listener>> =
             (0..nbthread).map(|_| Vec::new()).collect();
         let mut bound: Vec<(String, SocketAddr)> = Vec::new();
+        let mut tls_slots: Vec<TlsListener> = Vec::new();
         for (fe_idx, fe) in shared.frontends.iter().enumerate() {
-            for b in &fe.model.binds {
+            for (bind_idx, b) in fe.model.binds.iter().enumerate() {
+                let tls: Option<crate::tls::TlsSlot> = b.tls.as_ref().map(|t| {
+                    let slot = Arc::new(arc_swap::ArcSwap::new(t.config.clone()));
+                    tls_slots.push(TlsListener {
+                        frontend: fe.name.clone(),
+                        bind: bind_idx,
+                        slot: slot.clone(),
+                    });
+                    slot
+                });
+                let label: Arc<str> = match &b.name {
+                    Some(n) => n.as_str().into(),
+                    None => (bind_idx + 1).to_string().into(),
+                };
+                let listener = |socket| worker::Listener {
+                    frontend: fe_idx,
+                    tls: tls.clone(),
+                    label: label.clone(),
+                    socket,
+                };
                 let backlog = b.backlog.unwrap_or(fe.maxconn.clamp(128, 65535));
                 for a in &b.addrs {
                     match a {
@@ -120,9 +149,9 @@ impl Proxy {
                                 // With port 0 every thread shares the port the first one got.
                                 let real = first.local_addr()?;
                                 bound.push((fe.name.clone(), real));
-                                per_thread[0].push((fe_idx, first));
+                                per_thread[0].push(listener(first));
                                 for list in per_thread.iter_mut().skip(1) {
-                                    list.push((fe_idx, bind(real)?));
+                                    list.push(listener(bind(real)?));
                                 }
                             }
                         }
@@ -133,7 +162,7 @@ impl Proxy {
                                     loc: b.loc.clone(),
                                     source: e,
                                 })?;
-                                list.push((fe_idx, l));
+                                list.push(listener(l));
                             }
                         }
                         ListenAddr::Unix(p) => {
@@ -169,6 +198,7 @@ impl Proxy {
         let handle = ProxyHandle {
             shared: shared.clone(),
             stop: Arc::new(tx),
+            tls: Arc::new(tls_slots),
         };
         let h2 = handle.clone();
         let rx2 = rx.clone();
@@ -390,6 +420,38 @@ impl ProxyHandle {
                 .map(|s| (s.name.clone(), s.status_text()))
                 .collect(),
         )
+    }
+
+    /// Takes the certificates and TLS settings of `config`'s `bind ... ssl` lines (loaded
+    /// again from their files by [`config::load`]): new connections use them, connections
+    /// already open keep theirs. Each TLS bind of the running proxy must still be there, as
+    /// the same frontend's bind line of the same rank with `ssl`; the error names the first
+    /// that is not, and then nothing is changed. Gives how many listeners changed.
+    pub fn reload_tls(&self, config: &Config) -> Result<usize, String> {
+        let mut updates = Vec::new();
+        for l in self.tls.iter() {
+            let fe = config
+                .frontends()
+                .find(|p| p.name == l.frontend)
+                .ok_or_else(|| format!("frontend '{}' is gone", l.frontend))?;
+            let tls = fe
+                .binds
+                .get(l.bind)
+                .and_then(|b| b.tls.as_ref())
+                .ok_or_else(|| {
+                    format!(
+                        "frontend '{}' has no 'bind ... ssl' line of rank {} any more",
+                        l.frontend,
+                        l.bind + 1
+                    )
+                })?;
+            updates.push((&l.slot, tls.config.clone()));
+        }
+        let n = updates.len();
+        for (slot, cfg) in updates {
+            slot.store(cfg);
+        }
+        Ok(n)
     }
 
     /// Writes every server's state to the logs (SIGHUP).

@@ -22,6 +22,8 @@ pub struct HttpSample<'a> {
     pub hdrs: &'a HeaderList,
     pub src: SocketAddr,
     pub dst: SocketAddr,
+    /// The client connection's TLS session, on a `bind ... ssl` listener.
+    pub tls: Option<&'a rustls::ServerConnection>,
 }
 
 impl SampleSource for HttpSample<'_> {
@@ -57,6 +59,9 @@ impl SampleSource for HttpSample<'_> {
     fn dst_port(&self) -> Option<u16> {
         Some(self.dst.port())
     }
+    fn tls(&self) -> Option<&rustls::ServerConnection> {
+        self.tls
+    }
 }
 
 /// A TCP connection (and what was read of it) as the ACL engine sees it.
@@ -65,6 +70,8 @@ pub struct TcpSample<'a> {
     pub dst: SocketAddr,
     pub sni: Option<&'a [u8]>,
     pub hello_type: Option<u8>,
+    /// The client connection's TLS session, on a `bind ... ssl` listener.
+    pub tls: Option<&'a rustls::ServerConnection>,
 }
 
 impl SampleSource for TcpSample<'_> {
@@ -96,6 +103,9 @@ impl SampleSource for TcpSample<'_> {
     fn ssl_hello_type(&self) -> Option<u8> {
         self.hello_type
     }
+    fn tls(&self) -> Option<&rustls::ServerConnection> {
+        self.tls
+    }
 }
 
 /// `tcp-request connection` rules: false when the connection is to be rejected.
@@ -105,6 +115,7 @@ pub fn tcp_connection_allows(fe: &Proxy, src: SocketAddr, dst: SocketAddr) -> bo
         dst,
         sni: None,
         hello_type: None,
+        tls: None,
     };
     tcp_rules_verdict(&fe.tcp_request_connection, &s) != Some(TcpAction::Reject)
 }
@@ -180,6 +191,7 @@ pub struct ReqState<'a> {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub scratch: &'a mut Vec<u8>,
+    pub tls: Option<&'a rustls::ServerConnection>,
 }
 
 impl ReqState<'_> {
@@ -192,6 +204,7 @@ impl ReqState<'_> {
             hdrs: self.hdrs,
             src: self.src,
             dst: self.dst,
+            tls: self.tls,
         }
     }
 }

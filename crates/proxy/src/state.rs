@@ -110,6 +110,8 @@ pub struct Counters {
     pub denied_req: AtomicU64,
     pub req_errors: AtomicU64,
     pub http_requests: AtomicU64,
+    /// TLS handshakes that failed or timed out on a `bind ... ssl` listener.
+    pub failed_handshakes: AtomicU64,
     /// 1xx, 2xx, 3xx, 4xx, 5xx, other.
     pub hrsp: [AtomicU64; 6],
     pub last_session: AtomicU64,

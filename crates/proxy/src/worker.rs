@@ -34,6 +34,17 @@ pub struct ListenSpec {
     pub v6only: Option<bool>,
 }
 
+/// A listening socket of one thread, with what its `bind` line says about TLS.
+pub struct Listener {
+    pub frontend: usize,
+    /// `bind ... ssl`: the handshake every accepted connection goes through first; swapped
+    /// when certificates are reloaded (connections keep the configuration they started with).
+    pub tls: Option<crate::tls::TlsSlot>,
+    /// The bind line's `name`, else its rank in the frontend, as haproxy's logs name it.
+    pub label: Arc<str>,
+    pub socket: std::net::TcpListener,
+}
+
 /// Creates one SO_REUSEPORT listener for `addr`.
 pub fn bind_reuseport(
     addr: SocketAddr,
@@ -75,7 +86,7 @@ struct LbState {
 }
 
 struct Idle {
-    stream: TcpStream,
+    stream: crate::session::Conn,
     since: Instant,
 }
 
@@ -201,7 +212,7 @@ impl Worker {
     }
 
     /// An idle connection to server `sid` of backend `be`, if one is still alive.
-    pub fn idle_conn(&self, be: usize, sid: u32) -> Option<TcpStream> {
+    pub fn idle_conn(&self, be: usize, sid: u32) -> Option<crate::session::Conn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&(be, sid))?;
         // No liveness probe here (it would cost a syscall per request): a connection the
@@ -217,7 +228,7 @@ impl Worker {
     }
 
     /// Parks a server connection for reuse.
-    pub fn park_conn(&self, be: usize, sid: u32, stream: TcpStream) {
+    pub fn park_conn(&self, be: usize, sid: u32, stream: crate::session::Conn) {
         if self.shared.stopping.load(Relaxed) {
             return;
         }
@@ -281,7 +292,7 @@ fn try_take(backend: &Backend, s: &Server) -> bool {
 pub fn run_worker(
     shared: Arc<Shared>,
     index: usize,
-    listeners: Vec<(usize, std::net::TcpListener)>,
+    listeners: Vec<Listener>,
     stop: watch::Receiver<u8>,
 ) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -291,10 +302,12 @@ pub fn run_worker(
     let worker = Rc::new(Worker::new(shared.clone(), index, stop.clone()));
     local.block_on(&rt, async move {
         let mut accepts = Vec::new();
-        for (fe, l) in listeners {
-            let l = TcpListener::from_std(l)?;
+        for l in listeners {
+            let sock = TcpListener::from_std(l.socket)?;
             let w = worker.clone();
-            accepts.push(tokio::task::spawn_local(accept_loop(w, fe, l)));
+            accepts.push(tokio::task::spawn_local(accept_loop(
+                w, l.frontend, l.tls, l.label, sock,
+            )));
         }
         // Idle-pool purge.
         let w = worker.clone();
@@ -335,7 +348,13 @@ pub fn run_worker(
     Ok(())
 }
 
-async fn accept_loop(w: Rc<Worker>, fe_idx: usize, l: TcpListener) {
+async fn accept_loop(
+    w: Rc<Worker>,
+    fe_idx: usize,
+    tls: Option<crate::tls::TlsSlot>,
+    label: Arc<str>,
+    l: TcpListener,
+) {
     let fe: Arc<Frontend> = w.shared.frontends[fe_idx].clone();
     loop {
         let (stream, peer) = match l.accept().await {
@@ -385,16 +404,51 @@ async fn accept_loop(w: Rc<Worker>, fe_idx: usize, l: TcpListener) {
         fe.counters.max_sessions.fetch_max(n, Relaxed);
         let w2 = w.clone();
         let fe2 = fe.clone();
+        let tls = tls.as_ref().map(|t| t.load_full());
+        let label = label.clone();
         w.live.set(w.live.get() + 1);
         tokio::task::spawn_local(async move {
-            match fe2.model.settings.mode {
-                Mode::Http => crate::session::http::run(&w2, &fe2, stream, peer, local).await,
-                Mode::Tcp => crate::session::tcp::run(&w2, &fe2, stream, peer, local).await,
+            if let Some(conn) = handshake(&w2, &fe2, tls.as_ref(), stream, peer, &label).await {
+                match fe2.model.settings.mode {
+                    Mode::Http => crate::session::http::run(&w2, &fe2, conn, peer, local).await,
+                    Mode::Tcp => crate::session::tcp::run(&w2, &fe2, conn, peer, local).await,
+                }
             }
             fe2.cur_conns.fetch_sub(1, Relaxed);
             w2.shared.cur_conns.fetch_sub(1, Relaxed);
             w2.live.set(w2.live.get() - 1);
         });
+    }
+}
+
+/// The TLS handshake of a `bind ... ssl` connection, within the client timeout (as haproxy
+/// bounds it); a plain connection as it is. `None`: the handshake failed, which is logged as
+/// haproxy logs it (`CLIENT [DATE] FRONTEND/BIND: SSL handshake failure`).
+async fn handshake(
+    w: &Worker,
+    fe: &Frontend,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    label: &str,
+) -> Option<crate::session::Conn> {
+    let Some(cfg) = tls else {
+        return Some(stream.into());
+    };
+    let to = fe.model.settings.timeouts.client;
+    match crate::session::with_timeout(to, crate::tls::accept(cfg, stream)).await {
+        Ok(c) => Some(c),
+        Err(_) => {
+            fe.counters.failed_handshakes.fetch_add(1, Relaxed);
+            let logs = &fe.model.settings.logs;
+            if !logs.targets.is_empty() {
+                let mut line = format!("{}:{} [", peer.ip(), peer.port());
+                crate::log::Tm::now().haproxy_date(&mut line);
+                line.push_str(&format!("] {}/{label}: SSL handshake failure", fe.name));
+                w.shared.logger.emit(&logs.targets, 6, &line);
+            }
+            None
+        }
     }
 }
 

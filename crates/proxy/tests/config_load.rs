@@ -600,12 +600,12 @@ frontend fe\n    bind 127.0.0.1:1\n    log-format \"%ci %r\"\n    option log-hea
 }
 
 #[test]
-fn tls_bind_options_are_kept_but_refused() {
-    let text = "frontend fe\n    bind :443 ssl crt /etc/ssl/x.pem alpn h2,http/1.1\n    timeout client 1s\n";
+fn tls_bind_with_a_missing_certificate_names_the_file() {
+    let text = "frontend fe\n    bind :443 ssl crt /nonexistent/x.pem alpn h2,http/1.1\n    timeout client 1s\n";
     let errs = load_str("t.cfg", text, &env(&[])).unwrap_err();
     assert_eq!(
         errs[0].message,
-        "parsing [t.cfg:2] : 'bind :443' : 'ssl', 'crt', 'alpn' are not supported by dermaga yet (TLS termination and the PROXY protocol are not implemented)."
+        "parsing [t.cfg:2] : 'bind :443' : unable to stat SSL certificate from file '/nonexistent/x.pem' : No such file or directory."
     );
 }
 

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
-use super::{Criterion, Fetch, MatchMethod, Patterns, SampleSource};
+use super::{Criterion, Fetch, MatchMethod, Patterns, SampleSource, TlsFetch};
 
 impl Criterion {
     /// Whether this criterion matches the request.
@@ -61,6 +61,17 @@ impl Criterion {
                 .is_some_and(|t| self.match_int(i64::from(t))),
             Fetch::Src => src.src().is_some_and(|ip| self.match_ip(ip)),
             Fetch::Dst => src.dst().is_some_and(|ip| self.match_ip(ip)),
+            Fetch::Tls(t) => {
+                let tls = src.tls();
+                match t {
+                    TlsFetch::Fc => self.match_int(i64::from(tls.is_some())),
+                    TlsFetch::CUsed => self.match_int(i64::from(
+                        tls.is_some_and(|c| c.peer_certificates().is_some()),
+                    )),
+                    TlsFetch::CVerify => tls.is_some_and(|_| self.match_int(0)),
+                    _ => self.match_opt_bytes(tls.and_then(|c| tls_text(*t, c))),
+                }
+            }
         }
     }
 
@@ -403,5 +414,44 @@ pub fn render_sample<S: SampleSource + ?Sized>(fetch: &Fetch, src: &S, out: &mut
             }
         }
         Fetch::Const(b) => out.push(if *b { b'1' } else { b'0' }),
+        Fetch::Tls(t) => {
+            let tls = src.tls();
+            match t {
+                TlsFetch::Fc => out.push(if tls.is_some() { b'1' } else { b'0' }),
+                TlsFetch::CUsed => {
+                    out.push(if tls.is_some_and(|c| c.peer_certificates().is_some()) {
+                        b'1'
+                    } else {
+                        b'0'
+                    })
+                }
+                TlsFetch::CVerify => {
+                    if tls.is_some() {
+                        out.push(b'0');
+                    }
+                }
+                _ => {
+                    if let Some(v) = tls.and_then(|c| tls_text(*t, c)) {
+                        out.extend_from_slice(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The text samples of a TLS session.
+fn tls_text(t: TlsFetch, c: &rustls::ServerConnection) -> Option<&[u8]> {
+    use crate::tls::names;
+    match t {
+        TlsFetch::FcSni => c.server_name().map(str::as_bytes),
+        TlsFetch::FcProtocol => c
+            .protocol_version()
+            .map(|v| names::protocol_name(v).as_bytes()),
+        TlsFetch::FcAlpn => c.alpn_protocol(),
+        TlsFetch::FcCipher => c
+            .negotiated_cipher_suite()
+            .map(|s| names::cipher_name(s).as_bytes()),
+        TlsFetch::Fc | TlsFetch::CUsed | TlsFetch::CVerify => None,
     }
 }

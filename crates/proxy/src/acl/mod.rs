@@ -76,6 +76,57 @@ pub trait SampleSource {
     fn ssl_hello_type(&self) -> Option<u8> {
         None
     }
+
+    /// The TLS session of the client connection, when it came through `bind ... ssl`
+    /// (`ssl_fc`, `ssl_fc_sni`, `ssl_c_used`, ...).
+    fn tls(&self) -> Option<&rustls::ServerConnection> {
+        None
+    }
+}
+
+/// The fetches about the client connection's TLS session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFetch {
+    /// `ssl_fc`: the connection came over TLS (boolean).
+    Fc,
+    /// `ssl_fc_sni`: the SNI the client sent.
+    FcSni,
+    /// `ssl_fc_protocol`: `TLSv1.2` or `TLSv1.3`.
+    FcProtocol,
+    /// `ssl_fc_alpn`: the ALPN protocol negotiated.
+    FcAlpn,
+    /// `ssl_fc_cipher`: the cipher suite, by its OpenSSL name.
+    FcCipher,
+    /// `ssl_c_used`: the client sent a certificate (boolean).
+    CUsed,
+    /// `ssl_c_verify`: the verification result of the client certificate (0: OK; a failed
+    /// verification ends the handshake, so a session only ever sees 0).
+    CVerify,
+}
+
+impl TlsFetch {
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsFetch::Fc => "ssl_fc",
+            TlsFetch::FcSni => "ssl_fc_sni",
+            TlsFetch::FcProtocol => "ssl_fc_protocol",
+            TlsFetch::FcAlpn => "ssl_fc_alpn",
+            TlsFetch::FcCipher => "ssl_fc_cipher",
+            TlsFetch::CUsed => "ssl_c_used",
+            TlsFetch::CVerify => "ssl_c_verify",
+        }
+    }
+
+    /// Every one of them, for the parser.
+    pub const ALL: [TlsFetch; 7] = [
+        TlsFetch::Fc,
+        TlsFetch::FcSni,
+        TlsFetch::FcProtocol,
+        TlsFetch::FcAlpn,
+        TlsFetch::FcCipher,
+        TlsFetch::CUsed,
+        TlsFetch::CVerify,
+    ];
 }
 
 /// A sample fetch: where an ACL takes its value from.
@@ -113,6 +164,8 @@ pub enum Fetch {
     /// A constant boolean, used by the predefined `TRUE`/`FALSE` ACLs (`always_true`,
     /// `always_false`).
     Const(bool),
+    /// `ssl_fc`, `ssl_fc_sni`, `ssl_c_used`, ...: the client connection's TLS session.
+    Tls(TlsFetch),
 }
 
 impl Fetch {
@@ -130,7 +183,9 @@ impl Fetch {
                 SampleType::Int
             }
             Fetch::Src | Fetch::Dst => SampleType::Ip,
-            Fetch::Const(_) => SampleType::Bool,
+            Fetch::Const(_) | Fetch::Tls(TlsFetch::Fc | TlsFetch::CUsed) => SampleType::Bool,
+            Fetch::Tls(TlsFetch::CVerify) => SampleType::Int,
+            Fetch::Tls(_) => SampleType::Str,
         }
     }
 
@@ -151,7 +206,11 @@ impl Fetch {
     /// Needs request content (allowed in `tcp-request content`, not in
     /// `tcp-request connection`).
     pub fn needs_content(&self) -> bool {
-        self.needs_http() || matches!(self, Fetch::ReqSslSni | Fetch::ReqSslHelloType)
+        self.needs_http()
+            || matches!(
+                self,
+                Fetch::ReqSslSni | Fetch::ReqSslHelloType | Fetch::Tls(_)
+            )
     }
 }
 
@@ -375,6 +434,7 @@ impl fmt::Display for Fetch {
             Fetch::ReqSslHelloType => f.write_str("req.ssl_hello_type"),
             Fetch::Const(true) => f.write_str("always_true"),
             Fetch::Const(false) => f.write_str("always_false"),
+            Fetch::Tls(t) => f.write_str(t.name()),
         }
     }
 }

@@ -17,6 +17,9 @@
 //! | `req.ssl_sni`, `req_ssl_sni` | SNI of a ClientHello | `str` |
 //! | `req.ssl_hello_type`, `req_ssl_hello_type` | TLS handshake type | `int` |
 //! | `req.ver`, `req_ver` | HTTP version | `str` |
+//! | `ssl_fc`, `ssl_c_used` | TLS client connection / client certificate sent | `bool` |
+//! | `ssl_fc_sni`, `ssl_fc_protocol`, `ssl_fc_alpn`, `ssl_fc_cipher` | TLS session facts | `str` |
+//! | `ssl_c_verify` | client certificate verification result (0: OK) | `int` |
 //! | `always_true`, `always_false` | constants | `bool` |
 //!
 //! Flags: `-i`, `-m METHOD`, `-f FILE` (patterns one per line, `#` comments), `-n`, `--`.
@@ -407,6 +410,23 @@ pub(crate) fn parse_fetch(expr: &str) -> Result<(Fetch, MatchMethod), String> {
             return no_args(Fetch::ReqSslHelloType, MatchMethod::Int)
         }
         "req.ver" | "req_ver" => return no_args(Fetch::ReqVer, MatchMethod::Str),
+        "ssl_fc" | "ssl_c_used" => {
+            let t = crate::acl::TlsFetch::ALL
+                .into_iter()
+                .find(|t| t.name() == name)
+                .unwrap_or(crate::acl::TlsFetch::Fc);
+            return no_args(Fetch::Tls(t), MatchMethod::Bool);
+        }
+        "ssl_c_verify" => {
+            return no_args(Fetch::Tls(crate::acl::TlsFetch::CVerify), MatchMethod::Int)
+        }
+        "ssl_fc_sni" | "ssl_fc_protocol" | "ssl_fc_alpn" | "ssl_fc_cipher" => {
+            let t = crate::acl::TlsFetch::ALL
+                .into_iter()
+                .find(|t| t.name() == name)
+                .unwrap_or(crate::acl::TlsFetch::FcSni);
+            return no_args(Fetch::Tls(t), MatchMethod::Str);
+        }
         "always_true" => return no_args(Fetch::Const(true), MatchMethod::Bool),
         "always_false" => return no_args(Fetch::Const(false), MatchMethod::Bool),
         _ => {}
@@ -796,8 +816,8 @@ mod tests {
             "unknown fetch method 'nosuchfetch' in ACL expression 'nosuchfetch'"
         );
         assert_eq!(
-            e("ssl_fc"),
-            "fetch method 'ssl_fc' is not supported by dermaga"
+            e("ssl_c_s_dn"),
+            "fetch method 'ssl_c_s_dn' is not supported by dermaga"
         );
         assert_eq!(
             e("hdr(host),lower foo"),

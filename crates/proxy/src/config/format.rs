@@ -154,7 +154,7 @@ mod tests {
         assert!(parse_format("%[src,ipmask(24)]")
             .unwrap_err()
             .contains("converter 'ipmask'"));
-        assert!(parse_format("%[ssl_fc]")
+        assert!(parse_format("%[ssl_c_s_dn]")
             .unwrap_err()
             .contains("not supported by dermaga"));
         assert!(parse_format("%[path_beg]")

@@ -707,6 +707,13 @@ pub struct ServerOptions {
     pub error_limit: u32,
     /// `on-error ...` (default fastinter).
     pub on_error: OnError,
+    /// The TLS options of `default-server` then of this line (`ssl`, `verify`, `ca-file`,
+    /// `sni`, `check-ssl`, ...), in order, as written; later ones win.
+    pub ssl_options: Vec<RawOption>,
+    /// With `ssl`: the TLS setup for connections to the server.
+    pub tls: Option<ServerTls>,
+    /// Health checks over TLS: `check-ssl`, or `ssl` without a separate check `port`/`addr`.
+    pub check_tls: Option<ServerTls>,
 }
 
 impl Default for ServerOptions {
@@ -730,6 +737,9 @@ impl Default for ServerOptions {
             observe: None,
             error_limit: 10,
             on_error: OnError::FastInter,
+            ssl_options: Vec::new(),
+            tls: None,
+            check_tls: None,
         }
     }
 }
@@ -855,6 +865,8 @@ pub enum TcpCheckRule {
 #[derive(Debug, Clone)]
 pub struct Bind {
     pub loc: Location,
+    /// The address list as written (`:443`, `127.0.0.1:80,[::1]:80`), for messages.
+    pub text: String,
     /// The addresses, each to be bound (a port range gives one listener per port).
     pub addrs: Vec<ListenAddr>,
     /// `name NAME`.
@@ -873,11 +885,56 @@ pub struct Bind {
     pub defer_accept: bool,
     /// `interface NAME` (SO_BINDTODEVICE).
     pub interface: Option<String>,
-    /// Options dermaga recognises but does not implement yet (TLS and PROXY protocol:
-    /// `ssl`, `crt FILE`, `alpn LIST`, `accept-proxy`, ...), kept with their arguments for the
-    /// work that will. The parser reports each of them as an error today, so a configuration
-    /// that loads without errors has none.
+    /// The TLS options of the line (`ssl`, `crt FILE`, `alpn LIST`, `verify ...`), in order,
+    /// as written.
+    pub ssl_options: Vec<RawOption>,
+    /// With `ssl`: the TLS setup built from [`Bind::ssl_options`] and the global
+    /// `ssl-default-bind-*` keywords, certificates loaded.
+    pub tls: Option<BindTls>,
+    /// Options dermaga recognises but does not implement yet (`accept-proxy`, `npn`, ...),
+    /// kept with their arguments for the work that will. The parser reports each of them as
+    /// an error today, so a configuration that loads without errors has none.
     pub pending: Vec<RawOption>,
+}
+
+/// The TLS side of a `bind ... ssl` line, ready to accept handshakes.
+#[derive(Clone)]
+pub struct BindTls {
+    /// The rustls configuration: certificates by SNI, versions, ciphers, client
+    /// verification, ALPN.
+    pub config: Arc<rustls::ServerConfig>,
+    /// The certificate files loaded (for messages and the stats socket).
+    pub files: Vec<PathBuf>,
+}
+
+impl fmt::Debug for BindTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BindTls")
+            .field("files", &self.files)
+            .finish()
+    }
+}
+
+/// The TLS side of a `server ... ssl` line, ready to connect.
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The rustls configuration: versions, ciphers, verification, ALPN, client certificate.
+    pub config: Arc<rustls::ClientConfig>,
+    /// The name sent as SNI and verified (`sni str(NAME)`); else the server's address is
+    /// used for the handshake and only the chain is verified, as haproxy does.
+    pub sni: Option<rustls::pki_types::ServerName<'static>>,
+}
+
+impl fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerTls").field("sni", &self.sni).finish()
+    }
+}
+
+impl PartialEq for ServerTls {
+    fn eq(&self, other: &ServerTls) -> bool {
+        Arc::ptr_eq(&self.config, &other.config) && self.sni == other.sni
+    }
 }
 
 /// An option kept verbatim: its keyword and arguments.

@@ -31,7 +31,7 @@ use crate::acl::{Acl, Criterion, Fetch, IpNet};
 ///
 /// | section | keyword | why it is harmless |
 /// |---|---|---|
-/// | global | `tune.ssl.*`, `ssl-server-verify` | TLS settings; dermaga has no TLS yet, and `bind ... ssl` and `server ... ssl` are refused anyway |
+/// | global | `tune.ssl.*` | TLS buffer and cache tuning of OpenSSL; rustls sizes its own |
 /// | global | `description`, `node` | only shown on haproxy's stats page |
 /// | global | `spread-checks` | jitter between health checks; checks still run at their interval |
 /// | global | `log-tag`, `log-send-hostname` | change the syslog header only |
@@ -50,7 +50,6 @@ use crate::acl::{Acl, Criterion, Fetch, IpNet};
 /// enable`, `stats uri`, ...): a listener that should serve it would forward traffic instead.
 pub const HARMLESS: &[&str] = &[
     "tune.ssl.*",
-    "ssl-server-verify",
     "description",
     "node",
     "spread-checks",
@@ -91,26 +90,20 @@ fn default_maxrewrite(bufsize: usize) -> usize {
     (bufsize / 2).min(1024)
 }
 
-/// Bind options dermaga recognises but does not implement, with the number of arguments
-/// each takes (TLS termination and the PROXY protocol are later work).
-const PENDING_BIND_OPTIONS: &[(&str, usize)] = &[
+/// The TLS options of `bind` that dermaga implements, with their argument counts; the
+/// [`crate::tls`] module reads them.
+const TLS_BIND_OPTIONS: &[(&str, usize)] = &[
     ("ssl", 0),
     ("crt", 1),
     ("crt-list", 1),
     ("alpn", 1),
-    ("npn", 1),
     ("ciphers", 1),
     ("ciphersuites", 1),
     ("curves", 1),
     ("ecdhe", 1),
-    ("sigalgs", 1),
-    ("client-sigalgs", 1),
     ("ssl-min-ver", 1),
     ("ssl-max-ver", 1),
     ("ca-file", 1),
-    ("crl-file", 1),
-    ("ca-sign-file", 1),
-    ("ca-sign-pass", 1),
     ("verify", 1),
     ("no-sslv3", 0),
     ("no-tlsv10", 0),
@@ -125,12 +118,54 @@ const PENDING_BIND_OPTIONS: &[(&str, usize)] = &[
     ("no-tls-tickets", 0),
     ("strict-sni", 0),
     ("prefer-client-ciphers", 0),
+];
+
+/// Bind options dermaga recognises but does not implement, with the number of arguments
+/// each takes (the PROXY protocol and the rarer TLS options are later work).
+const PENDING_BIND_OPTIONS: &[(&str, usize)] = &[
+    ("npn", 1),
+    ("sigalgs", 1),
+    ("client-sigalgs", 1),
+    ("crl-file", 1),
+    ("ca-sign-file", 1),
+    ("ca-sign-pass", 1),
     ("allow-0rtt", 0),
     ("generate-certificates", 0),
     ("ca-ignore-err", 1),
     ("crt-ignore-err", 1),
     ("accept-proxy", 0),
     ("accept-netscaler-cip", 1),
+];
+
+/// The TLS options of `server` and `default-server` that dermaga implements, with their
+/// argument counts; the [`crate::tls`] module reads them.
+const TLS_SERVER_OPTIONS: &[(&str, usize)] = &[
+    ("ssl", 0),
+    ("no-ssl", 0),
+    ("verify", 1),
+    ("verifyhost", 1),
+    ("ca-file", 1),
+    ("crt", 1),
+    ("sni", 1),
+    ("alpn", 1),
+    ("ciphers", 1),
+    ("ciphersuites", 1),
+    ("curves", 1),
+    ("ssl-min-ver", 1),
+    ("ssl-max-ver", 1),
+    ("ssl-reuse", 0),
+    ("no-ssl-reuse", 0),
+    ("check-ssl", 0),
+    ("no-check-ssl", 0),
+    ("check-sni", 1),
+    ("no-tls-tickets", 0),
+    ("no-sslv3", 0),
+    ("no-tlsv10", 0),
+    ("no-tlsv11", 0),
+    ("no-tlsv12", 0),
+    ("no-tlsv13", 0),
+    ("force-tlsv12", 0),
+    ("force-tlsv13", 0),
 ];
 
 /// Other bind options haproxy has, refused by dermaga, with their argument counts.
@@ -160,24 +195,8 @@ const UNSUPPORTED_BIND_OPTIONS: &[(&str, usize)] = &[
 
 /// Server options haproxy has and dermaga does not, with their argument counts.
 const UNSUPPORTED_SERVER_OPTIONS: &[(&str, usize)] = &[
-    ("ssl", 0),
-    ("no-ssl", 0),
-    ("verify", 1),
-    ("verifyhost", 1),
-    ("ca-file", 1),
     ("crl-file", 1),
-    ("crt", 1),
-    ("sni", 1),
-    ("alpn", 1),
     ("npn", 1),
-    ("ciphers", 1),
-    ("ciphersuites", 1),
-    ("ssl-min-ver", 1),
-    ("ssl-max-ver", 1),
-    ("ssl-reuse", 0),
-    ("no-ssl-reuse", 0),
-    ("check-ssl", 0),
-    ("check-sni", 1),
     ("check-alpn", 1),
     ("check-proto", 1),
     ("check-send-proxy", 0),
@@ -212,9 +231,6 @@ const UNSUPPORTED_SERVER_OPTIONS: &[(&str, usize)] = &[
     ("id", 1),
     ("usesrc", 1),
     ("tcp-ut", 1),
-    ("no-tls-tickets", 0),
-    ("force-tlsv12", 0),
-    ("no-sslv3", 0),
     ("ws", 1),
     ("log-proto", 1),
     ("shard", 1),
@@ -910,8 +926,21 @@ impl<'e> Parser<'e> {
             "resetenv" => {}
             "stats" => self.global_stats(loc, w),
             k if k.starts_with("tune.ssl.") => self.harmless(loc, kw),
-            "description" | "node" | "spread-checks" | "log-tag" | "log-send-hostname"
-            | "ssl-server-verify" => self.harmless(loc, kw),
+            "ssl-server-verify" => {
+                if a1 != "none" && a1 != "required" {
+                    self.alert(
+                        loc,
+                        format!("'{kw}' expects 'none' or 'required' as argument."),
+                    );
+                    return;
+                }
+                self.global
+                    .ssl_defaults
+                    .insert(kw.to_string(), a1.to_string());
+            }
+            "description" | "node" | "spread-checks" | "log-tag" | "log-send-hostname" => {
+                self.harmless(loc, kw)
+            }
             _ => {
                 if GLOBAL_KEYWORDS.contains(&kw) {
                     self.unsupported(loc, kw);
@@ -1098,6 +1127,7 @@ impl<'e> Parser<'e> {
                         _ => {
                             if UNSUPPORTED_BIND_OPTIONS.iter().any(|(n, _)| *n == opt)
                                 || PENDING_BIND_OPTIONS.iter().any(|(n, _)| *n == opt)
+                                || TLS_BIND_OPTIONS.iter().any(|(n, _)| *n == opt)
                             {
                                 self.alert(
                                     loc,
@@ -2877,6 +2907,7 @@ impl<'e> Parser<'e> {
         }
         let mut b = Bind {
             loc: loc.clone(),
+            text: spec.to_string(),
             addrs,
             name: None,
             maxconn: None,
@@ -2885,6 +2916,8 @@ impl<'e> Parser<'e> {
             backlog: None,
             defer_accept: false,
             interface: None,
+            ssl_options: Vec::new(),
+            tls: None,
             pending: Vec::new(),
         };
         let a = args_from(w, 2);
@@ -2945,7 +2978,18 @@ impl<'e> Parser<'e> {
                     i += 1;
                 }
                 _ => {
-                    if let Some((_, n)) = PENDING_BIND_OPTIONS.iter().find(|(k, _)| *k == opt) {
+                    if let Some((_, n)) = TLS_BIND_OPTIONS.iter().find(|(k, _)| *k == opt) {
+                        if *n == 1 && !need_arg(self) {
+                            return;
+                        }
+                        b.ssl_options.push(RawOption {
+                            keyword: opt.to_string(),
+                            args: a[i + 1..(i + 1 + n).min(a.len())].to_vec(),
+                        });
+                        i += 1 + n;
+                    } else if let Some((_, n)) =
+                        PENDING_BIND_OPTIONS.iter().find(|(k, _)| *k == opt)
+                    {
                         let args: Vec<String> = a[i + 1..(i + 1 + n).min(a.len())].to_vec();
                         b.pending.push(RawOption {
                             keyword: opt.to_string(),
@@ -2978,7 +3022,7 @@ impl<'e> Parser<'e> {
                 .map(|o| format!("'{}'", o.keyword))
                 .collect();
             let what = if names.len() == 1 { "is" } else { "are" };
-            self.alert(loc, format!("{head} : {} {what} not supported by dermaga yet (TLS termination and the PROXY protocol are not implemented).", names.join(", ")));
+            self.alert(loc, format!("{head} : {} {what} not supported by dermaga yet (the PROXY protocol and these TLS options are not implemented).", names.join(", ")));
         }
         self.proxies[pi].proxy.binds.push(b);
     }
@@ -3189,8 +3233,29 @@ impl<'e> Parser<'e> {
                     srv_err(self, format!("'{opt}' is not supported by dermaga."));
                     return;
                 }
+                "proto" => {
+                    let what = if v == "h2" {
+                        "'proto h2' (HTTP/2 to servers) is not supported by dermaga yet."
+                            .to_string()
+                    } else {
+                        format!("'proto {v}' is not supported by dermaga.")
+                    };
+                    srv_err(self, what);
+                    return;
+                }
                 _ => {
-                    if let Some((_, n)) = UNSUPPORTED_SERVER_OPTIONS.iter().find(|(k, _)| *k == opt)
+                    if let Some((_, n)) = TLS_SERVER_OPTIONS.iter().find(|(k, _)| *k == opt) {
+                        if *n == 1 && v.is_empty() {
+                            srv_err(self, format!("'{opt}' expects an argument."));
+                            return;
+                        }
+                        o.ssl_options.push(RawOption {
+                            keyword: opt.to_string(),
+                            args: a[i + 1..(i + 1 + n).min(a.len())].to_vec(),
+                        });
+                        step = 1 + n;
+                    } else if let Some((_, n)) =
+                        UNSUPPORTED_SERVER_OPTIONS.iter().find(|(k, _)| *k == opt)
                     {
                         srv_err(self, format!("'{opt}' is not supported by dermaga."));
                         step = 1 + n;
@@ -3949,6 +4014,8 @@ impl<'e> Parser<'e> {
                 }
             }
         }
+        let mut proxies = proxies;
+        crate::tls::build_all(&global, &mut proxies, &mut self.diags);
         let defaults = self.defaults.into_iter().map(|d| d.defaults).collect();
         (
             Config {

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use super::hdrs::HeaderList;
-use super::{connect, with_timeout, Buf};
+use super::{connect_server, with_timeout, Buf, Conn};
 use crate::config::{Balance, CookieMode, HttpConnMode, Proxy};
 use crate::http1::{self, BodyKind, ChunkedScanner, HeadError, Parsed, RequestHead, ResponseHead};
 use crate::log::{LogRecord, Tm};
@@ -43,7 +42,7 @@ enum Hot {
 struct Session<'a> {
     w: &'a Rc<Worker>,
     fe: &'a Arc<Frontend>,
-    cli: &'a mut TcpStream,
+    cli: &'a mut Conn,
     peer: SocketAddr,
     local: SocketAddr,
     cbuf: Buf,
@@ -68,7 +67,7 @@ struct Session<'a> {
 pub async fn run(
     w: &Rc<Worker>,
     fe: &Arc<Frontend>,
-    mut cli: TcpStream,
+    mut cli: Conn,
     peer: SocketAddr,
     local: SocketAddr,
 ) {
@@ -94,12 +93,16 @@ pub async fn run(
             }
         }
     }
+    if !cli.is_plain() {
+        // TLS ends with close_notify, as haproxy ends it; bounded, since the peer may be gone.
+        let _ = tokio::time::timeout(Duration::from_millis(200), cli.shutdown()).await;
+    }
 }
 
 async fn hot(
     w: &Rc<Worker>,
     fe: &Arc<Frontend>,
-    cli: &mut TcpStream,
+    cli: &mut Conn,
     peer: SocketAddr,
     local: SocketAddr,
     first: bool,
@@ -169,7 +172,7 @@ impl Session<'_> {
     }
 
     async fn send_raw(&mut self, bytes: &[u8]) {
-        let _ = self.cli.write_all(bytes).await;
+        let _ = self.cli.send(bytes).await;
     }
 
     /// Sends a proxy-made response; `close` adds `connection: close`.
@@ -343,6 +346,7 @@ impl Session<'_> {
                 src: self.peer,
                 dst: self.local,
                 scratch: &mut self.scratch,
+                tls: self.cli.tls_server(),
             };
             let errors = ErrorPages {
                 backend: None,
@@ -368,6 +372,7 @@ impl Session<'_> {
                         hdrs: &self.hdrs,
                         src: self.peer,
                         dst: self.local,
+                        tls: self.cli.tls_server(),
                     };
                     rules::select_backend(fe_model, &sample)
                         .and_then(|r| shared.backend_of_proxy.get(r.index).copied().flatten())
@@ -392,6 +397,7 @@ impl Session<'_> {
                 src: self.peer,
                 dst: self.local,
                 scratch: &mut self.scratch,
+                tls: self.cli.tls_server(),
             };
             let errors = ErrorPages {
                 backend: Some(be_model),
@@ -470,7 +476,7 @@ impl Session<'_> {
         let defer_body = self.req.expect_continue && has_body && body_in_buf == 0;
         let mut deferred: bool;
 
-        let mut srv: TcpStream;
+        let mut srv: Conn;
         let mut reused;
         loop {
             let server = slist[sidx].clone();
@@ -485,7 +491,7 @@ impl Session<'_> {
             }
             let c = match conn {
                 Some(c) => Ok(c),
-                None => connect(target, backend.settings.timeouts.connect).await,
+                None => connect_server(&server, target, backend.settings.timeouts.connect).await,
             };
             match c {
                 Ok(c) => {
@@ -554,7 +560,7 @@ impl Session<'_> {
             self.out.truncate(self.head_out_len());
             self.out
                 .extend_from_slice(&self.cbuf.data[start..start + body_part]);
-            if srv.write_all(&self.out).await.is_err() {
+            if srv.send(&self.out).await.is_err() {
                 if reused {
                     continue; // the idle connection was dead: take another path, no retry spent
                 }
@@ -636,7 +642,7 @@ impl Session<'_> {
             while (100..200).contains(&self.resp.status) && self.resp.status != 101 {
                 let n = self.resp.head_len;
                 let interim = self.sbuf.pending()[..n].to_vec();
-                if self.cli.write_all(&interim).await.is_err() {
+                if self.cli.send(&interim).await.is_err() {
                     backend.release(&slist, sidx);
                     return Next::Close;
                 }
@@ -701,15 +707,15 @@ impl Session<'_> {
             let n = self.resp.head_len;
             let head = self.sbuf.pending()[..n].to_vec();
             self.sbuf.consume(n);
-            let _ = self.cli.write_all(&head).await;
+            let _ = self.cli.send(&head).await;
             if !self.sbuf.is_empty() {
                 let rest = self.sbuf.pending().to_vec();
-                let _ = self.cli.write_all(&rest).await;
+                let _ = self.cli.send(&rest).await;
             }
             let leftover_start = buf_start + head_len + body_sent_from_buf;
             if leftover_start < self.cbuf.end {
                 let rest = self.cbuf.data[leftover_start..self.cbuf.end].to_vec();
-                let _ = srv.write_all(&rest).await;
+                let _ = srv.send(&rest).await;
             }
             self.cbuf.clear();
             self.sbuf.clear();
@@ -958,7 +964,7 @@ impl Session<'_> {
     /// Streams the rest of the request body (after `sent` bytes that were in the buffer).
     async fn forward_request_body(
         &mut self,
-        srv: &mut TcpStream,
+        srv: &mut Conn,
         _buf_start: usize,
         _head_len: usize,
         sent: usize,
@@ -979,7 +985,7 @@ impl Session<'_> {
                         Ok(k) => {
                             left -= k as u64;
                             self.fe.counters.bytes_in.fetch_add(k as u64, Relaxed);
-                            if srv.write_all(self.sbuf.pending()).await.is_err() {
+                            if srv.send(self.sbuf.pending()).await.is_err() {
                                 return false;
                             }
                         }
@@ -1004,7 +1010,7 @@ impl Session<'_> {
                         Err(_) => return false,
                     };
                     self.fe.counters.bytes_in.fetch_add(k as u64, Relaxed);
-                    if srv.write_all(&self.sbuf.pending()[..k]).await.is_err() {
+                    if srv.send(&self.sbuf.pending()[..k]).await.is_err() {
                         return false;
                     }
                     if sc.is_done() && k < self.sbuf.len() {
@@ -1022,7 +1028,7 @@ impl Session<'_> {
 
     async fn read_response_head(
         &mut self,
-        srv: &mut TcpStream,
+        srv: &mut Conn,
         backend: &Backend,
         is_head: bool,
     ) -> Result<(), RespErr> {
@@ -1084,6 +1090,7 @@ impl Session<'_> {
                 hdrs: &self.hdrs,
                 src: self.peer,
                 dst: self.local,
+                tls: self.cli.tls_server(),
             };
             rules::http_response(
                 &backend.model,
@@ -1209,16 +1216,12 @@ impl Session<'_> {
 
     /// Sends the response head (in `out`) and streams the body. Gives the bytes sent and whether
     /// the response ended cleanly.
-    async fn forward_response_body(
-        &mut self,
-        srv: &mut TcpStream,
-        backend: &Backend,
-    ) -> (u64, bool) {
+    async fn forward_response_body(&mut self, srv: &mut Conn, backend: &Backend) -> (u64, bool) {
         let to = backend.settings.timeouts.server;
         let mut total = 0u64;
         match self.resp.body {
             BodyKind::None => {
-                if self.cli.write_all(&self.out).await.is_err() {
+                if self.cli.send(&self.out).await.is_err() {
                     return (0, false);
                 }
                 (self.out.len() as u64, true)
@@ -1227,7 +1230,7 @@ impl Session<'_> {
                 let first = (n as usize).min(self.sbuf.len());
                 self.out.extend_from_slice(&self.sbuf.pending()[..first]);
                 self.sbuf.consume(first);
-                if self.cli.write_all(&self.out).await.is_err() {
+                if self.cli.send(&self.out).await.is_err() {
                     return (0, false);
                 }
                 total += self.out.len() as u64;
@@ -1239,7 +1242,7 @@ impl Session<'_> {
                         Ok(0) | Err(_) => return (total, false),
                         Ok(k) => {
                             left -= k as u64;
-                            if self.cli.write_all(self.sbuf.pending()).await.is_err() {
+                            if self.cli.send(self.sbuf.pending()).await.is_err() {
                                 return (total, false);
                             }
                             total += k as u64;
@@ -1257,7 +1260,7 @@ impl Session<'_> {
                 };
                 self.out.extend_from_slice(&self.sbuf.pending()[..k]);
                 self.sbuf.consume(k);
-                if self.cli.write_all(&self.out).await.is_err() {
+                if self.cli.send(&self.out).await.is_err() {
                     return (0, false);
                 }
                 total += self.out.len() as u64;
@@ -1271,7 +1274,7 @@ impl Session<'_> {
                         Ok(k) => k,
                         Err(_) => return (total, false),
                     };
-                    if self.cli.write_all(&self.sbuf.pending()[..k]).await.is_err() {
+                    if self.cli.send(&self.sbuf.pending()[..k]).await.is_err() {
                         return (total, false);
                     }
                     total += k as u64;
@@ -1283,7 +1286,7 @@ impl Session<'_> {
             BodyKind::UntilClose => {
                 self.out.extend_from_slice(self.sbuf.pending());
                 self.sbuf.clear();
-                if self.cli.write_all(&self.out).await.is_err() {
+                if self.cli.send(&self.out).await.is_err() {
                     return (0, false);
                 }
                 total += self.out.len() as u64;
@@ -1293,7 +1296,7 @@ impl Session<'_> {
                         Ok(0) => break,
                         Err(_) => return (total, false),
                         Ok(k) => {
-                            if self.cli.write_all(self.sbuf.pending()).await.is_err() {
+                            if self.cli.send(self.sbuf.pending()).await.is_err() {
                                 return (total, false);
                             }
                             total += k as u64;
@@ -1446,7 +1449,7 @@ pub fn session_future_size() -> usize {
     let addr = std_l.local_addr().expect("addr");
     let c = std::net::TcpStream::connect(addr).expect("connect");
     c.set_nonblocking(true).expect("nonblocking");
-    let stream = TcpStream::from_std(c).expect("stream");
+    let stream = Conn::Plain(tokio::net::TcpStream::from_std(c).expect("stream"));
     let shared = Arc::new(crate::state::Shared::build(
         crate::config::Config::default(),
         1,

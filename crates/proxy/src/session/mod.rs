@@ -1,6 +1,7 @@
 //! Sessions: what happens to one client connection, in HTTP mode ([`http`]) or TCP mode
 //! ([`tcp`]), plus the pieces both use (buffers, timeouts, connecting to servers, tunnels).
 
+pub mod conn;
 pub mod hdrs;
 pub mod http;
 pub mod splice;
@@ -12,8 +13,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+pub use conn::Conn;
 
 /// A connection buffer: bytes `[start, end)` of `data` are pending.
 pub struct Buf {
@@ -65,7 +68,7 @@ impl Buf {
         self.start == 0 && self.end == self.data.len()
     }
     /// Reads once from `s` into the free space (compacting first when needed).
-    pub async fn read_from(&mut self, s: &mut TcpStream) -> io::Result<usize> {
+    pub async fn read_from<S: AsyncRead + Unpin>(&mut self, s: &mut S) -> io::Result<usize> {
         if self.end == self.data.len() {
             self.compact();
         }
@@ -77,7 +80,11 @@ impl Buf {
         Ok(n)
     }
     /// Reads at most `max` bytes.
-    pub async fn read_at_most(&mut self, s: &mut TcpStream, max: usize) -> io::Result<usize> {
+    pub async fn read_at_most<S: AsyncRead + Unpin>(
+        &mut self,
+        s: &mut S,
+        max: usize,
+    ) -> io::Result<usize> {
         if self.end == self.data.len() {
             self.compact();
         }
@@ -116,10 +123,27 @@ pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<
     Ok(s)
 }
 
+/// Connects to `server` at `addr`, with its TLS handshake when it says `ssl`, all within
+/// `timeout`.
+pub async fn connect_server(
+    server: &crate::state::Server,
+    addr: SocketAddr,
+    timeout: Option<Duration>,
+) -> io::Result<Conn> {
+    with_timeout(timeout, async {
+        let s = connect(addr, None).await?;
+        match &server.opts.tls {
+            None => Ok(Conn::Plain(s)),
+            Some(t) => crate::tls::connect(t, s, addr).await,
+        }
+    })
+    .await
+}
+
 /// Copies bytes both ways until both sides are done, with an idle timeout (a tunnel).
-pub async fn tunnel(a: &mut TcpStream, b: &mut TcpStream, idle: Option<Duration>) -> (u64, u64) {
-    let (mut ar, mut aw) = a.split();
-    let (mut br, mut bw) = b.split();
+pub async fn tunnel(a: &mut Conn, b: &mut Conn, idle: Option<Duration>) -> (u64, u64) {
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
     let last = std::cell::Cell::new(tokio::time::Instant::now());
     tokio::join!(
         copy_one_way(&mut ar, &mut bw, idle, &last),
@@ -127,13 +151,12 @@ pub async fn tunnel(a: &mut TcpStream, b: &mut TcpStream, idle: Option<Duration>
     )
 }
 
-async fn copy_one_way(
-    r: &mut tokio::net::tcp::ReadHalf<'_>,
-    w: &mut tokio::net::tcp::WriteHalf<'_>,
+async fn copy_one_way<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    r: &mut R,
+    w: &mut W,
     idle: Option<Duration>,
     last: &std::cell::Cell<tokio::time::Instant>,
 ) -> u64 {
-    use tokio::io::AsyncWriteExt;
     let mut buf = vec![0u8; 16384];
     let mut total = 0u64;
     loop {
@@ -161,7 +184,7 @@ async fn copy_one_way(
             return total;
         }
         last.set(tokio::time::Instant::now());
-        if w.write_all(&buf[..n]).await.is_err() {
+        if w.write_all(&buf[..n]).await.is_err() || w.flush().await.is_err() {
             return total;
         }
         total += n as u64;

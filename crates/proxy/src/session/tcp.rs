@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use super::tls_sni::{self, Hello};
-use super::{connect, Buf};
+use super::{connect_server, Buf, Conn};
 use crate::config::Balance;
 use crate::log::{LogRecord, Tm};
 use crate::rules::{self, TcpSample};
@@ -33,7 +32,7 @@ fn needs_content(fe: &crate::config::Proxy) -> bool {
 pub async fn run(
     w: &Rc<Worker>,
     fe: &Arc<Frontend>,
-    mut cli: TcpStream,
+    mut cli: Conn,
     peer: SocketAddr,
     local: SocketAddr,
 ) {
@@ -74,6 +73,7 @@ pub async fn run(
         dst: local,
         sni: sni.as_deref(),
         hello_type,
+        tls: cli.tls_server(),
     };
     if rules::tcp_content_rejects(model, &sample) {
         fe.counters.denied_req.fetch_add(1, Relaxed);
@@ -114,11 +114,11 @@ pub async fn run(
     let mut srv_name = String::from("<NOSRV>");
     let mut redispatched = false;
     let t_c = Instant::now();
-    let mut result: Option<(TcpStream, usize, ServerList)> = None;
+    let mut result: Option<(Conn, usize, ServerList)> = None;
     while let Some((i, list)) = chosen.take() {
         let server = list[i].clone();
         srv_name = server.name.clone();
-        match connect(server.target(local.port()), t.connect).await {
+        match connect_server(&server, server.target(local.port()), t.connect).await {
             Ok(s) => {
                 result = Some((s, i, list));
                 break;
@@ -169,7 +169,7 @@ pub async fn run(
     let mut up = 0u64;
     if !buf.is_empty() {
         up += buf.len() as u64;
-        if srv.write_all(buf.pending()).await.is_err() {
+        if srv.send(buf.pending()).await.is_err() {
             backend.release(&list, sidx);
             backend.cur_sessions.fetch_sub(1, Relaxed);
             give(w, buf);
@@ -182,7 +182,11 @@ pub async fn run(
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
-    let (a, b) = super::splice::splice_both(&cli, &srv, idle).await;
+    let (a, b) = if cli.is_plain() && srv.is_plain() {
+        super::splice::splice_both(cli.tcp(), srv.tcp(), idle).await
+    } else {
+        super::tunnel(&mut cli, &mut srv, idle).await
+    };
     let _ = cli.shutdown().await;
     up += a;
     fe.counters.bytes_in.fetch_add(up, Relaxed);

@@ -2,6 +2,8 @@
 //! helpers to run dermaga's proxy (in-process or as the `dermaga-proxy` binary) and haproxy.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
