@@ -338,6 +338,13 @@ enum SystemCmd {
         #[arg(short = 'f', long)]
         force: bool,
     },
+    /// Show how much disk images, containers and volumes use.
+    Df {
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        #[arg(long)]
+        format: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -860,6 +867,74 @@ fn run_verb(
                     r.problems.len()
                 )))
             }
+        }
+        Verb::System {
+            cmd: SystemCmd::Df { verbose, format },
+        } => {
+            if verbose {
+                return Err(Error::engine(
+                    "system df --verbose is not supported (the summary without it is)",
+                ));
+            }
+            if let Some(f) = format {
+                return Err(Error::engine(format!(
+                    "system df --format {f:?} is not supported (the table without it is)"
+                )));
+            }
+            let eng = open()?;
+            let store = dermaga_image::ImageStore::open(root)
+                .map_err(|e| Error::engine(format!("opening the image store: {e}")))?;
+            let du = store
+                .disk_usage()
+                .map_err(|e| Error::engine(format!("sizing the image store: {e}")))?;
+            let containers = eng.db.list()?;
+            let used: std::collections::HashSet<&str> =
+                containers.iter().map(|c| c.image_id.as_str()).collect();
+            // As podman: what removing every image no container uses would free.
+            let mut kept_layers = std::collections::HashSet::new();
+            let mut kept = 0u64;
+            for id in &used {
+                if let Ok(info) = store.info(id) {
+                    for l in info.layers {
+                        if kept_layers.insert(l.diff_id) {
+                            kept += l.size;
+                        }
+                    }
+                }
+            }
+            let images = dermaga_engine::system_df::Usage {
+                total: du.images,
+                active: used.len() as u64,
+                size: du.size,
+                reclaimable: du.size.saturating_sub(kept),
+            };
+            let (cu, vu) = dermaga_engine::system_df::containers_and_volumes(&eng)?;
+            let _ = writeln!(
+                out,
+                "{:<15}{:<12}{:<12}{:<12}RECLAIMABLE",
+                "TYPE", "TOTAL", "ACTIVE", "SIZE"
+            );
+            for (name, u) in [
+                ("Images", images),
+                ("Containers", cu),
+                ("Local Volumes", vu),
+            ] {
+                let pct = if u.size == 0 {
+                    0
+                } else {
+                    (u.reclaimable * 100 + u.size / 2) / u.size
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<15}{:<12}{:<12}{:<12}{} ({pct}%)",
+                    name,
+                    u.total,
+                    u.active,
+                    dermaga_engine::util::human_size(u.size),
+                    dermaga_engine::util::human_size(u.reclaimable)
+                );
+            }
+            Ok(0)
         }
         Verb::Monitor { id } => {
             let sync = monitor::detach();

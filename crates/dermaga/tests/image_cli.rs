@@ -377,3 +377,75 @@ fn rmi_refuses_an_image_a_container_uses() {
     c.args(["rmi", "busybox"]);
     assert!(ok(c).contains("Deleted: "));
 }
+
+#[test]
+fn system_df_counts_images_containers_and_volumes_as_podman_does() {
+    let dir = TempDir::new();
+    let root = dir.path().join("root");
+    let tar = busybox_tarball(dir.path());
+    let header = "TYPE           TOTAL       ACTIVE      SIZE        RECLAIMABLE";
+    let mut c = dermaga(&root);
+    c.arg("import").arg(&tar).arg("localhost/df:1");
+    ok(c);
+    let mut c = dermaga(&root);
+    c.args(["system", "df"]);
+    let before = ok(c);
+    let lines: Vec<&str> = before.lines().collect();
+    assert_eq!(lines[0], header, "{before}");
+    let image_line: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&image_line[..3], ["Images", "1", "0"], "{before}");
+    assert!(
+        image_line[4].ends_with("(100%)") || image_line[5] == "(100%)",
+        "an unused image is reclaimable: {before}"
+    );
+    assert_eq!(
+        lines[2],
+        "Containers     0           0           0B          0B (0%)"
+    );
+    assert_eq!(
+        lines[3],
+        "Local Volumes  0           0           0B          0B (0%)"
+    );
+
+    // A stopped container that wrote 3 bytes, and a volume holding 300,000.
+    let mut c = dermaga(&root);
+    c.args([
+        "run",
+        "--name",
+        "writer",
+        "-v",
+        "vol1:/data",
+        "localhost/df:1",
+        "/bin/sh",
+        "-c",
+        "head -c 300000 /dev/zero > /data/f && echo hi > /big",
+    ]);
+    ok(c);
+    let mut c = dermaga(&root);
+    c.args(["system", "df"]);
+    let after = ok(c);
+    let lines: Vec<&str> = after.lines().collect();
+    assert!(
+        lines[1].starts_with("Images         1           1 "),
+        "{after}"
+    );
+    assert!(
+        lines[1].ends_with("0B (0%)"),
+        "a used image is not reclaimable: {after}"
+    );
+    assert_eq!(
+        lines[2], "Containers     1           0           3B          3B (100%)",
+        "{after}"
+    );
+    assert_eq!(
+        lines[3], "Local Volumes  1           1           300kB       0B (0%)",
+        "{after}"
+    );
+
+    // What is not supported is said, not ignored.
+    let mut c = dermaga(&root);
+    c.args(["system", "df", "-v"]);
+    let o = out(c);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--verbose is not supported"));
+}

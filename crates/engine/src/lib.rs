@@ -28,6 +28,7 @@ pub mod rootfs;
 pub mod runtime;
 pub mod seccomp;
 pub mod spec;
+pub mod system_df;
 pub mod template;
 pub mod util;
 

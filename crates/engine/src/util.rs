@@ -341,18 +341,17 @@ pub fn human_size(n: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    let s = format!("{v:.4}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    let s = if s.len() > 4 {
-        format!("{v:.3}")
+    // Go's %.4g: four significant digits, trailing zeros of the fraction dropped.
+    let decimals = if v >= 100.0 {
+        1
+    } else if v >= 10.0 {
+        2
     } else {
-        s.to_string()
+        3
     };
-    format!(
-        "{}{}",
-        s.trim_end_matches('0').trim_end_matches('.'),
-        units[i]
-    )
+    let s = format!("{v:.decimals$}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}{}", units[i])
 }
 
 /// Reads a whole small file to a string, None if absent.
@@ -393,6 +392,10 @@ mod tests {
         assert_eq!(parse_size("10mb").unwrap(), 10 << 20);
         assert!(parse_size("x").is_err());
         assert_eq!(human_size(1_500_000), "1.5MB");
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(300_000), "300kB");
+        assert_eq!(human_size(1_997_312), "1.997MB");
+        assert_eq!(human_size(10_240), "10.24kB");
     }
 
     #[test]
