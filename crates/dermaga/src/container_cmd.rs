@@ -919,11 +919,9 @@ fn run_verb(
                 ("Containers", cu),
                 ("Local Volumes", vu),
             ] {
-                let pct = if u.size == 0 {
-                    0
-                } else {
-                    (u.reclaimable * 100 + u.size / 2) / u.size
-                };
+                let pct = (u.reclaimable * 100 + u.size / 2)
+                    .checked_div(u.size)
+                    .unwrap_or(0);
                 let _ = writeln!(
                     out,
                     "{:<15}{:<12}{:<12}{:<12}{} ({pct}%)",
