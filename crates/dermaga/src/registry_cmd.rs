@@ -145,6 +145,12 @@ fn options(p: &Parsed) -> Result<RegistryOptions, String> {
         o.progress = Some(Arc::new(|line: &str| {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         }));
+        // On a terminal, as podman: a bar per layer, the lines printed above the bars.
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            o.bars = Some(dermaga_image::registry::MultiProgress::with_draw_target(
+                dermaga_image::registry::ProgressDrawTarget::stderr(),
+            ));
+        }
     }
     Ok(o)
 }

@@ -128,6 +128,45 @@ fn push_then_pull_through_docker_registry_and_run() {
         String::from_utf8_lossy(&listed.stdout).contains(&remote),
         "the pulled image is listed under its name"
     );
+    // Off a terminal, progress comes as plain lines (no bars, no escapes).
+    let err = String::from_utf8_lossy(&pulled.stderr);
+    assert!(err.contains("Copying blob"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no terminal escapes off a terminal: {err}"
+    );
+
+    // On a terminal (script(1) gives it one), each layer gets a progress bar.
+    let on_tty = |root: &Path, args: &str| -> String {
+        let cmd = format!(
+            "{} --root {} --runroot {} {args}",
+            env!("CARGO_BIN_EXE_dermaga"),
+            root.join("root").display(),
+            root.join("run").display()
+        );
+        let o = Command::new("script")
+            .args(["-qefc", &cmd, "/dev/null"])
+            .output()
+            .expect("script(1) from util-linux (scripts/test.sh installs it)");
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(o.status.success(), "{cmd}: {text}");
+        text
+    };
+    let pushed_tty = on_tty(
+        &pusher,
+        &format!("push --tls-verify=false localhost/bb:1 127.0.0.1:{port}/bb-tty:1"),
+    );
+    let pulled_tty = on_tty(
+        &dir.join("puller-tty"),
+        &format!("pull --tls-verify=false 127.0.0.1:{port}/bb-tty:1"),
+    );
+    for text in [&pushed_tty, &pulled_tty] {
+        assert!(
+            text.contains("Copying blob") && text.contains(" / ") && text.contains("iB"),
+            "a bar with bytes done and total: {text:?}"
+        );
+        assert!(text.contains('['), "a bar: {text:?}");
+    }
     let ran = dermaga(
         &puller,
         &[

@@ -37,6 +37,8 @@ pub use push::{push, PushOutcome};
 
 use crate::error::ImageError;
 
+pub use indicatif::{MultiProgress, ProgressDrawTarget};
+
 /// A progress line sink (`Copying blob sha256:1234... done`); called from transfer threads.
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -63,6 +65,8 @@ pub struct RegistryOptions {
     pub chunk_size: u64,
     /// Where progress lines go; `None` is quiet.
     pub progress: Option<Progress>,
+    /// A bar per layer transfer (on a terminal); progress lines are then printed above them.
+    pub bars: Option<indicatif::MultiProgress>,
 }
 
 impl RegistryOptions {
@@ -83,9 +87,27 @@ impl RegistryOptions {
     }
 
     pub(crate) fn say(&self, line: &str) {
-        if let Some(p) = &self.progress {
-            p(line);
+        match (&self.bars, &self.progress) {
+            (Some(bars), Some(_)) => {
+                let _ = bars.println(line);
+            }
+            (_, Some(p)) => p(line),
+            _ => {}
         }
+    }
+
+    /// A progress bar for one blob of `size` bytes, when bars are on.
+    pub(crate) fn bar(&self, digest: &str, size: u64) -> Option<indicatif::ProgressBar> {
+        let bars = self.bars.as_ref()?;
+        self.progress.as_ref()?;
+        let style = indicatif::ProgressStyle::with_template(
+            "Copying blob {prefix} [{bar:30}] {bytes} / {total_bytes} {bytes_per_sec}",
+        )
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let bar = bars.add(indicatif::ProgressBar::new(size).with_style(style));
+        bar.set_prefix(pull::short(digest));
+        Some(bar)
     }
 }
 

@@ -357,8 +357,13 @@ fn fetch_and_stage(
         skip: 0,
         attempt: 0,
         error: None,
+        bar: opts.bar(&d.digest, d.size),
     };
-    let staged = match stage_layer_in(tmp, &mut stream, what) {
+    let staged = stage_layer_in(tmp, &mut stream, what);
+    if let Some(bar) = stream.bar.take() {
+        bar.finish_and_clear();
+    }
+    let staged = match staged {
         Ok(s) => s,
         // The transfer's own error says more than the staging's "reading" one.
         Err(e) => return Err(stream.error.take().unwrap_or_else(|| e.into())),
@@ -410,6 +415,7 @@ struct BlobStream<'a> {
     skip: u64,
     attempt: u32,
     error: Option<RegistryError>,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl BlobStream<'_> {
@@ -494,6 +500,9 @@ impl Read for BlobStream<'_> {
                     }
                     let n = n - drop;
                     self.got += n as u64;
+                    if let Some(bar) = &self.bar {
+                        bar.set_position(self.got);
+                    }
                     if self.got > self.size {
                         let e = RegistryError::BadManifest {
                             what: format!("blob {}", self.url),

@@ -191,10 +191,25 @@ impl Ctx<'_> {
     /// Sends one blob unless the registry has it, retrying a broken transfer; `what` names it
     /// in the progress lines as podman does ("blob" for layers, "config").
     fn send_blob(&self, b: &Blob, what: &str) -> Result<Sent> {
+        let bar = if what == "blob" {
+            self.opts.bar(&b.digest, b.size)
+        } else {
+            None
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.send_blob_once(b) {
+            if let Some(bar) = &bar {
+                bar.set_position(0);
+            }
+            let sent = self.send_blob_once(b, bar.as_ref());
+            if let (Some(bar), false) = (
+                &bar,
+                matches!(&sent, Err(e) if e.is_transient() && attempt < self.opts.attempts()),
+            ) {
+                bar.finish_and_clear();
+            }
+            match sent {
                 Ok(s) => {
                     let word = match s {
                         Sent::Skipped => "skipped: already exists",
@@ -217,7 +232,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn send_blob_once(&self, b: &Blob) -> Result<Sent> {
+    fn send_blob_once(&self, b: &Blob, bar: Option<&indicatif::ProgressBar>) -> Result<Sent> {
         let c = self.client;
         let blob_url = c.url(&format!("/v2/{}/blobs/{}", self.path, b.digest));
         let resp = c.head(&blob_url, self.scope, &[])?;
@@ -259,7 +274,7 @@ impl Ctx<'_> {
                 let url = c.url(&location);
                 let range = format!("{}-{}", offset, offset + len - 1);
                 let resp = c.send("PATCH", &url, self.scope, &mut |agent, auth| {
-                    let body = read_piece(&b.source, offset, len)?;
+                    let body = read_piece(&b.source, offset, len, bar)?;
                     with_auth(agent.patch(&url), auth)
                         .header("Content-Type", "application/octet-stream")
                         .header("Content-Range", &range)
@@ -286,7 +301,7 @@ impl Ctx<'_> {
         } else {
             let url = with_digest(&c.url(&location), &b.digest);
             let resp = c.send("PUT", &url, self.scope, &mut |agent, auth| {
-                let body = read_piece(&b.source, 0, b.size)?;
+                let body = read_piece(&b.source, 0, b.size, bar)?;
                 with_auth(agent.put(&url), auth)
                     .header("Content-Type", "application/octet-stream")
                     .header("Content-Length", b.size.to_string())
@@ -306,23 +321,29 @@ fn with_digest(location: &str, digest: &str) -> String {
     format!("{location}{sep}digest={digest}")
 }
 
-/// `len` bytes of a blob from `offset`, as a request body.
+/// `len` bytes of a blob from `offset`, as a request body; `bar` follows what is read.
 fn read_piece(
     source: &BlobSource,
     offset: u64,
     len: u64,
+    bar: Option<&indicatif::ProgressBar>,
 ) -> std::result::Result<ureq::SendBody<'static>, ureq::Error> {
-    match source {
+    let reader: Box<dyn Read + Send> = match source {
         BlobSource::Bytes(b) => {
             let end = (offset + len).min(b.len() as u64) as usize;
-            Ok(ureq::SendBody::from_owned_reader(std::io::Cursor::new(
-                b[offset as usize..end].to_vec(),
-            )))
+            Box::new(std::io::Cursor::new(b[offset as usize..end].to_vec()))
         }
         BlobSource::File(p) => {
             let mut f = File::open(p)?;
             f.seek(SeekFrom::Start(offset))?;
-            Ok(ureq::SendBody::from_owned_reader(f.take(len)))
+            Box::new(f.take(len))
         }
-    }
+    };
+    Ok(match bar {
+        Some(bar) => {
+            bar.set_position(offset);
+            ureq::SendBody::from_owned_reader(bar.wrap_read(reader))
+        }
+        None => ureq::SendBody::from_owned_reader(reader),
+    })
 }
