@@ -50,15 +50,13 @@ fn dermaga(root: &Path, args: &[&str]) -> Output {
     out
 }
 
-#[test]
-fn push_then_pull_through_docker_registry_and_run() {
+/// Debian's docker-registry serving from `dir` on a free loopback port, once it listens.
+fn start_registry(dir: &Path) -> (Registry, u16) {
     let registry_bin = Path::new("/usr/bin/docker-registry");
     assert!(
         registry_bin.exists(),
         "docker-registry is missing: scripts/test.sh installs it"
     );
-    let tmp = TempDir::new("registry-cli");
-    let dir = tmp.0.as_path();
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -71,7 +69,7 @@ fn push_then_pull_through_docker_registry_and_run() {
         ),
     )
     .unwrap();
-    let _registry = Registry(
+    let registry = Registry(
         Command::new(registry_bin)
             .arg("serve")
             .arg(dir.join("registry.yml"))
@@ -86,11 +84,16 @@ fn push_then_pull_through_docker_registry_and_run() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    // A one-layer busybox image, imported into the pushing store.
+    (registry, port)
+}
+
+/// A one-layer busybox image as a tarball in `dir`.
+fn busybox_tarball(dir: &Path) -> std::path::PathBuf {
     let rootfs = dir.join("rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
     std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
     std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/echo")).unwrap();
     let tarball = dir.join("rootfs.tar");
     let tar = Command::new("tar")
         .arg("-C")
@@ -101,6 +104,116 @@ fn push_then_pull_through_docker_registry_and_run() {
         .status()
         .unwrap();
     assert!(tar.success());
+    tarball
+}
+
+/// podman with its own store under `dir`, runc, cgroupfs and limits this host can grant.
+fn podman(dir: &Path, args: &[&str]) -> String {
+    let conf = dir.join("containers.conf");
+    if !conf.exists() {
+        let o = Command::new("sh")
+            .args(["-c", "ulimit -Hn"])
+            .output()
+            .unwrap();
+        let n = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        std::fs::write(
+            &conf,
+            format!(
+                "[containers]\ndefault_ulimits = [\"nofile={n}:{n}\", \"nproc=4096:4096\"]\n\
+                 [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n"
+            ),
+        )
+        .unwrap();
+    }
+    let out = Command::new("podman")
+        .arg("--root")
+        .arg(dir.join("podman-root"))
+        .arg("--runroot")
+        .arg(dir.join("podman-run"))
+        .args([
+            "--storage-driver",
+            "overlay",
+            "--runtime",
+            "runc",
+            "--cgroup-manager",
+            "cgroupfs",
+        ])
+        .args(args)
+        .env("CONTAINERS_CONF", &conf)
+        .stdin(Stdio::null())
+        .output()
+        .expect("podman is needed (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "podman {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn dermaga_and_podman_run_what_the_other_pushed() {
+    let tmp = TempDir::new("registry-podman");
+    let dir = tmp.0.as_path();
+    let (_registry, port) = start_registry(dir);
+    let tarball = busybox_tarball(dir);
+    let store = dir.join("store");
+    dermaga(
+        &store,
+        &["import", tarball.to_str().unwrap(), "localhost/bb:1"],
+    );
+
+    // dermaga push -> skopeo inspect -> podman pull -> podman run.
+    let ours = format!("127.0.0.1:{port}/from/dermaga:1");
+    dermaga(
+        &store,
+        &["push", "--tls-verify=false", "localhost/bb:1", &ours],
+    );
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{ours}")])
+        .output()
+        .expect("skopeo (scripts/test.sh installs it)");
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    assert!(String::from_utf8_lossy(&inspect.stdout).contains("\"Digest\": \"sha256:"));
+    podman(dir, &["pull", "-q", "--tls-verify=false", &ours]);
+    let said = podman(
+        dir,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &ours,
+            "/bin/echo",
+            "from dermaga",
+        ],
+    );
+    assert_eq!(said.trim(), "from dermaga");
+
+    // podman push (it recompresses the layer) -> dermaga pull -> dermaga run.
+    let theirs = format!("127.0.0.1:{port}/from/podman:1");
+    podman(dir, &["push", "-q", "--tls-verify=false", &ours, &theirs]);
+    let other = dir.join("other");
+    dermaga(&other, &["pull", "-q", "--tls-verify=false", &theirs]);
+    let ran = dermaga(
+        &other,
+        &["run", "--rm", &theirs, "/bin/echo", "from podman"],
+    );
+    assert_eq!(String::from_utf8_lossy(&ran.stdout).trim(), "from podman");
+}
+
+#[test]
+fn push_then_pull_through_docker_registry_and_run() {
+    let tmp = TempDir::new("registry-cli");
+    let dir = tmp.0.as_path();
+    let (_registry, port) = start_registry(dir);
+
+    // A one-layer busybox image, imported into the pushing store.
+    let tarball = busybox_tarball(dir);
     let pusher = dir.join("pusher");
     let puller = dir.join("puller");
     let imported = dermaga(
