@@ -950,3 +950,100 @@ fn registry_pull_of_a_tampered_blob_fails_and_leaves_nothing_behind() {
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "staging cleaned up: {leftovers:?}");
 }
+
+/// A TCP relay that cuts the first blob upload (a `PUT` or `PATCH` to `/blobs/uploads/`) after
+/// `cut` bytes of the request, then relays everything faithfully. Returns its address and how
+/// many uploads it broke.
+fn flaky_upload_relay(
+    upstream: String,
+    cut: usize,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let broken = Arc::new(AtomicUsize::new(0));
+    let broken_out = broken.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (c_kill, s_kill) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let broken = broken.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                let mut armed_at: Option<usize> = None;
+                let mut sent = 0usize;
+                while let Ok(n) = c_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    if armed_at.is_none()
+                        && broken.load(Ordering::SeqCst) == 0
+                        && (text.starts_with("PUT ") || text.starts_with("PATCH "))
+                        && text.contains("/blobs/uploads/")
+                    {
+                        armed_at = Some(sent);
+                    }
+                    if let Some(at) = armed_at {
+                        if sent + n - at >= cut {
+                            let room = cut - (sent - at);
+                            let _ = s_out.write_all(&buf[..room]);
+                            broken.fetch_add(1, Ordering::SeqCst);
+                            let _ = s_kill.shutdown(std::net::Shutdown::Both);
+                            // End the client's side for writing only and swallow the rest of
+                            // its body: a client blocked on a full socket would never see the
+                            // connection end.
+                            let _ = c_kill.shutdown(std::net::Shutdown::Write);
+                            while matches!(c_in.read(&mut buf), Ok(n) if n > 0) {}
+                            break;
+                        }
+                    }
+                    if s_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    sent += n;
+                }
+                let _ = s_out.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut s_in, mut c_out) = (server, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_in, &mut c_out);
+                let _ = c_out.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (addr, broken_out)
+}
+
+#[test]
+fn registry_interrupted_upload_is_sent_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start(tmp.path());
+    let (store, id) = busybox_store(tmp.path());
+    let (opts, lines) = insecure(tmp.path());
+    let (relay, broken) = flaky_upload_relay(reg.addr.clone(), 300_000);
+    registry::push(&store, &id, &format!("{relay}/flaky-up/busybox:1"), &opts)
+        .expect("the push retries the broken upload");
+    assert_eq!(
+        broken.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the relay broke one upload"
+    );
+    {
+        let lines = lines.lock().unwrap();
+        assert!(
+            lines.iter().any(|l| l.contains("retrying (1/3)")),
+            "{lines:?}"
+        );
+    }
+    // What arrived is whole: a pull straight from the registry gives the same image.
+    let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
+    let pulled =
+        registry::pull(&store2, &format!("{}/flaky-up/busybox:1", reg.addr), &opts).unwrap();
+    assert_eq!(pulled.id, id);
+}
