@@ -1118,6 +1118,8 @@ fn open_db(path: &Path) -> Result<Connection> {
     // same at that moment SQLite answers "database is locked" at once instead of waiting.
     retry_while_busy(|| db.pragma_update(None, "journal_mode", "WAL"))?;
     db.pragma_update(None, "synchronous", "NORMAL")?;
+    // As the engine's connections (dermaga_engine::db): a short WAL, cheap to read back.
+    db.pragma_update(None, "wal_autocheckpoint", 64)?;
     db.pragma_update(None, "foreign_keys", "ON")?;
     // IMMEDIATE takes the write lock first, through the busy timeout, so processes creating
     // the tables at once wait for each other instead of failing on a lock upgrade.
