@@ -21,6 +21,7 @@ pub mod acl;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod h2;
 pub mod http1;
 pub mod log;
 mod proxy;

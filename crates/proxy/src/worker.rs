@@ -410,7 +410,15 @@ async fn accept_loop(
         tokio::task::spawn_local(async move {
             if let Some(conn) = handshake(&w2, &fe2, tls.as_ref(), stream, peer, &label).await {
                 match fe2.model.settings.mode {
-                    Mode::Http => crate::session::http::run(&w2, &fe2, conn, peer, local).await,
+                    Mode::Http => {
+                        let t = &fe2.model.settings.timeouts;
+                        let wait = t.http_request.or(t.client);
+                        if crate::h2::speaks_h2(&conn, wait).await {
+                            crate::h2::serve(&w2, &fe2, conn, peer, local).await
+                        } else {
+                            crate::session::http::run(&w2, &fe2, conn, peer, local).await
+                        }
+                    }
                     Mode::Tcp => crate::session::tcp::run(&w2, &fe2, conn, peer, local).await,
                 }
             }
