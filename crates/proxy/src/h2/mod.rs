@@ -115,12 +115,17 @@ pub async fn serve(
                 stopping = true;
                 continue;
             }
-            _ = sleep_until(idle_at), if !stopping => {
+            _ = sleep_until(idle_at) => {
                 if conn.has_streams() {
                     last_active = tokio::time::Instant::now();
+                } else if stopping {
+                    // Idle since GOAWAY: a client that does not answer its PING or close
+                    // is not waited for longer.
+                    break;
                 } else {
                     conn.graceful_shutdown();
                     stopping = true;
+                    last_active = tokio::time::Instant::now();
                 }
                 continue;
             }
