@@ -22,6 +22,8 @@ use h2::server::SendResponse;
 use h2::{Reason, RecvStream};
 use http::Request;
 
+use crate::http1::BodyKind;
+
 pub use preface::{speaks_h2, PREFACE};
 
 use crate::session::conn::StreamConn;
@@ -52,6 +54,8 @@ const PIPE: usize = 64 * 1024;
 /// Why a stream's exchange ended early.
 #[derive(Debug)]
 pub enum StreamEnd {
+    /// The client reset the stream before its response began.
+    Reset(Reason),
     /// The client reset the stream or the connection failed.
     H2(h2::Error),
     /// The session stopped short of a complete response.
@@ -204,6 +208,7 @@ async fn stream(
         let r = exchange(req, &mut respond, ours, w.bufsize).await;
         match r {
             Ok(()) => {}
+            Err(StreamEnd::Reset(_)) => resets.add(),
             Err(StreamEnd::H2(e)) => {
                 if e.is_remote() && e.is_reset() {
                     resets.add();
@@ -244,9 +249,18 @@ async fn exchange(
         std::future::pending::<()>().await;
         Ok::<(), StreamEnd>(())
     };
-    let down = response::forward(&mut rd, respond, is_head, max_head);
+    tokio::pin!(up);
+    // Until the response begins, a client reset ends the exchange at once: the pipe closes
+    // and the session abandons the server's request (rapid reset costs the server little).
+    let mut head = tokio::select! {
+        h = response::head(&mut rd, is_head, max_head) => h?,
+        r = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return Err(StreamEnd::Reset(r?)),
+        r = &mut up => return r,
+    };
+    let no_body = head.body == BodyKind::None;
+    let mut stream = respond.send_response(std::mem::take(&mut head.response), no_body)?;
     tokio::select! {
-        r = down => r,
-        r = up => r,
+        r = response::body(&mut rd, head, &mut stream) => r,
+        r = &mut up => r,
     }
 }

@@ -3,7 +3,6 @@
 //! the client's flow-control window allows, chunked trailers as a trailing HEADERS frame.
 
 use bytes::{Buf, Bytes, BytesMut};
-use h2::server::SendResponse;
 use h2::SendStream;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -23,13 +22,19 @@ const CONNECTION_SPECIFIC: [&[u8]; 5] = [
 /// How much is read from the pipe at once (the unit DATA frames are cut from).
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Reads the response from `pipe` and sends it on `respond`.
-pub async fn forward<R: AsyncRead + Unpin>(
+/// A final response head read from the session, and what followed it in the buffer.
+pub struct Head {
+    pub response: Response<()>,
+    pub body: BodyKind,
+    pub rest: BytesMut,
+}
+
+/// Reads the final response head from `pipe` (1xx skipped).
+pub async fn head<R: AsyncRead + Unpin>(
     pipe: &mut R,
-    respond: &mut SendResponse<Bytes>,
     head_request: bool,
     max_head: usize,
-) -> Result<(), StreamEnd> {
+) -> Result<Head, StreamEnd> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut head = ResponseHead::default();
     let (response, body) = loop {
@@ -53,13 +58,25 @@ pub async fn forward<R: AsyncRead + Unpin>(
             }
         }
     };
-    let no_body = body == BodyKind::None;
-    let mut stream = respond.send_response(response, no_body)?;
-    match body {
+    Ok(Head {
+        response,
+        body,
+        rest: buf,
+    })
+}
+
+/// Sends the body that follows `head` on `stream`.
+pub async fn body<R: AsyncRead + Unpin>(
+    pipe: &mut R,
+    head: Head,
+    stream: &mut SendStream<Bytes>,
+) -> Result<(), StreamEnd> {
+    let mut buf = head.rest;
+    match head.body {
         BodyKind::None => Ok(()),
-        BodyKind::Length(n) => copy(pipe, &mut buf, &mut stream, Some(n)).await,
-        BodyKind::UntilClose => copy(pipe, &mut buf, &mut stream, None).await,
-        BodyKind::Chunked => unchunk(pipe, &mut buf, &mut stream).await,
+        BodyKind::Length(n) => copy(pipe, &mut buf, stream, Some(n)).await,
+        BodyKind::UntilClose => copy(pipe, &mut buf, stream, None).await,
+        BodyKind::Chunked => unchunk(pipe, &mut buf, stream).await,
     }
 }
 
