@@ -42,6 +42,8 @@ pub struct Listener {
     pub tls: Option<crate::tls::TlsSlot>,
     /// The bind line's `name`, else its rank in the frontend, as haproxy's logs name it.
     pub label: Arc<str>,
+    /// `proto h2`: HTTP/2 without looking.
+    pub h2_only: bool,
     pub socket: std::net::TcpListener,
 }
 
@@ -306,7 +308,7 @@ pub fn run_worker(
             let sock = TcpListener::from_std(l.socket)?;
             let w = worker.clone();
             accepts.push(tokio::task::spawn_local(accept_loop(
-                w, l.frontend, l.tls, l.label, sock,
+                w, l.frontend, l.tls, l.label, l.h2_only, sock,
             )));
         }
         // Idle-pool purge.
@@ -353,6 +355,7 @@ async fn accept_loop(
     fe_idx: usize,
     tls: Option<crate::tls::TlsSlot>,
     label: Arc<str>,
+    h2_only: bool,
     l: TcpListener,
 ) {
     let fe: Arc<Frontend> = w.shared.frontends[fe_idx].clone();
@@ -413,7 +416,7 @@ async fn accept_loop(
                     Mode::Http => {
                         let t = &fe2.model.settings.timeouts;
                         let wait = t.http_request.or(t.client);
-                        if crate::h2::speaks_h2(&conn, wait).await {
+                        if h2_only || crate::h2::speaks_h2(&conn, wait).await {
                             crate::h2::serve(&w2, &fe2, conn, peer, local).await
                         } else {
                             crate::session::http::run(&w2, &fe2, conn, peer, local).await

@@ -204,3 +204,45 @@ fn an_h2_request_is_logged_as_http_2() {
         "{line:?}"
     );
 }
+
+#[test]
+fn a_proto_h2_bind_speaks_only_http2() {
+    let a = HttpBackend::start("a");
+    let p = start_proxy(&format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0 proto h2\n    default_backend be\nbackend be\n    server a {}\n",
+        a.addr
+    ));
+    let addr = p.local_addrs("fe")[0];
+    let (code, out, err) = h2c(addr, "/x", &["-w", " %{http_version}"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "a 2");
+    // An HTTP/1.1 request is not HTTP/2: no answer, as with haproxy.
+    assert!(get(addr, "/x").is_none());
+    assert_eq!(a.hits(), 1);
+}
+
+#[test]
+fn proto_options_dermaga_cannot_honour_are_errors() {
+    let load = |text: &str| {
+        dermaga_proxy::config::load_str("t.cfg", text, &dermaga_proxy::config::ProcessEnv)
+            .err()
+            .map(|d| d.iter().map(|d| d.render(0)).collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
+    };
+    let e = load(&format!(
+        "{DEFAULTS}frontend fe\n    mode tcp\n    bind 127.0.0.1:8443 proto h2\n    default_backend be\nbackend be\n    mode tcp\n    server a 127.0.0.1:1\n"
+    ));
+    assert!(
+        e.contains(
+            "[t.cfg:9] : 'bind 127.0.0.1:8443' : 'proto h2' needs 'mode http' in frontend 'fe'."
+        ),
+        "{e}"
+    );
+    let e = load(&format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:8443 proto quic\n    default_backend be\nbackend be\n    server a 127.0.0.1:1\n"
+    ));
+    assert!(
+        e.contains("[t.cfg:8] : 'bind 127.0.0.1:8443' : 'proto quic' is not supported by dermaga (only 'proto h2')."),
+        "{e}"
+    );
+}
