@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 
 use crate::config::{ListenAddr, Mode};
+use crate::h2::Protocol as ClientProtocol;
 use crate::selection::{new_balancer, Balancer, Key, SrvInfo};
 use crate::state::{Backend, Frontend, LiveLoads, Server, Shared};
 
@@ -416,10 +417,19 @@ async fn accept_loop(
                     Mode::Http => {
                         let t = &fe2.model.settings.timeouts;
                         let wait = t.http_request.or(t.client);
-                        if h2_only || crate::h2::speaks_h2(&conn, wait).await {
-                            crate::h2::serve(&w2, &fe2, conn, peer, local).await
+                        let proto = if h2_only {
+                            ClientProtocol::Http2
                         } else {
-                            crate::session::http::run(&w2, &fe2, conn, peer, local).await
+                            crate::h2::protocol_of(&conn, wait).await
+                        };
+                        match proto {
+                            ClientProtocol::Http2 => {
+                                crate::h2::serve(&w2, &fe2, conn, peer, local).await
+                            }
+                            ClientProtocol::Http1 => {
+                                crate::session::http::run(&w2, &fe2, conn, peer, local).await
+                            }
+                            ClientProtocol::Silent => {}
                         }
                     }
                     Mode::Tcp => crate::session::tcp::run(&w2, &fe2, conn, peer, local).await,

@@ -246,3 +246,20 @@ fn proto_options_dermaga_cannot_honour_are_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn a_client_that_says_nothing_is_closed_at_the_request_timeout() {
+    use std::io::Read;
+    let a = HttpBackend::start("a");
+    let p = start_proxy(&format!(
+        "{DEFAULTS}frontend fe\n    timeout http-request 200ms\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server a {}\n",
+        a.addr
+    ));
+    let addr = p.local_addrs("fe")[0];
+    // Waiting for the preface or a request line is bounded like the request itself.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut b = [0u8; 16];
+    assert_eq!(s.read(&mut b).expect("closed, not timed out"), 0);
+    assert_eq!(a.hits(), 0);
+}

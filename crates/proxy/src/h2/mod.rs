@@ -24,7 +24,7 @@ use http::Request;
 
 use crate::http1::BodyKind;
 
-pub use preface::{speaks_h2, PREFACE};
+pub use preface::{protocol_of, Protocol, PREFACE};
 
 use crate::session::conn::StreamConn;
 use crate::session::Conn;

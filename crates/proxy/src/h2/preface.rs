@@ -11,20 +11,39 @@ use crate::session::Conn;
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Whether `conn` carries HTTP/2. A cleartext connection is peeked, not read: an HTTP/1
-/// session still gets every byte. `wait` bounds how long a client may take to say anything.
-pub async fn speaks_h2(conn: &Conn, wait: Option<Duration>) -> bool {
+/// The protocol a client connection speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
+    /// It said nothing within the request timeout: closed without a word, as the HTTP/1
+    /// session closes a connection that never sent a byte.
+    Silent,
+}
+
+/// Which protocol `conn` carries. A cleartext connection is peeked, not read: an HTTP/1
+/// session still gets every byte. `wait` bounds how long a client may take to say anything
+/// (`timeout http-request`, else `timeout client`).
+pub async fn protocol_of(conn: &Conn, wait: Option<Duration>) -> Protocol {
+    let h2 = |yes: bool| {
+        if yes {
+            Protocol::Http2
+        } else {
+            Protocol::Http1
+        }
+    };
     if let Some(alpn) = conn.alpn() {
-        return alpn == b"h2";
+        return h2(alpn == b"h2");
     }
     match (conn.is_plain(), conn.tcp()) {
         (true, Some(tcp)) => match wait {
-            Some(d) => tokio::time::timeout(d, opens_with_preface(tcp))
-                .await
-                .unwrap_or(false),
-            None => opens_with_preface(tcp).await,
+            Some(d) => match tokio::time::timeout(d, opens_with_preface(tcp)).await {
+                Ok(yes) => h2(yes),
+                Err(_) => Protocol::Silent,
+            },
+            None => h2(opens_with_preface(tcp).await),
         },
-        _ => false,
+        _ => Protocol::Http1,
     }
 }
 
