@@ -125,6 +125,7 @@ impl Proxy {
                     frontend: fe_idx,
                     tls: tls.clone(),
                     label: label.clone(),
+                    h2_only: b.h2_only,
                     socket,
                 };
                 let backlog = b.backlog.unwrap_or(fe.maxconn.clamp(128, 65535));

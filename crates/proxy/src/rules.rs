@@ -12,6 +12,7 @@ use crate::config::{
 };
 use crate::http1::reason_phrase;
 use crate::session::hdrs::HeaderList;
+use crate::tls::facts::TlsView;
 
 /// The request as the ACL engine sees it.
 pub struct HttpSample<'a> {
@@ -23,7 +24,7 @@ pub struct HttpSample<'a> {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     /// The client connection's TLS session, on a `bind ... ssl` listener.
-    pub tls: Option<&'a rustls::ServerConnection>,
+    pub tls: Option<TlsView<'a>>,
 }
 
 impl SampleSource for HttpSample<'_> {
@@ -59,7 +60,7 @@ impl SampleSource for HttpSample<'_> {
     fn dst_port(&self) -> Option<u16> {
         Some(self.dst.port())
     }
-    fn tls(&self) -> Option<&rustls::ServerConnection> {
+    fn tls(&self) -> Option<TlsView<'_>> {
         self.tls
     }
 }
@@ -71,7 +72,7 @@ pub struct TcpSample<'a> {
     pub sni: Option<&'a [u8]>,
     pub hello_type: Option<u8>,
     /// The client connection's TLS session, on a `bind ... ssl` listener.
-    pub tls: Option<&'a rustls::ServerConnection>,
+    pub tls: Option<TlsView<'a>>,
 }
 
 impl SampleSource for TcpSample<'_> {
@@ -103,7 +104,7 @@ impl SampleSource for TcpSample<'_> {
     fn ssl_hello_type(&self) -> Option<u8> {
         self.hello_type
     }
-    fn tls(&self) -> Option<&rustls::ServerConnection> {
+    fn tls(&self) -> Option<TlsView<'_>> {
         self.tls
     }
 }
@@ -191,7 +192,7 @@ pub struct ReqState<'a> {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub scratch: &'a mut Vec<u8>,
-    pub tls: Option<&'a rustls::ServerConnection>,
+    pub tls: Option<TlsView<'a>>,
 }
 
 impl ReqState<'_> {

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 
 use crate::config::{ListenAddr, Mode};
+use crate::h2::Protocol as ClientProtocol;
 use crate::selection::{new_balancer, Balancer, Key, SrvInfo};
 use crate::state::{Backend, Frontend, LiveLoads, Server, Shared};
 
@@ -42,6 +43,8 @@ pub struct Listener {
     pub tls: Option<crate::tls::TlsSlot>,
     /// The bind line's `name`, else its rank in the frontend, as haproxy's logs name it.
     pub label: Arc<str>,
+    /// `proto h2`: HTTP/2 without looking.
+    pub h2_only: bool,
     pub socket: std::net::TcpListener,
 }
 
@@ -306,7 +309,7 @@ pub fn run_worker(
             let sock = TcpListener::from_std(l.socket)?;
             let w = worker.clone();
             accepts.push(tokio::task::spawn_local(accept_loop(
-                w, l.frontend, l.tls, l.label, sock,
+                w, l.frontend, l.tls, l.label, l.h2_only, sock,
             )));
         }
         // Idle-pool purge.
@@ -353,6 +356,7 @@ async fn accept_loop(
     fe_idx: usize,
     tls: Option<crate::tls::TlsSlot>,
     label: Arc<str>,
+    h2_only: bool,
     l: TcpListener,
 ) {
     let fe: Arc<Frontend> = w.shared.frontends[fe_idx].clone();
@@ -410,7 +414,24 @@ async fn accept_loop(
         tokio::task::spawn_local(async move {
             if let Some(conn) = handshake(&w2, &fe2, tls.as_ref(), stream, peer, &label).await {
                 match fe2.model.settings.mode {
-                    Mode::Http => crate::session::http::run(&w2, &fe2, conn, peer, local).await,
+                    Mode::Http => {
+                        let t = &fe2.model.settings.timeouts;
+                        let wait = t.http_request.or(t.client);
+                        let proto = if h2_only {
+                            ClientProtocol::Http2
+                        } else {
+                            crate::h2::protocol_of(&conn, wait).await
+                        };
+                        match proto {
+                            ClientProtocol::Http2 => {
+                                crate::h2::serve(&w2, &fe2, conn, peer, local).await
+                            }
+                            ClientProtocol::Http1 => {
+                                crate::session::http::run(&w2, &fe2, conn, peer, local).await
+                            }
+                            ClientProtocol::Silent => {}
+                        }
+                    }
                     Mode::Tcp => crate::session::tcp::run(&w2, &fe2, conn, peer, local).await,
                 }
             }

@@ -209,15 +209,14 @@ fn versions_and_alpn_with_openssl_s_client() {
     )
     .expect("loads");
     let w: Vec<String> = warnings.iter().map(|d| d.message.clone()).collect();
-    assert!(
-        w.iter().any(|m| m.contains(
-            "'alpn h2,http/1.1' : dermaga does not serve h2 yet; it offers http/1.1 only."
-        )),
-        "{w:?}"
-    );
+    // h2 is served now: nothing is dropped from the list.
+    assert!(!w.iter().any(|m| m.contains("alpn")), "{w:?}");
     let p = start_proxy(&text);
     let addr = fe_addr(&p, "fe");
     let (code, out) = s_client(addr, &["-servername", "site.test", "-alpn", "h2,http/1.1"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ALPN protocol: h2"), "{out}");
+    let (code, out) = s_client(addr, &["-servername", "site.test", "-alpn", "http/1.1"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
     let (_, out) = s_client(addr, &["-tls1_2"]);

@@ -4,6 +4,8 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
+use crate::tls::facts::TlsView;
+
 use super::{Criterion, Fetch, MatchMethod, Patterns, SampleSource, TlsFetch};
 
 impl Criterion {
@@ -65,9 +67,9 @@ impl Criterion {
                 let tls = src.tls();
                 match t {
                     TlsFetch::Fc => self.match_int(i64::from(tls.is_some())),
-                    TlsFetch::CUsed => self.match_int(i64::from(
-                        tls.is_some_and(|c| c.peer_certificates().is_some()),
-                    )),
+                    TlsFetch::CUsed => {
+                        self.match_int(i64::from(tls.is_some_and(|c| c.client_cert())))
+                    }
                     TlsFetch::CVerify => tls.is_some_and(|_| self.match_int(0)),
                     _ => self.match_opt_bytes(tls.and_then(|c| tls_text(*t, c))),
                 }
@@ -418,13 +420,11 @@ pub fn render_sample<S: SampleSource + ?Sized>(fetch: &Fetch, src: &S, out: &mut
             let tls = src.tls();
             match t {
                 TlsFetch::Fc => out.push(if tls.is_some() { b'1' } else { b'0' }),
-                TlsFetch::CUsed => {
-                    out.push(if tls.is_some_and(|c| c.peer_certificates().is_some()) {
-                        b'1'
-                    } else {
-                        b'0'
-                    })
-                }
+                TlsFetch::CUsed => out.push(if tls.is_some_and(|c| c.client_cert()) {
+                    b'1'
+                } else {
+                    b'0'
+                }),
                 TlsFetch::CVerify => {
                     if tls.is_some() {
                         out.push(b'0');
@@ -441,17 +441,12 @@ pub fn render_sample<S: SampleSource + ?Sized>(fetch: &Fetch, src: &S, out: &mut
 }
 
 /// The text samples of a TLS session.
-fn tls_text(t: TlsFetch, c: &rustls::ServerConnection) -> Option<&[u8]> {
-    use crate::tls::names;
+fn tls_text(t: TlsFetch, c: TlsView<'_>) -> Option<&[u8]> {
     match t {
-        TlsFetch::FcSni => c.server_name().map(str::as_bytes),
-        TlsFetch::FcProtocol => c
-            .protocol_version()
-            .map(|v| names::protocol_name(v).as_bytes()),
-        TlsFetch::FcAlpn => c.alpn_protocol(),
-        TlsFetch::FcCipher => c
-            .negotiated_cipher_suite()
-            .map(|s| names::cipher_name(s).as_bytes()),
+        TlsFetch::FcSni => c.sni(),
+        TlsFetch::FcProtocol => c.protocol().map(str::as_bytes),
+        TlsFetch::FcAlpn => c.alpn(),
+        TlsFetch::FcCipher => c.cipher().map(str::as_bytes),
         TlsFetch::Fc | TlsFetch::CUsed | TlsFetch::CVerify => None,
     }
 }

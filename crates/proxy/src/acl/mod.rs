@@ -79,7 +79,7 @@ pub trait SampleSource {
 
     /// The TLS session of the client connection, when it came through `bind ... ssl`
     /// (`ssl_fc`, `ssl_fc_sni`, `ssl_c_used`, ...).
-    fn tls(&self) -> Option<&rustls::ServerConnection> {
+    fn tls(&self) -> Option<crate::tls::facts::TlsView<'_>> {
         None
     }
 }

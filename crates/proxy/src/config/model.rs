@@ -885,6 +885,8 @@ pub struct Bind {
     pub defer_accept: bool,
     /// `interface NAME` (SO_BINDTODEVICE).
     pub interface: Option<String>,
+    /// `proto h2`: every connection speaks HTTP/2, whatever ALPN says or the first bytes are.
+    pub h2_only: bool,
     /// The TLS options of the line (`ssl`, `crt FILE`, `alpn LIST`, `verify ...`), in order,
     /// as written.
     pub ssl_options: Vec<RawOption>,

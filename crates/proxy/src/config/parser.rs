@@ -186,7 +186,6 @@ const UNSUPPORTED_BIND_OPTIONS: &[(&str, usize)] = &[
     ("id", 1),
     ("nice", 1),
     ("namespace", 1),
-    ("proto", 1),
     ("shards", 1),
     ("quic-cc-algo", 1),
     ("quic-force-retry", 0),
@@ -2916,6 +2915,7 @@ impl<'e> Parser<'e> {
             backlog: None,
             defer_accept: false,
             interface: None,
+            h2_only: false,
             ssl_options: Vec::new(),
             tls: None,
             pending: Vec::new(),
@@ -2976,6 +2976,20 @@ impl<'e> Parser<'e> {
                 "defer-accept" => {
                     b.defer_accept = true;
                     i += 1;
+                }
+                "proto" => {
+                    if !need_arg(self) {
+                        return;
+                    }
+                    if v == "h2" {
+                        b.h2_only = true;
+                    } else {
+                        self.alert(
+                            loc,
+                            format!("{head} : 'proto {v}' is not supported by dermaga (only 'proto h2')."),
+                        );
+                    }
+                    i += 2;
                 }
                 _ => {
                     if let Some((_, n)) = TLS_BIND_OPTIONS.iter().find(|(k, _)| *k == opt) {
@@ -3906,6 +3920,17 @@ impl<'e> Parser<'e> {
                 warn(&mut self.diags, &p.loc, format!("missing timeouts for {ty} '{name}'.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'client', 'connect', 'server'."));
             }
             self.diags.extend(st.late_errors.iter().cloned());
+            if !http && kind.is_frontend() {
+                for b in p.binds.iter().filter(|b| b.h2_only) {
+                    self.diags.push(Diagnostic::alert(
+                        Some(b.loc.clone()),
+                        format!(
+                            "parsing [{}] : 'bind {}' : 'proto h2' needs 'mode http' in {ty} '{name}'.",
+                            b.loc, b.text
+                        ),
+                    ));
+                }
+            }
             if http {
                 for l in &st.l6_fetch_locs {
                     warn(&mut self.diags, l, format!("Proxy '{name}': L6 sample fetches ignored on HTTP proxies (declared at {l})."));

@@ -1,13 +1,18 @@
 //! A connection as the sessions see it: plain TCP, or TLS over TCP on either side (a client
 //! on a `bind ... ssl` listener, or a `server ... ssl`). One type for both, so that the HTTP
-//! and TCP sessions, the idle pool and the tunnels are written once.
+//! and TCP sessions, the idle pool and the tunnels are written once. An HTTP/2 stream is one
+//! too (`Stream`): the gateway in `crate::h2` runs an HTTP/1 session over an in-memory pipe.
 
 use std::io::{self, BufRead};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::ReadBuf;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::net::TcpStream;
+
+use crate::tls::facts::{TlsFacts, TlsView};
 
 /// A client or server connection.
 pub enum Conn {
@@ -16,7 +21,30 @@ pub enum Conn {
     TlsServer(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     /// A connection to a TLS server (the handshake done).
     TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// One HTTP/2 stream seen as an HTTP/1.1 client connection (see `crate::h2`).
+    Stream(Box<StreamConn>),
 }
+
+/// The session's end of an HTTP/2 stream's in-memory pipe, with the TLS facts of the
+/// connection that carries the stream (for the `ssl_fc*` fetches).
+pub struct StreamConn {
+    /// Buffered so that `readable` can wait for bytes without losing them.
+    io: BufReader<DuplexStream>,
+    tls: Option<Arc<TlsFacts>>,
+}
+
+impl StreamConn {
+    pub fn new(io: DuplexStream, tls: Option<Arc<TlsFacts>>) -> StreamConn {
+        StreamConn {
+            io: BufReader::with_capacity(STREAM_PEEK, io),
+            tls,
+        }
+    }
+}
+
+/// What `readable` pulls from a stream's pipe ahead of the session's read; reads larger
+/// than this go straight to the pipe.
+const STREAM_PEEK: usize = 1024;
 
 impl From<TcpStream> for Conn {
     fn from(s: TcpStream) -> Conn {
@@ -25,12 +53,13 @@ impl From<TcpStream> for Conn {
 }
 
 impl Conn {
-    /// The TCP socket underneath.
-    pub fn tcp(&self) -> &TcpStream {
+    /// The TCP socket underneath (none under an HTTP/2 stream).
+    pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            Conn::Plain(s) => s,
-            Conn::TlsServer(t) => t.get_ref().0,
-            Conn::TlsClient(t) => t.get_ref().0,
+            Conn::Plain(s) => Some(s),
+            Conn::TlsServer(t) => Some(t.get_ref().0),
+            Conn::TlsClient(t) => Some(t.get_ref().0),
+            Conn::Stream(_) => None,
         }
     }
 
@@ -43,10 +72,25 @@ impl Conn {
         }
     }
 
-    /// The ALPN protocol the client and dermaga agreed on (`http/1.1`; `h2` once HTTP/2
-    /// exists), for the session to pick its protocol by.
+    /// The client's TLS session as the `ssl_fc*` and `ssl_c_*` fetches see it: the live one,
+    /// or the facts an HTTP/2 stream carries from its connection.
+    pub fn tls_view(&self) -> Option<TlsView<'_>> {
+        match self {
+            Conn::TlsServer(t) => Some(TlsView::Live(t.get_ref().1)),
+            Conn::Stream(s) => s.tls.as_deref().map(TlsView::Captured),
+            _ => None,
+        }
+    }
+
+    /// The ALPN protocol the client and dermaga agreed on (`http/1.1` or `h2`), for the
+    /// session to pick its protocol by.
     pub fn alpn(&self) -> Option<&[u8]> {
         self.tls_server().and_then(|c| c.alpn_protocol())
+    }
+
+    /// Whether this is an HTTP/2 stream's pipe.
+    pub fn is_h2_stream(&self) -> bool {
+        matches!(self, Conn::Stream(_))
     }
 
     /// Whether this is plain TCP (splice(2) can move its bytes).
@@ -71,11 +115,19 @@ impl Conn {
             Conn::Plain(_) => false,
             Conn::TlsServer(t) => has_plaintext(t.get_mut().1.reader().fill_buf()),
             Conn::TlsClient(t) => has_plaintext(t.get_mut().1.reader().fill_buf()),
+            Conn::Stream(s) => {
+                // End of stream counts as readable, as it does for a socket.
+                s.io.fill_buf().await?;
+                return Ok(());
+            }
         };
         if buffered {
             return Ok(());
         }
-        self.tcp().readable().await
+        match self.tcp() {
+            Some(t) => t.readable().await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -95,6 +147,7 @@ impl AsyncRead for Conn {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
+            Conn::Stream(m) => Pin::new(&mut m.io).poll_read(cx, buf),
         }
     }
 }
@@ -109,6 +162,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_write(cx, buf),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_write(cx, buf),
+            Conn::Stream(m) => Pin::new(&mut m.io).poll_write(cx, buf),
         }
     }
 
@@ -117,6 +171,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_flush(cx),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_flush(cx),
+            Conn::Stream(m) => Pin::new(&mut m.io).poll_flush(cx),
         }
     }
 
@@ -125,6 +180,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
+            Conn::Stream(m) => Pin::new(&mut m.io).poll_shutdown(cx),
         }
     }
 
@@ -137,6 +193,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_write_vectored(cx, bufs),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_write_vectored(cx, bufs),
+            Conn::Stream(m) => Pin::new(&mut m.io).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -145,6 +202,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => s.is_write_vectored(),
             Conn::TlsServer(t) => t.is_write_vectored(),
             Conn::TlsClient(t) => t.is_write_vectored(),
+            Conn::Stream(m) => m.io.is_write_vectored(),
         }
     }
 }

@@ -309,7 +309,10 @@ impl Session<'_> {
             self.reqline.extend_from_slice(self.req.method(b));
             self.reqline.push(b' ');
             self.reqline.extend_from_slice(self.req.uri(b));
-            self.reqline.extend_from_slice(if self.req.minor == 0 {
+            // An HTTP/2 stream's request is logged as haproxy logs it, `HTTP/2.0`.
+            self.reqline.extend_from_slice(if self.cli.is_h2_stream() {
+                b" HTTP/2.0"
+            } else if self.req.minor == 0 {
                 b" HTTP/1.0"
             } else {
                 b" HTTP/1.1"
@@ -346,7 +349,7 @@ impl Session<'_> {
                 src: self.peer,
                 dst: self.local,
                 scratch: &mut self.scratch,
-                tls: self.cli.tls_server(),
+                tls: self.cli.tls_view(),
             };
             let errors = ErrorPages {
                 backend: None,
@@ -372,7 +375,7 @@ impl Session<'_> {
                         hdrs: &self.hdrs,
                         src: self.peer,
                         dst: self.local,
-                        tls: self.cli.tls_server(),
+                        tls: self.cli.tls_view(),
                     };
                     rules::select_backend(fe_model, &sample)
                         .and_then(|r| shared.backend_of_proxy.get(r.index).copied().flatten())
@@ -397,7 +400,7 @@ impl Session<'_> {
                 src: self.peer,
                 dst: self.local,
                 scratch: &mut self.scratch,
-                tls: self.cli.tls_server(),
+                tls: self.cli.tls_view(),
             };
             let errors = ErrorPages {
                 backend: Some(be_model),
@@ -1090,7 +1093,7 @@ impl Session<'_> {
                 hdrs: &self.hdrs,
                 src: self.peer,
                 dst: self.local,
-                tls: self.cli.tls_server(),
+                tls: self.cli.tls_view(),
             };
             rules::http_response(
                 &backend.model,

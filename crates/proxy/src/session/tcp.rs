@@ -73,7 +73,7 @@ pub async fn run(
         dst: local,
         sni: sni.as_deref(),
         hello_type,
-        tls: cli.tls_server(),
+        tls: cli.tls_view(),
     };
     if rules::tcp_content_rejects(model, &sample) {
         fe.counters.denied_req.fetch_add(1, Relaxed);
@@ -182,10 +182,9 @@ pub async fn run(
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
-    let (a, b) = if cli.is_plain() && srv.is_plain() {
-        super::splice::splice_both(cli.tcp(), srv.tcp(), idle).await
-    } else {
-        super::tunnel(&mut cli, &mut srv, idle).await
+    let (a, b) = match (cli.is_plain(), srv.is_plain(), cli.tcp(), srv.tcp()) {
+        (true, true, Some(c), Some(s)) => super::splice::splice_both(c, s, idle).await,
+        _ => super::tunnel(&mut cli, &mut srv, idle).await,
     };
     let _ = cli.shutdown().await;
     up += a;

@@ -198,7 +198,7 @@ pub fn build(opts: &[RawOption], global: &Global) -> Result<Built, String> {
     };
     let mut cfg = builder.with_cert_resolver(Arc::new(resolver));
     if let Some(a) = alpn {
-        let (keep, dropped) = names::alpn(a);
+        let (keep, dropped) = names::alpn(a, true);
         if !dropped.is_empty() {
             warnings.push(format!(
                 "'alpn {a}' : dermaga does not serve {} yet; it offers {} only.",

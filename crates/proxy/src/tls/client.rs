@@ -177,7 +177,7 @@ pub fn build(opts: &[RawOption], global: &Global, separate_check: bool) -> Resul
         None => builder.with_no_client_auth(),
     };
     if let Some(a) = alpn {
-        let (keep, dropped) = names::alpn(a);
+        let (keep, dropped) = names::alpn(a, false);
         if !dropped.is_empty() {
             warnings.push(format!(
                 "'alpn {a}' : dermaga speaks HTTP/1.1 to servers; {} is not offered.",

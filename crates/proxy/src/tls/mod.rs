@@ -2,11 +2,12 @@
 //! become, built once when the configuration loads (certificates read, ciphers and versions
 //! checked, errors and warnings with file and line), and the handshakes the sessions run.
 //!
-//! Not here: HTTP/2 (ALPN offers `http/1.1` only until it exists), OCSP stapling, CRLs,
+//! Not here: HTTP/2 itself (`crate::h2`; ALPN offers `h2` to clients), OCSP stapling, CRLs,
 //! per-certificate `crt-list` options, TLS 1.0/1.1 (rustls does not speak them).
 
 mod bind;
 mod client;
+pub mod facts;
 pub mod names;
 mod pem;
 mod sni;

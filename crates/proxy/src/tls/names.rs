@@ -229,12 +229,12 @@ pub fn curves(list: &str) -> Result<(Vec<&'static dyn SupportedKxGroup>, Vec<Str
 }
 
 /// Reads an ALPN list (`alpn h2,http/1.1`): the protocols dermaga serves, in order, and the
-/// ones it does not serve yet.
-pub fn alpn(list: &str) -> (Vec<Vec<u8>>, Vec<String>) {
+/// ones it does not serve yet. `h2` is served to clients (`bind`), not spoken to servers.
+pub fn alpn(list: &str, h2: bool) -> (Vec<Vec<u8>>, Vec<String>) {
     let mut keep = Vec::new();
     let mut dropped = Vec::new();
     for p in list.split(',').filter(|p| !p.is_empty()) {
-        if p == "http/1.1" || p == "http/1.0" {
+        if p == "http/1.1" || p == "http/1.0" || (h2 && p == "h2") {
             keep.push(p.as_bytes().to_vec());
         } else {
             dropped.push(p.to_string());
@@ -280,8 +280,11 @@ mod tests {
         assert_eq!(g.len(), 2);
         assert_eq!(d, ["brainpoolP256r1"]);
         assert!(curves("brainpoolP256r1").is_err());
-        let (k, d) = alpn("h2,http/1.1");
+        let (k, d) = alpn("h2,http/1.1", false);
         assert_eq!(k, [b"http/1.1".to_vec()]);
         assert_eq!(d, ["h2"]);
+        let (k, d) = alpn("h2,http/1.1,spdy/3", true);
+        assert_eq!(k, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(d, ["spdy/3"]);
     }
 }

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 /// A tiny HTTP/1.1 server: answers `200` with `x-server: NAME` and body NAME, keeps
 /// connections alive, reads Content-Length and chunked request bodies.
 /// Paths: `/status/N` answers N; `/echo` answers the request head as its body;
-/// `/health` answers 200 "ok"; `/chunked` answers a chunked body; `/close` answers without
-/// length and closes.
+/// `/health` answers 200 "ok"; `/chunked` answers a chunked body; `/trailers` answers a
+/// chunked body with the trailer `x-trailer: NAME`; `/close` answers without length and
+/// closes. The trailers of a chunked request body follow the body in `/echo`'s answer.
 pub struct HttpBackend {
     pub addr: SocketAddr,
     pub name: String,
@@ -99,6 +100,7 @@ fn serve_http(conn: TcpStream, name: &str, hits: &AtomicUsize) {
         let http10 = head.lines().next().is_some_and(|l| l.ends_with("HTTP/1.0"));
         // request body
         let mut body = Vec::new();
+        let mut trailers = String::new();
         if let Some(cl) = lower
             .lines()
             .find_map(|l| l.strip_prefix("content-length:"))
@@ -117,8 +119,14 @@ fn serve_http(conn: TcpStream, name: &str, hits: &AtomicUsize) {
                 let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
                     .unwrap_or(0);
                 if n == 0 {
-                    let mut end = String::new();
-                    let _ = r.read_line(&mut end);
+                    // Trailer lines up to the empty one.
+                    loop {
+                        let mut t = String::new();
+                        if r.read_line(&mut t).unwrap_or(0) == 0 || t == "\r\n" || t == "\n" {
+                            break;
+                        }
+                        trailers.push_str(&t);
+                    }
                     break;
                 }
                 let mut chunk = vec![0u8; n + 2];
@@ -141,6 +149,7 @@ fn serve_http(conn: TcpStream, name: &str, hits: &AtomicUsize) {
             let mut b = head.clone().into_bytes();
             b.extend_from_slice(b"\r\n");
             b.extend_from_slice(&body);
+            b.extend_from_slice(trailers.as_bytes());
             let mut out = format!(
                 "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-server: {name}\r\n\r\n",
                 b.len()
@@ -150,6 +159,8 @@ fn serve_http(conn: TcpStream, name: &str, hits: &AtomicUsize) {
             out
         } else if path.starts_with("/chunked") {
             format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-server: {name}\r\n\r\n3\r\nabc\r\n{:x}\r\n{name}\r\n0\r\n\r\n", name.len()).into_bytes()
+        } else if path.starts_with("/trailers") {
+            format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-trailer\r\nx-server: {name}\r\n\r\n{:x}\r\n{name}\r\n0\r\nx-trailer: {name}\r\n\r\n", name.len()).into_bytes()
         } else if path.starts_with("/close") {
             let _ = w
                 .write_all(format!("HTTP/1.1 200 OK\r\nx-server: {name}\r\n\r\n{name}").as_bytes());

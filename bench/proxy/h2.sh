@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# HTTP/2 from clients: haproxy (Debian's 2.6) and dermaga's proxy one after the other on the same
+# configuration (nbthread 1), the same backend (HTTP/1.1), the proxy pinned to core 0 and
+# h2load plus the backend to core 1. Both proxies detect the HTTP/2 preface on a plain HTTP
+# bind (prior knowledge) and pick h2 by ALPN on `bind ... ssl alpn h2,http/1.1`.
+# Prints per scenario: requests per proxy CPU-second (utime+stime from /proc/PID/stat), the
+# raw rate, the mean request time, and the ratios.
+#
+#   bench/proxy/h2.sh [REQUESTS]          (default 200000 per scenario and proxy)
+#
+# Scenarios (h2load -c 10 -m 10: 10 connections, 10 streams in flight on each):
+#   h2c      cleartext HTTP/2 by prior knowledge
+#   h2 TLS   HTTP/2 over TLS 1.3 (ECDSA P-256), ALPN h2; 10 handshakes, then streams
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-200000}
+HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
+command -v h2load >/dev/null || { echo "bench: h2load is missing (apt-get install nghttp2-client)" >&2; exit 1; }
+command -v openssl >/dev/null || { echo "bench: openssl is missing (apt-get install openssl)" >&2; exit 1; }
+[ -x "$HAPROXY" ] || { echo "bench: $HAPROXY is missing (apt-get install haproxy)" >&2; exit 1; }
+
+cargo build --release -q -p dermaga-proxy --bin dermaga-proxy --example bench_peer
+TARGET=${CARGO_TARGET_DIR:-target}
+DERMAGA=$TARGET/release/dermaga-proxy
+PEER=$TARGET/release/examples/bench_peer
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench.test \
+  -addext subjectAltName=DNS:bench.test -keyout "$TMP/ec.key" -out "$TMP/ec.crt" 2>/dev/null
+cat "$TMP/ec.crt" "$TMP/ec.key" > "$TMP/ec.pem"
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+BE=$(port)
+taskset -c 1 "$PEER" http-backend "$BE" & PIDS+=($!)
+
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+config() { # $1 = cleartext port, $2 = TLS port
+  cat <<CFG
+global
+    nbthread 1
+    maxconn 9000
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+    bind 127.0.0.1:$1
+    bind 127.0.0.1:$2 ssl crt $TMP/ec.pem alpn h2,http/1.1
+    default_backend be
+backend be
+    server s1 127.0.0.1:$BE
+CFG
+}
+
+start_proxy() { # $1 = name, $2 = binary; sets PROXY_PID, CP, TP
+  CP=$(port); TP=$(port)
+  config "$CP" "$TP" > "$TMP/$1.cfg"
+  taskset -c 0 "$2" -db -f "$TMP/$1.cfg" >/dev/null 2>&1 &
+  PROXY_PID=$!; PIDS+=($PROXY_PID)
+  for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$TP) 2>/dev/null && break; sleep 0.05; done
+}
+
+# h2_run PID URL -> prints "rps mean_ms cpu_s succeeded"
+h2_run() {
+  local pid=$1 url=$2
+  local c0; c0=$(cpu_ticks "$pid")
+  local out; out=$(taskset -c 1 h2load -n "$N" -c 10 -m 10 "$url")
+  local c1; c1=$(cpu_ticks "$pid")
+  local rps mean ok
+  rps=$(echo "$out" | awk '/^finished in/{print $4}')
+  mean=$(echo "$out" | awk '/^time for request:/{print $6}')
+  ok=$(echo "$out" | awk '/^requests:/{print $8}')
+  local cpu; cpu=$(awk -v a="$c0" -v b="$c1" -v t="$ticks" 'BEGIN{printf "%.2f", (b-a)/t}')
+  echo "$rps $mean $cpu $ok"
+}
+
+declare -A R
+for name in haproxy dermaga; do
+  if [ $name = haproxy ]; then start_proxy haproxy "$HAPROXY"; else start_proxy dermaga "$DERMAGA"; fi
+  R[$name,h2c]=$(h2_run "$PROXY_PID" "http://127.0.0.1:$CP/")
+  R[$name,tls]=$(h2_run "$PROXY_PID" "https://127.0.0.1:$TP/")
+  kill "$PROXY_PID" 2>/dev/null || true
+  wait "$PROXY_PID" 2>/dev/null || true
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }'; }
+per_cpu() { awk -v n="$N" -v c="$1" 'BEGIN{ if (c>0) printf "%.0f", n/c; else print "inf" }'; }
+
+printf "\n%-10s %-8s %12s %12s %10s %8s %10s\n" scenario proxy "per-CPU-s" "raw/s" "mean" "cpu s" "succeeded"
+for sc in h2c tls; do
+  label=$([ $sc = h2c ] && echo "h2c" || echo "h2 TLS")
+  for name in haproxy dermaga; do
+    read -r rps mean cpu ok <<< "${R[$name,$sc]}"
+    printf "%-10s %-8s %12s %12s %10s %8s %10s\n" "$label" $name "$(per_cpu "$cpu")" "$rps" "$mean" "$cpu" "$ok"
+  done
+  read -r hr _ hc _ <<< "${R[haproxy,$sc]}"
+  read -r dr _ dc _ <<< "${R[dermaga,$sc]}"
+  printf "%-10s ratio dermaga/haproxy: per-CPU-s %s, raw %s\n" "" "$(ratio "$(per_cpu "$dc")" "$(per_cpu "$hc")")" "$(ratio "$dr" "$hr")"
+done

@@ -1,0 +1,243 @@
+//! The session's HTTP/1.1 response as HTTP/2: interim (1xx) answers skipped, the head without
+//! its connection-specific fields (RFC 9113 §8.2.2), the body unframed into DATA frames as
+//! the client's flow-control window allows, chunked trailers as a trailing HEADERS frame.
+
+use bytes::{Buf, Bytes, BytesMut};
+use h2::SendStream;
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::StreamEnd;
+use crate::http1::{listed_in_connection, BodyKind, Parsed, ResponseHead};
+
+/// Fields that only describe an HTTP/1 connection; HTTP/2 forbids them.
+const CONNECTION_SPECIFIC: [&[u8]; 5] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"transfer-encoding",
+    b"upgrade",
+];
+
+/// How much is read from the pipe at once (the unit DATA frames are cut from).
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A final response head read from the session, and what followed it in the buffer.
+pub struct Head {
+    pub response: Response<()>,
+    pub body: BodyKind,
+    pub rest: BytesMut,
+}
+
+/// Reads the final response head from `pipe` (1xx skipped).
+pub async fn head<R: AsyncRead + Unpin>(
+    pipe: &mut R,
+    head_request: bool,
+    max_head: usize,
+) -> Result<Head, StreamEnd> {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut head = ResponseHead::default();
+    let (response, body) = loop {
+        match head.parse(&buf, head_request) {
+            Ok(Parsed::Complete(n)) if (100..200).contains(&head.status) => buf.advance(n),
+            Ok(Parsed::Complete(n)) => {
+                let r = convert(&head, &buf[..n])?;
+                let body = head.body;
+                buf.advance(n);
+                break (r, body);
+            }
+            Ok(Parsed::Partial) if buf.len() < max_head => {
+                if fill(pipe, &mut buf).await? == 0 {
+                    return Err(StreamEnd::Session("the session closed before a response"));
+                }
+            }
+            _ => {
+                return Err(StreamEnd::Session(
+                    "the session sent an unreadable response",
+                ))
+            }
+        }
+    };
+    Ok(Head {
+        response,
+        body,
+        rest: buf,
+    })
+}
+
+/// Sends the body that follows `head` on `stream`.
+pub async fn body<R: AsyncRead + Unpin>(
+    pipe: &mut R,
+    head: Head,
+    stream: &mut SendStream<Bytes>,
+) -> Result<(), StreamEnd> {
+    let mut buf = head.rest;
+    match head.body {
+        BodyKind::None => Ok(()),
+        BodyKind::Length(n) => copy(pipe, &mut buf, stream, Some(n)).await,
+        BodyKind::UntilClose => copy(pipe, &mut buf, stream, None).await,
+        BodyKind::Chunked => unchunk(pipe, &mut buf, stream).await,
+    }
+}
+
+/// The response head as an `http::Response`, connection-specific fields left out.
+fn convert(head: &ResponseHead, raw: &[u8]) -> Result<Response<()>, StreamEnd> {
+    let bad = || StreamEnd::Session("the session sent a response HTTP/2 cannot carry");
+    let mut r = Response::new(());
+    *r.status_mut() = StatusCode::from_u16(head.status).map_err(|_| bad())?;
+    let h = r.headers_mut();
+    for f in &head.headers {
+        let name = f.name.get(raw);
+        if CONNECTION_SPECIFIC
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
+            || listed_in_connection(&head.headers, raw, name)
+        {
+            continue;
+        }
+        let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name),
+            HeaderValue::from_bytes(f.value.get(raw)),
+        ) else {
+            return Err(bad());
+        };
+        h.append(n, v);
+    }
+    Ok(r)
+}
+
+/// Reads once more from the pipe into `buf`; 0 at its end.
+async fn fill<R: AsyncRead + Unpin>(pipe: &mut R, buf: &mut BytesMut) -> Result<usize, StreamEnd> {
+    buf.reserve(READ_CHUNK);
+    pipe.read_buf(buf)
+        .await
+        .map_err(|_| StreamEnd::Session("the session's pipe failed"))
+}
+
+/// A body of `len` bytes, or up to the pipe's end when `None`.
+async fn copy<R: AsyncRead + Unpin>(
+    pipe: &mut R,
+    buf: &mut BytesMut,
+    stream: &mut SendStream<Bytes>,
+    len: Option<u64>,
+) -> Result<(), StreamEnd> {
+    let mut left = len;
+    loop {
+        if buf.is_empty() && left != Some(0) && fill(pipe, buf).await? == 0 {
+            if left.is_some() {
+                return Err(StreamEnd::Session("the response body was cut short"));
+            }
+            return send(stream, Bytes::new(), true).await;
+        }
+        let take = match left {
+            Some(l) => buf.len().min(usize::try_from(l).unwrap_or(usize::MAX)),
+            None => buf.len(),
+        };
+        let data = buf.split_to(take).freeze();
+        if let Some(l) = left.as_mut() {
+            *l -= take as u64;
+        }
+        let end = left == Some(0);
+        send(stream, data, end).await?;
+        if end {
+            return Ok(());
+        }
+    }
+}
+
+/// A chunked body: chunk payloads as DATA, the trailer section as trailers.
+async fn unchunk<R: AsyncRead + Unpin>(
+    pipe: &mut R,
+    buf: &mut BytesMut,
+    stream: &mut SendStream<Bytes>,
+) -> Result<(), StreamEnd> {
+    let cut = || StreamEnd::Session("the chunked response was cut short or malformed");
+    loop {
+        let line = read_line(pipe, buf).await?;
+        let digits = line
+            .iter()
+            .position(|c| !c.is_ascii_hexdigit())
+            .unwrap_or(line.len());
+        let size = std::str::from_utf8(&line[..digits])
+            .ok()
+            .and_then(|s| u64::from_str_radix(s, 16).ok())
+            .ok_or_else(cut)?;
+        if size == 0 {
+            break;
+        }
+        let mut left = size;
+        while left > 0 {
+            if buf.is_empty() && fill(pipe, buf).await? == 0 {
+                return Err(cut());
+            }
+            let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            left -= take as u64;
+            send(stream, buf.split_to(take).freeze(), false).await?;
+        }
+        if !read_line(pipe, buf).await?.is_empty() {
+            return Err(cut());
+        }
+    }
+    let mut trailers = HeaderMap::new();
+    loop {
+        let line = read_line(pipe, buf).await?;
+        if line.is_empty() {
+            break;
+        }
+        let colon = line.iter().position(|&c| c == b':').ok_or_else(cut)?;
+        let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
+        ) else {
+            return Err(cut());
+        };
+        trailers.append(n, v);
+    }
+    if trailers.is_empty() {
+        send(stream, Bytes::new(), true).await
+    } else {
+        stream.send_trailers(trailers).map_err(StreamEnd::from)
+    }
+}
+
+/// One line of chunked framing, CRLF removed (the session checked the framing already).
+async fn read_line<R: AsyncRead + Unpin>(
+    pipe: &mut R,
+    buf: &mut BytesMut,
+) -> Result<Bytes, StreamEnd> {
+    loop {
+        if let Some(lf) = memchr::memchr(b'\n', buf) {
+            let mut line = buf.split_to(lf + 1).freeze();
+            line.truncate(lf);
+            if line.last() == Some(&b'\r') {
+                line.truncate(lf - 1);
+            }
+            return Ok(line);
+        }
+        if buf.len() > READ_CHUNK || fill(pipe, buf).await? == 0 {
+            return Err(StreamEnd::Session("the chunked response was cut short"));
+        }
+    }
+}
+
+/// Sends `data` as the client's window allows.
+async fn send(stream: &mut SendStream<Bytes>, mut data: Bytes, end: bool) -> Result<(), StreamEnd> {
+    if data.is_empty() {
+        if end {
+            stream.send_data(data, true)?;
+        }
+        return Ok(());
+    }
+    while !data.is_empty() {
+        stream.reserve_capacity(data.len());
+        let granted = std::future::poll_fn(|cx| stream.poll_capacity(cx))
+            .await
+            .ok_or(StreamEnd::Session("the stream closed"))??;
+        if granted == 0 {
+            continue;
+        }
+        let part = data.split_to(granted.min(data.len()));
+        stream.send_data(part, end && data.is_empty())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,359 @@
+//! HTTP/2 conformance of dermaga's client side, frame by frame after RFC 9113 and RFC 7541,
+//! driven by independent clients: raw frames over a TcpStream for what a well-behaved
+//! client would never send, and the `h2` crate's client for the rest.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use support::*;
+
+const DEFAULTS: &str = "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\n";
+
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const GOAWAY: u8 = 0x7;
+
+const END_STREAM: u8 = 0x1;
+const ACK: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+
+const REFUSED_STREAM: u32 = 0x7;
+const CANCEL: u32 = 0x8;
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+/// HPACK (RFC 7541 appendix A): `:method GET`, `:scheme http`, `:path /`, and `:authority a`
+/// as a literal without indexing.
+const GET_ROOT: &[u8] = &[0x82, 0x86, 0x84, 0x01, 0x01, b'a'];
+
+#[derive(Debug)]
+struct Frame {
+    ty: u8,
+    flags: u8,
+    id: u32,
+    payload: Vec<u8>,
+}
+
+/// A client that writes frames by hand.
+struct Raw {
+    s: TcpStream,
+    /// The server's first SETTINGS frame, as (identifier, value).
+    settings: Vec<(u16, u32)>,
+}
+
+fn frame(ty: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, ty, flags];
+    f.extend_from_slice(&id.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+impl Raw {
+    /// Connects, sends the preface and empty SETTINGS, and reads the server's SETTINGS.
+    fn connect(addr: SocketAddr) -> Raw {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = Raw {
+            s,
+            settings: Vec::new(),
+        };
+        let mut hello = dermaga_proxy::h2::PREFACE.to_vec();
+        hello.extend(frame(SETTINGS, 0, 0, &[]));
+        r.write(&hello);
+        let f = r.next().expect("the server's SETTINGS");
+        assert_eq!((f.ty, f.flags & ACK), (SETTINGS, 0), "{f:?}");
+        r.settings = f
+            .payload
+            .chunks(6)
+            .map(|c| {
+                (
+                    u16::from_be_bytes([c[0], c[1]]),
+                    u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+                )
+            })
+            .collect();
+        r
+    }
+
+    fn write(&mut self, b: &[u8]) {
+        self.s.write_all(b).expect("write");
+    }
+
+    /// The next frame (the server's SETTINGS and PINGs acknowledged on the way), `None` at the end.
+    fn next(&mut self) -> Option<Frame> {
+        loop {
+            let mut h = [0u8; 9];
+            if self.s.read_exact(&mut h).is_err() {
+                return None;
+            }
+            let len = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+            let mut payload = vec![0u8; len];
+            self.s.read_exact(&mut payload).ok()?;
+            let f = Frame {
+                ty: h[3],
+                flags: h[4],
+                id: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
+                payload,
+            };
+            if f.ty == SETTINGS && f.flags & ACK == 0 && !self.settings.is_empty() {
+                self.write(&frame(SETTINGS, ACK, 0, &[]));
+                continue;
+            }
+            if f.ty == PING && f.flags & ACK == 0 {
+                // As a real client: the server's PING (it follows a graceful GOAWAY) is
+                // answered.
+                self.write(&frame(PING, ACK, 0, &f.payload));
+                continue;
+            }
+            if f.ty == SETTINGS && f.flags & ACK == 0 {
+                self.write(&frame(SETTINGS, ACK, 0, &[]));
+            }
+            return Some(f);
+        }
+    }
+
+    /// Reads until a frame satisfies `f`; panics at the end of the connection.
+    fn until(&mut self, what: &str, mut f: impl FnMut(&Frame) -> bool) -> Frame {
+        loop {
+            match self.next() {
+                Some(fr) if f(&fr) => return fr,
+                Some(_) => {}
+                None => panic!("connection ended before {what}"),
+            }
+        }
+    }
+}
+
+fn code(payload: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([
+        payload[at],
+        payload[at + 1],
+        payload[at + 2],
+        payload[at + 3],
+    ])
+}
+
+fn one_backend_proxy() -> (HttpBackend, dermaga_proxy::Proxy, SocketAddr) {
+    let a = HttpBackend::start("a");
+    let p = start_proxy(&format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server a {}\n",
+        a.addr
+    ));
+    let addr = p.local_addrs("fe")[0];
+    (a, p, addr)
+}
+
+#[test]
+fn settings_announce_limits_and_ping_is_answered() {
+    let (_a, _p, addr) = one_backend_proxy();
+    let mut c = Raw::connect(addr);
+    let get = |id: u16| c.settings.iter().find(|(k, _)| *k == id).map(|(_, v)| *v);
+    // SETTINGS_MAX_CONCURRENT_STREAMS (0x3) as haproxy's default; SETTINGS_MAX_HEADER_LIST_SIZE
+    // (0x6) as the request buffer.
+    assert_eq!(get(0x3), Some(100), "{:?}", c.settings);
+    assert_eq!(get(0x6), Some(16384), "{:?}", c.settings);
+    c.write(&frame(PING, 0, 0, b"dermaga!"));
+    let f = c.until("PING ack", |f| f.ty == PING);
+    assert_eq!((f.flags, f.payload.as_slice()), (ACK, &b"dermaga!"[..]));
+}
+
+#[test]
+fn streams_beyond_100_are_refused() {
+    let (a, _p, addr) = one_backend_proxy();
+    let mut c = Raw::connect(addr);
+    // 101 POSTs whose bodies never come: each stream stays open.
+    let post: Vec<u8> = [0x83, 0x86, 0x84, 0x01, 0x01, b'a'].to_vec();
+    let mut burst = Vec::new();
+    for i in 0..101u32 {
+        burst.extend(frame(HEADERS, END_HEADERS, 1 + 2 * i, &post));
+    }
+    c.write(&burst);
+    let f = c.until("RST_STREAM", |f| f.ty == RST_STREAM);
+    assert_eq!((f.id, code(&f.payload, 0)), (201, REFUSED_STREAM));
+    // The 100 others are in flight: each reached the server.
+    assert!(eventually(10, || a.hits() == 100), "{} hits", a.hits());
+}
+
+#[test]
+fn rapid_reset_ends_in_goaway_enhance_your_calm() {
+    let (_a, _p, addr) = one_backend_proxy();
+    let mut c = Raw::connect(addr);
+    let mut burst = Vec::new();
+    for i in 0..1000u32 {
+        let id = 1 + 2 * i;
+        burst.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, GET_ROOT));
+        burst.extend(frame(RST_STREAM, 0, id, &CANCEL.to_be_bytes()));
+    }
+    // The server may close while the burst is still being written.
+    let _ = c.s.write_all(&burst);
+    let f = c.until("GOAWAY", |f| f.ty == GOAWAY);
+    assert_eq!(code(&f.payload, 4), ENHANCE_YOUR_CALM, "{f:?}");
+    // Other clients are still served.
+    let (code, out, err) = support::pki::curl(&[
+        "-sS",
+        "--max-time",
+        "10",
+        "--http2-prior-knowledge",
+        &format!("http://{addr}/x"),
+    ]);
+    assert_eq!((code, out.as_str()), (0, "a"), "{err}");
+}
+
+#[test]
+fn soft_stop_sends_goaway_and_the_stream_in_flight_completes() {
+    let (a, p, addr) = one_backend_proxy();
+    let mut c = Raw::connect(addr);
+    // POST /echo with content-length 10 (a literal without indexing, name index 28).
+    let mut head = vec![0x83, 0x86, 0x04, 0x05];
+    head.extend_from_slice(b"/echo");
+    head.extend_from_slice(&[0x01, 0x01, b'a', 0x0f, 0x0d, 0x02]);
+    head.extend_from_slice(b"10");
+    c.write(&frame(HEADERS, END_HEADERS, 1, &head));
+    c.write(&frame(DATA, 0, 1, b"01234"));
+    // The request head reached the server: the stream is in flight.
+    assert!(eventually(10, || a.hits() == 1));
+    p.soft_stop();
+    let f = c.until("GOAWAY", |f| f.ty == GOAWAY);
+    assert_eq!(code(&f.payload, 4), 0, "NO_ERROR expected: {f:?}");
+    c.write(&frame(DATA, END_STREAM, 1, b"56789"));
+    let mut body = Vec::new();
+    let mut status = None;
+    loop {
+        let f = c.until("the response", |f| f.id == 1 || f.ty == GOAWAY);
+        match f.ty {
+            // :status 200 is index 8 of the static table.
+            HEADERS => status = Some(f.payload.first() == Some(&0x88)),
+            DATA => body.extend_from_slice(&f.payload),
+            _ => continue,
+        }
+        if f.flags & END_STREAM != 0 {
+            break;
+        }
+    }
+    assert_eq!(status, Some(true));
+    assert!(
+        body.ends_with(b"\r\n\r\n0123456789"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    // Then the connection ends and the proxy exits.
+    while c.next().is_some() {}
+    p.wait();
+}
+
+fn h2_client<F, Fut>(addr: SocketAddr, f: F)
+where
+    F: FnOnce(h2::client::SendRequest<bytes::Bytes>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (send, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        tokio::time::timeout(Duration::from_secs(10), f(send))
+            .await
+            .expect("in time");
+    });
+}
+
+async fn body_of(mut body: h2::RecvStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(d) = body.data().await {
+        let d = d.expect("data");
+        body.flow_control().release_capacity(d.len()).unwrap();
+        out.extend_from_slice(&d);
+    }
+    out
+}
+
+#[test]
+fn trailers_both_ways_and_a_body_without_length() {
+    let (_a, _p, addr) = one_backend_proxy();
+    h2_client(addr, |mut send| async move {
+        // Request: no content-length, DATA then trailers; the server sees chunked framing
+        // with the trailer.
+        let req = http::Request::post(format!("http://{addr}/echo"))
+            .body(())
+            .unwrap();
+        let (resp, mut stream) = send.send_request(req, false).unwrap();
+        stream
+            .send_data(bytes::Bytes::from_static(b"abc"), false)
+            .unwrap();
+        let mut t = http::HeaderMap::new();
+        t.insert("x-sum", "900150983cd24fb0".parse().unwrap());
+        stream.send_trailers(t).unwrap();
+        let resp = resp.await.expect("response");
+        assert_eq!(resp.status(), 200);
+        let body = String::from_utf8(body_of(resp.into_body()).await).unwrap();
+        assert!(body.contains("transfer-encoding: chunked\r\n"), "{body}");
+        assert!(
+            body.ends_with("\r\n\r\nabcx-sum: 900150983cd24fb0\r\n"),
+            "{body:?}"
+        );
+        // Response: chunked with a trailer from the server.
+        let mut send = send.ready().await.unwrap();
+        let req = http::Request::get(format!("http://{addr}/trailers"))
+            .body(())
+            .unwrap();
+        let (resp, _) = send.send_request(req, true).unwrap();
+        let resp = resp.await.expect("response");
+        assert!(resp.headers().get("transfer-encoding").is_none());
+        let mut body = resp.into_body();
+        let mut data = Vec::new();
+        while let Some(d) = body.data().await {
+            data.extend_from_slice(&d.unwrap());
+        }
+        assert_eq!(data, b"a");
+        let t = body.trailers().await.unwrap().expect("trailers");
+        assert_eq!(t.get("x-trailer").unwrap(), "a");
+    });
+}
+
+#[test]
+fn an_oversized_header_list_is_answered_431_and_the_connection_lives() {
+    let (a, _p, addr) = one_backend_proxy();
+    h2_client(addr, |mut send| async move {
+        let req = http::Request::get(format!("http://{addr}/big-headers"))
+            .header("x-big", "v".repeat(20_000))
+            .body(())
+            .unwrap();
+        let (resp, _) = send.send_request(req, true).unwrap();
+        let resp = resp.await.expect("response");
+        assert_eq!(resp.status(), 431);
+        let mut send = send.ready().await.unwrap();
+        let req = http::Request::get(format!("http://{addr}/x"))
+            .body(())
+            .unwrap();
+        let (resp, _) = send.send_request(req, true).unwrap();
+        let resp = resp.await.expect("response");
+        assert_eq!(body_of(resp.into_body()).await, b"a");
+    });
+    assert_eq!(a.hits(), 1);
+}
+
+#[test]
+fn a_large_response_follows_the_client_window() {
+    let (_a, _p, addr) = one_backend_proxy();
+    h2_client(addr, |mut send| async move {
+        let req = http::Request::get(format!("http://{addr}/big"))
+            .body(())
+            .unwrap();
+        let (resp, _) = send.send_request(req, true).unwrap();
+        let resp = resp.await.expect("response");
+        assert_eq!(resp.headers().get("content-length").unwrap(), "1048576");
+        let body = body_of(resp.into_body()).await;
+        assert_eq!(body.len(), 1 << 20);
+    });
+}
