@@ -411,8 +411,12 @@ async fn accept_loop(
         let tls = tls.as_ref().map(|t| t.load_full());
         let label = label.clone();
         w.live.set(w.live.get() + 1);
+        // The task's future is as large as its largest state, for its whole life: the TLS
+        // handshake, HTTP/2 and TCP sessions are boxed so that an idle HTTP/1 keep-alive
+        // connection (the many) holds only the HTTP session's parked state.
         tokio::task::spawn_local(async move {
-            if let Some(conn) = handshake(&w2, &fe2, tls.as_ref(), stream, peer, &label).await {
+            let shaken = Box::pin(handshake(&w2, &fe2, tls.as_ref(), stream, peer, &label)).await;
+            if let Some(conn) = shaken {
                 match fe2.model.settings.mode {
                     Mode::Http => {
                         let t = &fe2.model.settings.timeouts;
@@ -420,11 +424,11 @@ async fn accept_loop(
                         let proto = if h2_only {
                             ClientProtocol::Http2
                         } else {
-                            crate::h2::protocol_of(&conn, wait).await
+                            Box::pin(crate::h2::protocol_of(&conn, wait)).await
                         };
                         match proto {
                             ClientProtocol::Http2 => {
-                                crate::h2::serve(&w2, &fe2, conn, peer, local).await
+                                Box::pin(crate::h2::serve(&w2, &fe2, conn, peer, local)).await
                             }
                             ClientProtocol::Http1 => {
                                 crate::session::http::run(&w2, &fe2, conn, peer, local).await
@@ -432,7 +436,9 @@ async fn accept_loop(
                             ClientProtocol::Silent => {}
                         }
                     }
-                    Mode::Tcp => crate::session::tcp::run(&w2, &fe2, conn, peer, local).await,
+                    Mode::Tcp => {
+                        Box::pin(crate::session::tcp::run(&w2, &fe2, conn, peer, local)).await
+                    }
                 }
             }
             fe2.cur_conns.fetch_sub(1, Relaxed);
