@@ -66,7 +66,8 @@ wait_ready() {
     fi
     sleep 0.1
   done
-  echo "bench/dns: server on port $port did not answer" >&2
+  echo "bench/dns: server on port $port did not answer; what the servers said:" >&2
+  tail -n 5 "$work"/*.out >&2 2>/dev/null || true
   return 1
 }
 
@@ -116,7 +117,7 @@ zone:
   name: bench.example
   zonefile: "$work/bench.zone"
 CONF
-taskset -c 1 nsd -d -c "$work/nsd/nsd.conf" >/dev/null 2>&1 &
+taskset -c 1 nsd -d -c "$work/nsd/nsd.conf" >"$work/nsd.out" 2>&1 &
 pid=$!; pids+=("$pid"); PID[nsd]=$pid; PORT[nsd]=$port
 
 # Knot: one UDP worker.
@@ -143,13 +144,13 @@ zone:
   - domain: bench.example
     file: "$work/bench.zone"
 CONF
-taskset -c 1 knotd -c "$work/knot/knot.conf" >/dev/null 2>&1 &
+taskset -c 1 knotd -c "$work/knot/knot.conf" >"$work/knot.out" 2>&1 &
 pid=$!; pids+=("$pid"); PID[knot]=$pid; PORT[knot]=$port
 
 # dermaga: one UDP worker.
 port=$(free_port)
 taskset -c 1 "$dermaga" dns --listen "127.0.0.1:$port" --zone "bench.example=$work/bench.zone" --workers 1 \
-  --pidfile "$work/dermaga.pid" >/dev/null 2>&1 &
+  --pidfile "$work/dermaga.pid" >"$work/dermaga.out" 2>&1 &
 pid=$!; pids+=("$pid"); PID[dermaga]=$pid; PORT[dermaga]=$port
 
 for name in nsd knot dermaga; do
