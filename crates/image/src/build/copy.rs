@@ -512,40 +512,17 @@ fn copy_children(
 ) -> std::result::Result<(), String> {
     match from {
         SourceRoot::Context { ignore, .. } => {
-            let mut names: Vec<_> = fs::read_dir(&src.host)
-                .map_err(|e| format!("reading {}: {e}", src.host.display()))?
-                .filter_map(|e| e.ok().map(|e| e.file_name()))
-                .collect();
-            names.sort();
-            for n in names {
-                let name = n.to_string_lossy().into_owned();
-                let mut comps = src.comps.clone();
-                comps.push(name.clone());
-                let host = src.host.join(&n);
-                let is_dir = fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir());
-                if ignore.is_ignored(&comps.join("/")) {
+            for sub in context_children(src)? {
+                let d = dst.join(sub.host.file_name().unwrap_or_default());
+                if ignore.is_ignored(&sub.comps.join("/")) {
                     // An exception may re-include something inside an ignored directory.
-                    if is_dir && ignore_has_exceptions(ignore) {
-                        let sub = Source {
-                            host,
-                            comps,
-                            name,
-                            is_dir,
-                        };
-                        let d = dst.join(&n);
+                    if sub.is_dir && ignore_has_exceptions(ignore) {
                         copy_ignored_dir(from, &sub, &d, req, p)?;
                     }
                     continue;
                 }
-                if is_dir {
-                    let sub = Source {
-                        host: host.clone(),
-                        comps,
-                        name,
-                        is_dir,
-                    };
-                    let d = dst.join(&n);
-                    let md = fs::symlink_metadata(&host).map_err(|e| e.to_string())?;
+                if sub.is_dir {
+                    let md = fs::symlink_metadata(&sub.host).map_err(|e| e.to_string())?;
                     p.replaced(&d);
                     fs::create_dir(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
                     copy_children(from, &sub, &d, req, p)?;
@@ -557,7 +534,7 @@ fn copy_children(
                     )?;
                     p.dir_time(&d, &md);
                 } else {
-                    copy_entry(from, &host, &dst.join(&n), req, p)?;
+                    copy_entry(from, &sub.host, &d, req, p)?;
                 }
             }
             Ok(())
@@ -623,41 +600,50 @@ fn copy_ignored_dir(
     let SourceRoot::Context { ignore, .. } = from else {
         return Ok(());
     };
+    for sub in context_children(src)? {
+        if !ignore.is_ignored(&sub.comps.join("/")) || sub.is_dir {
+            if !dst.exists() {
+                fs::create_dir_all(dst).map_err(|e| format!("creating {}: {e}", dst.display()))?;
+            }
+            let d = dst.join(sub.host.file_name().unwrap_or_default());
+            if sub.is_dir {
+                if ignore.is_ignored(&sub.comps.join("/")) {
+                    copy_ignored_dir(from, &sub, &d, req, p)?;
+                } else {
+                    fs::create_dir(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+                    copy_children(from, &sub, &d, req, p)?;
+                }
+            } else {
+                copy_entry(from, &sub.host, &d, req, p)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The entries of a context directory, sorted by name, each with its in-context components.
+fn context_children(src: &Source) -> std::result::Result<Vec<Source>, String> {
     let mut names: Vec<_> = fs::read_dir(&src.host)
         .map_err(|e| format!("reading {}: {e}", src.host.display()))?
         .filter_map(|e| e.ok().map(|e| e.file_name()))
         .collect();
     names.sort();
-    for n in names {
-        let name = n.to_string_lossy().into_owned();
-        let mut comps = src.comps.clone();
-        comps.push(name.clone());
-        let host = src.host.join(&n);
-        let is_dir = fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir());
-        if !ignore.is_ignored(&comps.join("/")) || is_dir {
-            if !dst.exists() {
-                fs::create_dir_all(dst).map_err(|e| format!("creating {}: {e}", dst.display()))?;
-            }
-            let sub = Source {
-                host: host.clone(),
+    Ok(names
+        .into_iter()
+        .map(|n| {
+            let name = n.to_string_lossy().into_owned();
+            let mut comps = src.comps.clone();
+            comps.push(name.clone());
+            let host = src.host.join(&n);
+            let is_dir = fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir());
+            Source {
+                host,
                 comps,
                 name,
                 is_dir,
-            };
-            if is_dir {
-                if ignore.is_ignored(&sub.comps.join("/")) {
-                    copy_ignored_dir(from, &sub, &dst.join(&n), req, p)?;
-                } else {
-                    let d = dst.join(&n);
-                    fs::create_dir(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
-                    copy_children(from, &sub, &d, req, p)?;
-                }
-            } else {
-                copy_entry(from, &host, &dst.join(&n), req, p)?;
             }
-        }
-    }
-    Ok(())
+        })
+        .collect())
 }
 
 #[cfg(test)]
