@@ -704,76 +704,131 @@ fn registry_zstd_and_gzip_layers_round_trip() {
     }
 }
 
-/// A TCP relay that breaks the first download of `blob` after `cut` bytes of the response,
-/// then relays everything faithfully.
-fn flaky_relay(
-    upstream: String,
-    blob: String,
-    cut: usize,
-) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+/// What a [`relay`] does to the traffic it carries.
+enum Fault {
+    /// Ends the first response to a GET of `blob` after `after` bytes (headers included).
+    CutDownload { blob: String, after: usize },
+    /// Changes the byte `at` bytes into every response to a GET of `blob`.
+    FlipDownloadByte { blob: String, at: usize },
+    /// Ends the first blob upload (a `PUT` or `PATCH` to `/blobs/uploads/`) after `after`
+    /// bytes of the request.
+    CutUpload { after: usize },
+}
+
+/// A TCP relay to `upstream` that relays faithfully but for `fault`. Returns its address and
+/// how many times the fault struck.
+fn relay(upstream: String, fault: Fault) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let broken = Arc::new(AtomicUsize::new(0));
-    let broken_out = broken.clone();
+    let struck = Arc::new(AtomicUsize::new(0));
+    let struck_out = struck.clone();
+    let fault = Arc::new(fault);
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
             let Ok(server) = TcpStream::connect(&upstream) else {
                 continue;
             };
+            // A GET of the blob the fault is about has gone out on this connection.
             let armed = Arc::new(AtomicBool::new(false));
             let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (blob, armed_w, broken_w) = (blob.clone(), armed.clone(), broken.clone());
+            let (c_kill, s_kill) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (fault_up, armed_w, struck_up) = (fault.clone(), armed.clone(), struck.clone());
             std::thread::spawn(move || {
                 let mut buf = [0u8; 16384];
+                let mut upload_at: Option<usize> = None;
+                let mut sent = 0usize;
                 while let Ok(n) = c_in.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
                     let text = String::from_utf8_lossy(&buf[..n]);
-                    if broken_w.load(Ordering::SeqCst) == 0
-                        && text.starts_with("GET ")
-                        && text.contains(&format!("/blobs/{blob}"))
-                    {
-                        armed_w.store(true, Ordering::SeqCst);
+                    match &*fault_up {
+                        Fault::CutDownload { blob, .. } | Fault::FlipDownloadByte { blob, .. } => {
+                            let once = matches!(*fault_up, Fault::CutDownload { .. });
+                            if (!once || struck_up.load(Ordering::SeqCst) == 0)
+                                && text.starts_with("GET ")
+                                && text.contains(&format!("/blobs/{blob}"))
+                            {
+                                armed_w.store(true, Ordering::SeqCst);
+                            }
+                        }
+                        Fault::CutUpload { after } => {
+                            if upload_at.is_none()
+                                && struck_up.load(Ordering::SeqCst) == 0
+                                && (text.starts_with("PUT ") || text.starts_with("PATCH "))
+                                && text.contains("/blobs/uploads/")
+                            {
+                                upload_at = Some(sent);
+                            }
+                            if let Some(at) = upload_at {
+                                if sent + n - at >= *after {
+                                    let room = after - (sent - at);
+                                    let _ = s_out.write_all(&buf[..room]);
+                                    struck_up.fetch_add(1, Ordering::SeqCst);
+                                    let _ = s_kill.shutdown(std::net::Shutdown::Both);
+                                    // End the client's side for writing only and swallow the
+                                    // rest of its body: a client blocked on a full socket would
+                                    // never see the connection end.
+                                    let _ = c_kill.shutdown(std::net::Shutdown::Write);
+                                    while matches!(c_in.read(&mut buf), Ok(n) if n > 0) {}
+                                    break;
+                                }
+                            }
+                        }
                     }
                     if s_out.write_all(&buf[..n]).is_err() {
                         break;
                     }
+                    sent += n;
                 }
                 let _ = s_out.shutdown(std::net::Shutdown::Write);
             });
             let (mut s_in, mut c_out) = (server, client);
-            let broken = broken.clone();
+            let (fault, struck) = (fault.clone(), struck.clone());
             std::thread::spawn(move || {
                 let mut buf = [0u8; 16384];
-                let mut sent_since_armed = 0usize;
+                let mut since_armed = 0usize;
                 while let Ok(n) = s_in.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
                     if armed.load(Ordering::SeqCst) {
-                        let room = cut.saturating_sub(sent_since_armed).min(n);
-                        let _ = c_out.write_all(&buf[..room]);
-                        sent_since_armed += room;
-                        if sent_since_armed >= cut {
-                            broken.fetch_add(1, Ordering::SeqCst);
-                            let _ = c_out.shutdown(std::net::Shutdown::Both);
-                            let _ = s_in.shutdown(std::net::Shutdown::Both);
-                            break;
+                        match &*fault {
+                            Fault::CutDownload { after, .. } => {
+                                let room = after.saturating_sub(since_armed).min(n);
+                                let _ = c_out.write_all(&buf[..room]);
+                                since_armed += room;
+                                if since_armed >= *after {
+                                    struck.fetch_add(1, Ordering::SeqCst);
+                                    let _ = c_out.shutdown(std::net::Shutdown::Both);
+                                    let _ = s_in.shutdown(std::net::Shutdown::Both);
+                                    break;
+                                }
+                                continue;
+                            }
+                            Fault::FlipDownloadByte { at, .. } => {
+                                if (since_armed..since_armed + n).contains(at) {
+                                    buf[at - since_armed] ^= 0xff;
+                                    struck.fetch_add(1, Ordering::SeqCst);
+                                    armed.store(false, Ordering::SeqCst);
+                                }
+                                since_armed += n;
+                            }
+                            Fault::CutUpload { .. } => {}
                         }
-                        continue;
                     }
                     if c_out.write_all(&buf[..n]).is_err() {
                         break;
                     }
                 }
+                let _ = c_out.shutdown(std::net::Shutdown::Write);
             });
         }
     });
-    (addr, broken_out)
+    (addr, struck_out)
 }
 
 #[test]
@@ -784,7 +839,13 @@ fn registry_interrupted_download_resumes() {
     let (opts, lines) = insecure(tmp.path());
     registry::push(&store, &id, &format!("{}/flaky/busybox:1", reg.addr), &opts).unwrap();
     let blob = store.info(&id).unwrap().layers[0].blob_digest.clone();
-    let (relay, broken) = flaky_relay(reg.addr.clone(), blob, 300_000);
+    let (relay, broken) = relay(
+        reg.addr.clone(),
+        Fault::CutDownload {
+            blob,
+            after: 300_000,
+        },
+    );
     let store2 = ImageStore::open(&tmp.path().join("root2")).unwrap();
     let pulled = registry::pull(&store2, &format!("{relay}/flaky/busybox:1"), &opts).unwrap();
     assert_eq!(pulled.id, id);
@@ -868,63 +929,6 @@ fn sha256(b: &[u8]) -> String {
     dermaga_image::digest::sha256_digest(b)
 }
 
-/// A TCP relay that changes one byte, `at` bytes into every response to a GET of `blob`
-/// (headers included), and relays everything else faithfully.
-fn tampering_relay(upstream: String, blob: String, at: usize) -> String {
-    use std::io::{Read, Write};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { continue };
-            let Ok(server) = TcpStream::connect(&upstream) else {
-                continue;
-            };
-            let armed = Arc::new(AtomicBool::new(false));
-            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (blob, armed_w) = (blob.clone(), armed.clone());
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16384];
-                while let Ok(n) = c_in.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let text = String::from_utf8_lossy(&buf[..n]);
-                    if text.starts_with("GET ") && text.contains(&format!("/blobs/{blob}")) {
-                        armed_w.store(true, Ordering::SeqCst);
-                    }
-                    if s_out.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = s_out.shutdown(std::net::Shutdown::Write);
-            });
-            let (mut s_in, mut c_out) = (server, client);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16384];
-                let mut sent_since_armed = 0usize;
-                while let Ok(n) = s_in.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if armed.load(Ordering::SeqCst) {
-                        if (sent_since_armed..sent_since_armed + n).contains(&at) {
-                            buf[at - sent_since_armed] ^= 0xff;
-                            armed.store(false, Ordering::SeqCst);
-                        }
-                        sent_since_armed += n;
-                    }
-                    if c_out.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 #[test]
 fn registry_pull_of_a_tampered_blob_fails_and_leaves_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
@@ -933,7 +937,13 @@ fn registry_pull_of_a_tampered_blob_fails_and_leaves_nothing_behind() {
     let (opts, _) = insecure(tmp.path());
     registry::push(&store, &id, &format!("{}/bad/busybox:1", reg.addr), &opts).unwrap();
     let blob = store.info(&id).unwrap().layers[0].blob_digest.clone();
-    let relay = tampering_relay(reg.addr.clone(), blob.clone(), 300_000);
+    let (relay, _) = relay(
+        reg.addr.clone(),
+        Fault::FlipDownloadByte {
+            blob: blob.clone(),
+            at: 300_000,
+        },
+    );
     let root2 = tmp.path().join("root2");
     let store2 = ImageStore::open(&root2).unwrap();
     let err = registry::pull(&store2, &format!("{relay}/bad/busybox:1"), &opts)
@@ -951,82 +961,13 @@ fn registry_pull_of_a_tampered_blob_fails_and_leaves_nothing_behind() {
     assert!(leftovers.is_empty(), "staging cleaned up: {leftovers:?}");
 }
 
-/// A TCP relay that cuts the first blob upload (a `PUT` or `PATCH` to `/blobs/uploads/`) after
-/// `cut` bytes of the request, then relays everything faithfully. Returns its address and how
-/// many uploads it broke.
-fn flaky_upload_relay(
-    upstream: String,
-    cut: usize,
-) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    use std::io::{Read, Write};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let broken = Arc::new(AtomicUsize::new(0));
-    let broken_out = broken.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { continue };
-            let Ok(server) = TcpStream::connect(&upstream) else {
-                continue;
-            };
-            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (c_kill, s_kill) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let broken = broken.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16384];
-                let mut armed_at: Option<usize> = None;
-                let mut sent = 0usize;
-                while let Ok(n) = c_in.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let text = String::from_utf8_lossy(&buf[..n]);
-                    if armed_at.is_none()
-                        && broken.load(Ordering::SeqCst) == 0
-                        && (text.starts_with("PUT ") || text.starts_with("PATCH "))
-                        && text.contains("/blobs/uploads/")
-                    {
-                        armed_at = Some(sent);
-                    }
-                    if let Some(at) = armed_at {
-                        if sent + n - at >= cut {
-                            let room = cut - (sent - at);
-                            let _ = s_out.write_all(&buf[..room]);
-                            broken.fetch_add(1, Ordering::SeqCst);
-                            let _ = s_kill.shutdown(std::net::Shutdown::Both);
-                            // End the client's side for writing only and swallow the rest of
-                            // its body: a client blocked on a full socket would never see the
-                            // connection end.
-                            let _ = c_kill.shutdown(std::net::Shutdown::Write);
-                            while matches!(c_in.read(&mut buf), Ok(n) if n > 0) {}
-                            break;
-                        }
-                    }
-                    if s_out.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                    sent += n;
-                }
-                let _ = s_out.shutdown(std::net::Shutdown::Write);
-            });
-            let (mut s_in, mut c_out) = (server, client);
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut s_in, &mut c_out);
-                let _ = c_out.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    (addr, broken_out)
-}
-
 #[test]
 fn registry_interrupted_upload_is_sent_again() {
     let tmp = tempfile::tempdir().unwrap();
     let reg = Registry::start(tmp.path());
     let (store, id) = busybox_store(tmp.path());
     let (opts, lines) = insecure(tmp.path());
-    let (relay, broken) = flaky_upload_relay(reg.addr.clone(), 300_000);
+    let (relay, broken) = relay(reg.addr.clone(), Fault::CutUpload { after: 300_000 });
     registry::push(&store, &id, &format!("{relay}/flaky-up/busybox:1"), &opts)
         .expect("the push retries the broken upload");
     assert_eq!(
