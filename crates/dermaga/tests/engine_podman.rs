@@ -5,95 +5,17 @@
 
 mod engine_support;
 
-use std::process::{Command, Stdio};
-
-use engine_support::{Store, IMAGE};
-
-struct Podman {
-    args: Vec<String>,
-    conf: std::path::PathBuf,
-}
-
-impl Podman {
-    fn new(s: &Store) -> Podman {
-        assert!(
-            Command::new("podman")
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success()),
-            "podman is needed for the interop tests (apt-get install podman)"
-        );
-        let dir = s.base().join("podman");
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join("containers.conf");
-        let hard = |flag: &str| {
-            let o = Command::new("sh")
-                .arg("-c")
-                .arg(format!("ulimit -H{flag}"))
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&o.stdout).trim().to_string()
-        };
-        std::fs::write(
-            &conf,
-            format!(
-                "[containers]\n\
-                 default_capabilities = [\"CHOWN\", \"DAC_OVERRIDE\", \"FOWNER\", \"FSETID\", \"KILL\", \
-                 \"NET_BIND_SERVICE\", \"SETFCAP\", \"SETGID\", \"SETPCAP\", \"SETUID\", \"SYS_CHROOT\"]\n\
-                 default_ulimits = [\"nofile={n}:{n}\", \"nproc=4096:4096\"]\n\
-                 [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n",
-                n = hard("n"),
-            ),
-        )
-        .unwrap();
-        let args = vec![
-            "--root".into(),
-            dir.join("root").to_string_lossy().into_owned(),
-            "--runroot".into(),
-            dir.join("run").to_string_lossy().into_owned(),
-            "--storage-driver".into(),
-            "overlay".into(),
-            "--runtime".into(),
-            "runc".into(),
-            "--cgroup-manager".into(),
-            "cgroupfs".into(),
-        ];
-        let p = Podman { args, conf };
-        let tar = s.base().join("busybox.tar");
-        let (code, _, err) = p.run(&["import", "-q", tar.to_str().unwrap(), IMAGE]);
-        assert_eq!(code, 0, "podman import: {err}");
-        p
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new("podman")
-            .args(&self.args)
-            .args(args)
-            .env("CONTAINERS_CONF", &self.conf)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = self.run(&["rm", "-f", "-a"]);
-        let _ = self.run(&["system", "reset", "-f"]);
-    }
-}
+use engine_support::{Podman, Store, IMAGE};
 
 /// podman's lock table is one shared-memory segment for every store of a user, so the podman
 /// side runs in one test, step after step.
 #[test]
 fn same_as_podman() {
     let s = Store::new("podman");
-    let p = Podman::new(&s);
+    let p = Podman::new();
+    let tar = s.base().join("busybox.tar");
+    let (code, _, err) = p.run(&["import", "-q", tar.to_str().unwrap(), IMAGE]);
+    assert_eq!(code, 0, "podman import: {err}");
     same_container(&s, &p);
     same_lifecycle(&s, &p);
 }

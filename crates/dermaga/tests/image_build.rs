@@ -10,7 +10,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use engine_support::{Store, IMAGE};
+use engine_support::{Podman, Store, IMAGE};
 
 /// A build context under the store's temporary directory.
 fn context(s: &Store, name: &str, containerfile: &str, files: &[(&str, &str)]) -> PathBuf {
@@ -417,78 +417,13 @@ fn kill_during_build_leaves_no_half_image() {
 }
 
 /// A podman with its own store, the busybox image loaded from `dermaga save`.
-struct Podman {
-    args: Vec<String>,
-    conf: PathBuf,
-    dir: PathBuf,
-}
-
-impl Podman {
-    fn new(s: &Store) -> Podman {
-        assert!(
-            Command::new("podman")
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success()),
-            "podman is needed for the differential build test (apt-get install podman)"
-        );
-        // podman refuses a run root longer than 50 characters: a short directory of its own.
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = PathBuf::from(format!("/tmp/dmb-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join("containers.conf");
-        fs::write(
-            &conf,
-            "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n",
-        )
-        .unwrap();
-        let args = vec![
-            "--root".into(),
-            dir.join("root").to_string_lossy().into_owned(),
-            "--runroot".into(),
-            dir.join("run").to_string_lossy().into_owned(),
-            "--storage-driver".into(),
-            "overlay".into(),
-            "--runtime".into(),
-            "runc".into(),
-            "--cgroup-manager".into(),
-            "cgroupfs".into(),
-        ];
-        let p = Podman { args, conf, dir };
-        let archive = s.base().join("busybox-save.tar");
-        s.ok(&["save", "-o", archive.to_str().unwrap(), IMAGE]);
-        let (code, _, err) = p.run(&["load", "-q", "-i", archive.to_str().unwrap()]);
-        assert_eq!(code, 0, "podman load: {err}");
-        p
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new("podman")
-            .args(&self.args)
-            .args(args)
-            .env("CONTAINERS_CONF", &self.conf)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = self.run(&["rmi", "-a", "-f"]);
-        let _ = Command::new("umount")
-            .arg("-R")
-            .arg(self.dir.join("root/overlay"))
-            .output();
-        let _ = fs::remove_dir_all(&self.dir);
-    }
+fn podman_with_base(s: &Store) -> Podman {
+    let p = Podman::new();
+    let archive = s.base().join("busybox-save.tar");
+    s.ok(&["save", "-o", archive.to_str().unwrap(), IMAGE]);
+    let (code, _, err) = p.run(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    assert_eq!(code, 0, "podman load: {err}");
+    p
 }
 
 /// Every entry of a tree: path → "type mode uid:gid size-or-target". Directory sizes and
@@ -617,7 +552,7 @@ ENTRYPOINT ["/bin/sh", "-c"]
 #[test]
 fn same_tree_and_config_as_podman_build() {
     let s = Store::new("build-podman");
-    let p = Podman::new(&s);
+    let p = podman_with_base(&s);
     let ctx = context(
         &s,
         "d",

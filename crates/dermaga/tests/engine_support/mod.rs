@@ -154,3 +154,91 @@ impl Drop for Store {
         let _ = std::fs::remove_dir_all(self.base());
     }
 }
+
+/// podman as the differential reference: its own short-pathed store (podman refuses a run root
+/// longer than 50 characters), runc and cgroupfs, ulimits this sandbox can grant, and its
+/// documented default capabilities (Debian's containers.conf adds three). Starts empty.
+pub struct Podman {
+    args: Vec<String>,
+    conf: PathBuf,
+    dir: PathBuf,
+}
+
+impl Podman {
+    pub fn new() -> Podman {
+        assert!(
+            Command::new("podman")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "podman is needed for the differential tests (apt-get install podman)"
+        );
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = PathBuf::from(format!("/tmp/dmp-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("containers.conf");
+        let hard = |flag: &str| {
+            let o = Command::new("sh")
+                .arg("-c")
+                .arg(format!("ulimit -H{flag}"))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "[containers]\n\
+                 default_capabilities = [\"CHOWN\", \"DAC_OVERRIDE\", \"FOWNER\", \"FSETID\", \"KILL\", \
+                 \"NET_BIND_SERVICE\", \"SETFCAP\", \"SETGID\", \"SETPCAP\", \"SETUID\", \"SYS_CHROOT\"]\n\
+                 default_ulimits = [\"nofile={n}:{n}\", \"nproc=4096:4096\"]\n\
+                 [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n",
+                n = hard("n"),
+            ),
+        )
+        .unwrap();
+        let args = vec![
+            "--root".into(),
+            dir.join("root").to_string_lossy().into_owned(),
+            "--runroot".into(),
+            dir.join("run").to_string_lossy().into_owned(),
+            "--storage-driver".into(),
+            "overlay".into(),
+            "--runtime".into(),
+            "runc".into(),
+            "--cgroup-manager".into(),
+            "cgroupfs".into(),
+        ];
+        Podman { args, conf, dir }
+    }
+
+    /// Runs podman; its exit code, standard output and standard error.
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new("podman")
+            .args(&self.args)
+            .args(args)
+            .env("CONTAINERS_CONF", &self.conf)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.run(&["rm", "-f", "-a"]);
+        let _ = self.run(&["system", "reset", "-f"]);
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(self.dir.join("root/overlay"))
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
