@@ -23,21 +23,16 @@ cargo build --release -q -p dermaga-proxy --bin dermaga-proxy --example bench_pe
 TARGET=${CARGO_TARGET_DIR:-target}
 DERMAGA=$TARGET/release/dermaga-proxy
 PEER=$TARGET/release/examples/bench_peer
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
-trap cleanup EXIT
+# shellcheck source=bench/proxy/lib.sh
+. bench/proxy/lib.sh  # the scripts run from the repository root (cd above)
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench.test \
   -addext subjectAltName=DNS:bench.test -keyout "$TMP/ec.key" -out "$TMP/ec.crt" 2>/dev/null
 cat "$TMP/ec.crt" "$TMP/ec.key" > "$TMP/ec.pem"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 BE=$(port)
 taskset -c 1 "$PEER" http-backend "$BE" & PIDS+=($!)
 
-ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
 config() { # $1 = cleartext port, $2 = TLS port
   cat <<CFG

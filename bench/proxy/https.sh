@@ -27,10 +27,8 @@ cargo build --release -q -p dermaga-proxy --bin dermaga-proxy --example bench_pe
 TARGET=${CARGO_TARGET_DIR:-target}
 DERMAGA=$TARGET/release/dermaga-proxy
 PEER=$TARGET/release/examples/bench_peer
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
-trap cleanup EXIT
+# shellcheck source=bench/proxy/lib.sh
+. bench/proxy/lib.sh  # the scripts run from the repository root (cd above)
 
 # The same certificates for both proxies: a bundle each (certificate then key), as haproxy reads.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench.test \
@@ -40,12 +38,9 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=bench.test \
 cat "$TMP/ec.crt" "$TMP/ec.key" > "$TMP/ec.pem"
 cat "$TMP/rsa.crt" "$TMP/rsa.key" > "$TMP/rsa.pem"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 BE=$(port)
 taskset -c 1 "$PEER" http-backend "$BE" & PIDS+=($!)
 
-ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
 config() { # $1 = ECDSA port, $2 = RSA port, $3 = extra global line
   cat <<CFG
@@ -78,23 +73,7 @@ start_proxy() { # $1 = name, $2 = binary, $3 = extra global line; sets PROXY_PID
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$RP) 2>/dev/null && break; sleep 0.05; done
 }
 
-to_ms() { # wrk latency ("1.23ms", "456.00us", "1.2s") to ms
-  awk -v v="$1" 'BEGIN{ n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) ; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
-}
 
-# wrk_run PID ARGS... -> prints "rps p50 p99 cpu_s"
-wrk_run() {
-  local pid=$1; shift
-  local c0; c0=$(cpu_ticks "$pid")
-  local out; out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$@")
-  local c1; c1=$(cpu_ticks "$pid")
-  local rps p50 p99
-  rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
-  p50=$(to_ms "$(echo "$out" | awk '$1=="50%"{print $2}')")
-  p99=$(to_ms "$(echo "$out" | awk '$1=="99%"{print $2}')")
-  local cpu; cpu=$(awk -v a="$c0" -v b="$c1" -v t="$ticks" 'BEGIN{printf "%.2f", (b-a)/t}')
-  echo "$rps $p50 $p99 $cpu"
-}
 
 declare -A R
 for name in haproxy dermaga; do
@@ -121,10 +100,10 @@ for sc in hs_ec hs_rsa ka; do
     ka) label="HTTPS keep-alive" ;;
   esac
   for name in haproxy dermaga; do
-    read -r rps p50 p99 cpu <<< "${R[$name,$sc]}"
+    read -r rps p50 p99 cpu _ <<< "${R[$name,$sc]}"
     printf "%-22s %-8s %12s %12s %9s %9s %8s\n" "$label" $name "$(per_cpu "$rps" "$cpu")" "$rps" "$p50" "$p99" "$cpu"
   done
-  read -r hr _ hp99 hc <<< "${R[haproxy,$sc]}"
-  read -r dr _ dp99 dc <<< "${R[dermaga,$sc]}"
+  read -r hr _ hp99 hc _ <<< "${R[haproxy,$sc]}"
+  read -r dr _ dp99 dc _ <<< "${R[dermaga,$sc]}"
   printf "%-22s ratio dermaga/haproxy: per-CPU-s %s, raw %s, p99 %s\n" "" "$(ratio "$(per_cpu "$dr" "$dc")" "$(per_cpu "$hr" "$hc")")" "$(ratio "$dr" "$hr")" "$(ratio "$dp99" "$hp99")"
 done

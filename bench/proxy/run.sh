@@ -23,19 +23,13 @@ cargo build --release -q -p dermaga-proxy --bin dermaga-proxy --example bench_pe
 TARGET=${CARGO_TARGET_DIR:-target}
 DERMAGA=$TARGET/release/dermaga-proxy
 PEER=$TARGET/release/examples/bench_peer
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
-trap cleanup EXIT
+# shellcheck source=bench/proxy/lib.sh
+. bench/proxy/lib.sh  # the scripts run from the repository root (cd above)
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 BE_HTTP=$(port); BE_TCP=$(port)
 taskset -c 1 "$PEER" http-backend "$BE_HTTP" & PIDS+=($!)
 taskset -c 1 "$PEER" tcp-source "$BE_TCP" & PIDS+=($!)
 
-ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 
 config() { # $1 = http port, $2 = tcp port
   cat <<CFG
@@ -68,23 +62,7 @@ start_proxy() { # $1 = name, $2 = binary; sets PROXY_PID, HP, TP
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$HP) 2>/dev/null && break; sleep 0.05; done
 }
 
-to_ms() { # wrk latency ("1.23ms", "456.00us", "1.2s") to ms
-  awk -v v="$1" 'BEGIN{ n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) ; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
-}
 
-# wrk_run NAME URL EXTRA... -> prints "rps p50 p99 cpu_s rss_kb"
-wrk_run() {
-  local pid=$1; shift
-  local c0; c0=$(cpu_ticks "$pid")
-  local out; out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$@")
-  local c1; c1=$(cpu_ticks "$pid")
-  local rps p50 p99
-  rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
-  p50=$(to_ms "$(echo "$out" | awk '$1=="50%"{print $2}')")
-  p99=$(to_ms "$(echo "$out" | awk '$1=="99%"{print $2}')")
-  local cpu; cpu=$(awk -v a="$c0" -v b="$c1" -v t="$ticks" 'BEGIN{printf "%.2f", (b-a)/t}')
-  echo "$rps $p50 $p99 $cpu $(rss_kb "$pid")"
-}
 
 declare -A R
 for name in haproxy dermaga; do
