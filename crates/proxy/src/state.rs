@@ -253,6 +253,7 @@ impl Server {
             usable: self.usable(),
             id: self.id,
             maxconn: self.opts.maxconn,
+            maxqueue: self.opts.maxqueue,
         }
     }
 
@@ -370,6 +371,8 @@ impl Backend {
                 while let Some(w) = q.pop_front() {
                     s.queued.fetch_sub(1, Relaxed);
                     if w.send(()).is_ok() {
+                        // The slot passes to the waiter: served stays as it is.
+                        s.counters.sessions_total.fetch_add(1, Relaxed);
                         return;
                     }
                 }
@@ -391,6 +394,89 @@ impl Backend {
         s.repositioned
             .store(self.reposition_seq.fetch_add(1, Relaxed), Relaxed);
     }
+}
+
+impl Backend {
+    /// Hands free slots of server `s` to requests waiting in its queue. Called after a
+    /// request joins the queue: a slot released just before found nobody to hand to.
+    pub fn kick_server(&self, s: &Server) {
+        loop {
+            let Ok(mut q) = s.queue.lock() else {
+                return;
+            };
+            if q.is_empty() || !take_free_slot(s) {
+                return;
+            }
+            let Some(w) = q.pop_front() else {
+                s.served.fetch_sub(1, Relaxed);
+                return;
+            };
+            s.queued.fetch_sub(1, Relaxed);
+            drop(q);
+            if w.send(()).is_ok() {
+                self.took(s);
+                return;
+            }
+            // That waiter gave up meanwhile: give the slot back and try the next one.
+            s.served.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Hands free slots of usable servers to requests waiting in the backend's queue (see
+    /// [`Backend::kick_server`]).
+    pub fn kick_queue(&self, servers: &[Arc<Server>]) {
+        for (i, s) in servers.iter().enumerate() {
+            if !s.usable() || s.queued.load(Relaxed) > 0 {
+                continue;
+            }
+            loop {
+                let Ok(mut q) = self.queue.lock() else {
+                    return;
+                };
+                if q.is_empty() {
+                    return;
+                }
+                if !take_free_slot(s) {
+                    break;
+                }
+                let Some(w) = q.pop_front() else {
+                    s.served.fetch_sub(1, Relaxed);
+                    return;
+                };
+                self.queued.fetch_sub(1, Relaxed);
+                drop(q);
+                if w.send(i).is_ok() {
+                    self.took(s);
+                } else {
+                    s.served.fetch_sub(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Counts a slot taken on `s` (its `served` already raised).
+    fn took(&self, s: &Server) {
+        s.counters
+            .max_sessions
+            .fetch_max(s.served.load(Relaxed), Relaxed);
+        s.counters.sessions_total.fetch_add(1, Relaxed);
+        s.counters.last_session.store(now_secs(), Relaxed);
+        s.repositioned
+            .store(self.reposition_seq.fetch_add(1, Relaxed), Relaxed);
+    }
+}
+
+/// Raises `s.served` when it is below `maxconn` (which must be set); false when full.
+fn take_free_slot(s: &Server) -> bool {
+    let max = s.opts.maxconn;
+    max > 0
+        && s.served
+            .fetch_update(
+                Relaxed,
+                Relaxed,
+                |v| if v < max { Some(v + 1) } else { None },
+            )
+            .is_ok()
 }
 
 /// Live loads of a backend's servers, for the balancers.

@@ -109,11 +109,27 @@ pub struct Worker {
 pub enum Choice {
     /// A server, with its slot already taken.
     Server(usize, Arc<Vec<Arc<Server>>>),
+    /// The balancer chose a server that is full (a hashing algorithm, or leastconn within
+    /// `maxqueue`): wait in that server's queue.
+    ServerQueue(usize, Arc<Vec<Arc<Server>>>),
     /// Every usable server is full: wait in the backend's queue.
     Queue,
     /// No usable server.
     None,
 }
+
+/// Why no server could be assigned to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoServer {
+    /// No usable server (haproxy's `SC` termination).
+    Unavailable,
+    /// The queue wait ran out (`timeout queue`), or the server's queue was at `maxqueue`
+    /// (haproxy's `sQ` termination).
+    Queue,
+}
+
+/// A server with its slot taken, and the server list it indexes.
+pub type Assigned = (usize, Arc<Vec<Arc<Server>>>);
 
 const MAX_IDLE_PER_SERVER: usize = 512;
 const IDLE_MAX_AGE: Duration = Duration::from_secs(30);
@@ -199,6 +215,11 @@ impl Worker {
             if try_take(backend, &servers[i]) {
                 return Choice::Server(i, servers);
             }
+            if st.infos[i].maxconn > 0 && !saturated_now(&servers[i]) {
+                // Another thread took the last slot between pick and take: pick again.
+                continue;
+            }
+            return Choice::ServerQueue(i, servers);
         }
         if servers.iter().any(|s| s.usable() && s.opts.maxconn > 0)
             && st.infos.iter().any(|i| i.usable)
@@ -253,6 +274,68 @@ impl Worker {
         }
     }
 
+    /// Assigns a server of backend `be` to a request with hashing key `key`, avoiding `avoid`,
+    /// waiting in a queue for up to `timeout` when the servers are full, as haproxy's
+    /// `assign_server_and_queue` does.
+    pub async fn assign(
+        &self,
+        be: usize,
+        key: Key,
+        avoid: Option<usize>,
+        timeout: Duration,
+    ) -> Result<Assigned, NoServer> {
+        match self.choose(be, key, avoid) {
+            Choice::Server(i, l) => Ok((i, l)),
+            Choice::None => Err(NoServer::Unavailable),
+            Choice::Queue => match self.wait_in_queue(be, timeout).await {
+                Some(i) => Ok((i, self.servers(be))),
+                None => Err(NoServer::Queue),
+            },
+            Choice::ServerQueue(i, l) => {
+                let maxq = l[i].opts.maxqueue;
+                if maxq > 0 && l[i].queued.load(Relaxed) >= maxq {
+                    return Err(NoServer::Queue);
+                }
+                if self.wait_for_server(be, &l[i], timeout).await {
+                    Ok((i, l))
+                } else {
+                    Err(NoServer::Queue)
+                }
+            }
+        }
+    }
+
+    /// Assigns server `i` of `list` to a request that persistence (a cookie) sends there:
+    /// its slot if one is free, else a place in its queue. A queue at `maxqueue` sends the
+    /// request through the balancer when `redispatch` allows, else fails as haproxy does.
+    pub async fn assign_persistent(
+        &self,
+        be: usize,
+        i: usize,
+        list: Arc<Vec<Arc<Server>>>,
+        redispatch: bool,
+        key: Key,
+        timeout: Duration,
+    ) -> Result<Assigned, NoServer> {
+        let backend = &self.shared.backends[be];
+        let s = &list[i];
+        if try_take(backend, s) {
+            return Ok((i, list));
+        }
+        let maxq = s.opts.maxqueue;
+        if maxq > 0 && s.queued.load(Relaxed) >= maxq {
+            if redispatch {
+                return self.assign(be, key, None, timeout).await;
+            }
+            return Err(NoServer::Queue);
+        }
+        if self.wait_for_server(be, s, timeout).await {
+            Ok((i, list))
+        } else {
+            Err(NoServer::Queue)
+        }
+    }
+
     /// Waits in backend `be`'s queue for a slot, up to `timeout`. Gives the server index.
     pub async fn wait_in_queue(&self, be: usize, timeout: Duration) -> Option<usize> {
         let backend = &self.shared.backends[be];
@@ -262,11 +345,34 @@ impl Worker {
             q.push_back(tx);
             backend.queued.fetch_add(1, Relaxed);
         }
+        // A slot freed between the choice and the push found nobody waiting: look again.
+        backend.kick_queue(&self.servers(be));
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(i)) => Some(i),
             _ => None,
         }
     }
+
+    /// Waits in server `s`'s own queue for one of its slots, up to `timeout`.
+    async fn wait_for_server(&self, be: usize, s: &Server, timeout: Duration) -> bool {
+        let backend = &self.shared.backends[be];
+        let (tx, rx) = oneshot::channel();
+        {
+            let Ok(mut q) = s.queue.lock() else {
+                return false;
+            };
+            q.push_back(tx);
+            s.queued.fetch_add(1, Relaxed);
+        }
+        backend.kick_server(s);
+        matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())))
+    }
+}
+
+/// Whether server `s` has no free slot now (or others already wait for one).
+fn saturated_now(s: &Server) -> bool {
+    let max = s.opts.maxconn;
+    max > 0 && (s.queued.load(Relaxed) > 0 || s.served.load(Relaxed) >= max)
 }
 
 fn try_take(backend: &Backend, s: &Server) -> bool {
@@ -274,6 +380,10 @@ fn try_take(backend: &Backend, s: &Server) -> bool {
     if max == 0 {
         backend.take(s);
         return true;
+    }
+    // Requests already waiting for this server go first.
+    if s.queued.load(Relaxed) > 0 {
+        return false;
     }
     let ok = s
         .served

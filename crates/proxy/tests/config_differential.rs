@@ -40,18 +40,6 @@ const DIFFERENT_WORDS: &[(&str, &str)] = &[
         "dermaga warns about the harmless keywords it ignores",
     ),
     (
-        "good/rules.cfg",
-        "dermaga warns that maxqueue and timeout client-fin/server-fin are not applied yet",
-    ),
-    (
-        "good/websocket.cfg",
-        "dermaga warns that timeout client-fin is not applied yet",
-    ),
-    (
-        "good/blue-green.cfg",
-        "dermaga warns that maxqueue is not applied yet",
-    ),
-    (
         "debian-stock.cfg",
         "dermaga names the ciphers its TLS stack cannot offer",
     ),

@@ -1926,19 +1926,6 @@ impl<'e> Parser<'e> {
             "client-fin" => to.client_fin = d,
             _ => to.server_fin = d,
         }
-        if matches!(which, "client-fin" | "server-fin") {
-            // Kept in the model, but the data path does not shorten half-closed connections
-            // yet: say so rather than ignore it.
-            let side = if which == "client-fin" {
-                "client"
-            } else {
-                "server"
-            };
-            self.warn(
-                loc,
-                format!("'timeout {which}' is accepted but not applied by dermaga yet: 'timeout {side}' applies after a half-close."),
-            );
-        }
     }
 
     fn balance_line(&mut self, loc: &Location, w: &[String], t: Target) {
@@ -3176,14 +3163,6 @@ impl<'e> Parser<'e> {
                 "maxqueue" => {
                     let Some(n) = int(self, v) else { return };
                     o.maxqueue = n;
-                    // Parsed and shown in `show stat` (qlimit), but no queue is cut short by it
-                    // yet: say so rather than ignore it.
-                    if n > 0 {
-                        self.warn(
-                            loc,
-                            format!("'{who}' : 'maxqueue' is accepted but not applied by dermaga yet: queued requests are limited by 'timeout queue' only."),
-                        );
-                    }
                 }
                 "error-limit" => {
                     let Some(n) = int(self, v) else { return };

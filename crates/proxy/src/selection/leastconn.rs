@@ -43,7 +43,7 @@ impl Balancer for LeastConn {
         let mut best: Option<(u64, u64, usize)> = None;
         let mut avoided = None;
         for (i, s) in servers.iter().enumerate() {
-            if !self.el.get(i).copied().unwrap_or(false) || saturated(s, loads, i) {
+            if !self.el.get(i).copied().unwrap_or(false) || beyond_queue(s, loads, i) {
                 continue;
             }
             if Some(i) == avoid {
@@ -61,4 +61,13 @@ impl Balancer for LeastConn {
         }
         best.map(|b| b.2).or(avoided)
     }
+}
+
+/// leastconn skips a server only when its queue would pass `maxqueue` too: with `maxqueue`
+/// set, a full server may still take the request into its own queue (haproxy's lb_fwlc).
+fn beyond_queue(s: &SrvInfo, loads: &dyn Loads, i: usize) -> bool {
+    if s.maxqueue == 0 {
+        return saturated(s, loads, i);
+    }
+    s.maxconn != 0 && loads.served(i) + loads.queued(i) >= s.maxconn + s.maxqueue
 }

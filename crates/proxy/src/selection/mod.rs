@@ -46,6 +46,8 @@ pub struct SrvInfo {
     pub id: u32,
     /// `maxconn` (0: unlimited).
     pub maxconn: u32,
+    /// `maxqueue` (0: unlimited); leastconn may queue on a full server up to it.
+    pub maxqueue: u32,
 }
 
 /// The live load of servers, shared by every thread.

@@ -9,6 +9,7 @@ fn srv(weight: u32) -> SrvInfo {
         usable: true,
         id: 0,
         maxconn: 0,
+        maxqueue: 0,
     }
 }
 

@@ -17,7 +17,7 @@ use crate::log::{LogRecord, Tm};
 use crate::rules::{self, ErrorPages, HttpSample, ReqState, Verdict};
 use crate::selection::{hash, Key};
 use crate::state::{Backend, Frontend, Server};
-use crate::worker::{Choice, Worker, RUN};
+use crate::worker::{NoServer, Worker, RUN};
 
 /// How a transaction ended, for the session loop.
 enum Next {
@@ -438,31 +438,43 @@ impl Session<'_> {
 
         // Server selection, queueing, connection with retries.
         let t_q = Instant::now();
-        let mut chosen: Option<(usize, Arc<Vec<Arc<Server>>>)> = None;
-        if let Some(p) = persist {
-            if self.w.take_specific(be_idx, &servers[p]) {
-                chosen = Some((p, servers.clone()));
+        let chosen = match persist {
+            Some(p) => {
+                let redispatch = backend.settings.redispatch.is_some();
+                let to = queue_timeout(&backend);
+                self.w
+                    .assign_persistent(be_idx, p, servers.clone(), redispatch, key, to)
+                    .await
             }
-        }
-        if chosen.is_none() {
-            chosen = self.pick(be_idx, &backend, key, None).await;
-        }
+            None => {
+                self.w
+                    .assign(be_idx, key, None, queue_timeout(&backend))
+                    .await
+            }
+        };
         let t_queue = t_q.elapsed();
-        let Some((mut sidx, mut slist)) = chosen else {
-            self.error(503, Some(be_model)).await;
-            self.log_http(
-                &backend.name,
-                "<NOSRV>",
-                t_req,
-                -1,
-                -1,
-                -1,
-                t_start,
-                503,
-                accept_tm,
-                *b"SC",
-            );
-            return Next::Close;
+        let (mut sidx, mut slist) = match chosen {
+            Ok(c) => c,
+            Err(why) => {
+                let flags = match why {
+                    NoServer::Unavailable => *b"SC",
+                    NoServer::Queue => *b"sQ",
+                };
+                self.error(503, Some(be_model)).await;
+                self.log_http(
+                    &backend.name,
+                    "<NOSRV>",
+                    t_req,
+                    -1,
+                    -1,
+                    -1,
+                    t_start,
+                    503,
+                    accept_tm,
+                    flags,
+                );
+                return Next::Close;
+            }
         };
 
         let bodyless = !has_body;
@@ -728,7 +740,12 @@ impl Session<'_> {
                 .tunnel
                 .or(self.fe.model.settings.timeouts.tunnel)
                 .or(backend.settings.timeouts.server);
-            super::tunnel(self.cli, &mut srv, to).await;
+            let limits = super::tunnel::Limits {
+                idle: to,
+                client_fin: self.fe.model.settings.timeouts.client_fin,
+                server_fin: backend.settings.timeouts.server_fin,
+            };
+            super::tunnel::tunnel(self.cli, &mut srv, limits).await;
             backend.release(&slist, sidx);
             self.log_http(
                 &backend.name,
@@ -831,16 +848,10 @@ impl Session<'_> {
         key: Key,
         avoid: Option<usize>,
     ) -> Option<(usize, Arc<Vec<Arc<Server>>>)> {
-        match self.w.choose(be_idx, key, avoid) {
-            Choice::Server(i, l) => Some((i, l)),
-            Choice::None => None,
-            Choice::Queue => {
-                let t = &backend.settings.timeouts;
-                let to = t.queue.or(t.connect).unwrap_or(Duration::from_secs(30));
-                let i = self.w.wait_in_queue(be_idx, to).await?;
-                Some((i, self.w.servers(be_idx)))
-            }
-        }
+        self.w
+            .assign(be_idx, key, avoid, queue_timeout(backend))
+            .await
+            .ok()
     }
 
     fn balance_key(&self, backend: &Backend, buf: &[u8]) -> Key {
@@ -1477,4 +1488,10 @@ pub fn session_future_size() -> usize {
     });
     let f = run(&w, &fe, stream, addr, addr);
     size(&f)
+}
+
+/// How long a request may wait in a queue: `timeout queue`, else `timeout connect` (haproxy).
+fn queue_timeout(backend: &Backend) -> Duration {
+    let t = &backend.settings.timeouts;
+    t.queue.or(t.connect).unwrap_or(Duration::from_secs(30))
 }

@@ -7,13 +7,14 @@ pub mod http;
 pub mod splice;
 pub mod tcp;
 pub mod tls_sni;
+pub mod tunnel;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 
 pub use conn::Conn;
@@ -138,55 +139,4 @@ pub async fn connect_server(
         }
     })
     .await
-}
-
-/// Copies bytes both ways until both sides are done, with an idle timeout (a tunnel).
-pub async fn tunnel(a: &mut Conn, b: &mut Conn, idle: Option<Duration>) -> (u64, u64) {
-    let (mut ar, mut aw) = tokio::io::split(a);
-    let (mut br, mut bw) = tokio::io::split(b);
-    let last = std::cell::Cell::new(tokio::time::Instant::now());
-    tokio::join!(
-        copy_one_way(&mut ar, &mut bw, idle, &last),
-        copy_one_way(&mut br, &mut aw, idle, &last)
-    )
-}
-
-async fn copy_one_way<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
-    r: &mut R,
-    w: &mut W,
-    idle: Option<Duration>,
-    last: &std::cell::Cell<tokio::time::Instant>,
-) -> u64 {
-    let mut buf = vec![0u8; 16384];
-    let mut total = 0u64;
-    loop {
-        let n = loop {
-            let res = match idle {
-                Some(d) => tokio::time::timeout(d, r.read(&mut buf)).await,
-                None => Ok(r.read(&mut buf).await),
-            };
-            match res {
-                Ok(Ok(n)) => break n,
-                Ok(Err(_)) => break 0,
-                Err(_) => {
-                    // Idle this way; the tunnel ends only when both ways were idle that long.
-                    if let Some(d) = idle {
-                        if last.get().elapsed() >= d {
-                            let _ = w.shutdown().await;
-                            return total;
-                        }
-                    }
-                }
-            }
-        };
-        if n == 0 {
-            let _ = w.shutdown().await;
-            return total;
-        }
-        last.set(tokio::time::Instant::now());
-        if w.write_all(&buf[..n]).await.is_err() || w.flush().await.is_err() {
-            return total;
-        }
-        total += n as u64;
-    }
 }

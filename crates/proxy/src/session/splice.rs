@@ -1,13 +1,13 @@
 //! Zero-copy forwarding with splice(2) through a pipe, for TCP mode between plain sockets:
 //! bytes go socket → pipe → socket inside the kernel, never through user space.
 
-use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
 
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+
+use super::tunnel::{Limits, Watch, CLIENT, SERVER};
 
 const CHUNK: usize = 1 << 16;
 
@@ -40,46 +40,36 @@ fn splice(from: i32, to: i32, len: usize) -> io::Result<usize> {
     }
 }
 
-/// Moves bytes from `src` to `dst` until `src` ends; then shuts `dst`'s write side.
-/// `idle` is the inactivity timeout; `last` the shared time of last activity of both ways.
+/// Moves bytes from `src` (end `from`) to `dst` (end `to`) until `src` ends; then shuts
+/// `dst`'s write side.
 async fn pump(
     src: &TcpStream,
+    from: usize,
     dst: &TcpStream,
-    idle: Option<Duration>,
-    last: &Cell<tokio::time::Instant>,
+    to: usize,
+    watch: &Watch,
 ) -> io::Result<u64> {
     let (r, w) = pipe()?;
     let mut in_pipe = 0usize;
     let mut total = 0u64;
     loop {
         if in_pipe == 0 {
-            let ready = async {
-                loop {
-                    match idle {
-                        Some(d) => match tokio::time::timeout(d, src.readable()).await {
-                            Ok(r) => return r,
-                            Err(_) => {
-                                if last.get().elapsed() >= d {
-                                    return Err(super::timed_out());
-                                }
-                            }
-                        },
-                        None => return src.readable().await,
-                    }
-                }
-            };
-            ready.await?;
+            match watch.guard(from, src.readable()).await {
+                Some(r) => r?,
+                None => return Err(super::timed_out()),
+            }
             match src.try_io(Interest::READABLE, || {
                 splice(src.as_raw_fd(), w.as_raw_fd(), CHUNK)
             }) {
                 Ok(0) => {
                     // SAFETY: shutdown of a socket we hold.
                     unsafe { libc::shutdown(dst.as_raw_fd(), libc::SHUT_WR) };
+                    watch.shut_write(to);
                     return Ok(total);
                 }
                 Ok(n) => {
                     in_pipe = n;
-                    last.set(tokio::time::Instant::now());
+                    watch.touch();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(e),
@@ -101,10 +91,14 @@ async fn pump(
     }
 }
 
-/// Splices both ways until both directions end. Gives (client→server, server→client) bytes.
-pub async fn splice_both(cli: &TcpStream, srv: &TcpStream, idle: Option<Duration>) -> (u64, u64) {
-    let last = Cell::new(tokio::time::Instant::now());
-    let (a, b) = tokio::join!(pump(cli, srv, idle, &last), pump(srv, cli, idle, &last));
+/// Splices both ways until both directions end or a limit expires. Gives (client→server,
+/// server→client) bytes.
+pub async fn splice_both(cli: &TcpStream, srv: &TcpStream, limits: Limits) -> (u64, u64) {
+    let watch = Watch::new(limits);
+    let (a, b) = tokio::join!(
+        pump(cli, CLIENT, srv, SERVER, &watch),
+        pump(srv, SERVER, cli, CLIENT, &watch)
+    );
     if a.is_err() || b.is_err() {
         // An error or timeout on one way ends both.
         // SAFETY: shutdown of sockets we hold.

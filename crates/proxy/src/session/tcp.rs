@@ -16,7 +16,7 @@ use crate::log::{LogRecord, Tm};
 use crate::rules::{self, TcpSample};
 use crate::selection::{hash, Key};
 use crate::state::Frontend;
-use crate::worker::{Choice, Worker};
+use crate::worker::Worker;
 
 type ServerList = Arc<Vec<Arc<crate::state::Server>>>;
 
@@ -99,16 +99,8 @@ pub async fn run(
     };
     let t = &backend.settings.timeouts;
     let t_q = Instant::now();
-    let mut chosen = match w.choose(be_idx, key, None) {
-        Choice::Server(i, l) => Some((i, l)),
-        Choice::None => None,
-        Choice::Queue => {
-            let to = t.queue.or(t.connect).unwrap_or(Duration::from_secs(30));
-            w.wait_in_queue(be_idx, to)
-                .await
-                .map(|i| (i, w.servers(be_idx)))
-        }
-    };
+    let queue_timeout = t.queue.or(t.connect).unwrap_or(Duration::from_secs(30));
+    let mut chosen = w.assign(be_idx, key, None, queue_timeout).await.ok();
     let t_queue = t_q.elapsed();
     let mut retries_left = backend.settings.retries;
     let mut srv_name = String::from("<NOSRV>");
@@ -136,10 +128,7 @@ pub async fn run(
                 if retries_left == 0 && backend.settings.redispatch.is_some() && !redispatched {
                     redispatched = true;
                     backend.release(&list, i);
-                    chosen = match w.choose(be_idx, key, Some(i)) {
-                        Choice::Server(j, l) => Some((j, l)),
-                        _ => None,
-                    };
+                    chosen = w.assign(be_idx, key, Some(i), queue_timeout).await.ok();
                 } else {
                     chosen = Some((i, list));
                 }
@@ -182,9 +171,14 @@ pub async fn run(
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
+    let limits = super::tunnel::Limits {
+        idle,
+        client_fin: ft.client_fin,
+        server_fin: t.server_fin,
+    };
     let (a, b) = match (cli.is_plain(), srv.is_plain(), cli.tcp(), srv.tcp()) {
-        (true, true, Some(c), Some(s)) => super::splice::splice_both(c, s, idle).await,
-        _ => super::tunnel(&mut cli, &mut srv, idle).await,
+        (true, true, Some(c), Some(s)) => super::splice::splice_both(c, s, limits).await,
+        _ => super::tunnel::tunnel(&mut cli, &mut srv, limits).await,
     };
     let _ = cli.shutdown().await;
     up += a;
