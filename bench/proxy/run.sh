@@ -7,12 +7,12 @@
 #   bench/proxy/run.sh [SECONDS]        (default 10 s per scenario and proxy)
 #
 # Scenarios: keep-alive small responses; one request per connection; TCP bulk transfer;
-# IDLE (default 8,000) idle keep-alive client connections (resident memory).
+# IDLE (default 9,900) idle keep-alive client connections (resident memory).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
 CONNS=${CONNS:-50}
-IDLE=${IDLE:-8000}   # 10,000 needs an fd limit above 20,000 (ulimit -n)
+IDLE=${IDLE:-9900}   # 10,000 needs an fd limit above 20,114 for haproxy (2 per maxconn); the hard limit here is 20,000
 HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
 command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 [ -x "$HAPROXY" ] || { echo "bench: $HAPROXY is missing (apt-get install haproxy)" >&2; exit 1; }
@@ -35,7 +35,7 @@ config() { # $1 = http port, $2 = tcp port
   cat <<CFG
 global
     nbthread 1
-    maxconn 9000
+    maxconn 9950
 defaults
     timeout connect 5s
     timeout client 60s
