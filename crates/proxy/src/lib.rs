@@ -24,6 +24,7 @@ pub mod config;
 pub mod h2;
 pub mod http1;
 pub mod log;
+pub mod parking;
 mod proxy;
 pub mod rules;
 pub mod selection;

@@ -18,6 +18,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::config::{ListenAddr, Mode};
 use crate::h2::Protocol as ClientProtocol;
+use crate::parking::{Park, Parked, ParkingLot};
 use crate::selection::{new_balancer, Balancer, Key, SrvInfo};
 use crate::state::{Backend, Frontend, LiveLoads, Server, Shared};
 
@@ -103,6 +104,8 @@ pub struct Worker {
     pub bufsize: usize,
     pub stop: watch::Receiver<u8>,
     pub live: std::cell::Cell<u32>,
+    /// Idle HTTP/1 client connections between requests.
+    pub parking: ParkingLot,
 }
 
 /// What server selection gives.
@@ -159,6 +162,7 @@ impl Worker {
             bufsize,
             stop,
             live: std::cell::Cell::new(0),
+            parking: ParkingLot::default(),
         }
     }
 
@@ -422,6 +426,7 @@ pub fn run_worker(
                 w, l.frontend, l.tls, l.label, l.h2_only, sock,
             )));
         }
+        tokio::task::spawn_local(tend_parking_lot(worker.clone()));
         // Idle-pool purge.
         let w = worker.clone();
         tokio::task::spawn_local(async move {
@@ -526,6 +531,7 @@ async fn accept_loop(
         // connection (the many) holds only the HTTP session's parked state.
         tokio::task::spawn_local(async move {
             let shaken = Box::pin(handshake(&w2, &fe2, tls.as_ref(), stream, peer, &label)).await;
+            let mut parked = None;
             if let Some(conn) = shaken {
                 match fe2.model.settings.mode {
                     Mode::Http => {
@@ -541,7 +547,10 @@ async fn accept_loop(
                                 Box::pin(crate::h2::serve(&w2, &fe2, conn, peer, local)).await
                             }
                             ClientProtocol::Http1 => {
-                                crate::session::http::run(&w2, &fe2, conn, peer, local).await
+                                parked = crate::session::http::run_parkable(
+                                    &w2, &fe2, conn, peer, local, true,
+                                )
+                                .await
                             }
                             ClientProtocol::Silent => {}
                         }
@@ -551,10 +560,70 @@ async fn accept_loop(
                     }
                 }
             }
-            fe2.cur_conns.fetch_sub(1, Relaxed);
-            w2.shared.cur_conns.fetch_sub(1, Relaxed);
-            w2.live.set(w2.live.get() - 1);
+            match parked {
+                Some(p) => park_or_resume(&w2, p),
+                None => closed(&w2, &fe2),
+            }
         });
+    }
+}
+
+/// Counts a client connection that ended.
+fn closed(w: &Worker, fe: &Frontend) {
+    fe.cur_conns.fetch_sub(1, Relaxed);
+    w.shared.cur_conns.fetch_sub(1, Relaxed);
+    w.live.set(w.live.get() - 1);
+}
+
+/// Hands an idle connection to the parking lot, or serves it again at once when its next
+/// request is already there.
+fn park_or_resume(w: &Rc<Worker>, p: Parked) {
+    if let Park::Resume(p) = w.parking.park(p) {
+        resume(w.clone(), p);
+    }
+}
+
+/// Serves a parked connection whose next request arrived, in a task of its own.
+fn resume(w: Rc<Worker>, p: Parked) {
+    tokio::task::spawn_local(async move {
+        let Parked {
+            conn,
+            fe,
+            peer,
+            local,
+            ..
+        } = p;
+        match crate::session::http::run_parkable(&w, &fe, conn, peer, local, false).await {
+            Some(p) => park_or_resume(&w, p),
+            None => closed(&w, &fe),
+        }
+    });
+}
+
+/// The parking lot's task: wakes connections whose next request arrived, closes those idle
+/// past their timeout, and closes them all when the worker stops.
+async fn tend_parking_lot(w: Rc<Worker>) {
+    let mut batch = Vec::new();
+    let mut stop = w.stop.clone();
+    loop {
+        tokio::select! {
+            _ = w.parking.wait() => {}
+            _ = stop.wait_for(|v| *v != RUN) => {
+                w.parking.take_all(&mut batch);
+                for p in batch.drain(..) {
+                    closed(&w, &p.fe);
+                }
+                return;
+            }
+        }
+        w.parking.take_woken(&mut batch);
+        for p in batch.drain(..) {
+            resume(w.clone(), p);
+        }
+        w.parking.take_expired(&mut batch);
+        for p in batch.drain(..) {
+            closed(&w, &p.fe);
+        }
     }
 }
 

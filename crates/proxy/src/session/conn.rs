@@ -110,6 +110,17 @@ impl Conn {
 
     /// Waits until a read would not block. With TLS, decrypted bytes may already wait inside
     /// the TLS state while the socket itself has nothing more to say: those count.
+    /// Whether bytes already wait above the socket (decrypted TLS data, an HTTP/2 stream's
+    /// pipe), so that the socket's readiness says nothing about them.
+    pub fn has_buffered_input(&mut self) -> bool {
+        match self {
+            Conn::Plain(_) => false,
+            Conn::TlsServer(t) => has_plaintext(t.get_mut().1.reader().fill_buf()),
+            Conn::TlsClient(t) => has_plaintext(t.get_mut().1.reader().fill_buf()),
+            Conn::Stream(_) => true,
+        }
+    }
+
     pub async fn readable(&mut self) -> io::Result<()> {
         let buffered = match self {
             Conn::Plain(_) => false,

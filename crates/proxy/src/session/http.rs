@@ -14,6 +14,7 @@ use super::{connect_server, with_timeout, Buf, Conn};
 use crate::config::{Balance, CookieMode, HttpConnMode, Proxy};
 use crate::http1::{self, BodyKind, ChunkedScanner, HeadError, Parsed, RequestHead, ResponseHead};
 use crate::log::{LogRecord, Tm};
+use crate::parking::Parked;
 use crate::rules::{self, ErrorPages, HttpSample, ReqState, Verdict};
 use crate::selection::{hash, Key};
 use crate::state::{Backend, Frontend, Server};
@@ -70,20 +71,55 @@ struct Session<'a> {
 pub async fn run(
     w: &Rc<Worker>,
     fe: &Arc<Frontend>,
-    mut cli: Conn,
+    cli: Conn,
     peer: SocketAddr,
     local: SocketAddr,
 ) {
-    let mut first = true;
+    serve(w, fe, cli, peer, local, true, false).await;
+}
+
+/// Serves an HTTP/1 client connection until it closes, or until it idles between requests:
+/// then it is given back, for the worker's parking lot. `first`: no request was served on it
+/// yet.
+pub async fn run_parkable(
+    w: &Rc<Worker>,
+    fe: &Arc<Frontend>,
+    cli: Conn,
+    peer: SocketAddr,
+    local: SocketAddr,
+    first: bool,
+) -> Option<Parked> {
+    serve(w, fe, cli, peer, local, first, true).await
+}
+
+async fn serve(
+    w: &Rc<Worker>,
+    fe: &Arc<Frontend>,
+    mut cli: Conn,
+    peer: SocketAddr,
+    local: SocketAddr,
+    mut first: bool,
+    park: bool,
+) -> Option<Parked> {
     loop {
         // The hot state (the session's buffers and vectors, a whole transaction's future)
         // lives in one allocation, made once per connection and again only when a parked
         // connection wakes up: under load no request allocates, and a parked connection costs
-        // only this small future and its socket.
+        // only its socket and a slot in the parking lot (or this small future).
         match Box::pin(hot(w, fe, &mut cli, peer, local, first)).await {
             Hot::Close => break,
             Hot::Parked(since, idle_to) => {
                 first = false;
+                if park && cli.tcp().is_some() && *w.stop.borrow() == RUN {
+                    let since = tokio::time::Instant::from_std(since);
+                    return Some(Parked {
+                        conn: cli,
+                        fe: fe.clone(),
+                        peer,
+                        local,
+                        deadline: idle_to.map(|t| since + t),
+                    });
+                }
                 let remaining = idle_to.map(|t| t.saturating_sub(since.elapsed()));
                 let mut stop = w.stop.clone();
                 let woke = tokio::select! {
@@ -100,6 +136,7 @@ pub async fn run(
         // TLS ends with close_notify, as haproxy ends it; bounded, since the peer may be gone.
         let _ = tokio::time::timeout(Duration::from_millis(200), cli.shutdown()).await;
     }
+    None
 }
 
 async fn hot(
