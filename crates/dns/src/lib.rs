@@ -8,7 +8,8 @@
 //! How a query travels:
 //!
 //! - [`server`]: one blocking thread per UDP worker (`SO_REUSEPORT`, `recvmmsg`/`sendmmsg`,
-//!   buffers reused for the thread's life); TCP and transfers on a small tokio runtime.
+//!   buffers reused for the thread's life, equal responses to one peer as one UDP GSO send);
+//!   TCP and transfers on a small tokio runtime.
 //! - [`message`]: the query parsed in place; the response written by a builder with its own
 //!   name compression into the reused buffer.
 //! - [`answer`]: the answer logic over a [`ZoneSet`] read lock-free through `arc-swap`.
@@ -43,6 +44,7 @@ pub mod message;
 pub mod server;
 pub mod service;
 pub mod tsig;
+mod udp;
 pub mod wire;
 pub mod xfr;
 pub mod zone;

@@ -1,0 +1,480 @@
+//! The UDP hot path: one blocking worker thread per socket, reading a batch of queries with
+//! one `recvmmsg`, answering each into a buffer reused for the thread's life, and sending the
+//! batch's responses with one `sendmmsg`.
+//!
+//! Responses of equal size to the same peer in one batch leave as one UDP GSO send
+//! (`UDP_SEGMENT`): the kernel routes, filters and queues them once and cuts them into
+//! separate datagrams on the way out (or, on loopback, just before the receiving socket), so
+//! the peer sees ordinary datagrams. A kernel or device that refuses GSO gets the datagrams
+//! one by one, and the worker stops asking.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::answer::{AnswerConfig, Outcome, Transport, ZoneSet};
+use crate::cache::ResponseCache;
+use crate::xfr;
+
+/// How long a blocked worker waits before it looks at the stop flag.
+const WAKE: Duration = Duration::from_millis(200);
+/// Datagrams read (and answered) per system call.
+pub(crate) const BATCH: usize = 32;
+/// The largest query datagram read; anything longer is cut and then fails to parse.
+const QUERY_MAX: usize = 4096;
+/// Responses longer than this always leave alone: a GSO segment must fit the path MTU
+/// unfragmented, and 1,232 octets fit the IPv6 minimum (RFC 8200's 1,280 less headers).
+const GSO_SEGMENT_MAX: usize = 1232;
+/// Octets of one GSO send (UDP's 65,535 less headers, with room to spare).
+const GSO_BYTES_MAX: usize = 60_000;
+/// Segments of one GSO send (the kernel's UDP_MAX_SEGMENTS is 64 before Linux 6.9).
+const GSO_SEGMENTS_MAX: usize = 64;
+
+/// A UDP socket for one worker: `SO_REUSEPORT`, so that each worker has its own.
+pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_port(true)?;
+    s.set_reuse_address(true)?;
+    s.set_read_timeout(Some(WAKE))?;
+    // Room for bursts: the kernel default drops under load generators.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("udp {addr}: {e}")))?;
+    Ok(s.into())
+}
+
+/// One UDP worker: read a batch, answer each datagram, send the batch, until `stop`.
+pub(crate) fn udp_worker(
+    sock: UdpSocket,
+    zones: Arc<ArcSwap<ZoneSet>>,
+    cfg: AnswerConfig,
+    stop: Arc<AtomicBool>,
+) {
+    let fd = sock.as_raw_fd();
+    let mut cache = ResponseCache::new();
+    let mut inbox = Inbox::new();
+    let mut outbox = Outbox::new();
+    while !stop.load(Ordering::Relaxed) {
+        let n = inbox.receive(fd);
+        if n == 0 {
+            continue; // timeout (stop check), EINTR, or a transient error
+        }
+        cache.use_zones(&zones.load_full());
+        for i in 0..n {
+            let (query, peer, peer_len) = inbox.datagram(i);
+            let out = outbox.buffer();
+            let len = match cache.respond(query, Transport::Udp, &cfg, out) {
+                Outcome::Reply(len) => len,
+                // Transfers and NOTIFY are TCP's business; NOTIFY to a primary is refused there.
+                Outcome::Transfer | Outcome::Notify => xfr::refuse(query, out),
+                Outcome::Drop => 0,
+            };
+            if len > 0 {
+                outbox.commit(len, peer, peer_len);
+            }
+        }
+        outbox.send(fd);
+    }
+}
+
+/// The receive side of a batch: datagrams and their senders, filled by `recvmmsg`.
+struct Inbox {
+    bufs: Vec<[u8; QUERY_MAX]>,
+    peers: Vec<libc::sockaddr_storage>,
+    iov: Vec<libc::iovec>,
+    hdr: Vec<libc::mmsghdr>,
+}
+
+impl Inbox {
+    fn new() -> Inbox {
+        let mut bufs = vec![[0u8; QUERY_MAX]; BATCH];
+        let iov = bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: QUERY_MAX,
+            })
+            .collect();
+        Inbox {
+            bufs,
+            // SAFETY: all-zero bytes are valid values for these plain C structs.
+            peers: vec![unsafe { MaybeUninit::zeroed().assume_init() }; BATCH],
+            iov,
+            hdr: vec![unsafe { MaybeUninit::zeroed().assume_init() }; BATCH],
+        }
+    }
+
+    /// Waits for at least one datagram (or the read timeout) and takes what else is queued,
+    /// up to a batch. Returns how many arrived.
+    fn receive(&mut self, fd: RawFd) -> usize {
+        for i in 0..BATCH {
+            let h = &mut self.hdr[i].msg_hdr;
+            h.msg_name = (&mut self.peers[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+            h.msg_iov = &mut self.iov[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            self.hdr[i].msg_len = 0;
+        }
+        // SAFETY: every header points at live buffers of the stated sizes owned by `self`.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.hdr.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        n.max(0) as usize
+    }
+
+    /// Datagram `i` of the last batch and its sender's address.
+    fn datagram(&self, i: usize) -> (&[u8], &libc::sockaddr_storage, u32) {
+        let len = (self.hdr[i].msg_len as usize).min(QUERY_MAX);
+        (
+            &self.bufs[i][..len],
+            &self.peers[i],
+            self.hdr[i].msg_hdr.msg_namelen,
+        )
+    }
+}
+
+/// One response waiting to be sent.
+struct Response {
+    buf: Vec<u8>,
+    len: usize,
+    peer: libc::sockaddr_storage,
+    peer_len: u32,
+}
+
+/// Room for one `UDP_SEGMENT` control message (a `cmsghdr` and a `u16`), 8-aligned.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct SegmentCmsg([u8; 24]);
+
+/// The send side of a batch: responses, grouped into messages for `sendmmsg`.
+pub(crate) struct Outbox {
+    responses: Vec<Response>,
+    count: usize,
+    grouped: Vec<bool>,
+    iov: Vec<libc::iovec>,
+    hdr: Vec<libc::mmsghdr>,
+    cmsg: Vec<SegmentCmsg>,
+    /// Per message: its first iovec and its number of segments.
+    groups: Vec<(usize, usize)>,
+    gso: bool,
+}
+
+impl Outbox {
+    pub(crate) fn new() -> Outbox {
+        Outbox {
+            responses: (0..BATCH)
+                .map(|_| Response {
+                    buf: Vec::with_capacity(16 * 1024),
+                    len: 0,
+                    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+                    peer: unsafe { MaybeUninit::zeroed().assume_init() },
+                    peer_len: 0,
+                })
+                .collect(),
+            count: 0,
+            grouped: vec![false; BATCH],
+            iov: vec![
+                libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                };
+                BATCH
+            ],
+            // SAFETY: all-zero bytes are a valid mmsghdr.
+            hdr: vec![unsafe { MaybeUninit::zeroed().assume_init() }; BATCH],
+            cmsg: vec![SegmentCmsg([0; 24]); BATCH],
+            groups: vec![(0, 0); BATCH],
+            gso: true,
+        }
+    }
+
+    /// The buffer the next response is written into (at most [`BATCH`] per send).
+    pub(crate) fn buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.responses[self.count].buf
+    }
+
+    /// Queues the first `len` octets of [`Outbox::buffer`] for `peer`.
+    pub(crate) fn commit(&mut self, len: usize, peer: &libc::sockaddr_storage, peer_len: u32) {
+        let r = &mut self.responses[self.count];
+        r.len = len;
+        r.peer_len = peer_len.min(std::mem::size_of::<libc::sockaddr_storage>() as u32);
+        // SAFETY: both are sockaddr_storage; only the address's own octets are copied.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (peer as *const libc::sockaddr_storage).cast::<u8>(),
+                (&mut r.peer as *mut libc::sockaddr_storage).cast::<u8>(),
+                r.peer_len as usize,
+            );
+        }
+        self.count += 1;
+    }
+
+    /// Whether responses `a` and `b` go to the same address and port.
+    fn same_peer(&self, a: usize, b: usize) -> bool {
+        let (a, b) = (&self.responses[a], &self.responses[b]);
+        a.peer_len == b.peer_len && {
+            // SAFETY: peer_len octets of each address were written by commit().
+            let pa = unsafe {
+                std::slice::from_raw_parts(
+                    (&a.peer as *const libc::sockaddr_storage).cast::<u8>(),
+                    a.peer_len as usize,
+                )
+            };
+            let pb = unsafe {
+                std::slice::from_raw_parts(
+                    (&b.peer as *const libc::sockaddr_storage).cast::<u8>(),
+                    b.peer_len as usize,
+                )
+            };
+            pa == pb
+        }
+    }
+
+    /// Builds the messages: each response is one, except that equal-size responses to one
+    /// peer share one (a GSO send), in the order their first response was queued.
+    fn group(&mut self) -> usize {
+        let n = self.count;
+        self.grouped[..n].fill(false);
+        let mut messages = 0;
+        let mut iovs = 0;
+        for i in 0..n {
+            if self.grouped[i] {
+                continue;
+            }
+            let len = self.responses[i].len;
+            let first = iovs;
+            self.iov[iovs] = libc::iovec {
+                iov_base: self.responses[i].buf.as_mut_ptr().cast(),
+                iov_len: len,
+            };
+            iovs += 1;
+            let mut segments = 1;
+            if self.gso && len <= GSO_SEGMENT_MAX {
+                let most = GSO_SEGMENTS_MAX.min(GSO_BYTES_MAX / len);
+                for j in i + 1..n {
+                    if segments == most {
+                        break;
+                    }
+                    if !self.grouped[j] && self.responses[j].len == len && self.same_peer(i, j) {
+                        self.grouped[j] = true;
+                        self.iov[iovs] = libc::iovec {
+                            iov_base: self.responses[j].buf.as_mut_ptr().cast(),
+                            iov_len: len,
+                        };
+                        iovs += 1;
+                        segments += 1;
+                    }
+                }
+            }
+            let control = if segments > 1 {
+                write_segment_cmsg(&mut self.cmsg[messages], len as u16)
+            } else {
+                (std::ptr::null_mut(), 0)
+            };
+            let h = &mut self.hdr[messages].msg_hdr;
+            h.msg_name = (&mut self.responses[i].peer as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = self.responses[i].peer_len;
+            h.msg_iov = &mut self.iov[first];
+            h.msg_iovlen = segments;
+            h.msg_control = control.0;
+            h.msg_controllen = control.1;
+            h.msg_flags = 0;
+            self.groups[messages] = (first, segments);
+            messages += 1;
+        }
+        messages
+    }
+
+    /// Sends every queued response and empties the outbox.
+    pub(crate) fn send(&mut self, fd: RawFd) {
+        let m = self.group();
+        let mut sent = 0;
+        while sent < m {
+            // SAFETY: headers sent..m point at live buffers and addresses filled by group().
+            let r =
+                unsafe { libc::sendmmsg(fd, self.hdr[sent..].as_mut_ptr(), (m - sent) as u32, 0) };
+            if r > 0 {
+                sent += r as usize;
+                continue;
+            }
+            let err = io::Error::last_os_error().raw_os_error();
+            let (first, segments) = self.groups[sent];
+            if segments > 1 && matches!(err, Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT)) {
+                // This kernel or device does not do UDP GSO: send these alone, and from now
+                // on every response alone.
+                self.gso = false;
+                self.send_each(fd, sent, first, segments);
+            }
+            // Anything else (say, an unreachable peer): the datagrams are lost, as UDP allows.
+            sent += 1;
+        }
+        self.count = 0;
+    }
+
+    /// Sends the segments of message `message` as datagrams of their own.
+    fn send_each(&mut self, fd: RawFd, message: usize, first: usize, segments: usize) {
+        let h = self.hdr[message].msg_hdr;
+        for k in first..first + segments {
+            let mut one = h;
+            one.msg_iov = &mut self.iov[k];
+            one.msg_iovlen = 1;
+            one.msg_control = std::ptr::null_mut();
+            one.msg_controllen = 0;
+            // SAFETY: the header points at a live address and one live buffer.
+            unsafe { libc::sendmsg(fd, &one, 0) };
+        }
+    }
+}
+
+/// Writes a `UDP_SEGMENT` control message carrying `size`; returns it as msg_control and
+/// msg_controllen.
+fn write_segment_cmsg(buf: &mut SegmentCmsg, size: u16) -> (*mut libc::c_void, usize) {
+    // SAFETY: CMSG_SPACE(2) is 24 on every 64- and 32-bit Linux ABI; the buffer is 8-aligned
+    // and that long, so the header and its data lie inside it.
+    unsafe {
+        let space = libc::CMSG_SPACE(2) as usize;
+        debug_assert!(space <= buf.0.len());
+        let c = buf.0.as_mut_ptr().cast::<libc::cmsghdr>();
+        (*c).cmsg_level = libc::SOL_UDP;
+        (*c).cmsg_type = libc::UDP_SEGMENT;
+        (*c).cmsg_len = libc::CMSG_LEN(2) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), size);
+        (buf.0.as_mut_ptr().cast(), space)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    fn storage(addr: SocketAddr) -> (libc::sockaddr_storage, u32) {
+        let s = socket2::SockAddr::from(addr);
+        // SAFETY: SockAddr holds a sockaddr_storage of which len() octets are the address.
+        (
+            unsafe { *s.as_ptr().cast::<libc::sockaddr_storage>() },
+            s.len(),
+        )
+    }
+
+    /// Sends `responses` (peer, octets) through an outbox and returns what each peer reads.
+    /// The kernel must take the GSO sends (not make the outbox fall back to single ones).
+    fn through_outbox(responses: &[(usize, Vec<u8>)], peers: &[UdpSocket]) -> Vec<Vec<Vec<u8>>> {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut out = Outbox::new();
+        for (p, bytes) in responses {
+            let (peer, len) = storage(peers[*p].local_addr().unwrap());
+            out.buffer().clear();
+            out.buffer().extend_from_slice(bytes);
+            out.commit(bytes.len(), &peer, len);
+        }
+        out.send(sender.as_raw_fd());
+        assert!(out.gso, "the kernel refused a UDP GSO send");
+        let mut got = vec![Vec::new(); peers.len()];
+        for (p, sock) in peers.iter().enumerate() {
+            let want = responses.iter().filter(|(q, _)| *q == p).count();
+            sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 70_000];
+            for _ in 0..want {
+                let n = sock.recv(&mut buf).expect("every datagram arrives");
+                got[p].push(buf[..n].to_vec());
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn equal_responses_to_one_peer_arrive_as_separate_datagrams() {
+        let peers: Vec<UdpSocket> = (0..3)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        // Peer 0: five of 100 octets (one GSO send) and one of 60; peer 1: three of 100;
+        // peer 2: one of 100. Each response's octets say which it is.
+        let mut responses = Vec::new();
+        for k in 0..10u8 {
+            let (p, len) = match k {
+                0..=4 => (0, 100),
+                5 => (0, 60),
+                6..=8 => (1, 100),
+                _ => (2, 100),
+            };
+            responses.push((p, vec![k; len]));
+        }
+        // Interleave the peers as a batch would.
+        responses.swap(1, 6);
+        responses.swap(3, 9);
+        let got = through_outbox(&responses, &peers);
+        for (p, datagrams) in got.iter().enumerate() {
+            let mut want: Vec<Vec<u8>> = responses
+                .iter()
+                .filter(|(q, _)| *q == p)
+                .map(|(_, b)| b.clone())
+                .collect();
+            let mut have = datagrams.clone();
+            want.sort();
+            have.sort();
+            assert_eq!(have, want, "peer {p}");
+        }
+        // Within one peer, equal-size responses keep the order they were queued in.
+        let order: Vec<u8> = got[0]
+            .iter()
+            .filter(|d| d.len() == 100)
+            .map(|d| d[0])
+            .collect();
+        let queued: Vec<u8> = responses
+            .iter()
+            .filter(|(q, b)| *q == 0 && b.len() == 100)
+            .map(|(_, b)| b[0])
+            .collect();
+        assert_eq!(order, queued);
+    }
+
+    #[test]
+    fn grouping_follows_peer_and_size() {
+        let peers: Vec<UdpSocket> = (0..2)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let mut out = Outbox::new();
+        for (p, len) in [(0, 50), (1, 50), (0, 50), (0, 70), (1, 50), (0, 50)] {
+            let (peer, plen) = storage(peers[p].local_addr().unwrap());
+            out.buffer().resize(len, 0);
+            out.commit(len, &peer, plen);
+        }
+        let messages = out.group();
+        let segments: Vec<usize> = out.groups[..messages].iter().map(|g| g.1).collect();
+        assert_eq!(segments, [3, 2, 1]);
+        out.count = 0;
+    }
+
+    #[test]
+    fn a_full_batch_of_the_largest_segments_to_one_peer_arrives_whole() {
+        let peers = [UdpSocket::bind("127.0.0.1:0").unwrap()];
+        let responses: Vec<(usize, Vec<u8>)> = (0..BATCH)
+            .map(|k| (0, vec![k as u8; GSO_SEGMENT_MAX]))
+            .collect();
+        let got = through_outbox(&responses, &peers);
+        let ids: Vec<u8> = got[0].iter().map(|d| d[0]).collect();
+        assert_eq!(ids, (0..BATCH as u8).collect::<Vec<_>>());
+        assert!(got[0].iter().all(|d| d.len() == GSO_SEGMENT_MAX));
+    }
+}
