@@ -14,6 +14,7 @@
 //!   name compression into the reused buffer.
 //! - [`answer`]: the answer logic over a [`ZoneSet`] read lock-free through `arc-swap`.
 //! - [`zone`]: the zone index — every name one hash lookup away, RRsets precompiled to wire.
+//! - [`rrl`]: response rate limiting on UDP, as NSD's `rrl-*` options configure it.
 //! - [`xfr`], [`tsig`]: AXFR/IXFR out, NOTIFY, allow-transfer lists, HMAC-SHA256 TSIG.
 //! - [`service`]: [`start`] a server from a [`DnsConfig`] (or an nsd.conf through
 //!   [`DnsConfig::from_nsd_conf`]); reload changed files; edit zones through a [`DnsHandle`].
@@ -41,6 +42,7 @@ pub mod zonefile;
 pub mod answer;
 pub mod cache;
 pub mod message;
+pub mod rrl;
 pub mod server;
 pub mod service;
 pub mod tsig;
@@ -55,6 +57,7 @@ use bytes::Bytes;
 use domain::base::Name;
 
 pub use answer::{respond, AnswerConfig, Outcome, Transport, ZoneSet};
+pub use rrl::RateLimit;
 pub use server::{Server, ServerConfig};
 pub use service::{
     block_signals, signal_reload, start, DnsConfig, DnsError, DnsHandle, DnsServer, ZoneSource,

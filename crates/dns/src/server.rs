@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::answer::{respond, AnswerConfig, Outcome, Transport, ZoneSet};
+use crate::rrl::RateLimit;
 use crate::udp::{bind_udp, udp_worker};
 use crate::xfr::{self, TransferPolicy};
 
@@ -35,6 +36,8 @@ pub struct ServerConfig {
     pub tcp_idle: Duration,
     /// Who may transfer which zone, and whom to NOTIFY.
     pub transfer: TransferPolicy,
+    /// Response rate limiting on UDP (None, or a `ratelimit` of 0: off).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
             answer: AnswerConfig::default(),
             tcp_idle: Duration::from_secs(10),
             transfer: TransferPolicy::default(),
+            rate_limit: None,
         }
     }
 }
@@ -88,10 +92,11 @@ impl Server {
             let zones = zones.clone();
             let stop = stop.clone();
             let cfg = config.answer;
+            let rate_limit = config.rate_limit;
             udp.push(
                 std::thread::Builder::new()
                     .name(format!("dns-udp-{i}"))
-                    .spawn(move || udp_worker(sock, zones, cfg, stop))?,
+                    .spawn(move || udp_worker(sock, zones, cfg, rate_limit, stop))?,
             );
         }
         let rt = tokio::runtime::Builder::new_current_thread()

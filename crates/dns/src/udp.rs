@@ -21,6 +21,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::answer::{AnswerConfig, Outcome, Transport, ZoneSet};
 use crate::cache::ResponseCache;
+use crate::rrl::{self, RateLimit, RateLimiter, Verdict};
 use crate::xfr;
 
 /// How long a blocked worker waits before it looks at the stop flag.
@@ -60,27 +61,41 @@ pub(crate) fn udp_worker(
     sock: UdpSocket,
     zones: Arc<ArcSwap<ZoneSet>>,
     cfg: AnswerConfig,
+    rate_limit: Option<RateLimit>,
     stop: Arc<AtomicBool>,
 ) {
     let fd = sock.as_raw_fd();
     let mut cache = ResponseCache::new();
     let mut inbox = Inbox::new();
     let mut outbox = Outbox::new();
+    let mut limiter = rate_limit
+        .filter(RateLimit::is_active)
+        .map(RateLimiter::new);
     while !stop.load(Ordering::Relaxed) {
         let n = inbox.receive(fd);
         if n == 0 {
             continue; // timeout (stop check), EINTR, or a transient error
         }
         cache.use_zones(&zones.load_full());
+        if let Some(l) = limiter.as_mut() {
+            l.tick();
+        }
         for i in 0..n {
             let (query, peer, peer_len) = inbox.datagram(i);
             let out = outbox.buffer();
-            let len = match cache.respond(query, Transport::Udp, &cfg, out) {
+            let mut len = match cache.respond(query, Transport::Udp, &cfg, out) {
                 Outcome::Reply(len) => len,
                 // Transfers and NOTIFY are TCP's business; NOTIFY to a primary is refused there.
                 Outcome::Transfer | Outcome::Notify => xfr::refuse(query, out),
                 Outcome::Drop => 0,
             };
+            if let (Some(l), true) = (limiter.as_mut(), len > 0) {
+                match l.check(peer, &out[..len]) {
+                    Verdict::Send => {}
+                    Verdict::Slip => len = rrl::slip(&mut out[..len]),
+                    Verdict::Drop => len = 0,
+                }
+            }
             if len > 0 {
                 outbox.commit(len, peer, peer_len);
             }

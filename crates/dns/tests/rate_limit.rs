@@ -1,0 +1,122 @@
+//! Response rate limiting against real clients: dnsperf floods at a bounded rate, dig looks
+//! at the truncated "slip" answers. Only counts are asserted, never timings: a flow is
+//! limited per second, so a flood of many times the limit must lose some answers however the
+//! machine schedules it, and a flow of fewer queries than the limit can lose none.
+
+mod common;
+
+use common::{dig, flags, program, TempDir};
+use dermaga_dns::{DnsConfig, RateLimit, ZoneSource};
+
+const ZONE: &str = "\
+$ORIGIN example.com.
+$TTL 3600
+@       IN SOA ns1 hostmaster 2024010101 7200 3600 1209600 300
+@       NS ns1
+ns1     A 192.0.2.53
+www     A 192.0.2.80
+mail    A 192.0.2.25
+web     A 192.0.2.81
+";
+
+fn serve(dir: &TempDir, ratelimit: u32, slip: u32) -> (dermaga_dns::DnsServer, u16) {
+    let file = dir.write("example.com.zone", ZONE);
+    let mut config = DnsConfig::default();
+    config.server.listen.push("127.0.0.1:0".parse().unwrap());
+    config.server.udp_workers = 1;
+    config.server.rate_limit = Some(RateLimit {
+        ratelimit,
+        slip,
+        size: 4096,
+        ..RateLimit::nsd_defaults()
+    });
+    config.zones.push(ZoneSource::file(file));
+    let server = dermaga_dns::start(config).expect("server starts");
+    let port = server.local_addrs()[0].port();
+    (server, port)
+}
+
+/// dnsperf sends `count` queries for `query` ("NAME TYPE") at most `rate` per second, waiting
+/// at most one second for each answer; returns (completed, lost).
+fn dnsperf(dir: &TempDir, port: u16, query: &str, count: u32, rate: u32) -> (u64, u64) {
+    let file = dir.write(
+        &format!("q-{}", query.replace(' ', "-")),
+        &format!("{query}\n"),
+    );
+    let out = std::process::Command::new(program("dnsperf"))
+        .args(["-s", "127.0.0.1", "-p", &port.to_string(), "-d"])
+        .arg(&file)
+        .args([
+            "-n",
+            &count.to_string(),
+            "-Q",
+            &rate.to_string(),
+            "-t",
+            "1",
+            "-c",
+            "1",
+        ])
+        .output()
+        .expect("dnsperf runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("dnsperf printed no {name:?}:\n{text}"))
+    };
+    let (sent, completed, lost) = (
+        field("Queries sent:"),
+        field("Queries completed:"),
+        field("Queries lost:"),
+    );
+    assert_eq!(sent, count as u64, "{text}");
+    (completed, lost)
+}
+
+#[test]
+fn a_flood_over_the_limit_loses_answers_and_a_flow_under_it_none() {
+    let dir = TempDir::new("rrl-drop");
+    let (server, port) = serve(&dir, 20, 2);
+    // 600 queries for one name from one client, 30 times the limit per second.
+    let (completed, lost) = dnsperf(&dir, port, "www.example.com A", 600, 3000);
+    assert!(lost > 0, "no answer was dropped: {completed} completed");
+    assert!(
+        completed >= 20,
+        "even the limit was not answered: {completed}"
+    );
+    // Half of what is over the limit slips (TC answers count as completed for dnsperf).
+    assert!(lost < 600 - 20, "nothing slipped: {lost} lost");
+    // Another name is another flow: 15 queries, under the limit of 20, all answered.
+    let (completed, lost) = dnsperf(&dir, port, "mail.example.com A", 15, 3000);
+    assert_eq!((completed, lost), (15, 0));
+    // And dig on a third name gets a full answer.
+    let out = dig(port, &["+ignore", "+tries=1", "web.example.com", "A"]);
+    assert!(!flags(&out).contains(&"tc".to_string()), "{out}");
+    assert!(out.contains("192.0.2.81"), "{out}");
+    server.stop();
+}
+
+#[test]
+fn with_slip_1_every_answer_over_the_limit_is_truncated_and_none_lost() {
+    let dir = TempDir::new("rrl-slip");
+    let (server, port) = serve(&dir, 5, 1);
+    let (completed, lost) = dnsperf(&dir, port, "www.example.com A", 1000, 5000);
+    assert_eq!((completed, lost), (1000, 0));
+    // The flow's average is now far over the limit and halves each second: it stays over
+    // for several seconds, so dig's query right after the flood slips: TC, no records.
+    let out = dig(port, &["+ignore", "+tries=1", "www.example.com", "A"]);
+    assert!(flags(&out).contains(&"tc".to_string()), "{out}");
+    assert!(out.contains("ANSWER: 0"), "{out}");
+    server.stop();
+}
+
+#[test]
+fn off_when_the_limit_is_0() {
+    let dir = TempDir::new("rrl-off");
+    let (server, port) = serve(&dir, 0, 2);
+    let (completed, lost) = dnsperf(&dir, port, "www.example.com A", 600, 3000);
+    assert_eq!((completed, lost), (600, 0));
+    server.stop();
+}
