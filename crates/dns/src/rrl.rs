@@ -165,27 +165,46 @@ impl RateLimiter {
     }
 }
 
-/// A slip answer made of `response` in place: its header and question, TC set, no records.
-/// Returns its length.
+/// A slip answer made of `response` in place: its header and question, TC set, no records
+/// but its OPT (NSD keeps EDNS in its slip answers too). Returns its length.
 pub(crate) fn slip(response: &mut [u8]) -> usize {
     if response.len() < 12 {
         return response.len();
     }
-    let qdcount = u16::from_be_bytes([response[4], response[5]]);
-    let end = if qdcount == 1 {
-        match wire::name_end(response, 12) {
-            Some(e) if e + 4 <= response.len() => e + 4,
-            _ => 12,
-        }
-    } else {
-        12
-    };
+    let end = Question::read(response).map_or(12, |q| q.end);
     if end == 12 {
         response[4..6].fill(0);
     }
     response[2] |= 0x02; // TC
+    let opt = find_opt(response, end);
     response[6..12].fill(0);
-    end
+    match opt {
+        Some((at, len)) => {
+            response.copy_within(at..at + len, end);
+            response[11] = 1;
+            end + len
+        }
+        None => end,
+    }
+}
+
+/// The OPT record among the records after `pos`: its position and length.
+fn find_opt(response: &[u8], mut pos: usize) -> Option<(usize, usize)> {
+    let count = |i: usize| u16::from_be_bytes([response[i], response[i + 1]]) as usize;
+    for _ in 0..count(6) + count(8) + count(10) {
+        let start = pos;
+        pos = skip_name(response, pos)?;
+        let rtype = u16::from_be_bytes([*response.get(pos)?, *response.get(pos + 1)?]);
+        let rdlen = u16::from_be_bytes([*response.get(pos + 8)?, *response.get(pos + 9)?]);
+        pos += 10 + rdlen as usize;
+        if pos > response.len() {
+            return None;
+        }
+        if rtype == rtype::OPT && response[start] == 0 {
+            return Some((start, pos - start));
+        }
+    }
+    None
 }
 
 /// Feeds the client's network (address cut to the prefix) to `h`; false for non-IP peers.
@@ -427,6 +446,18 @@ mod tests {
         // Three seconds later it has halved below.
         rl.now += 3;
         assert_eq!(rl.check(&p, &r), Verdict::Send);
+    }
+
+    #[test]
+    fn a_slip_answer_keeps_the_opt_record() {
+        let mut r = answer(b"\x03www\x01t\x00", 0);
+        r[11] = 1; // ARCOUNT
+        let opt = [0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 0];
+        r.extend_from_slice(&opt);
+        let n = slip(&mut r);
+        assert_eq!(n, 12 + 7 + 4 + opt.len());
+        assert_eq!(&r[4..12], &[0, 1, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(&r[12 + 7 + 4..n], &opt);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{dig, flags, program, TempDir};
+use std::process::{Child, Command, Stdio};
+
+use common::{dig, flags, program, run, wait_until, TempDir};
 use dermaga_dns::{DnsConfig, RateLimit, ZoneSource};
 
 const ZONE: &str = "\
@@ -118,5 +120,121 @@ fn off_when_the_limit_is_0() {
     let (server, port) = serve(&dir, 0, 2);
     let (completed, lost) = dnsperf(&dir, port, "www.example.com A", 600, 3000);
     assert_eq!((completed, lost), (600, 0));
+    server.stop();
+}
+
+/// NSD on `port` with `rrl-ratelimit` and `rrl-slip` set, serving ZONE; killed when dropped.
+struct Nsd(Child);
+
+impl Drop for Nsd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    loop {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp bind");
+        let port = u.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn start_nsd(dir: &TempDir, ratelimit: u32, slip: u32) -> (Nsd, u16) {
+    let port = free_port();
+    let d = dir.path().display();
+    let zone = dir.write("nsd-example.com.zone", ZONE);
+    let conf = dir.write(
+        "nsd.conf",
+        &format!(
+            "server:\n  ip-address: 127.0.0.1@{port}\n  port: {port}\n  username: \"\"\n  chroot: \"\"\n  \
+             zonesdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  database: \"\"\n  xfrdfile: \"{d}/xfrd.state\"\n  \
+             zonelistfile: \"{d}/zone.list\"\n  xfrdir: \"{d}\"\n  logfile: \"{d}/nsd.log\"\n  \
+             minimal-responses: yes\n  server-count: 1\n  rrl-ratelimit: {ratelimit}\n  rrl-slip: {slip}\n\
+             remote-control:\n  control-enable: no\n\
+             zone:\n  name: example.com\n  zonefile: \"{}\"\n",
+            zone.display()
+        ),
+    );
+    let child = Command::new(program("nsd"))
+        .args(["-d", "-c"])
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nsd starts");
+    let nsd = Nsd(child);
+    wait_until("nsd to answer", 20, || {
+        let p = port.to_string();
+        let out = Command::new(program("dig"))
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &p,
+                "+time=1",
+                "+tries=1",
+                "example.com",
+                "SOA",
+            ])
+            .output();
+        out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("status: NOERROR"))
+    });
+    (nsd, port)
+}
+
+/// The parts of dig's output a slip answer is compared by: status, flags, section counts,
+/// the EDNS line.
+fn shape(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.contains("status:") || l.contains("flags:") || l.starts_with("; EDNS"))
+        .map(|l| match l.find("status:") {
+            Some(i) => l[i..].split(',').next().unwrap_or("").to_string(),
+            None => l.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn slip_answers_look_like_nsds() {
+    let dir = TempDir::new("rrl-nsd");
+    let (nsd, nsd_port) = start_nsd(&dir, 5, 1);
+    let (server, port) = serve(&dir, 5, 1);
+    let mut shapes = Vec::new();
+    for p in [nsd_port, port] {
+        assert_eq!(dnsperf(&dir, p, "www.example.com A", 1000, 5000), (1000, 0));
+        let mut both = Vec::new();
+        for edns in ["+edns=0", "+noedns"] {
+            let port = p.to_string();
+            let out = run(
+                "dig",
+                &[
+                    "@127.0.0.1",
+                    "-p",
+                    &port,
+                    "+ignore",
+                    "+tries=1",
+                    "+time=2",
+                    edns,
+                    "www.example.com",
+                    "A",
+                ],
+            );
+            assert!(flags(&out).contains(&"tc".to_string()), "{out}");
+            both.push(shape(&out));
+        }
+        shapes.push(both);
+    }
+    // Status, flags and counts, and with EDNS its line: NSD keeps OPT in a slip answer.
+    assert_eq!(
+        (shapes[0][0].len(), shapes[0][1].len()),
+        (3, 2),
+        "{:?}",
+        shapes[0]
+    );
+    assert_eq!(shapes[1], shapes[0], "dermaga's slip answers, then NSD's");
+    drop(nsd);
     server.stop();
 }
