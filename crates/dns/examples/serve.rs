@@ -24,7 +24,10 @@ fn main() {
                 config.zones.push(src);
             }
             "--rrl-ratelimit" => {
-                let mut r = config.server.rate_limit.unwrap_or(RateLimit::nsd_defaults());
+                let mut r = config
+                    .server
+                    .rate_limit
+                    .unwrap_or(RateLimit::nsd_defaults());
                 r.ratelimit = v.parse().expect("a number");
                 config.server.rate_limit = Some(r);
             }

@@ -16,6 +16,7 @@
 //! bucket taken by another flow is simply reset, as NSD does.
 
 use std::alloc::Layout;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Instant;
 
@@ -23,8 +24,56 @@ use crate::message::rcode;
 use crate::wire::{self, MAX_NAME_LEN};
 use crate::zone::rtype;
 
+/// The answer kinds nsd.conf's `rrl-whitelist:` names (NSD's), `all` meaning every one.
+pub const KINDS: &[&str] = &[
+    "nxdomain", "error", "referral", "any", "rrsig", "wildcard", "nodata", "dnskey", "positive",
+    "all",
+];
+
+/// Zones whose answers of some kinds are limited by `whitelist_ratelimit` instead
+/// (nsd.conf's per-zone `rrl-whitelist:`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RateLimitWhitelist {
+    /// Canonical origin and a bit per [`Kind`].
+    zones: Vec<(Box<[u8]>, u16)>,
+}
+
+impl RateLimitWhitelist {
+    /// Whitelists answers of `kind` (one of [`KINDS`]) in the zone `origin`.
+    pub fn add(&mut self, origin: &crate::DomainName, kind: &str) -> Result<(), String> {
+        let bits = match kind.to_ascii_lowercase().as_str() {
+            "positive" => Kind::Positive.bit(),
+            "nodata" => Kind::Nodata.bit(),
+            "nxdomain" => Kind::Nxdomain.bit(),
+            "referral" => Kind::Referral.bit(),
+            "any" => Kind::Any.bit(),
+            "dnskey" => Kind::Dnskey.bit(),
+            "rrsig" => Kind::Rrsig.bit(),
+            "error" => Kind::Error.bit(),
+            "wildcard" => Kind::Wildcard.bit(),
+            "all" => u16::MAX,
+            _ => {
+                return Err(format!(
+                    "rrl-whitelist: unknown type '{kind}' (one of {})",
+                    KINDS.join(", ")
+                ))
+            }
+        };
+        let key = wire::canonical(origin.as_slice());
+        match self.zones.iter_mut().find(|(z, _)| *z == key) {
+            Some((_, mask)) => *mask |= bits,
+            None => self.zones.push((key, bits)),
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
+}
+
 /// RRL settings (nsd.conf's `rrl-*` options; NSD's defaults from [`RateLimit::nsd_defaults`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateLimit {
     /// Responses per second allowed to one client network for one flow.
     pub ratelimit: u32,
@@ -34,11 +83,12 @@ pub struct RateLimit {
     pub ipv4_prefix_length: u8,
     /// Client IPv6 addresses are grouped by this prefix.
     pub ipv6_prefix_length: u8,
-    /// The limit for whitelisted flows (nsd.conf's `rrl-whitelist`, not yet read: no flow
-    /// is whitelisted today).
+    /// The limit for whitelisted flows; 0: unlimited.
     pub whitelist_ratelimit: u32,
     /// Buckets in each worker's table.
     pub size: usize,
+    /// Which zones' answers of which kinds get `whitelist_ratelimit`.
+    pub whitelist: RateLimitWhitelist,
 }
 
 impl RateLimit {
@@ -51,12 +101,14 @@ impl RateLimit {
             ipv6_prefix_length: 64,
             whitelist_ratelimit: 2000,
             size: 1_000_000,
+            whitelist: RateLimitWhitelist::default(),
         }
     }
 
-    /// Whether this limits anything (NSD: `rrl-ratelimit: 0` turns it off).
+    /// Whether this limits anything (NSD: `rrl-ratelimit: 0` turns it off, but for
+    /// whitelisted answers while `rrl-whitelist-ratelimit` is not 0).
     pub fn is_active(&self) -> bool {
-        self.ratelimit > 0
+        self.ratelimit > 0 || (self.whitelist_ratelimit > 0 && !self.whitelist.is_empty())
     }
 }
 
@@ -84,7 +136,8 @@ struct Bucket {
     over: u32,
 }
 
-/// The kinds of answer NSD's RRL tells apart.
+/// The kinds of answer NSD's RRL tells apart. `Wildcard` can be whitelisted but is never
+/// found: a wildcard answer is counted as a positive one (see the module's notes).
 #[derive(Clone, Copy)]
 #[repr(u8)]
 enum Kind {
@@ -96,11 +149,20 @@ enum Kind {
     Dnskey,
     Rrsig,
     Error,
+    Wildcard,
+}
+
+impl Kind {
+    fn bit(self) -> u16 {
+        1 << self as u8
+    }
 }
 
 /// One worker's rate limiter.
 pub(crate) struct RateLimiter {
     cfg: RateLimit,
+    /// Canonical zone origin → whitelisted kinds.
+    whitelist: HashMap<Box<[u8]>, u16, foldhash::fast::FixedState>,
     buckets: Box<[Bucket]>,
     hasher: foldhash::fast::RandomState,
     start: Instant,
@@ -111,6 +173,7 @@ impl RateLimiter {
     pub(crate) fn new(cfg: RateLimit) -> RateLimiter {
         let size = cfg.size.max(1);
         RateLimiter {
+            whitelist: cfg.whitelist.zones.iter().cloned().collect(),
             cfg,
             buckets: zeroed_buckets(size),
             // Seeded per process: a flood cannot aim its flows at one bucket.
@@ -131,9 +194,16 @@ impl RateLimiter {
         if !hash_source(peer, &self.cfg, &mut h) {
             return Verdict::Send; // not an IP peer: nothing to group by
         }
-        hash_flow(response, &mut h);
+        let kind = hash_flow(response, &mut h);
+        let limit = if self.whitelisted(kind, response) {
+            self.cfg.whitelist_ratelimit
+        } else {
+            self.cfg.ratelimit
+        };
+        if limit == 0 {
+            return Verdict::Send;
+        }
         let key = h.finish() | 1; // never 0, the empty bucket's key
-        let limit = self.cfg.ratelimit;
         let slip = self.cfg.slip;
         let now = self.now;
         let b = &mut self.buckets[(key % self.buckets.len() as u64) as usize];
@@ -162,6 +232,31 @@ impl RateLimiter {
         } else {
             Verdict::Drop
         }
+    }
+
+    /// Whether `kind` is whitelisted in the zone of the response's question name (its
+    /// longest suffix that is a whitelisted zone's origin).
+    fn whitelisted(&self, kind: Kind, response: &[u8]) -> bool {
+        if self.whitelist.is_empty() {
+            return false;
+        }
+        let Some(q) = Question::read(response) else {
+            return false;
+        };
+        let mut name = [0u8; MAX_NAME_LEN];
+        let qname = &response[12..q.name_end];
+        for (i, b) in qname.iter().enumerate() {
+            name[i] = wire::fold(*b);
+        }
+        let name = &name[..qname.len()];
+        let mut at = 0;
+        while at < name.len() {
+            if let Some(mask) = self.whitelist.get(&name[at..]) {
+                return mask & kind.bit() != 0;
+            }
+            at += 1 + name[at] as usize;
+        }
+        false
     }
 }
 
@@ -242,12 +337,13 @@ fn hash_source(peer: &libc::sockaddr_storage, cfg: &RateLimit, h: &mut impl Hash
     }
 }
 
-/// Feeds the response's kind and the name (and type) it is counted under to `h`.
-fn hash_flow(response: &[u8], h: &mut impl Hasher) {
+/// Feeds the response's kind and the name (and type) it is counted under to `h`; returns
+/// the kind.
+fn hash_flow(response: &[u8], h: &mut impl Hasher) -> Kind {
     let mut name = [0u8; MAX_NAME_LEN];
     let Some(q) = Question::read(response) else {
         h.write_u8(Kind::Error as u8);
-        return;
+        return Kind::Error;
     };
     let rc = (response[3] & 0x0F) as u16;
     let aa = response[2] & 0x04 != 0;
@@ -265,14 +361,14 @@ fn hash_flow(response: &[u8], h: &mut impl Hasher) {
         rcode::NOERROR => (Kind::Nodata, true),
         _ => {
             h.write_u8(Kind::Error as u8);
-            return;
+            return Kind::Error;
         }
     };
     h.write_u8(kind as u8);
     if by_qname {
         h.write_u16(q.qtype);
         hash_name_folded(&response[12..q.name_end], h);
-        return;
+        return kind;
     }
     // NXDOMAIN and referrals: the first authority record's owner (the zone's SOA, the
     // delegation's NS); without one, the query name.
@@ -280,6 +376,7 @@ fn hash_flow(response: &[u8], h: &mut impl Hasher) {
         Some(len) => hash_name_folded(&name[..len], h),
         None => hash_name_folded(&response[12..q.name_end], h),
     }
+    kind
 }
 
 fn hash_name_folded(name: &[u8], h: &mut impl Hasher) {
@@ -430,6 +527,31 @@ mod tests {
         assert_eq!(rl.check(&p, &nx(b"a")), Verdict::Send);
         assert_eq!(rl.check(&p, &nx(b"bb")), Verdict::Send);
         assert_eq!(rl.check(&p, &nx(b"ccc")), Verdict::Drop);
+    }
+
+    #[test]
+    fn whitelisted_kinds_of_a_zone_get_the_whitelist_limit() {
+        let mut cfg = RateLimit::nsd_defaults();
+        cfg.ratelimit = 1;
+        cfg.whitelist_ratelimit = 3;
+        cfg.slip = 0;
+        cfg.size = 1024;
+        let zone = crate::parse_name("t").unwrap();
+        cfg.whitelist.add(&zone, "positive").unwrap();
+        assert!(cfg.whitelist.add(&zone, "sometimes").is_err());
+        let mut rl = RateLimiter::new(cfg);
+        let p = peer([192, 0, 2, 7], 1);
+        let www = answer(b"\x03WWW\x01T\x00", 0);
+        let sent = (0..5)
+            .filter(|_| rl.check(&p, &www) == Verdict::Send)
+            .count();
+        assert_eq!(sent, 3, "a positive answer in t. is whitelisted");
+        // REFUSED (an error) is not whitelisted: the ordinary limit of 1.
+        let refused = answer(b"\x03www\x01u\x00", 5);
+        let sent = (0..5)
+            .filter(|_| rl.check(&p, &refused) == Verdict::Send)
+            .count();
+        assert_eq!(sent, 1);
     }
 
     #[test]

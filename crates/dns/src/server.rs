@@ -92,7 +92,7 @@ impl Server {
             let zones = zones.clone();
             let stop = stop.clone();
             let cfg = config.answer;
-            let rate_limit = config.rate_limit;
+            let rate_limit = config.rate_limit.clone();
             udp.push(
                 std::thread::Builder::new()
                     .name(format!("dns-udp-{i}"))

@@ -110,6 +110,7 @@ impl DnsConfig {
             ipv6_prefix_length: s.rrl.ipv6_prefix_length,
             whitelist_ratelimit: s.rrl.whitelist_ratelimit,
             size: s.rrl.size as usize,
+            whitelist: Default::default(),
         });
         let mut keys: HashMap<String, Arc<TsigKey>> = HashMap::new();
         for k in &conf.keys {
@@ -160,6 +161,13 @@ impl DnsConfig {
                     addr: SocketAddr::new(ip, n.port.unwrap_or(53)),
                     key,
                 });
+            }
+            for kind in &z.rrl_whitelist {
+                if let Some(r) = config.server.rate_limit.as_mut() {
+                    r.whitelist
+                        .add(&z.name, kind)
+                        .map_err(|e| format!("{}: {e}", z.location))?;
+                }
             }
             config.zones.push(src);
         }

@@ -115,6 +115,40 @@ fn with_slip_1_every_answer_over_the_limit_is_truncated_and_none_lost() {
 }
 
 #[test]
+fn whitelisted_answers_get_the_whitelist_limit() {
+    let dir = TempDir::new("rrl-white");
+    let file = dir.write("example.com.zone", ZONE);
+    let mut config = DnsConfig::default();
+    config.server.listen.push("127.0.0.1:0".parse().unwrap());
+    config.server.udp_workers = 1;
+    let mut rrl = RateLimit {
+        ratelimit: 5,
+        slip: 0,
+        whitelist_ratelimit: 0,
+        size: 4096,
+        ..RateLimit::nsd_defaults()
+    };
+    let zone = dermaga_dns::parse_name("example.com").unwrap();
+    rrl.whitelist.add(&zone, "positive").unwrap();
+    config.server.rate_limit = Some(rrl);
+    config.zones.push(ZoneSource::file(file));
+    let server = dermaga_dns::start(config).expect("server starts");
+    let port = server.local_addrs()[0].port();
+    // Positive answers in example.com are whitelisted, and the whitelist limit is 0 (none).
+    assert_eq!(
+        dnsperf(&dir, port, "www.example.com A", 300, 3000),
+        (300, 0)
+    );
+    // NXDOMAIN is not: the ordinary limit of 5, no slip.
+    let (completed, lost) = dnsperf(&dir, port, "nothere.example.com A", 300, 3000);
+    assert!(
+        lost > 0 && completed >= 5,
+        "{completed} completed, {lost} lost"
+    );
+    server.stop();
+}
+
+#[test]
 fn off_when_the_limit_is_0() {
     let dir = TempDir::new("rrl-off");
     let (server, port) = serve(&dir, 0, 2);
