@@ -39,9 +39,10 @@ options:
                               the client can retry over TCP; 0 none, 1 all (default 2)
   --rrl-ipv4-prefix-length N  client networks for RRL: IPv4 /N (default 24)
   --rrl-ipv6-prefix-length N  client networks for RRL: IPv6 /N (default 64)
-  --rrl-whitelist-ratelimit N the limit for whitelisted answers (default 2000; accepted for
-                              NSD compatibility: rrl-whitelist is not read, nothing is
-                              whitelisted)
+  --rrl-whitelist ZONE=TYPE   answers of TYPE (nxdomain, error, referral, any, rrsig,
+                              wildcard, nodata, dnskey, positive, all) in ZONE get the
+                              whitelist limit (repeatable; nsd.conf's zone rrl-whitelist)
+  --rrl-whitelist-ratelimit N the limit for whitelisted answers (default 2000; 0: none)
   --rrl-size N                buckets in each UDP worker's RRL table (default 1000000)
 
 signals: SIGHUP reloads zones whose files changed (a zone that fails keeps its previous
@@ -251,6 +252,7 @@ fn serve(args: &[String]) -> ExitCode {
                 | "--rrl-slip"
                 | "--rrl-ipv4-prefix-length"
                 | "--rrl-ipv6-prefix-length"
+                | "--rrl-whitelist"
                 | "--rrl-whitelist-ratelimit"
                 | "--rrl-size") => rrl_args.push((a, value(args, &mut i)?)),
                 a => return Err(format!("unknown argument {a}\n{USAGE}")),
@@ -281,7 +283,7 @@ fn serve(args: &[String]) -> ExitCode {
         }
     }
     if !rrl_args.is_empty() {
-        match rate_limit(config.server.rate_limit, &rrl_args) {
+        match rate_limit(config.server.rate_limit.take(), &rrl_args) {
             Ok(r) => config.server.rate_limit = Some(r),
             Err(e) => return fail(e),
         }
@@ -369,6 +371,15 @@ fn rate_limit(base: Option<RateLimit>, args: &[(&str, &str)]) -> Result<RateLimi
             "--rrl-ipv4-prefix-length" => r.ipv4_prefix_length = number(32)? as u8,
             "--rrl-ipv6-prefix-length" => r.ipv6_prefix_length = number(128)? as u8,
             "--rrl-whitelist-ratelimit" => r.whitelist_ratelimit = number(u32::MAX)?,
+            "--rrl-whitelist" => {
+                let (zone, kind) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("{flag} {v}: expected ZONE=TYPE"))?;
+                let zone = parse_name(zone).map_err(|e| format!("{flag} {v}: {e}"))?;
+                r.whitelist
+                    .add(&zone, kind)
+                    .map_err(|e| format!("{flag} {v}: {e}"))?;
+            }
             _ => r.size = number(u32::MAX)? as usize,
         }
     }

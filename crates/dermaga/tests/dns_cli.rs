@@ -382,6 +382,16 @@ fn bad_command_lines_get_clear_errors() {
             &["dns", "--zone", zone, "--rrl-ratelimit", "many"],
             "--rrl-ratelimit many: expected a number",
         ),
+        (
+            &[
+                "dns",
+                "--zone",
+                zone,
+                "--rrl-whitelist",
+                "example.org=often",
+            ],
+            "--rrl-whitelist example.org=often: rrl-whitelist: unknown type 'often'",
+        ),
     ];
     for (args, want) in cases {
         let out = dermaga(args);
