@@ -10,6 +10,9 @@
 //! be told from a positive one by its octets, so it is counted per query name (NSD counts it
 //! per wildcard).
 //!
+//! A zone may whitelist kinds (nsd.conf's `rrl-whitelist:`): its answers of those kinds are
+//! held to `rrl-whitelist-ratelimit` instead.
+//!
 //! Each UDP worker keeps its own table (NSD's server processes do too), so nothing is
 //! shared between threads; `SO_REUSEPORT` keeps one client address on one worker. The table
 //! is a fixed array of `size` buckets reserved zeroed (untouched pages cost no memory); a
