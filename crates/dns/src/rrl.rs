@@ -514,6 +514,29 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_clients_are_grouped_by_their_prefix() {
+        let mut rl = limiter(1, 0);
+        let v6 = |text: &str| {
+            let addr: std::net::SocketAddr = text.parse().unwrap();
+            let s = socket2::SockAddr::from(addr);
+            // SAFETY: SockAddr holds a sockaddr_storage.
+            unsafe { *s.as_ptr().cast::<libc::sockaddr_storage>() }
+        };
+        let r = answer(b"\x03www\x01t\x00", 0);
+        assert_eq!(rl.check(&v6("[2001:db8:1:2::1]:53"), &r), Verdict::Send);
+        assert_eq!(
+            rl.check(&v6("[2001:db8:1:2:ffff::9]:99"), &r),
+            Verdict::Drop,
+            "one /64"
+        );
+        assert_eq!(
+            rl.check(&v6("[2001:db8:1:3::1]:53"), &r),
+            Verdict::Send,
+            "another /64"
+        );
+    }
+
+    #[test]
     fn nxdomain_counts_per_zone_not_per_name() {
         let mut rl = limiter(2, 0);
         let p = peer([192, 0, 2, 7], 1);

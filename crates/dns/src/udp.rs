@@ -396,7 +396,8 @@ mod tests {
     /// Sends `responses` (peer, octets) through an outbox and returns what each peer reads.
     /// The kernel must take the GSO sends (not make the outbox fall back to single ones).
     fn through_outbox(responses: &[(usize, Vec<u8>)], peers: &[UdpSocket]) -> Vec<Vec<Vec<u8>>> {
-        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let local = peers[0].local_addr().unwrap();
+        let sender = UdpSocket::bind(SocketAddr::new(local.ip(), 0)).unwrap();
         let mut out = Outbox::new();
         for (p, bytes) in responses {
             let (peer, len) = storage(peers[*p].local_addr().unwrap());
@@ -463,6 +464,21 @@ mod tests {
             .map(|(_, b)| b[0])
             .collect();
         assert_eq!(order, queued);
+    }
+
+    #[test]
+    fn over_ipv6_too() {
+        let peers: Vec<UdpSocket> = (0..2)
+            .map(|_| UdpSocket::bind("[::1]:0").expect("IPv6 loopback (::1) is needed"))
+            .collect();
+        let responses: Vec<(usize, Vec<u8>)> =
+            (0..12u8).map(|k| ((k % 2) as usize, vec![k; 80])).collect();
+        let got = through_outbox(&responses, &peers);
+        for (p, datagrams) in got.iter().enumerate() {
+            let ids: Vec<u8> = datagrams.iter().map(|d| d[0]).collect();
+            let want: Vec<u8> = (0..12u8).filter(|k| (k % 2) as usize == p).collect();
+            assert_eq!(ids, want, "peer {p}");
+        }
     }
 
     #[test]
