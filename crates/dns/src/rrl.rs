@@ -174,7 +174,9 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     pub(crate) fn new(cfg: RateLimit) -> RateLimiter {
-        let size = cfg.size.max(1);
+        // 2^28 buckets (6 GiB of address space, touched only where flows land) is far past
+        // any useful table; the cap keeps a mistyped size from failing the allocation.
+        let size = cfg.size.clamp(1, 1 << 28);
         RateLimiter {
             whitelist: cfg.whitelist.zones.iter().cloned().collect(),
             cfg,
