@@ -43,7 +43,8 @@ options:
                               wildcard, nodata, dnskey, positive, all) in ZONE get the
                               whitelist limit (repeatable; nsd.conf's zone rrl-whitelist)
   --rrl-whitelist-ratelimit N the limit for whitelisted answers (default 2000; 0: none)
-  --rrl-size N                buckets in each UDP worker's RRL table (default 1000000)
+  --rrl-size N                buckets in each UDP worker's RRL table (default 1000000,
+                              at most 268435456)
 
 signals: SIGHUP reloads zones whose files changed (a zone that fails keeps its previous
 version), SIGTERM and SIGINT stop.
@@ -380,7 +381,7 @@ fn rate_limit(base: Option<RateLimit>, args: &[(&str, &str)]) -> Result<RateLimi
                     .add(&zone, kind)
                     .map_err(|e| format!("{flag} {v}: {e}"))?;
             }
-            _ => r.size = number(u32::MAX)? as usize,
+            _ => r.size = number(dermaga_dns::rrl::MAX_SIZE as u32)? as usize,
         }
     }
     Ok(r)

@@ -33,6 +33,10 @@ pub const KINDS: &[&str] = &[
     "all",
 ];
 
+/// The most buckets a table has: 2^28 (6 GiB of address space, touched only where flows
+/// land) is far past any useful table, and keeps a mistyped size from failing the allocation.
+pub const MAX_SIZE: usize = 1 << 28;
+
 /// Zones whose answers of some kinds are limited by `whitelist_ratelimit` instead
 /// (nsd.conf's per-zone `rrl-whitelist:`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -88,7 +92,7 @@ pub struct RateLimit {
     pub ipv6_prefix_length: u8,
     /// The limit for whitelisted flows; 0: unlimited.
     pub whitelist_ratelimit: u32,
-    /// Buckets in each worker's table.
+    /// Buckets in each worker's table (at most [`MAX_SIZE`]).
     pub size: usize,
     /// Which zones' answers of which kinds get `whitelist_ratelimit`.
     pub whitelist: RateLimitWhitelist,
@@ -174,9 +178,7 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     pub(crate) fn new(cfg: RateLimit) -> RateLimiter {
-        // 2^28 buckets (6 GiB of address space, touched only where flows land) is far past
-        // any useful table; the cap keeps a mistyped size from failing the allocation.
-        let size = cfg.size.clamp(1, 1 << 28);
+        let size = cfg.size.clamp(1, MAX_SIZE);
         RateLimiter {
             whitelist: cfg.whitelist.zones.iter().cloned().collect(),
             cfg,

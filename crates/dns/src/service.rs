@@ -101,6 +101,13 @@ impl DnsConfig {
                 "minimal-responses: no: dermaga always answers minimally (as with yes)".into(),
             );
         }
+        if s.rrl.size as usize > crate::rrl::MAX_SIZE {
+            notes.push(format!(
+                "rrl-size: {}: dermaga's tables hold at most {} buckets; using that",
+                s.rrl.size,
+                crate::rrl::MAX_SIZE
+            ));
+        }
         // As NSD: on unless `rrl-ratelimit: 0` (Debian's NSD has it on at 200 per second);
         // kept when off, so that a command-line limit starts from the file's other settings.
         config.server.rate_limit = Some(RateLimit {

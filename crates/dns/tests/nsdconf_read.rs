@@ -341,4 +341,11 @@ fn rrl_whitelist_per_zone_and_from_patterns() {
         (50, 3, 16, 64, 999)
     );
     assert!(!r.whitelist.is_empty());
+    // A table past dermaga's cap is named in a note, not silently cut.
+    let conf = read("server:\n rrl-size: 300000000\n");
+    let (_, notes) = dermaga_dns::DnsConfig::from_nsd_conf(&conf).unwrap();
+    assert!(
+        notes.iter().any(|n| n.starts_with("rrl-size: 300000000:")),
+        "{notes:?}"
+    );
 }
