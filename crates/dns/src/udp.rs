@@ -7,6 +7,12 @@
 //! separate datagrams on the way out (or, on loopback, just before the receiving socket), so
 //! the peer sees ordinary datagrams. A kernel or device that refuses GSO gets the datagrams
 //! one by one, and the worker stops asking.
+//!
+//! A socket bound to a wildcard address (0.0.0.0, ::) reads each query's destination address
+//! (`IP_PKTINFO`, `IPV6_RECVPKTINFO`) and answers from it: on a host with several addresses
+//! the kernel would otherwise pick the source by route, and clients drop answers from an
+//! address they did not ask. A socket bound to one address needs none of this and carries no
+//! control message per datagram.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -51,6 +57,31 @@ pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     // Room for bursts: the kernel default drops under load generators.
     let _ = s.set_recv_buffer_size(4 << 20);
     let _ = s.set_send_buffer_size(4 << 20);
+    if addr.ip().is_unspecified() {
+        let (level, name) = if addr.is_ipv6() {
+            (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
+        } else {
+            (libc::IPPROTO_IP, libc::IP_PKTINFO)
+        };
+        let on: libc::c_int = 1;
+        // SAFETY: a live socket and a c_int option value of the stated size.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                level,
+                name,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("udp {addr}: pktinfo: {e}"),
+            ));
+        }
+    }
     s.bind(&addr.into())
         .map_err(|e| io::Error::new(e.kind(), format!("udp {addr}: {e}")))?;
     Ok(s.into())
@@ -65,8 +96,9 @@ pub(crate) fn udp_worker(
     stop: Arc<AtomicBool>,
 ) {
     let fd = sock.as_raw_fd();
+    let wildcard = sock.local_addr().is_ok_and(|a| a.ip().is_unspecified());
     let mut cache = ResponseCache::new();
-    let mut inbox = Inbox::new();
+    let mut inbox = Inbox::new(wildcard);
     let mut outbox = Outbox::new();
     let mut limiter = rate_limit
         .filter(RateLimit::is_active)
@@ -81,7 +113,7 @@ pub(crate) fn udp_worker(
             l.tick();
         }
         for i in 0..n {
-            let (query, peer, peer_len) = inbox.datagram(i);
+            let (query, peer, peer_len, local) = inbox.datagram(i);
             let out = outbox.buffer();
             let mut len = match cache.respond(query, Transport::Udp, &cfg, out) {
                 Outcome::Reply(len) => len,
@@ -97,7 +129,7 @@ pub(crate) fn udp_worker(
                 }
             }
             if len > 0 {
-                outbox.commit(len, peer, peer_len);
+                outbox.commit(len, peer, peer_len, local);
             }
         }
         outbox.send(fd);
@@ -110,10 +142,12 @@ struct Inbox {
     peers: Vec<libc::sockaddr_storage>,
     iov: Vec<libc::iovec>,
     hdr: Vec<libc::mmsghdr>,
+    /// Control buffers for the destination address, on a wildcard-bound socket only.
+    control: Vec<Control>,
 }
 
 impl Inbox {
-    fn new() -> Inbox {
+    fn new(wildcard: bool) -> Inbox {
         let mut bufs = vec![[0u8; QUERY_MAX]; BATCH];
         let iov = bufs
             .iter_mut()
@@ -128,6 +162,11 @@ impl Inbox {
             peers: vec![unsafe { MaybeUninit::zeroed().assume_init() }; BATCH],
             iov,
             hdr: vec![unsafe { MaybeUninit::zeroed().assume_init() }; BATCH],
+            control: if wildcard {
+                vec![Control([0; CONTROL_LEN]); BATCH]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -140,8 +179,16 @@ impl Inbox {
             h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
             h.msg_iov = &mut self.iov[i];
             h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
+            match self.control.get_mut(i) {
+                Some(c) => {
+                    h.msg_control = c.0.as_mut_ptr().cast();
+                    h.msg_controllen = CONTROL_LEN;
+                }
+                None => {
+                    h.msg_control = std::ptr::null_mut();
+                    h.msg_controllen = 0;
+                }
+            }
             h.msg_flags = 0;
             self.hdr[i].msg_len = 0;
         }
@@ -158,15 +205,69 @@ impl Inbox {
         n.max(0) as usize
     }
 
-    /// Datagram `i` of the last batch and its sender's address.
-    fn datagram(&self, i: usize) -> (&[u8], &libc::sockaddr_storage, u32) {
+    /// Datagram `i` of the last batch, its sender's address and (on a wildcard-bound socket)
+    /// the address it was sent to.
+    fn datagram(&self, i: usize) -> (&[u8], &libc::sockaddr_storage, u32, LocalAddr) {
         let len = (self.hdr[i].msg_len as usize).min(QUERY_MAX);
+        let local = if self.control.is_empty() {
+            LocalAddr::Bound
+        } else {
+            destination(&self.hdr[i].msg_hdr)
+        };
         (
             &self.bufs[i][..len],
             &self.peers[i],
             self.hdr[i].msg_hdr.msg_namelen,
+            local,
         )
     }
+}
+
+/// The address a query was sent to, which its answer must leave from.
+#[derive(Clone, Copy)]
+pub(crate) enum LocalAddr {
+    /// The socket's own (it is bound to one address).
+    Bound,
+    V4(libc::in_addr),
+    /// The address and the interface it came in on (link-local addresses need it).
+    V6(libc::in6_addr, u32),
+}
+
+impl LocalAddr {
+    fn same(&self, other: &LocalAddr) -> bool {
+        match (self, other) {
+            (LocalAddr::Bound, LocalAddr::Bound) => true,
+            (LocalAddr::V4(a), LocalAddr::V4(b)) => a.s_addr == b.s_addr,
+            (LocalAddr::V6(a, i), LocalAddr::V6(b, j)) => a.s6_addr == b.s6_addr && i == j,
+            _ => false,
+        }
+    }
+}
+
+/// The destination address in a received datagram's control messages.
+fn destination(h: &libc::msghdr) -> LocalAddr {
+    // SAFETY: the kernel filled msg_control with msg_controllen octets of well-formed control
+    // messages; CMSG_FIRSTHDR/NXTHDR stay inside them and the data is read unaligned.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            match ((*c).cmsg_level, (*c).cmsg_type) {
+                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                    let info: libc::in_pktinfo =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    return LocalAddr::V4(info.ipi_addr);
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                    let info: libc::in6_pktinfo =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    return LocalAddr::V6(info.ipi6_addr, info.ipi6_ifindex);
+                }
+                _ => {}
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    LocalAddr::Bound
 }
 
 /// One response waiting to be sent.
@@ -175,12 +276,16 @@ struct Response {
     len: usize,
     peer: libc::sockaddr_storage,
     peer_len: u32,
+    local: LocalAddr,
 }
 
-/// Room for one `UDP_SEGMENT` control message (a `cmsghdr` and a `u16`), 8-aligned.
+/// Room for the control messages of one datagram: a `UDP_SEGMENT` (24 octets) and an
+/// `IPV6_PKTINFO` (40) or `IP_PKTINFO` (32), 8-aligned.
+const CONTROL_LEN: usize = 72;
+
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
-struct SegmentCmsg([u8; 24]);
+struct Control([u8; CONTROL_LEN]);
 
 /// The send side of a batch: responses, grouped into messages for `sendmmsg`.
 pub(crate) struct Outbox {
@@ -189,9 +294,9 @@ pub(crate) struct Outbox {
     grouped: Vec<bool>,
     iov: Vec<libc::iovec>,
     hdr: Vec<libc::mmsghdr>,
-    cmsg: Vec<SegmentCmsg>,
-    /// Per message: its first iovec and its number of segments.
-    groups: Vec<(usize, usize)>,
+    control: Vec<Control>,
+    /// Per message: its first iovec, its number of segments, its first response.
+    groups: Vec<(usize, usize, usize)>,
     gso: bool,
 }
 
@@ -205,6 +310,7 @@ impl Outbox {
                     // SAFETY: all-zero bytes are a valid sockaddr_storage.
                     peer: unsafe { MaybeUninit::zeroed().assume_init() },
                     peer_len: 0,
+                    local: LocalAddr::Bound,
                 })
                 .collect(),
             count: 0,
@@ -218,8 +324,8 @@ impl Outbox {
             ],
             // SAFETY: all-zero bytes are a valid mmsghdr.
             hdr: vec![unsafe { MaybeUninit::zeroed().assume_init() }; BATCH],
-            cmsg: vec![SegmentCmsg([0; 24]); BATCH],
-            groups: vec![(0, 0); BATCH],
+            control: vec![Control([0; CONTROL_LEN]); BATCH],
+            groups: vec![(0, 0, 0); BATCH],
             gso: true,
         }
     }
@@ -229,10 +335,17 @@ impl Outbox {
         &mut self.responses[self.count].buf
     }
 
-    /// Queues the first `len` octets of [`Outbox::buffer`] for `peer`.
-    pub(crate) fn commit(&mut self, len: usize, peer: &libc::sockaddr_storage, peer_len: u32) {
+    /// Queues the first `len` octets of [`Outbox::buffer`] for `peer`, to leave from `local`.
+    pub(crate) fn commit(
+        &mut self,
+        len: usize,
+        peer: &libc::sockaddr_storage,
+        peer_len: u32,
+        local: LocalAddr,
+    ) {
         let r = &mut self.responses[self.count];
         r.len = len;
+        r.local = local;
         r.peer_len = peer_len.min(std::mem::size_of::<libc::sockaddr_storage>() as u32);
         // SAFETY: both are sockaddr_storage; only the address's own octets are copied.
         unsafe {
@@ -245,10 +358,10 @@ impl Outbox {
         self.count += 1;
     }
 
-    /// Whether responses `a` and `b` go to the same address and port.
+    /// Whether responses `a` and `b` go to the same address and port, from the same address.
     fn same_peer(&self, a: usize, b: usize) -> bool {
         let (a, b) = (&self.responses[a], &self.responses[b]);
-        a.peer_len == b.peer_len && {
+        a.peer_len == b.peer_len && a.local.same(&b.local) && {
             // SAFETY: peer_len octets of each address were written by commit().
             let pa = unsafe {
                 std::slice::from_raw_parts(
@@ -302,11 +415,12 @@ impl Outbox {
                     }
                 }
             }
-            let control = if segments > 1 {
-                write_segment_cmsg(&mut self.cmsg[messages], len as u16)
-            } else {
-                (std::ptr::null_mut(), 0)
-            };
+            let segment = (segments > 1).then_some(len as u16);
+            let control = write_control(
+                &mut self.control[messages],
+                segment,
+                self.responses[i].local,
+            );
             let h = &mut self.hdr[messages].msg_hdr;
             h.msg_name = (&mut self.responses[i].peer as *mut libc::sockaddr_storage).cast();
             h.msg_namelen = self.responses[i].peer_len;
@@ -315,7 +429,7 @@ impl Outbox {
             h.msg_control = control.0;
             h.msg_controllen = control.1;
             h.msg_flags = 0;
-            self.groups[messages] = (first, segments);
+            self.groups[messages] = (first, segments, i);
             messages += 1;
         }
         messages
@@ -334,7 +448,7 @@ impl Outbox {
                 continue;
             }
             let err = io::Error::last_os_error().raw_os_error();
-            let (first, segments) = self.groups[sent];
+            let (first, segments, _) = self.groups[sent];
             if segments > 1 && matches!(err, Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT)) {
                 // This kernel or device does not do UDP GSO: send these alone, and from now
                 // on every response alone.
@@ -350,33 +464,78 @@ impl Outbox {
     /// Sends the segments of message `message` as datagrams of their own.
     fn send_each(&mut self, fd: RawFd, message: usize, first: usize, segments: usize) {
         let h = self.hdr[message].msg_hdr;
+        let local = self.responses[self.groups[message].2].local;
+        let mut control = Control([0; CONTROL_LEN]);
         for k in first..first + segments {
             let mut one = h;
             one.msg_iov = &mut self.iov[k];
             one.msg_iovlen = 1;
-            one.msg_control = std::ptr::null_mut();
-            one.msg_controllen = 0;
+            (one.msg_control, one.msg_controllen) = write_control(&mut control, None, local);
             // SAFETY: the header points at a live address and one live buffer.
             unsafe { libc::sendmsg(fd, &one, 0) };
         }
     }
 }
 
-/// Writes a `UDP_SEGMENT` control message carrying `size`; returns it as msg_control and
-/// msg_controllen.
-fn write_segment_cmsg(buf: &mut SegmentCmsg, size: u16) -> (*mut libc::c_void, usize) {
-    // SAFETY: CMSG_SPACE(2) is 24 on every 64- and 32-bit Linux ABI; the buffer is 8-aligned
-    // and that long, so the header and its data lie inside it.
-    unsafe {
-        let space = libc::CMSG_SPACE(2) as usize;
-        debug_assert!(space <= buf.0.len());
-        let c = buf.0.as_mut_ptr().cast::<libc::cmsghdr>();
-        (*c).cmsg_level = libc::SOL_UDP;
-        (*c).cmsg_type = libc::UDP_SEGMENT;
-        (*c).cmsg_len = libc::CMSG_LEN(2) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), size);
-        (buf.0.as_mut_ptr().cast(), space)
+/// Writes a datagram's control messages into `buf`: `UDP_SEGMENT` with the segment size for
+/// a GSO send, the source address for an answer from a wildcard-bound socket. Returns them
+/// as msg_control and msg_controllen (null and 0 when there are none).
+fn write_control(
+    buf: &mut Control,
+    segment: Option<u16>,
+    local: LocalAddr,
+) -> (*mut libc::c_void, usize) {
+    let mut at = 0;
+    if let Some(size) = segment {
+        at += put_cmsg(&mut buf.0[at..], libc::SOL_UDP, libc::UDP_SEGMENT, size);
     }
+    match local {
+        LocalAddr::Bound => {}
+        LocalAddr::V4(addr) => {
+            let info = libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: addr,
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            at += put_cmsg(&mut buf.0[at..], libc::IPPROTO_IP, libc::IP_PKTINFO, info);
+        }
+        LocalAddr::V6(addr, ifindex) => {
+            let info = libc::in6_pktinfo {
+                ipi6_addr: addr,
+                ipi6_ifindex: ifindex,
+            };
+            at += put_cmsg(
+                &mut buf.0[at..],
+                libc::IPPROTO_IPV6,
+                libc::IPV6_PKTINFO,
+                info,
+            );
+        }
+    }
+    if at == 0 {
+        (std::ptr::null_mut(), 0)
+    } else {
+        (buf.0.as_mut_ptr().cast(), at)
+    }
+}
+
+/// Writes one control message carrying `data` at the start of `buf` (8-aligned); returns
+/// the octets it takes.
+fn put_cmsg<T: Copy>(buf: &mut [u8], level: libc::c_int, kind: libc::c_int, data: T) -> usize {
+    let len = std::mem::size_of::<T>() as u32;
+    // SAFETY: pure arithmetic on sizes.
+    let space = unsafe { libc::CMSG_SPACE(len) } as usize;
+    assert!(space <= buf.len(), "control buffer too small");
+    // SAFETY: `buf` starts 8-aligned (Control is, and every message's space is a multiple of
+    // 8) and holds `space` octets: the header and its data lie inside it.
+    unsafe {
+        let c = buf.as_mut_ptr().cast::<libc::cmsghdr>();
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = kind;
+        (*c).cmsg_len = libc::CMSG_LEN(len) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<T>(), data);
+    }
+    space
 }
 
 #[cfg(test)]
@@ -403,7 +562,7 @@ mod tests {
             let (peer, len) = storage(peers[*p].local_addr().unwrap());
             out.buffer().clear();
             out.buffer().extend_from_slice(bytes);
-            out.commit(bytes.len(), &peer, len);
+            out.commit(bytes.len(), &peer, len, LocalAddr::Bound);
         }
         out.send(sender.as_raw_fd());
         assert!(out.gso, "the kernel refused a UDP GSO send");
@@ -490,7 +649,7 @@ mod tests {
         for (p, len) in [(0, 50), (1, 50), (0, 50), (0, 70), (1, 50), (0, 50)] {
             let (peer, plen) = storage(peers[p].local_addr().unwrap());
             out.buffer().resize(len, 0);
-            out.commit(len, &peer, plen);
+            out.commit(len, &peer, plen, LocalAddr::Bound);
         }
         let messages = out.group();
         let segments: Vec<usize> = out.groups[..messages].iter().map(|g| g.1).collect();

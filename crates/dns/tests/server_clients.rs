@@ -170,14 +170,53 @@ fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
 fn a_burst_from_one_client_gets_every_answer_as_a_datagram_of_its_own() {
     // Equal-size answers to one client in one batch leave the server as one UDP GSO send; the
     // client must still read them one datagram each, whole, each with its own ID.
-    let dir = TempDir::new("burst");
+    burst("127.0.0.1:0", [127, 0, 0, 1]);
+}
+
+#[test]
+fn a_server_on_a_wildcard_address_answers_from_the_address_asked() {
+    // Bound to 0.0.0.0, asked at 127.0.0.2 by a client on 127.0.0.1: the kernel's route would
+    // pick 127.0.0.1 as the source, and dig drops an answer from an address it did not ask.
+    let dir = TempDir::new("wildcard");
     let file = dir.write("example.com.zone", ZONE);
     let mut config = DnsConfig::default();
-    config.server.listen.push("127.0.0.1:0".parse().unwrap());
+    config.server.listen.push("0.0.0.0:0".parse().unwrap());
     config.server.udp_workers = 1;
     config.zones.push(ZoneSource::file(file));
     let server = dermaga_dns::start(config).expect("server starts");
-    let addr = server.local_addrs()[0];
+    let port = server.local_addrs()[0].port().to_string();
+    for ip in ["@127.0.0.2", "@127.0.0.3"] {
+        let out = common::run(
+            "dig",
+            &[
+                ip,
+                "-p",
+                &port,
+                "+time=2",
+                "+tries=1",
+                "mail.example.com",
+                "A",
+            ],
+        );
+        assert_eq!(status(&out), "NOERROR", "{ip}: {out}");
+        assert!(out.contains("192.0.2.25"), "{ip}: {out}");
+    }
+    server.stop();
+    // And a burst (GSO sends) to a wildcard-bound server carries the source address too.
+    burst("0.0.0.0:0", [127, 0, 0, 2]);
+}
+
+/// Serves ZONE on `listen`, sends a burst of queries to `ask` at its port from one client
+/// socket on 127.0.0.1, and checks every answer arrives alone, whole and from `ask`.
+fn burst(listen: &str, ask: [u8; 4]) {
+    let dir = TempDir::new("burst");
+    let file = dir.write("example.com.zone", ZONE);
+    let mut config = DnsConfig::default();
+    config.server.listen.push(listen.parse().unwrap());
+    config.server.udp_workers = 1;
+    config.zones.push(ZoneSource::file(file));
+    let server = dermaga_dns::start(config).expect("server starts");
+    let addr = std::net::SocketAddr::from((ask, server.local_addrs()[0].port()));
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
     sock.set_recv_buffer_size(4 << 20).unwrap();
     sock.bind(
@@ -194,7 +233,8 @@ fn a_burst_from_one_client_gets_every_answer_as_a_datagram_of_its_own() {
     let single = |q: &[u8]| {
         sock.send_to(q, addr).unwrap();
         let mut buf = [0u8; 4096];
-        let n = sock.recv(&mut buf).expect("an answer");
+        let (n, from) = sock.recv_from(&mut buf).expect("an answer");
+        assert_eq!(from, addr, "the answer's source");
         buf[..n].to_vec()
     };
     let aaaa = single(&query(1, "aaaa.wild.example.com", 1));
@@ -215,9 +255,10 @@ fn a_burst_from_one_client_gets_every_answer_as_a_datagram_of_its_own() {
     let mut seen = vec![false; BURST as usize];
     let mut buf = [0u8; 65536];
     for _ in 0..BURST {
-        let n = sock
-            .recv(&mut buf)
+        let (n, from) = sock
+            .recv_from(&mut buf)
             .expect("every answer of the burst arrives");
+        assert_eq!(from, addr, "the answer's source");
         let id = u16::from_be_bytes([buf[0], buf[1]]);
         assert!(
             id < BURST && !seen[id as usize],
