@@ -7,6 +7,9 @@
 # server and its children, from /proc) and of raw queries per second, and dermaga's ratios to
 # the better of NSD and Knot.
 #
+# Response rate limiting is off in all three: NSD with `rrl-ratelimit: 0`, Knot without its
+# rrl module, dermaga without `--rrl-ratelimit`.
+#
 # On 2 cores dnsperf, not the server, limits raw qps; compare per CPU-second (design.md).
 # Env: RATE=N offers every server the same fixed load of N queries/s (dnsperf -Q) instead of
 # dnsperf's maximum, so that per-CPU-second figures compare equal work at equal arrival rates.

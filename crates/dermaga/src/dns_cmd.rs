@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use dermaga_dns::{DnsConfig, NotifyTarget, TransferAcl, TsigKey, ZoneSource};
+use dermaga_dns::{DnsConfig, NotifyTarget, RateLimit, TransferAcl, TsigKey, ZoneSource};
 
 const USAGE: &str = "\
 usage:
@@ -32,6 +32,19 @@ options:
   --key NAME:ALGORITHM:SECRET a TSIG key (algorithm hmac-sha256, secret in base64)
   --allow-transfer ZONE=NET[:KEY]   let NET (address or CIDR) transfer ZONE, signed with KEY
   --notify ZONE=ADDR:PORT[:KEY]     NOTIFY this secondary when ZONE's serial changes
+  --rrl-ratelimit N           response rate limiting (UDP), as NSD's rrl-ratelimit: N
+                              responses per second per client network and answer; over it,
+                              drop (default 0: off; with -c, the file's setting, NSD's 200)
+  --rrl-slip N                over the limit, every Nth response goes out truncated (TC) so
+                              the client can retry over TCP; 0 none, 1 all (default 2)
+  --rrl-ipv4-prefix-length N  client networks for RRL: IPv4 /N (default 24)
+  --rrl-ipv6-prefix-length N  client networks for RRL: IPv6 /N (default 64)
+  --rrl-whitelist ZONE=TYPE   answers of TYPE (nxdomain, error, referral, any, rrsig,
+                              wildcard, nodata, dnskey, positive, all) in ZONE get the
+                              whitelist limit (repeatable; nsd.conf's zone rrl-whitelist)
+  --rrl-whitelist-ratelimit N the limit for whitelisted answers (default 2000; 0: none)
+  --rrl-size N                buckets in each UDP worker's RRL table (default 1000000,
+                              at most 268435456)
 
 signals: SIGHUP reloads zones whose files changed (a zone that fails keeps its previous
 version), SIGTERM and SIGINT stop.
@@ -197,6 +210,7 @@ fn serve(args: &[String]) -> ExitCode {
     let mut notifies: Vec<(String, String)> = Vec::new();
     let mut pidfile = None;
     let mut conf_file: Option<PathBuf> = None;
+    let mut rrl_args: Vec<(&str, &str)> = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let r: Result<(), String> = (|| {
@@ -235,6 +249,13 @@ fn serve(args: &[String]) -> ExitCode {
                     notifies.push((z.to_string(), rest.to_string()));
                 }
                 "-c" | "--config" => conf_file = Some(PathBuf::from(value(args, &mut i)?)),
+                a @ ("--rrl-ratelimit"
+                | "--rrl-slip"
+                | "--rrl-ipv4-prefix-length"
+                | "--rrl-ipv6-prefix-length"
+                | "--rrl-whitelist"
+                | "--rrl-whitelist-ratelimit"
+                | "--rrl-size") => rrl_args.push((a, value(args, &mut i)?)),
                 a => return Err(format!("unknown argument {a}\n{USAGE}")),
             }
             Ok(())
@@ -260,6 +281,12 @@ fn serve(args: &[String]) -> ExitCode {
                 }
             }
             Err(code) => return code,
+        }
+    }
+    if !rrl_args.is_empty() {
+        match rate_limit(config.server.rate_limit.take(), &rrl_args) {
+            Ok(r) => config.server.rate_limit = Some(r),
+            Err(e) => return fail(e),
         }
     }
     if config.zones.is_empty() {
@@ -323,6 +350,41 @@ fn serve(args: &[String]) -> ExitCode {
     }
     server.run_until_signalled();
     ExitCode::SUCCESS
+}
+
+/// The `--rrl-*` options applied over `base` (nsd.conf's settings, or NSD's defaults with
+/// rate limiting off).
+fn rate_limit(base: Option<RateLimit>, args: &[(&str, &str)]) -> Result<RateLimit, String> {
+    let mut r = base.unwrap_or(RateLimit {
+        ratelimit: 0,
+        ..RateLimit::nsd_defaults()
+    });
+    for (flag, v) in args {
+        let number = |max: u32| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("{flag} {v}: expected a number from 0 to {max}"))
+        };
+        match *flag {
+            "--rrl-ratelimit" => r.ratelimit = number(u32::MAX)?,
+            "--rrl-slip" => r.slip = number(u32::MAX)?,
+            "--rrl-ipv4-prefix-length" => r.ipv4_prefix_length = number(32)? as u8,
+            "--rrl-ipv6-prefix-length" => r.ipv6_prefix_length = number(128)? as u8,
+            "--rrl-whitelist-ratelimit" => r.whitelist_ratelimit = number(u32::MAX)?,
+            "--rrl-whitelist" => {
+                let (zone, kind) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("{flag} {v}: expected ZONE=TYPE"))?;
+                let zone = parse_name(zone).map_err(|e| format!("{flag} {v}: {e}"))?;
+                r.whitelist
+                    .add(&zone, kind)
+                    .map_err(|e| format!("{flag} {v}: {e}"))?;
+            }
+            _ => r.size = number(dermaga_dns::rrl::MAX_SIZE as u32)? as usize,
+        }
+    }
+    Ok(r)
 }
 
 /// `NET[:KEY]`, where NET may be an IPv6 address or a CIDR.

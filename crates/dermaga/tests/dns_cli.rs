@@ -374,6 +374,24 @@ fn bad_command_lines_get_clear_errors() {
         (&["dns", "check", "--what", zone], "unknown option --what"),
         (&["dns", "check", missing], "missing.zone"),
         (&["dns", "reload", "--pidfile", missing], "pid file"),
+        (
+            &["dns", "--zone", zone, "--rrl-ipv4-prefix-length", "33"],
+            "--rrl-ipv4-prefix-length 33: expected a number from 0 to 32",
+        ),
+        (
+            &["dns", "--zone", zone, "--rrl-ratelimit", "many"],
+            "--rrl-ratelimit many: expected a number",
+        ),
+        (
+            &[
+                "dns",
+                "--zone",
+                zone,
+                "--rrl-whitelist",
+                "example.org=often",
+            ],
+            "--rrl-whitelist example.org=often: rrl-whitelist: unknown type 'often'",
+        ),
     ];
     for (args, want) in cases {
         let out = dermaga(args);
@@ -388,4 +406,54 @@ fn bad_command_lines_get_clear_errors() {
         !Path::new(pidfile).exists(),
         "a server that failed to start leaves no pid file"
     );
+}
+
+#[test]
+fn rrl_flags_limit_a_flood_and_slip_truncated_answers() {
+    let dir = TempDir::new("rrl");
+    let zone = dir.write("example.org.zone", &zone_text(1, ""));
+    let pidfile = dir.path().join("dns.pid");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = Server::start(
+        &[
+            "dns",
+            "--listen",
+            &listen,
+            "--zone",
+            zone.to_str().unwrap(),
+            "--pidfile",
+            pidfile.to_str().unwrap(),
+            "--workers",
+            "1",
+            "--rrl-ratelimit",
+            "5",
+            "--rrl-slip",
+            "1",
+        ],
+        &pidfile,
+        port,
+    );
+    // 500 queries for one name at up to 5,000 a second: a hundred times the limit. With slip 1
+    // every answer over the limit goes out truncated, so none is lost.
+    let queries = dir.write("queries", "www.example.org A\n");
+    let out = Command::new("dnsperf")
+        .args(["-s", "127.0.0.1", "-p", &port.to_string(), "-d"])
+        .arg(&queries)
+        .args(["-n", "500", "-Q", "5000", "-t", "1", "-c", "1"])
+        .output()
+        .expect("dnsperf runs (scripts/test.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+    };
+    assert_eq!(count("Queries completed:"), Some(500), "{text}");
+    assert_eq!(count("Queries lost:"), Some(0), "{text}");
+    // The flow is still over its limit (its average halves each second): dig gets TC.
+    let out = dig(port, &["+ignore", "+tries=1", "www.example.org", "A"]);
+    assert!(out.contains(" tc"), "{out}");
+    assert!(out.contains("ANSWER: 0"), "{out}");
+    drop(server);
 }

@@ -2,7 +2,7 @@
 //! benchmarking the server without building the whole binary:
 //! `cargo run --release -p dermaga-dns --example serve -- dns --listen 127.0.0.1:5353 --zone ORIGIN=FILE --workers 1`
 
-use dermaga_dns::{DnsConfig, ZoneSource};
+use dermaga_dns::{DnsConfig, RateLimit, ZoneSource};
 
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
@@ -22,6 +22,14 @@ fn main() {
                     .split_once('=')
                     .map(|(o, _)| dermaga_dns::parse_name(o).expect("origin"));
                 config.zones.push(src);
+            }
+            "--rrl-ratelimit" => {
+                let mut r = config
+                    .server
+                    .rate_limit
+                    .unwrap_or(RateLimit::nsd_defaults());
+                r.ratelimit = v.parse().expect("a number");
+                config.server.rate_limit = Some(r);
             }
             other => panic!("unknown option {other}"),
         }

@@ -8,11 +8,13 @@
 //! How a query travels:
 //!
 //! - [`server`]: one blocking thread per UDP worker (`SO_REUSEPORT`, `recvmmsg`/`sendmmsg`,
-//!   buffers reused for the thread's life); TCP and transfers on a small tokio runtime.
+//!   buffers reused for the thread's life, equal responses to one peer as one UDP GSO send);
+//!   TCP and transfers on a small tokio runtime.
 //! - [`message`]: the query parsed in place; the response written by a builder with its own
 //!   name compression into the reused buffer.
 //! - [`answer`]: the answer logic over a [`ZoneSet`] read lock-free through `arc-swap`.
 //! - [`zone`]: the zone index — every name one hash lookup away, RRsets precompiled to wire.
+//! - [`rrl`]: response rate limiting on UDP, as NSD's `rrl-*` options configure it.
 //! - [`xfr`], [`tsig`]: AXFR/IXFR out, NOTIFY, allow-transfer lists, HMAC-SHA256 TSIG.
 //! - [`service`]: [`start`] a server from a [`DnsConfig`] (or an nsd.conf through
 //!   [`DnsConfig::from_nsd_conf`]); reload changed files; edit zones through a [`DnsHandle`].
@@ -40,9 +42,11 @@ pub mod zonefile;
 pub mod answer;
 pub mod cache;
 pub mod message;
+pub mod rrl;
 pub mod server;
 pub mod service;
 pub mod tsig;
+mod udp;
 pub mod wire;
 pub mod xfr;
 pub mod zone;
@@ -53,6 +57,7 @@ use bytes::Bytes;
 use domain::base::Name;
 
 pub use answer::{respond, AnswerConfig, Outcome, Transport, ZoneSet};
+pub use rrl::RateLimit;
 pub use server::{Server, ServerConfig};
 pub use service::{
     block_signals, signal_reload, start, DnsConfig, DnsError, DnsHandle, DnsServer, ZoneSource,

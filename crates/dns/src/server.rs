@@ -1,16 +1,14 @@
 //! The network side: blocking UDP workers and the TCP listener.
 //!
-//! UDP is the hot path: one OS thread per worker, each with its own `SO_REUSEPORT` socket,
-//! reading and answering batches with `recvmmsg`/`sendmmsg` into buffers reused for the life
-//! of the thread, with no async runtime in between. TCP (length-prefixed messages, several per
+//! UDP is the hot path ([`crate::udp`]): one OS thread per worker, each with its own
+//! `SO_REUSEPORT` socket, reading and answering batches with `recvmmsg`/`sendmmsg` into
+//! buffers reused for the life of the thread, with no async runtime in between. TCP (length-prefixed messages, several per
 //! connection, an idle timeout) and zone transfers run on a small tokio runtime of their own.
 //! Both read the zones through one [`ArcSwap`], so a reload swaps them without a lock and
 //! without dropping a query.
 
 use std::io;
-use std::mem::MaybeUninit;
-use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -22,15 +20,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::answer::{respond, AnswerConfig, Outcome, Transport, ZoneSet};
-use crate::cache::ResponseCache;
+use crate::rrl::RateLimit;
+use crate::udp::{bind_udp, udp_worker};
 use crate::xfr::{self, TransferPolicy};
-
-/// How long a blocked UDP worker waits before it looks at the stop flag.
-const UDP_WAKE: Duration = Duration::from_millis(200);
-/// Datagrams read (and answered) per system call.
-const BATCH: usize = 32;
-/// The largest query datagram read; anything longer is cut and then fails to parse.
-const QUERY_MAX: usize = 4096;
 
 /// What a server listens on and how it answers.
 #[derive(Clone, Debug)]
@@ -44,6 +36,8 @@ pub struct ServerConfig {
     pub tcp_idle: Duration,
     /// Who may transfer which zone, and whom to NOTIFY.
     pub transfer: TransferPolicy,
+    /// Response rate limiting on UDP (None, or a `ratelimit` of 0: off).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +48,7 @@ impl Default for ServerConfig {
             answer: AnswerConfig::default(),
             tcp_idle: Duration::from_secs(10),
             transfer: TransferPolicy::default(),
+            rate_limit: None,
         }
     }
 }
@@ -97,10 +92,11 @@ impl Server {
             let zones = zones.clone();
             let stop = stop.clone();
             let cfg = config.answer;
+            let rate_limit = config.rate_limit.clone();
             udp.push(
                 std::thread::Builder::new()
                     .name(format!("dns-udp-{i}"))
-                    .spawn(move || udp_worker(sock, zones, cfg, stop))?,
+                    .spawn(move || udp_worker(sock, zones, cfg, rate_limit, stop))?,
             );
         }
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -193,22 +189,6 @@ impl Drop for Server {
     }
 }
 
-fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_reuse_port(true)?;
-    s.set_reuse_address(true)?;
-    s.set_read_timeout(Some(UDP_WAKE))?;
-    // Room for bursts: the kernel default drops under load generators.
-    let _ = s.set_recv_buffer_size(4 << 20);
-    let _ = s.set_send_buffer_size(4 << 20);
-    s.bind(&addr.into())
-        .map_err(|e| io::Error::new(e.kind(), format!("udp {addr}: {e}")))?;
-    Ok(s.into())
-}
-
 fn bind_tcp(addr: SocketAddr) -> io::Result<StdTcpListener> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
@@ -220,120 +200,6 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<StdTcpListener> {
         .map_err(|e| io::Error::new(e.kind(), format!("tcp {addr}: {e}")))?;
     s.listen(1024)?;
     Ok(s.into())
-}
-
-/// One UDP worker: read a batch, answer each datagram into its reused buffer, send the batch.
-fn udp_worker(
-    sock: UdpSocket,
-    zones: Arc<ArcSwap<ZoneSet>>,
-    cfg: AnswerConfig,
-    stop: Arc<AtomicBool>,
-) {
-    let fd = sock.as_raw_fd();
-    let mut cache = ResponseCache::new();
-    let mut inbuf = vec![[0u8; QUERY_MAX]; BATCH];
-    let mut outbuf: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(16 * 1024)).collect();
-    // SAFETY: all-zero bytes are valid values for these plain C structs.
-    let mut addrs: Vec<libc::sockaddr_storage> =
-        vec![unsafe { MaybeUninit::zeroed().assume_init() }; BATCH];
-    let mut iov_in: Vec<libc::iovec> = Vec::with_capacity(BATCH);
-    for b in inbuf.iter_mut() {
-        iov_in.push(libc::iovec {
-            iov_base: b.as_mut_ptr().cast(),
-            iov_len: QUERY_MAX,
-        });
-    }
-    let mut hdr_in: Vec<libc::mmsghdr> =
-        vec![unsafe { MaybeUninit::zeroed().assume_init() }; BATCH];
-    let mut iov_out: Vec<libc::iovec> = vec![
-        libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0
-        };
-        BATCH
-    ];
-    let mut hdr_out: Vec<libc::mmsghdr> =
-        vec![unsafe { MaybeUninit::zeroed().assume_init() }; BATCH];
-    while !stop.load(Ordering::Relaxed) {
-        for i in 0..BATCH {
-            let h = &mut hdr_in[i].msg_hdr;
-            h.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
-            h.msg_iov = &mut iov_in[i];
-            h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
-            h.msg_flags = 0;
-            hdr_in[i].msg_len = 0;
-        }
-        // SAFETY: every header points at live buffers of the stated sizes owned by this frame.
-        let n = unsafe {
-            libc::recvmmsg(
-                fd,
-                hdr_in.as_mut_ptr(),
-                BATCH as u32,
-                libc::MSG_WAITFORONE,
-                std::ptr::null_mut(),
-            )
-        };
-        if n <= 0 {
-            continue; // timeout (stop check), EINTR, or a transient error
-        }
-        let n = n as usize;
-        cache.use_zones(&zones.load_full());
-        let mut m = 0;
-        for i in 0..n {
-            let len = hdr_in[i].msg_len as usize;
-            let out = &mut outbuf[i];
-            match cache.respond(&inbuf[i][..len], Transport::Udp, &cfg, out) {
-                Outcome::Reply(rlen) => {
-                    iov_out[m] = libc::iovec {
-                        iov_base: out.as_mut_ptr().cast(),
-                        iov_len: rlen,
-                    };
-                    let h = &mut hdr_out[m].msg_hdr;
-                    h.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-                    h.msg_namelen = hdr_in[i].msg_hdr.msg_namelen;
-                    h.msg_iov = &mut iov_out[m];
-                    h.msg_iovlen = 1;
-                    h.msg_control = std::ptr::null_mut();
-                    h.msg_controllen = 0;
-                    h.msg_flags = 0;
-                    m += 1;
-                }
-                // Transfers and NOTIFY are TCP's business; NOTIFY to a primary is refused there.
-                Outcome::Transfer | Outcome::Notify => {
-                    let q = &inbuf[i][..len];
-                    let rlen = xfr::refuse(q, out);
-                    if rlen > 0 {
-                        iov_out[m] = libc::iovec {
-                            iov_base: out.as_mut_ptr().cast(),
-                            iov_len: rlen,
-                        };
-                        let h = &mut hdr_out[m].msg_hdr;
-                        h.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-                        h.msg_namelen = hdr_in[i].msg_hdr.msg_namelen;
-                        h.msg_iov = &mut iov_out[m];
-                        h.msg_iovlen = 1;
-                        m += 1;
-                    }
-                }
-                Outcome::Drop => {}
-            }
-        }
-        let mut sent = 0;
-        while sent < m {
-            // SAFETY: headers sent..m point at live buffers filled above.
-            let r =
-                unsafe { libc::sendmmsg(fd, hdr_out[sent..].as_mut_ptr(), (m - sent) as u32, 0) };
-            if r <= 0 {
-                // A datagram the kernel will not take (say, an unreachable peer): skip it.
-                sent += 1;
-            } else {
-                sent += r as usize;
-            }
-        }
-    }
 }
 
 async fn tcp_accept(

@@ -33,6 +33,7 @@ use domain::rdata::{Soa, ZoneRecordData};
 
 use crate::answer::ZoneSet;
 use crate::nsdconf::{AclAddress, AclKey, NsdConf};
+use crate::rrl::RateLimit;
 use crate::server::{Server, ServerConfig};
 use crate::tsig::TsigKey;
 use crate::wire;
@@ -100,12 +101,24 @@ impl DnsConfig {
                 "minimal-responses: no: dermaga always answers minimally (as with yes)".into(),
             );
         }
-        if s.rrl.ratelimit != 0 {
+        if s.rrl.size as usize > crate::rrl::MAX_SIZE {
             notes.push(format!(
-                "rrl-ratelimit: {}: response rate limiting is not implemented; answering without it",
-                s.rrl.ratelimit
+                "rrl-size: {}: dermaga's tables hold at most {} buckets; using that",
+                s.rrl.size,
+                crate::rrl::MAX_SIZE
             ));
         }
+        // As NSD: on unless `rrl-ratelimit: 0` (Debian's NSD has it on at 200 per second);
+        // kept when off, so that a command-line limit starts from the file's other settings.
+        config.server.rate_limit = Some(RateLimit {
+            ratelimit: s.rrl.ratelimit,
+            slip: s.rrl.slip,
+            ipv4_prefix_length: s.rrl.ipv4_prefix_length,
+            ipv6_prefix_length: s.rrl.ipv6_prefix_length,
+            whitelist_ratelimit: s.rrl.whitelist_ratelimit,
+            size: s.rrl.size as usize,
+            whitelist: Default::default(),
+        });
         let mut keys: HashMap<String, Arc<TsigKey>> = HashMap::new();
         for k in &conf.keys {
             let key = TsigKey::from_secret(&k.name, &k.algorithm, &k.secret)
@@ -155,6 +168,13 @@ impl DnsConfig {
                     addr: SocketAddr::new(ip, n.port.unwrap_or(53)),
                     key,
                 });
+            }
+            for kind in &z.rrl_whitelist {
+                if let Some(r) = config.server.rate_limit.as_mut() {
+                    r.whitelist
+                        .add(&z.name, kind)
+                        .map_err(|e| format!("{}: {e}", z.location))?;
+                }
             }
             config.zones.push(src);
         }

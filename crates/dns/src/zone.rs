@@ -32,6 +32,7 @@ pub mod rtype {
     pub const DS: u16 = 43;
     pub const RRSIG: u16 = 46;
     pub const NSEC: u16 = 47;
+    pub const DNSKEY: u16 = 48;
     pub const NSEC3: u16 = 50;
     pub const NSEC3PARAM: u16 = 51;
     pub const TSIG: u16 = 250;

@@ -308,3 +308,44 @@ fn includes_missing_and_looping() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn rrl_whitelist_per_zone_and_from_patterns() {
+    let conf = read(
+        "pattern:\n name: p\n rrl-whitelist: nxdomain\n\
+         zone:\n name: a.test\n zonefile: a\n rrl-whitelist: Positive\n include-pattern: p\n\
+         zone:\n name: b.test\n zonefile: b\n",
+    );
+    assert_eq!(conf.zones[0].rrl_whitelist, ["positive", "nxdomain"]);
+    assert!(conf.zones[1].rrl_whitelist.is_empty());
+    assert!(conf.warnings.is_empty(), "{:?}", conf.warnings);
+    assert_eq!(
+        errors("zone:\n name: a.test\n zonefile: a\n rrl-whitelist: sometimes\n"),
+        ["/etc/nsd/t.conf:4:17: rrl-whitelist: unknown type 'sometimes' (one of nxdomain, error, referral, any, rrsig, wildcard, nodata, dnskey, positive, all)"]
+    );
+    // nsd.conf's rrl-* reach the server's configuration, the whitelist included.
+    let conf = read(
+        "server:\n rrl-ratelimit: 50\n rrl-slip: 3\n rrl-ipv4-prefix-length: 16\n rrl-size: 999\n\
+         zone:\n name: a.test\n zonefile: a\n rrl-whitelist: positive\n",
+    );
+    let (config, _) = dermaga_dns::DnsConfig::from_nsd_conf(&conf).unwrap();
+    let r = config.server.rate_limit.expect("rate limiting on");
+    assert_eq!(
+        (
+            r.ratelimit,
+            r.slip,
+            r.ipv4_prefix_length,
+            r.ipv6_prefix_length,
+            r.size
+        ),
+        (50, 3, 16, 64, 999)
+    );
+    assert!(!r.whitelist.is_empty());
+    // A table past dermaga's cap is named in a note, not silently cut.
+    let conf = read("server:\n rrl-size: 300000000\n");
+    let (_, notes) = dermaga_dns::DnsConfig::from_nsd_conf(&conf).unwrap();
+    assert!(
+        notes.iter().any(|n| n.starts_with("rrl-size: 300000000:")),
+        "{notes:?}"
+    );
+}

@@ -151,3 +151,126 @@ fn idle_tcp_connections_are_closed() {
     assert_eq!(s.read(&mut buf).expect("closed, not timed out"), 0);
     server.stop();
 }
+
+/// A query for `name` (dotted, absolute) of type `qtype` with ID `id`, no EDNS.
+fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.trim_end_matches('.').split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.push(0);
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&[0, 1]);
+    m
+}
+
+#[test]
+fn a_burst_from_one_client_gets_every_answer_as_a_datagram_of_its_own() {
+    // Equal-size answers to one client in one batch leave the server as one UDP GSO send; the
+    // client must still read them one datagram each, whole, each with its own ID.
+    burst("127.0.0.1:0", [127, 0, 0, 1]);
+}
+
+#[test]
+fn a_server_on_a_wildcard_address_answers_from_the_address_asked() {
+    // Bound to 0.0.0.0, asked at 127.0.0.2 by a client on 127.0.0.1: the kernel's route would
+    // pick 127.0.0.1 as the source, and dig drops an answer from an address it did not ask.
+    let dir = TempDir::new("wildcard");
+    let file = dir.write("example.com.zone", ZONE);
+    let mut config = DnsConfig::default();
+    config.server.listen.push("0.0.0.0:0".parse().unwrap());
+    config.server.udp_workers = 1;
+    config.zones.push(ZoneSource::file(file));
+    let server = dermaga_dns::start(config).expect("server starts");
+    let port = server.local_addrs()[0].port().to_string();
+    for ip in ["@127.0.0.2", "@127.0.0.3"] {
+        let out = common::run(
+            "dig",
+            &[
+                ip,
+                "-p",
+                &port,
+                "+time=2",
+                "+tries=1",
+                "mail.example.com",
+                "A",
+            ],
+        );
+        assert_eq!(status(&out), "NOERROR", "{ip}: {out}");
+        assert!(out.contains("192.0.2.25"), "{ip}: {out}");
+    }
+    server.stop();
+    // And a burst (GSO sends) to a wildcard-bound server carries the source address too.
+    burst("0.0.0.0:0", [127, 0, 0, 2]);
+}
+
+/// Serves ZONE on `listen`, sends a burst of queries to `ask` at its port from one client
+/// socket on 127.0.0.1, and checks every answer arrives alone, whole and from `ask`.
+fn burst(listen: &str, ask: [u8; 4]) {
+    let dir = TempDir::new("burst");
+    let file = dir.write("example.com.zone", ZONE);
+    let mut config = DnsConfig::default();
+    config.server.listen.push(listen.parse().unwrap());
+    config.server.udp_workers = 1;
+    config.zones.push(ZoneSource::file(file));
+    let server = dermaga_dns::start(config).expect("server starts");
+    let addr = std::net::SocketAddr::from((ask, server.local_addrs()[0].port()));
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    sock.set_recv_buffer_size(4 << 20).unwrap();
+    sock.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    let sock: std::net::UdpSocket = sock.into();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    // The answers one at a time first: what each of the burst's must equal but for the ID.
+    let single = |q: &[u8]| {
+        sock.send_to(q, addr).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, from) = sock.recv_from(&mut buf).expect("an answer");
+        assert_eq!(from, addr, "the answer's source");
+        buf[..n].to_vec()
+    };
+    let aaaa = single(&query(1, "aaaa.wild.example.com", 1));
+    let bbbb = single(&query(2, "bbbb.wild.example.com", 1));
+    let big = single(&query(3, "big.example.com", 16));
+    assert_eq!(aaaa.len(), bbbb.len(), "two answers of one size");
+    assert_ne!(big.len(), aaaa.len(), "and one of another size");
+    // Few enough to fit the default socket buffers (rmem_default 212,992) whole.
+    const BURST: u16 = 120;
+    for id in 0..BURST {
+        let q = match id % 3 {
+            0 => query(id, "aaaa.wild.example.com", 1),
+            1 => query(id, "bbbb.wild.example.com", 1),
+            _ => query(id, "big.example.com", 16),
+        };
+        sock.send_to(&q, addr).unwrap();
+    }
+    let mut seen = vec![false; BURST as usize];
+    let mut buf = [0u8; 65536];
+    for _ in 0..BURST {
+        let (n, from) = sock
+            .recv_from(&mut buf)
+            .expect("every answer of the burst arrives");
+        assert_eq!(from, addr, "the answer's source");
+        let id = u16::from_be_bytes([buf[0], buf[1]]);
+        assert!(
+            id < BURST && !seen[id as usize],
+            "ID {id} answered twice or unasked"
+        );
+        seen[id as usize] = true;
+        let want = match id % 3 {
+            0 => &aaaa,
+            1 => &bbbb,
+            _ => &big,
+        };
+        assert_eq!(&buf[2..n], &want[2..], "answer to ID {id}");
+    }
+    server.stop();
+}

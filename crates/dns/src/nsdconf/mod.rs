@@ -1,9 +1,9 @@
 //! nsd.conf: NSD's configuration format, as NSD users have it (nsd.conf(5) of NSD 4).
 //!
 //! Read: `server:` (ip-address/interface, port, zonesdir, pidfile, server-count,
-//! minimal-responses, rrl-*), `zone:` (name, zonefile, notify, provide-xfr, include-pattern),
-//! `pattern:` (the zone options plus name), `key:` (name, algorithm, secret) and `include:`
-//! (glob patterns, anywhere). Every other option NSD knows is accepted and named in a warning,
+//! minimal-responses, rrl-*), `zone:` (name, zonefile, notify, provide-xfr, include-pattern,
+//! rrl-whitelist), `pattern:` (the zone options plus name), `key:` (name, algorithm, secret)
+//! and `include:` (glob patterns, anywhere). Every other option NSD knows is accepted and named in a warning,
 //! since dermaga does not use it; an option NSD does not know is an error. Errors and warnings
 //! carry file:line:column. This module does not use anything outside the file: it does not
 //! check that zone files exist (the loader reports that).

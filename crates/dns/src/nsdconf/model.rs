@@ -103,6 +103,9 @@ pub struct ZoneConfig {
     pub notify: Vec<AclEntry>,
     /// `provide-xfr:`: who may transfer the zone.
     pub provide_xfr: Vec<AclEntry>,
+    /// `rrl-whitelist:`: answer kinds that get `rrl-whitelist-ratelimit` (lowercased, each
+    /// one of [`crate::rrl::KINDS`]).
+    pub rrl_whitelist: Vec<String>,
     pub location: SourceLocation,
 }
 

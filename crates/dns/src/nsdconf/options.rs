@@ -121,6 +121,7 @@ const ZONE_USED: &[&str] = &[
     "notify",
     "provide-xfr",
     "include-pattern",
+    "rrl-whitelist",
 ];
 
 /// Zone options NSD knows that dermaga does not use (mostly those of a secondary).
@@ -140,7 +141,6 @@ const ZONE_UNUSED: &[&str] = &[
     "notify-retry",
     "outgoing-interface",
     "request-xfr",
-    "rrl-whitelist",
     "size-limit-xfr",
     "store-ixfr",
     "verifier",

@@ -194,6 +194,7 @@ enum ZoneItem {
     Notify(Vec<(String, SourceLocation)>, SourceLocation),
     ProvideXfr(Vec<(String, SourceLocation)>, SourceLocation),
     IncludePattern(String, SourceLocation),
+    RrlWhitelist(String),
 }
 
 /// A zone or pattern as written, before patterns are merged.
@@ -595,6 +596,22 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
                                 .push(ZoneItem::IncludePattern(v.clone(), at.clone()));
                         }
                     }
+                    "rrl-whitelist" => {
+                        if let Some((v, at)) = one_value(s, &mut errors) {
+                            let kind = v.to_ascii_lowercase();
+                            if crate::rrl::KINDS.contains(&kind.as_str()) {
+                                z.items.push(ZoneItem::RrlWhitelist(kind));
+                            } else {
+                                errors.push(err(
+                                    at,
+                                    format!(
+                                        "rrl-whitelist: unknown type '{v}' (one of {})",
+                                        crate::rrl::KINDS.join(", ")
+                                    ),
+                                ));
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -641,6 +658,7 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
         let mut zonefile: Option<(String, SourceLocation)> = None;
         let mut notify = Vec::new();
         let mut provide = Vec::new();
+        let mut rrl_whitelist = Vec::new();
         let mut todo: Vec<ZoneItem> = z.items.iter().rev().cloned().collect();
         let mut expanded = 0;
         while let Some(item) = todo.pop() {
@@ -648,6 +666,7 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
                 ZoneItem::Zonefile(f, at) => zonefile = Some((f, at)),
                 ZoneItem::Notify(v, at) => notify.push((v, at)),
                 ZoneItem::ProvideXfr(v, at) => provide.push((v, at)),
+                ZoneItem::RrlWhitelist(kind) => rrl_whitelist.push(kind),
                 ZoneItem::IncludePattern(pname, pat_at) => {
                     expanded += 1;
                     if expanded > 64 {
@@ -705,6 +724,7 @@ fn interpret(r: Reader, top: &Path) -> Result<NsdConf, ConfErrors> {
             zonefile,
             notify,
             provide_xfr,
+            rrl_whitelist,
             location: at,
         });
     }
