@@ -103,6 +103,8 @@ pub struct Worker {
     pub bufsize: usize,
     pub stop: watch::Receiver<u8>,
     pub live: std::cell::Cell<u32>,
+    /// HTTP/2 connections to servers, shared by this thread's requests.
+    pub h2: crate::h2::upstream::Pool,
 }
 
 /// What server selection gives.
@@ -143,6 +145,7 @@ impl Worker {
             bufsize,
             stop,
             live: std::cell::Cell::new(0),
+            h2: Default::default(),
         }
     }
 
@@ -247,6 +250,7 @@ impl Worker {
 
     /// Drops idle connections older than the limit (run periodically).
     pub fn purge_idle(&self) {
+        self.h2.purge();
         let mut idle = self.idle.borrow_mut();
         for list in idle.values_mut() {
             list.retain(|c| c.since.elapsed() <= IDLE_MAX_AGE);

@@ -5,6 +5,7 @@
 
 use std::io::{self, BufRead};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -25,12 +26,14 @@ pub enum Conn {
     Stream(Box<StreamConn>),
 }
 
-/// The session's end of an HTTP/2 stream's in-memory pipe, with the TLS facts of the
-/// connection that carries the stream (for the `ssl_fc*` fetches).
+/// The session's end of an HTTP/2 stream's in-memory pipe: a client's stream, with the TLS
+/// facts of the connection that carries it (for the `ssl_fc*` fetches), or a stream to an
+/// HTTP/2 server (`crate::h2::upstream`), with word of whether the server refused it.
 pub struct StreamConn {
     /// Buffered so that `readable` can wait for bytes without losing them.
     io: BufReader<DuplexStream>,
     tls: Option<Arc<TlsFacts>>,
+    refused: Option<Arc<AtomicBool>>,
 }
 
 impl StreamConn {
@@ -38,6 +41,16 @@ impl StreamConn {
         StreamConn {
             io: BufReader::with_capacity(STREAM_PEEK, io),
             tls,
+            refused: None,
+        }
+    }
+
+    /// A stream to a server; the gateway sets `refused` when the server did not process it.
+    pub fn upstream(io: DuplexStream, refused: Arc<AtomicBool>) -> StreamConn {
+        StreamConn {
+            io: BufReader::with_capacity(STREAM_PEEK, io),
+            tls: None,
+            refused: Some(refused),
         }
     }
 }
@@ -86,6 +99,23 @@ impl Conn {
     /// session to pick its protocol by.
     pub fn alpn(&self) -> Option<&[u8]> {
         self.tls_server().and_then(|c| c.alpn_protocol())
+    }
+
+    /// The protocol a TLS server picked by ALPN.
+    pub fn server_alpn(&self) -> Option<&[u8]> {
+        match self {
+            Conn::TlsClient(t) => t.get_ref().1.alpn_protocol(),
+            _ => None,
+        }
+    }
+
+    /// Whether an HTTP/2 server left this stream unprocessed (REFUSED_STREAM, GOAWAY), so
+    /// that the request may go again.
+    pub fn refused(&self) -> bool {
+        match self {
+            Conn::Stream(s) => s.refused.as_ref().is_some_and(|r| r.load(Relaxed)),
+            _ => false,
+        }
     }
 
     /// Whether this is an HTTP/2 stream's pipe.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 use super::hdrs::HeaderList;
-use super::{connect_server, with_timeout, Buf, Conn};
+use super::{with_timeout, Buf, Conn};
 use crate::config::{Balance, CookieMode, HttpConnMode, Proxy};
 use crate::http1::{self, BodyKind, ChunkedScanner, HeadError, Parsed, RequestHead, ResponseHead};
 use crate::log::{LogRecord, Tm};
@@ -484,20 +484,20 @@ impl Session<'_> {
         loop {
             let server = slist[sidx].clone();
             let target = server.target(self.local.port());
-            let mut conn = None;
-            reused = false;
-            if bodyless && conn_mode == HttpConnMode::KeepAlive {
-                if let Some(c) = self.w.idle_conn(be_idx, server.id) {
-                    conn = Some(c);
-                    reused = true;
-                }
-            }
-            let c = match conn {
-                Some(c) => Ok(c),
-                None => connect_server(&server, target, backend.settings.timeouts.connect).await,
-            };
+            // An HTTP/2 server's stream, an idle HTTP/1 connection, or a new one.
+            let may_reuse = bodyless && conn_mode == HttpConnMode::KeepAlive;
+            let c = crate::h2::upstream::open(
+                self.w,
+                be_idx,
+                &server,
+                target,
+                backend.settings.timeouts.connect,
+                may_reuse,
+            )
+            .await;
             match c {
-                Ok(c) => {
+                Ok((c, r)) => {
+                    reused = r;
                     srv = c;
                     t_connect = t_c.elapsed();
                     crate::check::observe_ok(&server);
@@ -605,6 +605,19 @@ impl Session<'_> {
             match self.read_response_head(&mut srv, &backend, is_head).await {
                 Ok(()) => {}
                 Err(RespErr::Empty) if reused => continue,
+                // An HTTP/2 server refused the stream before processing it: a connection
+                // failure as haproxy counts it (`retry-on conn-failure`, the default).
+                Err(RespErr::Empty)
+                    if srv.refused()
+                        && bodyless
+                        && retries_left > 0
+                        && backend.settings.retry_on.conn_failure =>
+                {
+                    retries_left -= 1;
+                    server.counters.retries.fetch_add(1, Relaxed);
+                    backend.counters.retries.fetch_add(1, Relaxed);
+                    continue;
+                }
                 Err(e) => {
                     server.counters.resp_errors.fetch_add(1, Relaxed);
                     backend.counters.resp_errors.fetch_add(1, Relaxed);
@@ -763,7 +776,7 @@ impl Session<'_> {
         server.counters.bytes_out.fetch_add(sent, Relaxed);
         backend.counters.bytes_out.fetch_add(sent, Relaxed);
         self.fe.counters.bytes_out.fetch_add(sent, Relaxed);
-        if ok && server_keep && self.sbuf.is_empty() {
+        if ok && server_keep && self.sbuf.is_empty() && !srv.is_h2_stream() {
             self.w.park_conn(be_idx, server.id, srv);
         }
         backend.release(&slist, sidx);
