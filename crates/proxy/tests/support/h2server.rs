@@ -2,12 +2,13 @@
 //! cleartext (prior knowledge) or over TLS with ALPN `h2`.
 //!
 //! Every answer is `200` with `x-server: NAME` and `x-conn: N` (which of the server's
-//! connections carried it), and a body `NAME METHOD PATH authority=A te=T\n` followed by the
-//! request body; request trailers come back as response trailers named `x-echo-NAME`.
+//! connections carried it), and a body `NAME METHOD PATH authority=A te=T\n` (A: the
+//! :authority, else the `host` field) followed by the request body; request trailers come back as response trailers named `x-echo-NAME`.
 //! Paths: `/trailers` adds the trailer `x-trailer: NAME`; `/length` answers with a
 //! content-length; `/big/N` answers N bytes; `/empty` ends with the HEADERS frame;
 //! `/refuse-once` is refused (RST_STREAM REFUSED_STREAM) the first time; `/hold/N` is
-//! answered only once N such requests are open at once.
+//! answered only once N such requests are open at once; `/hdrs...` adds a line listing the
+//! request's `x-*` fields, sorted.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -218,7 +219,18 @@ async fn answer(
         "{name} {} {} authority={} te={}\n",
         parts.method,
         parts.uri.path_and_query().map_or("", |p| p.as_str()),
-        parts.uri.authority().map_or("", |a| a.as_str()),
+        // The host the request names, as :authority or as a `host` field (haproxy sends
+        // the latter for HTTP/1.1 clients' origin-form requests).
+        parts.uri.authority().map_or_else(
+            || {
+                parts
+                    .headers
+                    .get("host")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+            },
+            |a| a.as_str()
+        ),
         parts
             .headers
             .get("te")
@@ -226,6 +238,16 @@ async fn answer(
             .unwrap_or("-"),
     )
     .into_bytes();
+    if path.starts_with("/hdrs") {
+        let mut xs: Vec<String> = parts
+            .headers
+            .iter()
+            .filter(|(n, _)| n.as_str().starts_with("x-"))
+            .map(|(n, v)| format!("{}={}", n, v.to_str().unwrap_or("?")))
+            .collect();
+        xs.sort();
+        text.extend_from_slice(format!("{}\n", xs.join(",")).as_bytes());
+    }
     while let Some(d) = body.data().await {
         let d = d?;
         body.flow_control().release_capacity(d.len())?;

@@ -156,22 +156,21 @@ async fn read_request<R: AsyncRead + Unpin>(
     let h = req.headers_mut();
     for f in &head.headers {
         let name = f.name.get(&raw);
-        if NOT_FORWARDED.iter().any(|c| c.eq_ignore_ascii_case(name))
-            || http1::listed_in_connection(&head.headers, &raw, name)
+        let value = f.value.get(&raw);
+        // `te: trailers` is the one TE HTTP/2 carries (RFC 9113 §8.2.2); the session adds it
+        // when the client sent it.
+        let te_trailers = name.eq_ignore_ascii_case(b"te") && value == b"trailers";
+        if !te_trailers
+            && (NOT_FORWARDED.iter().any(|c| c.eq_ignore_ascii_case(name))
+                || http1::listed_in_connection(&head.headers, &raw, name))
         {
             continue;
         }
-        let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name),
-            HeaderValue::from_bytes(f.value.get(&raw)),
-        ) else {
+        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) else {
             return None;
         };
         h.append(n, v);
     }
-    // The session takes trailers in every answer (chunked for HTTP/1.1 clients, trailers
-    // for HTTP/2 ones), and gRPC servers require the client to say so.
-    h.insert(http::header::TE, HeaderValue::from_static("trailers"));
     let is_head = req.method() == Method::HEAD;
     Some((req, head.body, is_head, head.expect_continue))
 }
@@ -211,9 +210,8 @@ fn response_head(
     let status = parts.status.as_u16();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(parts.status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(http1::reason_phrase(status).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    // HTTP/2 has no reason phrase; none is made up (haproxy sends none either).
+    out.extend_from_slice(b" \r\n");
     for (name, value) in &parts.headers {
         header(out, name.as_str().as_bytes(), value.as_bytes());
     }
@@ -274,7 +272,7 @@ mod tests {
         assert_eq!(response_head(&p, true, false, &mut out), Framing::None);
         assert_eq!(
             String::from_utf8_lossy(&out),
-            "HTTP/1.1 200 OK\r\ngrpc-status: 5\r\ncontent-length: 0\r\n\r\n"
+            "HTTP/1.1 200 \r\ngrpc-status: 5\r\ncontent-length: 0\r\n\r\n"
         );
         out.clear();
         let p = parts(http::Response::builder().status(200));
@@ -289,9 +287,6 @@ mod tests {
         out.clear();
         let p = parts(http::Response::builder().status(204));
         assert_eq!(response_head(&p, true, false, &mut out), Framing::None);
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            "HTTP/1.1 204 No Content\r\n\r\n"
-        );
+        assert_eq!(String::from_utf8_lossy(&out), "HTTP/1.1 204 \r\n\r\n");
     }
 }
