@@ -261,3 +261,24 @@ fn health_checks_speak_http2_to_http2_servers() {
     let addr = p.local_addrs("fe")[0];
     assert_eq!(get(addr, "/x").expect("answer").server(), "chk2");
 }
+
+#[test]
+fn tune_h2_max_concurrent_streams_bounds_server_connections_too() {
+    // The server would take 100 streams; dermaga puts at most 2 on each connection.
+    let h = H2Backend::start("h2t", 100);
+    let p = start_proxy(&format!(
+        "global\n    tune.h2.max-concurrent-streams 2\n{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 {} proto h2\n",
+        h.addr
+    ));
+    // Six HTTP/1.1 clients at once (the setting bounds HTTP/2 clients to 2 streams too).
+    let addr = p.local_addrs("fe")[0];
+    let clients: Vec<_> = (0..6)
+        .map(|_| std::thread::spawn(move || get(addr, "/hold/6").map(|r| r.status)))
+        .collect();
+    for c in clients {
+        assert_eq!(c.join().unwrap(), Some(200));
+    }
+    assert_eq!(h.streams(), 6);
+    assert!(h.conns() >= 3, "{} connections", h.conns());
+    assert!(h.max_in_flight.load(std::sync::atomic::Ordering::Relaxed) <= 2);
+}

@@ -64,11 +64,16 @@ pub async fn open(
     may_reuse: bool,
 ) -> io::Result<(Conn, bool)> {
     let v = version(server.opts.proto, server.opts.tls.as_ref());
+    let tuning = &w.shared.config.global.h2;
+    let limit = match tuning.max_concurrent_streams {
+        0 => usize::MAX,
+        n => n as usize,
+    };
     if v != Version::Http1 {
         // Room on an open connection, or on the one being opened (bounded: each round
         // waits for a connection that then exists or failed).
         for _ in 0..4 {
-            if let Some(slot) = w.h2.take(be, server.id) {
+            if let Some(slot) = w.h2.take(be, server.id, limit) {
                 return Ok((stream(w, slot, server, addr), false));
             }
             let opened = w.h2.wait_opening(be, server.id);
@@ -90,7 +95,6 @@ pub async fn open(
     if v == Version::Http1 || (v == Version::ByAlpn && conn.server_alpn() != Some(b"h2")) {
         return Ok((conn, false));
     }
-    let tuning = &w.shared.config.global.h2;
     let (send, state) = with_timeout(timeout, handshake(conn, tuning, w.bufsize)).await?;
     let slot = w.h2.add(be, server.id, send, state);
     Ok((stream(w, slot, server, addr), false))

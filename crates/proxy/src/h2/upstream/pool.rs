@@ -103,13 +103,14 @@ impl Drop for Opening<'_> {
 }
 
 impl Pool {
-    /// A stream slot on an open connection to the server, if one has room.
-    pub fn take(&self, be: usize, sid: u32) -> Option<Slot> {
+    /// A stream slot on an open connection to the server, if one has room: fewer streams
+    /// than the server allows and than `limit` (`tune.h2.max-concurrent-streams`).
+    pub fn take(&self, be: usize, sid: u32, limit: usize) -> Option<Slot> {
         let mut conns = self.conns.borrow_mut();
         let list = conns.get_mut(&(be, sid))?;
         list.retain(|c| !c.state.closed.get());
         list.iter()
-            .find(|c| c.state.streams.get() < c.send.current_max_send_streams())
+            .find(|c| c.state.streams.get() < c.send.current_max_send_streams().min(limit))
             .map(|c| Slot::take(&c.send, &c.state))
     }
 
