@@ -282,3 +282,67 @@ fn tune_h2_max_concurrent_streams_bounds_server_connections_too() {
     assert!(h.conns() >= 3, "{} connections", h.conns());
     assert!(h.max_in_flight.load(std::sync::atomic::Ordering::Relaxed) <= 2);
 }
+
+fn stats_cli(sock: &std::path::Path, cmd: &str) -> String {
+    use std::os::unix::net::UnixStream;
+    let mut s = UnixStream::connect(sock).expect("stats socket");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn logs_stats_and_server_goaway() {
+    let h = H2Backend::start("h2l", 100);
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let dir = tempdir("h2srv-stats");
+    let sock = dir.join("admin.sock");
+    let p = start_proxy(&format!(
+        "global\n    log 127.0.0.1:{} local0\n    stats socket {} level admin\n{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    option httplog\n    log global\n    default_backend be\nbackend be\n    server s1 {} proto h2\n",
+        rx.local_addr().unwrap().port(),
+        sock.display(),
+        h.addr
+    ));
+    let addr = p.local_addrs("fe")[0];
+    assert_eq!(get(addr, "/first").expect("answer").status, 200);
+    // The server answers /goaway, then says GOAWAY: the next request takes a new connection.
+    assert_eq!(get(addr, "/goaway").expect("answer").status, 200);
+    assert_eq!(get(addr, "/after").expect("answer").status, 200);
+    assert_eq!((h.conns(), h.streams()), (2, 3));
+    // httplog names the server and the status as for HTTP/1.1 servers.
+    let mut buf = [0u8; 4096];
+    let mut lines = Vec::new();
+    while lines.len() < 3 {
+        let n = rx.recv(&mut buf).expect("a log line");
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let after = lines
+        .iter()
+        .find(|l| l.contains("GET /after HTTP/1.1"))
+        .expect("log of /after");
+    assert!(
+        after.contains(" fe be/s1 ") && after.contains(" 200 "),
+        "{after}"
+    );
+    // Statistics count the server's answers.
+    let stat = stats_cli(&sock, "show stat");
+    let cols: Vec<&str> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let row: Vec<&str> = stat
+        .lines()
+        .find(|l| l.starts_with("be,s1,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    let col = |name: &str| row[cols.iter().position(|c| *c == name).unwrap()];
+    assert_eq!((col("stot"), col("hrsp_2xx")), ("3", "3"), "{stat}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,7 +7,8 @@
 //! Paths: `/trailers` adds the trailer `x-trailer: NAME`; `/length` answers with a
 //! content-length; `/big/N` answers N bytes; `/empty` ends with the HEADERS frame;
 //! `/refuse-once` is refused (RST_STREAM REFUSED_STREAM) the first time; `/hold/N` is
-//! answered only once N such requests are open at once; `/hdrs...` adds a line listing the
+//! answered only once N such requests are open at once; `/goaway` is answered, then the
+//! connection says GOAWAY; `/hdrs...` adds a line listing the
 //! request's `x-*` fields, sorted.
 
 use std::collections::HashMap;
@@ -167,6 +168,10 @@ async fn serve_conn<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     };
     let in_flight = Arc::new(AtomicUsize::new(0));
     while let Some(Ok((req, respond))) = conn.accept().await {
+        if req.uri().path() == "/goaway" {
+            // Answered, but the connection takes no stream after it.
+            conn.graceful_shutdown();
+        }
         streams.fetch_add(1, Ordering::Relaxed);
         let now = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         max_in_flight.fetch_max(now, Ordering::Relaxed);
