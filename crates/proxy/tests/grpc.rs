@@ -1,6 +1,7 @@
 //! gRPC end to end through dermaga, HTTP/2 on both sides, with real gRPC peers (Debian's
 //! python3-grpcio as client and server, `tests/support/grpc_peer.py`): unary and streaming
-//! calls, large messages, and error statuses in trailers, in cleartext (prior knowledge,
+//! calls (bidirectional ones in ping-pong too), large messages, and error statuses in
+//! trailers, in cleartext (prior knowledge,
 //! `proto h2`) and over TLS (`bind ... ssl alpn h2`, `server ... ssl alpn h2`).
 
 mod support;
@@ -23,7 +24,8 @@ unary-fail PERMISSION_DENIED no entry\n\
 server-stream item0 item1 item2\n\
 server-stream-fail one two RESOURCE_EXHAUSTED enough\n\
 client-stream a+b+c\n\
-bidi X Y Z\n";
+bidi X Y Z\n\
+bidi-pingpong A AB ABB ABBB\n";
 
 fn peer_script() -> String {
     format!("{}/tests/support/grpc_peer.py", env!("CARGO_MANIFEST_DIR"))

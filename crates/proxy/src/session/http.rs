@@ -485,6 +485,7 @@ impl Session<'_> {
             .is_some_and(|v| http1::tokens(v).any(|t| t.eq_ignore_ascii_case(b"trailers")));
         let mut srv: Conn;
         let mut reused;
+        let mut duplex;
         loop {
             let server = slist[sidx].clone();
             let target = server.target(self.local.port());
@@ -583,8 +584,16 @@ impl Session<'_> {
                 return Next::Close;
             }
             body_sent_from_buf = body_part;
+            // Between two HTTP/2 streams the rest of the body flows on its own task while the
+            // answer comes back: a gRPC client may wait for answers before it sends more.
+            duplex = !deferred
+                && has_body
+                && self.cli.is_h2_stream()
+                && srv.is_h2_stream()
+                && self.lend_request_body(&mut srv, body_part);
             // Request body beyond what was in the buffer.
             if !deferred
+                && !duplex
                 && has_body
                 && !self
                     .forward_request_body(&mut srv, buf_start, head_len, body_part)
@@ -769,7 +778,9 @@ impl Session<'_> {
         }
 
         // Response head to the client.
-        let body_done_req = !deferred;
+        // A body still flowing on its own task holds the client's pipe: this stream's
+        // session ends with the answer.
+        let body_done_req = !deferred && !duplex;
         let stopping = shared.stopping.load(Relaxed);
         let client_keep = self.req.wants_keep_alive()
             && conn_mode != HttpConnMode::Close
@@ -1050,6 +1061,33 @@ impl Session<'_> {
             }
             _ => true,
         }
+    }
+
+    /// Starts a task that copies the rest of the request body (after `sent` bytes) from the
+    /// client's stream to the server's, each pipe lending its direction. False if either
+    /// is not a stream's pipe.
+    fn lend_request_body(&mut self, srv: &mut Conn, sent: usize) -> bool {
+        let (Some(rd), Some(wr)) = (self.cli.take_reader(), srv.take_writer()) else {
+            return false;
+        };
+        let body = RequestBody {
+            kind: self.req.body,
+            chunks: self.chunk_state.take(),
+            sent,
+            timeout: self.fe.model.settings.timeouts.client,
+            fe: self.fe.clone(),
+        };
+        let w = self.w.clone();
+        tokio::task::spawn_local(async move {
+            let mut buf = Buf {
+                data: w.take_buf(),
+                start: 0,
+                end: 0,
+            };
+            body.copy(rd, wr, &mut buf).await;
+            w.give_buf(buf.data);
+        });
+        true
     }
 
     async fn read_response_head(
@@ -1389,6 +1427,69 @@ impl Session<'_> {
             return;
         }
         shared.logger.emit(&logs.targets, 6, &self.logline);
+    }
+}
+
+/// A request body that flows on its own task (see `Session::lend_request_body`).
+struct RequestBody {
+    kind: BodyKind,
+    /// The chunked scanner after the bytes that came with the head.
+    chunks: Option<ChunkedScanner>,
+    /// Bytes of the body already sent with the head.
+    sent: usize,
+    timeout: Option<Duration>,
+    fe: Arc<Frontend>,
+}
+
+impl RequestBody {
+    /// Copies the body as `forward_request_body` does; it ends at the body's end or when
+    /// either side goes away (the session then sees a cut request or answer).
+    async fn copy(
+        self,
+        mut rd: super::conn::PipeReader,
+        mut wr: super::conn::PipeWriter,
+        buf: &mut Buf,
+    ) {
+        let counted = |k: usize| {
+            self.fe.counters.bytes_in.fetch_add(k as u64, Relaxed);
+        };
+        match self.kind {
+            BodyKind::Length(n) => {
+                let mut left = n.saturating_sub(self.sent as u64);
+                while left > 0 {
+                    buf.clear();
+                    let max = usize::try_from(left).unwrap_or(usize::MAX);
+                    match with_timeout(self.timeout, buf.read_at_most(&mut rd, max)).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => {
+                            left -= k as u64;
+                            counted(k);
+                            if wr.write_all(buf.pending()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            BodyKind::Chunked => {
+                let Some(mut sc) = self.chunks else { return };
+                while !sc.is_done() {
+                    buf.clear();
+                    match with_timeout(self.timeout, buf.read_from(&mut rd)).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    let Ok(k) = sc.scan(buf.pending()) else {
+                        return;
+                    };
+                    counted(k);
+                    if wr.write_all(&buf.pending()[..k]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 

@@ -9,6 +9,7 @@ with raw bytes as messages, so no protoc is needed).
                                       result
 """
 
+import queue
 import sys
 from concurrent import futures
 
@@ -94,6 +95,26 @@ def call(args):
     print("client-stream", cs(iter([b"a", b"b", b"c"]), timeout=t).decode())
     bd = ch.stream_stream("/%s/Bidi" % SERVICE)
     print("bidi", " ".join(m.decode() for m in bd(iter([b"x", b"y", b"z"]), timeout=t)))
+    # Ping-pong: each message is sent only once the answer to the previous one came back.
+    answers = queue.Queue()
+
+    def pings():
+        yield b"a"
+        while True:
+            m = answers.get()
+            if m is None:
+                return
+            yield m + b"b"
+
+    got = []
+    try:
+        for r in bd(pings(), timeout=10):
+            got.append(r.decode())
+            answers.put(None if len(got) == 4 else r)
+        print("bidi-pingpong", " ".join(got))
+    except grpc.RpcError as e:
+        answers.put(None)
+        print("bidi-pingpong", " ".join(got), e.code().name)
 
 
 if __name__ == "__main__":
