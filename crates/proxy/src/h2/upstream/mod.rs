@@ -5,8 +5,8 @@
 //! logging and statistics stay the HTTP/1 session's.
 //!
 //! Not here: server push (refused in our SETTINGS), CONNECT and websockets to HTTP/2
-//! servers (RFC 8441), and answers that start before the request body ends while the client
-//! still waits for them (the session forwards a request body before it reads the answer).
+//! servers (RFC 8441). Request and answer bodies flow at once only when the client is an
+//! HTTP/2 stream too (the session lends both pipes' directions to a body task).
 
 mod exchange;
 mod pool;
