@@ -33,10 +33,11 @@ const NOT_FORWARDED: [&[u8]; 8] = [
     b"expect",
 ];
 
-/// Where requests go: the scheme and the authority used when the request has no `Host`.
+/// Where requests go: the scheme, and the address that names the authority when the
+/// request has no `Host`.
 pub struct Target {
     pub scheme: Scheme,
-    pub authority: Authority,
+    pub addr: std::net::SocketAddr,
 }
 
 /// Runs one exchange over `slot`. `refused` is set when the server did not process the
@@ -183,7 +184,7 @@ fn target_uri(target_text: &[u8], host: Option<&[u8]>, target: &Target) -> Optio
     }
     let authority = match host {
         Some(h) => Authority::try_from(h).ok()?,
-        None => target.authority.clone(),
+        None => Authority::try_from(target.addr.to_string()).ok()?,
     };
     let path = if target_text.is_empty() {
         PathAndQuery::from_static("/")
@@ -246,7 +247,7 @@ mod tests {
     fn target() -> Target {
         Target {
             scheme: Scheme::HTTP,
-            authority: Authority::from_static("10.0.0.1:8080"),
+            addr: "10.0.0.1:8080".parse().unwrap(),
         }
     }
 

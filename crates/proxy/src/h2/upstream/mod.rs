@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::uri::{Authority, Scheme};
+use http::uri::Scheme;
 
 pub use pool::Pool;
 
@@ -150,9 +150,7 @@ fn target_of(server: &Server, addr: SocketAddr) -> exchange::Target {
     } else {
         Scheme::HTTP
     };
-    let authority = Authority::try_from(addr.to_string().as_str())
-        .unwrap_or_else(|_| Authority::from_static("localhost"));
-    exchange::Target { scheme, authority }
+    exchange::Target { scheme, addr }
 }
 
 /// A health check's connection as the HTTP check sees it: the check's own HTTP/2 connection
