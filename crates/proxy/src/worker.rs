@@ -118,6 +118,10 @@ pub enum Choice {
 }
 
 const MAX_IDLE_PER_SERVER: usize = 512;
+/// Buffers kept for reuse: a session holds two while it forwards, and an HTTP/2 client
+/// connection runs a session per stream (100 streams by default), so a few busy HTTP/2
+/// connections need hundreds; past the bound, buffers are freed (and zeroed when made again).
+const MAX_POOLED_BUFS: usize = 256;
 const IDLE_MAX_AGE: Duration = Duration::from_secs(30);
 
 impl Worker {
@@ -161,7 +165,7 @@ impl Worker {
     pub fn give_buf(&self, b: Vec<u8>) {
         let mut bufs = self.bufs.borrow_mut();
         // A bounded pool: enough for bursts, without pinning memory after one.
-        if bufs.len() < 64 && b.len() == self.bufsize {
+        if bufs.len() < MAX_POOLED_BUFS && b.len() == self.bufsize {
             bufs.push(b);
         }
     }
