@@ -346,3 +346,24 @@ fn logs_stats_and_server_goaway() {
     assert_eq!((col("stot"), col("hrsp_2xx")), ("3", "3"), "{stat}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn servers_added_at_run_time_take_default_server_proto_h2() {
+    let a = H2Backend::start("rt-a", 100);
+    let b = H2Backend::start("rt-b", 100);
+    let p = start_proxy(&format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    default-server proto h2\n    server s0 {}\n",
+        a.addr
+    ));
+    let addr = p.local_addrs("fe")[0];
+    let h = p.handle();
+    assert_eq!(get(addr, "/").expect("answer").server(), "rt-a");
+    // s0 goes; s1 comes at another address and may take the same id: its requests must not
+    // ride the connection to the old address.
+    h.remove_server("be", "s0").unwrap();
+    h.add_server("be", "s1", b.addr, 1).unwrap();
+    for _ in 0..3 {
+        assert_eq!(get(addr, "/").expect("answer").server(), "rt-b");
+    }
+    assert_eq!((b.conns(), b.streams()), (1, 3));
+}

@@ -69,14 +69,15 @@ pub async fn open(
         0 => usize::MAX,
         n => n as usize,
     };
+    let key = (be, server.id, addr);
     if v != Version::Http1 {
         // Room on an open connection, or on the one being opened (bounded: each round
         // waits for a connection that then exists or failed).
         for _ in 0..4 {
-            if let Some(slot) = w.h2.take(be, server.id, limit) {
+            if let Some(slot) = w.h2.take(key, limit) {
                 return Ok((stream(w, slot, server, addr), false));
             }
-            let opened = w.h2.wait_opening(be, server.id);
+            let opened = w.h2.wait_opening(key);
             if !matches!(
                 with_timeout(timeout, async { Ok(opened.await) }).await,
                 Ok(true)
@@ -90,13 +91,13 @@ pub async fn open(
             return Ok((c, true));
         }
     }
-    let _opening = (v != Version::Http1).then(|| w.h2.opening(be, server.id));
+    let _opening = (v != Version::Http1).then(|| w.h2.opening(key));
     let conn = connect_server(server, addr, timeout).await?;
     if v == Version::Http1 || (v == Version::ByAlpn && conn.server_alpn() != Some(b"h2")) {
         return Ok((conn, false));
     }
     let (send, state) = with_timeout(timeout, handshake(conn, tuning, w.bufsize)).await?;
-    let slot = w.h2.add(be, server.id, send, state);
+    let slot = w.h2.add(key, send, state);
     Ok((stream(w, slot, server, addr), false))
 }
 

@@ -4,12 +4,17 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
 use tokio::sync::Notify;
+
+/// A server as the pool knows it: backend index, server id and address (a server removed
+/// at run time may leave its id to a new one elsewhere).
+pub type Key = (usize, u32, SocketAddr);
 
 /// How long a connection without streams stays open for the next request (haproxy's
 /// `pool-purge-delay` default is 5s; idle HTTP/1 connections are kept 30s here).
@@ -81,17 +86,17 @@ impl Drop for Slot {
 /// A worker's HTTP/2 server connections, by (backend index, server id).
 #[derive(Default)]
 pub struct Pool {
-    conns: RefCell<HashMap<(usize, u32), Vec<ServerConn>>>,
+    conns: RefCell<HashMap<Key, Vec<ServerConn>>>,
     /// Connections being opened: requests that find no room wait for them rather than
     /// each opening its own (a burst of streams from one client would otherwise open as
     /// many connections as it has streams).
-    opening: RefCell<HashMap<(usize, u32), Rc<Notify>>>,
+    opening: RefCell<HashMap<Key, Rc<Notify>>>,
 }
 
 /// A connection being opened to a server; waiters are woken when it is dropped.
 pub struct Opening<'a> {
     pool: &'a Pool,
-    key: (usize, u32),
+    key: Key,
     notify: Rc<Notify>,
 }
 
@@ -105,9 +110,9 @@ impl Drop for Opening<'_> {
 impl Pool {
     /// A stream slot on an open connection to the server, if one has room: fewer streams
     /// than the server allows and than `limit` (`tune.h2.max-concurrent-streams`).
-    pub fn take(&self, be: usize, sid: u32, limit: usize) -> Option<Slot> {
+    pub fn take(&self, key: Key, limit: usize) -> Option<Slot> {
         let mut conns = self.conns.borrow_mut();
-        let list = conns.get_mut(&(be, sid))?;
+        let list = conns.get_mut(&key)?;
         list.retain(|c| !c.state.closed.get());
         list.iter()
             .find(|c| c.state.streams.get() < c.send.current_max_send_streams().min(limit))
@@ -115,8 +120,8 @@ impl Pool {
     }
 
     /// Waits for the connection being opened to the server, if one is; false if none is.
-    pub async fn wait_opening(&self, be: usize, sid: u32) -> bool {
-        let n = self.opening.borrow().get(&(be, sid)).cloned();
+    pub async fn wait_opening(&self, key: Key) -> bool {
+        let n = self.opening.borrow().get(&key).cloned();
         match n {
             Some(n) => {
                 n.notified().await;
@@ -127,22 +132,22 @@ impl Pool {
     }
 
     /// Says a connection to the server is being opened, until the result is dropped.
-    pub fn opening(&self, be: usize, sid: u32) -> Opening<'_> {
+    pub fn opening(&self, key: Key) -> Opening<'_> {
         let notify = Rc::new(Notify::new());
-        self.opening.borrow_mut().insert((be, sid), notify.clone());
+        self.opening.borrow_mut().insert(key, notify.clone());
         Opening {
             pool: self,
-            key: (be, sid),
+            key,
             notify,
         }
     }
 
     /// Adds a new connection and takes its first slot.
-    pub fn add(&self, be: usize, sid: u32, send: SendRequest<Bytes>, state: Rc<ConnState>) -> Slot {
+    pub fn add(&self, key: Key, send: SendRequest<Bytes>, state: Rc<ConnState>) -> Slot {
         let slot = Slot::take(&send, &state);
         self.conns
             .borrow_mut()
-            .entry((be, sid))
+            .entry(key)
             .or_default()
             .push(ServerConn { send, state });
         slot
@@ -165,13 +170,5 @@ impl Pool {
     /// Forgets every connection (soft stop): those with streams finish them, then close.
     pub fn clear(&self) {
         self.conns.borrow_mut().clear();
-    }
-
-    /// Open connections to a server (for tests and `show` commands).
-    pub fn connections(&self, be: usize, sid: u32) -> usize {
-        self.conns
-            .borrow()
-            .get(&(be, sid))
-            .map_or(0, |l| l.iter().filter(|c| !c.state.closed.get()).count())
     }
 }
