@@ -89,6 +89,11 @@ fn request_bodies_and_trailers_cross_both_ways() {
         &out[..want.len().min(out.len())]
     );
     assert_eq!(&out.as_bytes()[want.len()..], &up[..]);
+    // A server that answers before taking the body and stops its upload: the client still
+    // gets the answer.
+    let url = format!("http://{addr}/early");
+    let (code, out, err) = curl(&["-sS", "--max-time", "20", "--data-binary", &data, &url]);
+    assert_eq!((code, out.as_str()), (0, "early\n"), "{err}");
     // A large answer, and one with a content-length.
     let (code, out, err) = curl(&[
         "-sS",

@@ -210,6 +210,14 @@ async fn answer(
             return Ok(());
         }
     }
+    if path == "/early" {
+        // Answered without reading the body: once the stream's handles are dropped, h2
+        // stops the upload with RST_STREAM NO_ERROR after the answer (RFC 9113 §8.1).
+        let r = Response::builder().status(200).header("x-server", name);
+        let mut send = respond.send_response(r.body(()).unwrap(), false)?;
+        send.send_data(Bytes::from_static(b"early\n"), true)?;
+        return Ok(());
+    }
     if let Some(n) = path.strip_prefix("/hold/") {
         let want: usize = n.parse().unwrap_or(1);
         let mut rx = held.subscribe();

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 use super::pool::Slot;
 use crate::h2::request::Framing;
-use crate::h2::{request, response};
+use crate::h2::{request, response, StreamEnd};
 use crate::http1::{self, BodyKind, Parsed, RequestHead};
 
 /// How much is read from the pipe at once.
@@ -86,13 +86,16 @@ pub async fn run(
             BodyKind::Chunked => response::unchunk(&mut rd, &mut buf, &mut up).await,
             _ => Ok(()),
         };
-        if r.is_err() {
+        if let Err(StreamEnd::Session(_)) = r {
+            // The session stopped short of the body (its client left): the server learns.
             up.send_reset(Reason::CANCEL);
-            return;
         }
-        // The answer may still be coming.
-        std::future::pending::<()>().await
+        // What the server did not take (it may answer, then stop the upload with RST_STREAM
+        // NO_ERROR, RFC 9113 §8.1) is read and dropped, so that a session still sending the
+        // body reaches the answer; this ends when the session lets the pipe go.
+        drain(&mut rd, &mut buf).await;
     };
+    // True when the whole answer is in the pipe.
     let download = async {
         let resp = match response.await {
             Ok(r) => r,
@@ -103,20 +106,38 @@ pub async fn run(
                 if e.is_go_away() {
                     slot.state.close();
                 }
-                return;
+                return false;
             }
         };
         let (parts, recv) = resp.into_parts();
         let mut head = Vec::with_capacity(512);
         let framing = response_head(&parts, recv.is_end_stream(), head_request, &mut head);
-        if wr.write_all(&head).await.is_err() {
-            return;
-        }
-        let _ = request::body(recv, framing, &mut wr).await;
+        wr.write_all(&head).await.is_ok() && request::body(recv, framing, &mut wr).await.is_ok()
     };
+    tokio::pin!(upload);
     tokio::select! {
-        _ = upload => {}
-        _ = download => {}
+        // The session let the pipe go: nothing is waited for any longer (an unfinished
+        // stream is reset as it is dropped).
+        _ = &mut upload => {}
+        // The whole answer is in the pipe: the pipe stays until the session is done with
+        // it. Without one, the pipe closes now and the session sees what it got.
+        whole = download => {
+            if whole {
+                upload.await;
+            }
+        }
+    }
+}
+
+/// Reads and drops what comes from `pipe` until its end.
+async fn drain<R: AsyncRead + Unpin>(pipe: &mut R, buf: &mut BytesMut) {
+    loop {
+        buf.clear();
+        buf.reserve(READ_CHUNK);
+        match pipe.read_buf(buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
 
