@@ -150,6 +150,13 @@ impl Conn {
         }
     }
 
+    /// Returns a writing direction lent out by [`Conn::take_writer`].
+    pub fn give_back_writer(&mut self, w: PipeWriter) {
+        if let Conn::Stream(s) = self {
+            s.wr = Some(w);
+        }
+    }
+
     /// Whether this is an HTTP/2 stream's pipe.
     pub fn is_h2_stream(&self) -> bool {
         matches!(self, Conn::Stream(_))

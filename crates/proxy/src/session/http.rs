@@ -1067,7 +1067,11 @@ impl Session<'_> {
     /// client's stream to the server's, each pipe lending its direction. False if either
     /// is not a stream's pipe.
     fn lend_request_body(&mut self, srv: &mut Conn, sent: usize) -> bool {
-        let (Some(rd), Some(wr)) = (self.cli.take_reader(), srv.take_writer()) else {
+        let Some(wr) = srv.take_writer() else {
+            return false;
+        };
+        let Some(rd) = self.cli.take_reader() else {
+            srv.give_back_writer(wr);
             return false;
         };
         let body = RequestBody {
