@@ -166,9 +166,4 @@ impl Pool {
         }
         conns.retain(|_, l| !l.is_empty());
     }
-
-    /// Forgets every connection (soft stop): those with streams finish them, then close.
-    pub fn clear(&self) {
-        self.conns.borrow_mut().clear();
-    }
 }
