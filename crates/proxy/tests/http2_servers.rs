@@ -372,3 +372,34 @@ fn servers_added_at_run_time_take_default_server_proto_h2() {
     }
     assert_eq!((b.conns(), b.streams()), (1, 3));
 }
+
+#[test]
+fn tls_health_checks_follow_alpn_and_check_alpn() {
+    let dir = tempdir("h2srv-tlschk");
+    let ca = Ca::new(&dir, "ca");
+    let bundle = ca.server(&dir, "srv.pem", &["srv.test"], false);
+    // The check offers the server's ALPN (h2), the server picks it: HTTP/2 checks.
+    let h = H2Backend::start_tls("tls-chk", &bundle);
+    let p = start_proxy(&format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    option httpchk GET /health\n    server s1 {} ssl verify none alpn h2,http/1.1 check inter 50ms fall 1 rise 1\n",
+        h.addr
+    ));
+    assert!(
+        eventually(10, || h.streams() >= 3),
+        "{} checks",
+        h.streams()
+    );
+    assert_eq!(
+        get(p.local_addrs("fe")[0], "/x").expect("answer").server(),
+        "tls-chk"
+    );
+    // `check-alpn http/1.1`: the server (h2 only) refuses the check's handshake: down.
+    let h2 = H2Backend::start_tls("tls-chk2", &bundle);
+    let p = start_proxy(&format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    option httpchk GET /health\n    server s1 {} ssl verify none alpn h2 check check-alpn http/1.1 inter 50ms fall 1 rise 1\n",
+        h2.addr
+    ));
+    let addr = p.local_addrs("fe")[0];
+    assert!(eventually(10, || get(addr, "/x").is_some_and(|r| r.status == 503)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
