@@ -403,3 +403,18 @@ fn tls_health_checks_follow_alpn_and_check_alpn() {
     assert!(eventually(10, || get(addr, "/x").is_some_and(|r| r.status == 503)));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn head_requests_keep_the_length_and_carry_no_body() {
+    let h = H2Backend::start("h2h", 100);
+    let (_p, addr) = proxy_to(&format!("server s1 {} proto h2", h.addr));
+    let mut c = Client::connect(addr);
+    c.send(b"HEAD /length HTTP/1.1\r\nHost: test\r\n\r\n");
+    let r = c.read(true).expect("answer");
+    assert_eq!((r.status, r.server()), (200, "h2h".to_string()));
+    assert!(r.header("content-length").is_some(), "{r:?}");
+    assert_eq!(r.header("transfer-encoding"), None);
+    // The connection is still in step: the next answer is the next request's.
+    let r = c.get("/next").expect("answer");
+    assert_eq!(r.body_str(), "h2h GET /next authority=test te=-\n");
+}
