@@ -418,3 +418,43 @@ fn head_requests_keep_the_length_and_carry_no_body() {
     let r = c.get("/next").expect("answer");
     assert_eq!(r.body_str(), "h2h GET /next authority=test te=-\n");
 }
+
+#[test]
+fn server_maxconn_counts_streams_and_queues_the_rest() {
+    let h = H2Backend::start("mc", 100);
+    let dir = tempdir("h2srv-maxconn");
+    let sock = dir.join("admin.sock");
+    let p = start_proxy(&format!(
+        "global\n    stats socket {} level admin\n{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    timeout queue 10s\n    server s1 {} proto h2 maxconn 1\n",
+        sock.display(),
+        h.addr
+    ));
+    let addr = p.local_addrs("fe")[0];
+    let qcur = || {
+        let stat = stats_cli(&sock, "show stat");
+        let cols: Vec<String> = stat
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("# ")
+            .split(',')
+            .map(String::from)
+            .collect();
+        let row: Vec<String> = stat
+            .lines()
+            .find(|l| l.starts_with("be,BACKEND,"))
+            .unwrap()
+            .split(',')
+            .map(String::from)
+            .collect();
+        row[cols.iter().position(|c| c == "qcur").unwrap()].clone()
+    };
+    // One request held by the server takes the one slot...
+    std::thread::spawn(move || get(addr, "/hold/2"));
+    assert!(eventually(10, || h.streams() == 1));
+    // ...so the next one waits in the backend's queue instead of becoming a second stream.
+    std::thread::spawn(move || get(addr, "/hold/2"));
+    assert!(eventually(10, || qcur() == "1"), "qcur {}", qcur());
+    assert_eq!(h.streams(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
