@@ -37,6 +37,17 @@ for p in "${peers[@]}"; do
     missing+=("$pkg")
   fi
 done
+# Python modules (of Debian's python3, which the tests run by path) the tests drive as real
+# peers: gRPC clients and servers (proxy HTTP/2 tests).
+py_peers=(
+  "grpc python3-grpcio"
+)
+for p in "${py_peers[@]}"; do
+  mod=${p%% *} pkg=${p##* }
+  if ! /usr/bin/python3 -c "import $mod" >/dev/null 2>&1; then
+    missing+=("$pkg")
+  fi
+done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test.sh: missing packages ${missing[*]}; run as root so they can be installed" >&2

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! bench_peer http-backend PORT            answer every request with a 2-byte 200, keep-alive
+//! bench_peer h2-backend PORT              the same in cleartext HTTP/2 (prior knowledge)
 //! bench_peer tcp-source PORT              send bytes to whoever connects, until they close
 //! bench_peer tcp-sink ADDR SECS CONNS     read from ADDR for SECS seconds, print bytes read
 //! bench_peer idle-clients ADDR N          open N keep-alive connections, one request each, hold
@@ -26,6 +27,7 @@ fn main() {
     let local = tokio::task::LocalSet::new();
     match args.get(1).map(String::as_str) {
         Some("http-backend") => local.block_on(&rt, http_backend(args[2].parse().expect("port"))),
+        Some("h2-backend") => local.block_on(&rt, h2_backend(args[2].parse().expect("port"))),
         Some("tcp-source") => local.block_on(&rt, tcp_source(args[2].parse().expect("port"))),
         Some("tcp-sink") => local.block_on(
             &rt,
@@ -40,9 +42,36 @@ fn main() {
             idle_clients(args[2].clone(), args[3].parse().expect("n")),
         ),
         _ => {
-            eprintln!("usage: bench_peer http-backend PORT | tcp-source PORT | tcp-sink ADDR SECS CONNS | idle-clients ADDR N");
+            eprintln!("usage: bench_peer http-backend PORT | h2-backend PORT | tcp-source PORT | tcp-sink ADDR SECS CONNS | idle-clients ADDR N");
             std::process::exit(2);
         }
+    }
+}
+
+async fn h2_backend(port: u16) {
+    let l = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+    loop {
+        let Ok((s, _)) = l.accept().await else {
+            continue;
+        };
+        let _ = s.set_nodelay(true);
+        tokio::task::spawn_local(async move {
+            let Ok(mut conn) = h2::server::handshake(s).await else {
+                return;
+            };
+            while let Some(Ok((req, mut respond))) = conn.accept().await {
+                drop(req);
+                let r = http::Response::builder()
+                    .status(200)
+                    .header("content-type", "text/plain")
+                    .header("content-length", "2")
+                    .body(())
+                    .expect("response");
+                if let Ok(mut body) = respond.send_response(r, false) {
+                    let _ = body.send_data(bytes::Bytes::from_static(b"ok"), true);
+                }
+            }
+        });
     }
 }
 

@@ -69,7 +69,7 @@ async fn check_loop(shared: Arc<Shared>, b: Arc<Backend>, s: Arc<Server>) {
             return;
         }
         let start = Instant::now();
-        let mut out = run_check(&b, &s, inter).await;
+        let mut out = run_check(&shared, &b, &s, inter).await;
         out.report.duration_ms = start.elapsed().as_millis() as u64;
         apply(&shared, &b, &s, out);
         let rise_fall_max = s.opts.rise + s.opts.fall - 1;
@@ -86,7 +86,7 @@ async fn check_loop(shared: Arc<Shared>, b: Arc<Backend>, s: Arc<Server>) {
 }
 
 /// Runs one check of server `s`.
-pub async fn run_check(b: &Backend, s: &Server, inter: Duration) -> Outcome {
+pub async fn run_check(shared: &Shared, b: &Backend, s: &Server, inter: Duration) -> Outcome {
     let t = &b.settings.timeouts;
     let conn_to = t.connect.map(|c| c.min(inter)).unwrap_or(inter);
     let read_to = t.check.unwrap_or(inter);
@@ -99,9 +99,23 @@ pub async fn run_check(b: &Backend, s: &Server, inter: Duration) -> Outcome {
             Err(o) => o,
         },
         HealthCheck::Http(h) => {
-            let mut c = match connect(addr, conn_to, tls).await {
+            let c = match connect(addr, conn_to, tls).await {
                 Ok(c) => c,
                 Err(o) => return o,
+            };
+            // HTTP/2 servers (`check-proto h2`, `proto h2`, or ALPN) get the same request
+            // as a stream, through the gateway servers' traffic uses.
+            let g = &shared.config.global;
+            let bufsize = g.bufsize.max(1024);
+            let mut c = match tokio::time::timeout(
+                conn_to,
+                crate::h2::upstream::for_check(c, s, &g.h2, bufsize),
+            )
+            .await
+            {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return fail("L6RSP", format!("HTTP/2 handshake failure ({e})")),
+                Err(_) => return fail("L6TOUT", ""),
             };
             http_check(&mut c, h, read_to).await
         }

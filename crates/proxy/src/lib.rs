@@ -1,9 +1,9 @@
 //! dermaga's load balancer and reverse proxy, in HAProxy's class.
 //!
 //! It reads haproxy.cfg files as they are ([`config`]), runs per-core workers that forward
-//! HTTP/1.1 and HTTP/2 from clients (over TLS too; HTTP/1.1 to servers) and TCP traffic to
-//! health-checked servers, and offers a handle to change servers at run time. It knows nothing of containers: the stack and the engine drive it through
-//! that handle.
+//! HTTP/1.1 and HTTP/2 (over TLS too, from clients and to servers) and TCP traffic to
+//! health-checked servers, and offers a handle to change servers at run time. It knows
+//! nothing of containers: the stack and the engine drive it through that handle.
 //!
 //! Embedding (what `dermaga demo` and the stack do):
 //!

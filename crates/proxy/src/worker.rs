@@ -106,6 +106,8 @@ pub struct Worker {
     pub live: std::cell::Cell<u32>,
     /// Idle HTTP/1 client connections between requests.
     pub parking: ParkingLot,
+    /// HTTP/2 connections to servers, shared by this thread's requests.
+    pub h2: crate::h2::upstream::Pool,
 }
 
 /// What server selection gives.
@@ -135,6 +137,10 @@ pub enum NoServer {
 pub type Assigned = (usize, Arc<Vec<Arc<Server>>>);
 
 const MAX_IDLE_PER_SERVER: usize = 512;
+/// Buffers kept for reuse: a session holds two while it forwards, and an HTTP/2 client
+/// connection runs a session per stream (100 streams by default), so a few busy HTTP/2
+/// connections need hundreds; past the bound, buffers are freed (and zeroed when made again).
+const MAX_POOLED_BUFS: usize = 256;
 const IDLE_MAX_AGE: Duration = Duration::from_secs(30);
 
 impl Worker {
@@ -163,6 +169,7 @@ impl Worker {
             stop,
             live: std::cell::Cell::new(0),
             parking: ParkingLot::default(),
+            h2: Default::default(),
         }
     }
 
@@ -178,7 +185,7 @@ impl Worker {
     pub fn give_buf(&self, b: Vec<u8>) {
         let mut bufs = self.bufs.borrow_mut();
         // A bounded pool: enough for bursts, without pinning memory after one.
-        if bufs.len() < 64 && b.len() == self.bufsize {
+        if bufs.len() < MAX_POOLED_BUFS && b.len() == self.bufsize {
             bufs.push(b);
         }
     }
@@ -272,6 +279,7 @@ impl Worker {
 
     /// Drops idle connections older than the limit (run periodically).
     pub fn purge_idle(&self) {
+        self.h2.purge();
         let mut idle = self.idle.borrow_mut();
         for list in idle.values_mut() {
             list.retain(|c| c.since.elapsed() <= IDLE_MAX_AGE);

@@ -357,3 +357,68 @@ fn a_large_response_follows_the_client_window() {
         assert_eq!(body.len(), 1 << 20);
     });
 }
+
+#[test]
+fn tune_h2_settings_are_announced_and_enforced() {
+    let a = HttpBackend::start("a");
+    let p = start_proxy(&format!(
+        "global\n    tune.bufsize 65536\n    tune.h2.header-table-size 8192\n    tune.h2.initial-window-size 1048576\n    tune.h2.max-concurrent-streams 7\n    tune.h2.max-frame-size 32768\n{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server a {}\n",
+        a.addr
+    ));
+    let mut c = Raw::connect(p.local_addrs("fe")[0]);
+    let get = |id: u16| c.settings.iter().find(|(k, _)| *k == id).map(|(_, v)| *v);
+    // HEADER_TABLE_SIZE, MAX_CONCURRENT_STREAMS, INITIAL_WINDOW_SIZE, MAX_FRAME_SIZE.
+    assert_eq!(
+        (get(0x1), get(0x3), get(0x4), get(0x5)),
+        (Some(8192), Some(7), Some(1_048_576), Some(32768)),
+        "{:?}",
+        c.settings
+    );
+    // The eighth open stream is refused.
+    let post: Vec<u8> = [0x83, 0x86, 0x84, 0x01, 0x01, b'a'].to_vec();
+    let mut burst = Vec::new();
+    for i in 0..8u32 {
+        burst.extend(frame(HEADERS, END_HEADERS, 1 + 2 * i, &post));
+    }
+    c.write(&burst);
+    let f = c.until("RST_STREAM", |f| f.ty == RST_STREAM);
+    assert_eq!((f.id, code(&f.payload, 0)), (15, REFUSED_STREAM));
+}
+
+#[test]
+fn tune_h2_errors_name_the_keyword() {
+    let load = |line: &str| {
+        dermaga_proxy::config::load_str(
+            "t.cfg",
+            &format!("global\n    {line}\n"),
+            &dermaga_proxy::config::ProcessEnv,
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .iter()
+        .map(|d| d.render(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+    };
+    let e = load("tune.h2.max-frame-size 1000");
+    assert!(
+        e.contains("[t.cfg:2] : 'tune.h2.max-frame-size' expects a numeric value between 16384 and 16777215."),
+        "{e}"
+    );
+    let e = load("tune.h2.header-table-size 70000");
+    assert!(
+        e.contains("'tune.h2.header-table-size' expects a numeric value between 0 and 65536."),
+        "{e}"
+    );
+    // The other tune.h2 keywords stay errors.
+    let e = load("tune.h2.fe.max-total-streams 10");
+    assert!(
+        e.contains("[t.cfg:2]") && e.contains("tune.h2.fe.max-total-streams"),
+        "{e}"
+    );
+    let e = load("tune.h2.bogus 1");
+    assert!(
+        e.contains("[t.cfg:2]") && e.contains("tune.h2.bogus"),
+        "{e}"
+    );
+}

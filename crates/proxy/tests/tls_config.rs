@@ -120,7 +120,14 @@ fn server_errors_name_what_is_wrong() {
             be("ssl"),
             "[t.cfg:7] : 'server be/s1' : verify is enabled by default but no CA file specified.",
         ),
-        (be("proto h2"), "'proto h2' (HTTP/2 to servers) is not supported by dermaga yet."),
+        (
+            be("proto fcgi"),
+            "[t.cfg:7] : 'server be/s1' : 'proto fcgi' is not supported by dermaga (only 'h1' and 'h2').",
+        ),
+        (
+            be("check-proto"),
+            "[t.cfg:7] : 'server be/s1' : 'check-proto' expects an argument.",
+        ),
         (
             be("ssl verify none sni req.hdr(host)"),
             "'sni req.hdr(host)' : only a constant name, 'sni str(NAME)', is supported by dermaga.",
@@ -137,10 +144,34 @@ fn server_errors_name_what_is_wrong() {
     // `ssl-server-verify none` makes `verify none` the default.
     let text = format!("global\n    ssl-server-verify none\n{}", be("ssl"));
     assert!(warnings(&text).is_empty());
-    // HTTP/2 to servers is not offered, and the warning says so.
+    // HTTP/2 to servers is offered; what dermaga does not speak is named.
+    assert!(warnings(&be("ssl verify none alpn h2,http/1.1")).is_empty());
     assert_eq!(
-        warnings(&be("ssl verify none alpn h2,http/1.1")),
-        ["parsing [t.cfg:7] : 'server be/s1' : 'alpn h2,http/1.1' : dermaga speaks HTTP/1.1 to servers; h2 is not offered."]
+        warnings(&be("ssl verify none alpn h3,h2 check-alpn spdy/3,http/1.1")),
+        [
+            "parsing [t.cfg:7] : 'server be/s1' : 'alpn h3,h2' : dermaga speaks HTTP/1.1 and HTTP/2 to servers; h3 is not offered.",
+            "parsing [t.cfg:7] : 'server be/s1' : 'check-alpn spdy/3,http/1.1' : dermaga speaks HTTP/1.1 and HTTP/2 to servers; spdy/3 is not offered."
+        ]
+    );
+    // `proto h2` needs an HTTP backend, `check-proto h2` HTTP checks.
+    let tcp = format!(
+        "{DEFAULTS}backend be
+    mode tcp
+    server s1 127.0.0.1:8443 proto h2
+"
+    );
+    assert!(
+        errors(&tcp)[0].ends_with("'server be/s1' : 'proto h2' needs 'mode http' in backend 'be'."),
+        "{:?}",
+        errors(&tcp)
+    );
+    let chk = be("check check-proto h2");
+    assert!(
+        errors(&chk)[0].ends_with(
+            "'server be/s1' : 'check-proto h2' needs HTTP checks ('option httpchk') in backend 'be'."
+        ),
+        "{:?}",
+        errors(&chk)
     );
 }
 

@@ -120,6 +120,8 @@ pub struct Global {
     pub bufsize: usize,
     /// `tune.maxrewrite N` in bytes (haproxy's default: half of bufsize, at most 1024).
     pub maxrewrite: usize,
+    /// `tune.h2.*`: the HTTP/2 settings dermaga announces, to clients and to servers.
+    pub h2: H2Tuning,
     /// `ca-base DIR`: where relative CA file names are looked up (kept for the TLS work).
     pub ca_base: Option<PathBuf>,
     /// `crt-base DIR`: where relative certificate names are looked up (kept for the TLS work).
@@ -134,6 +136,42 @@ pub struct Global {
     pub stats_timeout: Duration,
     /// `stats maxconn N`: concurrent stats-socket sessions (haproxy's default 10).
     pub stats_maxconn: u32,
+}
+
+/// `tune.h2.header-table-size`, `tune.h2.initial-window-size`,
+/// `tune.h2.max-concurrent-streams`, `tune.h2.max-frame-size` (haproxy 2.6's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2Tuning {
+    /// The HPACK dynamic table dermaga keeps for a peer (default 4096, at most 65536).
+    pub header_table_size: u32,
+    /// The flow-control window each stream starts with (default 65535).
+    pub initial_window_size: u32,
+    /// Streams a client may have open at once (default 100; 0: no limit).
+    pub max_concurrent_streams: u32,
+    /// The largest frame dermaga accepts; `None`: haproxy's default, the larger of 16384
+    /// and `tune.bufsize`.
+    pub max_frame_size: Option<u32>,
+}
+
+impl Default for H2Tuning {
+    fn default() -> H2Tuning {
+        H2Tuning {
+            header_table_size: 4096,
+            initial_window_size: 65535,
+            max_concurrent_streams: 100,
+            max_frame_size: None,
+        }
+    }
+}
+
+impl H2Tuning {
+    /// The frame size announced: `tune.h2.max-frame-size` (the parser keeps it within
+    /// 16384..=16777215, RFC 9113 §6.5.2), never more than the larger of 16384 and the buffer
+    /// size, as haproxy.
+    pub fn frame_size(&self, bufsize: usize) -> u32 {
+        let d = u32::try_from(bufsize).unwrap_or(u32::MAX).max(16384);
+        self.max_frame_size.unwrap_or(d).min(d)
+    }
 }
 
 /// A user or group given by name (`user haproxy`) or number (`uid 100`).
@@ -714,6 +752,18 @@ pub struct ServerOptions {
     pub tls: Option<ServerTls>,
     /// Health checks over TLS: `check-ssl`, or `ssl` without a separate check `port`/`addr`.
     pub check_tls: Option<ServerTls>,
+    /// `proto h1|h2`: the HTTP version spoken to the server whatever TLS's ALPN says.
+    /// `None`: HTTP/1.1, or HTTP/2 when `ssl ... alpn` offers `h2` and the server picks it.
+    pub proto: Option<ServerProto>,
+    /// `check-proto h1|h2` (`None`: as the traffic, see [`ServerOptions::proto`]).
+    pub check_proto: Option<ServerProto>,
+}
+
+/// The HTTP version a `server` line asks for (`proto`, `check-proto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerProto {
+    H1,
+    H2,
 }
 
 impl Default for ServerOptions {
@@ -740,6 +790,8 @@ impl Default for ServerOptions {
             ssl_options: Vec::new(),
             tls: None,
             check_tls: None,
+            proto: None,
+            check_proto: None,
         }
     }
 }

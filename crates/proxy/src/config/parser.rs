@@ -158,6 +158,7 @@ const TLS_SERVER_OPTIONS: &[(&str, usize)] = &[
     ("check-ssl", 0),
     ("no-check-ssl", 0),
     ("check-sni", 1),
+    ("check-alpn", 1),
     ("no-tls-tickets", 0),
     ("no-sslv3", 0),
     ("no-tlsv10", 0),
@@ -196,11 +197,8 @@ const UNSUPPORTED_BIND_OPTIONS: &[(&str, usize)] = &[
 const UNSUPPORTED_SERVER_OPTIONS: &[(&str, usize)] = &[
     ("crl-file", 1),
     ("npn", 1),
-    ("check-alpn", 1),
-    ("check-proto", 1),
     ("check-send-proxy", 0),
     ("check-via-socks4", 0),
-    ("proto", 1),
     ("send-proxy", 0),
     ("send-proxy-v2", 0),
     ("send-proxy-v2-ssl", 0),
@@ -767,6 +765,10 @@ impl<'e> Parser<'e> {
             ("gid", 1),
             ("tune.bufsize", 1),
             ("tune.maxrewrite", 1),
+            ("tune.h2.header-table-size", 1),
+            ("tune.h2.initial-window-size", 1),
+            ("tune.h2.max-concurrent-streams", 1),
+            ("tune.h2.max-frame-size", 1),
             ("ca-base", 1),
             ("crt-base", 1),
         ];
@@ -856,6 +858,10 @@ impl<'e> Parser<'e> {
                     None => self.alert(loc, format!("'{kw}' expects a positive integer argument.")),
                 }
             }
+            "tune.h2.header-table-size"
+            | "tune.h2.initial-window-size"
+            | "tune.h2.max-concurrent-streams"
+            | "tune.h2.max-frame-size" => self.tune_h2(loc, kw, a1),
             "ca-base" | "crt-base" => {
                 if a1.is_empty() {
                     self.alert(
@@ -2130,6 +2136,33 @@ impl<'e> Parser<'e> {
         self.settings(t).hash_type = ht;
     }
 
+    /// `tune.h2.*`, with haproxy 2.6's bounds and HTTP/2's (RFC 9113 §6.5.2).
+    fn tune_h2(&mut self, loc: &Location, kw: &str, a1: &str) {
+        let (lo, hi): (u64, u64) = match kw {
+            "tune.h2.header-table-size" => (0, 65536),
+            "tune.h2.initial-window-size" => (0, 0x7fff_ffff),
+            "tune.h2.max-concurrent-streams" => (0, u64::from(u32::MAX)),
+            _ => (16384, 16_777_215),
+        };
+        let Some(v) = parse_uint(a1)
+            .filter(|v| (lo..=hi).contains(v))
+            .and_then(|v| u32::try_from(v).ok())
+        else {
+            self.alert(
+                loc,
+                format!("'{kw}' expects a numeric value between {lo} and {hi}."),
+            );
+            return;
+        };
+        let h2 = &mut self.global.h2;
+        match kw {
+            "tune.h2.header-table-size" => h2.header_table_size = v,
+            "tune.h2.initial-window-size" => h2.initial_window_size = v,
+            "tune.h2.max-concurrent-streams" => h2.max_concurrent_streams = v,
+            _ => h2.max_frame_size = Some(v),
+        }
+    }
+
     fn retry_on_line(&mut self, loc: &Location, w: &[String], t: Target) {
         let words = args_from(w, 1);
         if words.is_empty() {
@@ -3226,15 +3259,29 @@ impl<'e> Parser<'e> {
                     srv_err(self, format!("'{opt}' is not supported by dermaga."));
                     return;
                 }
-                "proto" => {
-                    let what = if v == "h2" {
-                        "'proto h2' (HTTP/2 to servers) is not supported by dermaga yet."
-                            .to_string()
-                    } else {
-                        format!("'proto {v}' is not supported by dermaga.")
+                "proto" | "check-proto" => {
+                    let p = match v {
+                        "h2" => ServerProto::H2,
+                        "h1" => ServerProto::H1,
+                        "" => {
+                            srv_err(self, format!("'{opt}' expects an argument."));
+                            return;
+                        }
+                        _ => {
+                            srv_err(
+                                self,
+                                format!(
+                                    "'{opt} {v}' is not supported by dermaga (only 'h1' and 'h2')."
+                                ),
+                            );
+                            return;
+                        }
                     };
-                    srv_err(self, what);
-                    return;
+                    if opt == "proto" {
+                        o.proto = Some(p);
+                    } else {
+                        o.check_proto = Some(p);
+                    }
                 }
                 _ => {
                     if let Some((_, n)) = TLS_SERVER_OPTIONS.iter().find(|(k, _)| *k == opt) {
@@ -3908,6 +3955,29 @@ impl<'e> Parser<'e> {
                             b.loc, b.text
                         ),
                     ));
+                }
+            }
+            if kind.is_backend() {
+                for sv in &p.servers {
+                    let at = &sv.loc;
+                    let bad = if !http && sv.options.proto == Some(ServerProto::H2) {
+                        Some(format!("'proto h2' needs 'mode http' in {ty} '{name}'"))
+                    } else if sv.options.check_proto == Some(ServerProto::H2)
+                        && sv.options.check
+                        && !matches!(p.settings.health_check, HealthCheck::Http(_))
+                    {
+                        Some(format!(
+                            "'check-proto h2' needs HTTP checks ('option httpchk') in {ty} '{name}'"
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(m) = bad {
+                        self.diags.push(Diagnostic::alert(
+                            Some(at.clone()),
+                            format!("parsing [{at}] : 'server {name}/{}' : {m}.", sv.name),
+                        ));
+                    }
                 }
             }
             if http {

@@ -4,12 +4,15 @@
 //! (`crate::session::http`) as if a client had connected. Rules, ACLs, balancing, health,
 //! retries, logging and error pages therefore apply to HTTP/2 requests unchanged.
 //!
-//! Not here: HTTP/2 to servers (`proto h2`), hence gRPC end to end; server push; CONNECT
-//! (extended or not); `tune.h2.*` settings (the limits below are haproxy's defaults).
+//! HTTP/2 to servers is the same idea the other way round (`upstream`). Limits and windows
+//! come from `tune.h2.*` (haproxy's defaults when unset).
+//!
+//! Not here: server push; CONNECT (extended or not).
 
 mod preface;
 mod request;
 mod response;
+pub mod upstream;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -32,10 +35,6 @@ use crate::state::Frontend;
 use crate::tls::facts::{TlsFacts, TlsView};
 use crate::worker::{Worker, RUN};
 
-/// Streams a client may have open at once (haproxy's `tune.h2.max-concurrent-streams`).
-pub const MAX_CONCURRENT_STREAMS: u32 = 100;
-/// The HPACK dynamic table dermaga keeps for a client (haproxy's `tune.h2.header-table-size`).
-pub const HEADER_TABLE_SIZE: u32 = 4096;
 /// Streams opened and reset by the client before dermaga took them, before the connection is
 /// closed with ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487).
 const MAX_PENDING_ACCEPT_RESETS: usize = 20;
@@ -85,11 +84,19 @@ pub async fn serve(
     });
     let timeouts = &fe.model.settings.timeouts;
     let idle = timeouts.http_keep_alive.or(timeouts.client);
+    let tuning = &w.shared.config.global.h2;
     let mut builder = h2::server::Builder::new();
+    // `tune.h2.max-concurrent-streams 0` lifts the limit, as in haproxy.
+    let streams = match tuning.max_concurrent_streams {
+        0 => u32::MAX,
+        n => n,
+    };
     builder
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_concurrent_streams(streams)
         .max_header_list_size(u32::try_from(w.bufsize).unwrap_or(u32::MAX))
-        .header_table_size(HEADER_TABLE_SIZE)
+        .header_table_size(tuning.header_table_size)
+        .initial_window_size(tuning.initial_window_size)
+        .max_frame_size(tuning.frame_size(w.bufsize))
         .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESETS)
         .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
         .max_send_buffer_size(MAX_SEND_BUFFER);
@@ -257,7 +264,9 @@ async fn exchange(
         r = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return Err(StreamEnd::Reset(r?)),
         r = &mut up => return r,
     };
-    let no_body = head.body == BodyKind::None;
+    // An empty answer ends with its HEADERS frame: gRPC's "trailers-only" responses come
+    // back from an HTTP/2 server that way and must leave as they came.
+    let no_body = matches!(head.body, BodyKind::None | BodyKind::Length(0));
     let mut stream = respond.send_response(std::mem::take(&mut head.response), no_body)?;
     tokio::select! {
         r = response::body(&mut rd, head, &mut stream) => r,

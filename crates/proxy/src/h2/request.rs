@@ -106,9 +106,17 @@ pub async fn body<W: AsyncWrite + Unpin>(
         } else {
             write(pipe, &data).await?;
         }
-        body.flow_control().release_capacity(data.len())?;
+        // Fails only for a stream the peer already reset (after sending everything, as a
+        // server that answered early may): there is no window to return then.
+        let _ = body.flow_control().release_capacity(data.len());
     }
-    let trailers = body.trailers().await?;
+    let trailers = match body.trailers().await {
+        Ok(t) => t,
+        // The body ended, then the peer stopped the stream without error (a server that
+        // answered and no longer wants the request, RFC 9113 §8.1): nothing is missing.
+        Err(e) if e.reason() == Some(h2::Reason::NO_ERROR) => None,
+        Err(e) => return Err(e.into()),
+    };
     if framing == Framing::Chunked {
         line.clear();
         line.extend_from_slice(b"0\r\n");

@@ -73,7 +73,7 @@ pub async fn body<R: AsyncRead + Unpin>(
 ) -> Result<(), StreamEnd> {
     let mut buf = head.rest;
     match head.body {
-        BodyKind::None => Ok(()),
+        BodyKind::None | BodyKind::Length(0) => Ok(()),
         BodyKind::Length(n) => copy(pipe, &mut buf, stream, Some(n)).await,
         BodyKind::UntilClose => copy(pipe, &mut buf, stream, None).await,
         BodyKind::Chunked => unchunk(pipe, &mut buf, stream).await,
@@ -115,7 +115,7 @@ async fn fill<R: AsyncRead + Unpin>(pipe: &mut R, buf: &mut BytesMut) -> Result<
 }
 
 /// A body of `len` bytes, or up to the pipe's end when `None`.
-async fn copy<R: AsyncRead + Unpin>(
+pub(in crate::h2) async fn copy<R: AsyncRead + Unpin>(
     pipe: &mut R,
     buf: &mut BytesMut,
     stream: &mut SendStream<Bytes>,
@@ -146,7 +146,7 @@ async fn copy<R: AsyncRead + Unpin>(
 }
 
 /// A chunked body: chunk payloads as DATA, the trailer section as trailers.
-async fn unchunk<R: AsyncRead + Unpin>(
+pub(in crate::h2) async fn unchunk<R: AsyncRead + Unpin>(
     pipe: &mut R,
     buf: &mut BytesMut,
     stream: &mut SendStream<Bytes>,

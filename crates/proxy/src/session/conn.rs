@@ -5,11 +5,15 @@
 
 use std::io::{self, BufRead};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::ReadBuf;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream, ReadHalf,
+    WriteHalf,
+};
 use tokio::net::TcpStream;
 
 use crate::tls::facts::{TlsFacts, TlsView};
@@ -25,21 +29,46 @@ pub enum Conn {
     Stream(Box<StreamConn>),
 }
 
-/// The session's end of an HTTP/2 stream's in-memory pipe, with the TLS facts of the
-/// connection that carries the stream (for the `ssl_fc*` fetches).
+/// The session's end of an HTTP/2 stream's in-memory pipe: a client's stream, with the TLS
+/// facts of the connection that carries it (for the `ssl_fc*` fetches), or a stream to an
+/// HTTP/2 server (`crate::h2::upstream`), with word of whether the server refused it.
+/// Its two directions can be lent out ([`Conn::take_reader`], [`Conn::take_writer`]) so that
+/// a request body flows on its own task while the answer comes back.
 pub struct StreamConn {
     /// Buffered so that `readable` can wait for bytes without losing them.
-    io: BufReader<DuplexStream>,
+    rd: Option<PipeReader>,
+    wr: Option<PipeWriter>,
     tls: Option<Arc<TlsFacts>>,
+    refused: Option<Arc<AtomicBool>>,
 }
+
+/// The reading direction of a stream's pipe.
+pub type PipeReader = BufReader<ReadHalf<DuplexStream>>;
+/// The writing direction of a stream's pipe.
+pub type PipeWriter = WriteHalf<DuplexStream>;
 
 impl StreamConn {
     pub fn new(io: DuplexStream, tls: Option<Arc<TlsFacts>>) -> StreamConn {
+        let (rd, wr) = tokio::io::split(io);
         StreamConn {
-            io: BufReader::with_capacity(STREAM_PEEK, io),
+            rd: Some(BufReader::with_capacity(STREAM_PEEK, rd)),
+            wr: Some(wr),
             tls,
+            refused: None,
         }
     }
+
+    /// A stream to a server; the gateway sets `refused` when the server did not process it.
+    pub fn upstream(io: DuplexStream, refused: Arc<AtomicBool>) -> StreamConn {
+        StreamConn {
+            refused: Some(refused),
+            ..StreamConn::new(io, None)
+        }
+    }
+}
+
+fn lent() -> io::Error {
+    io::Error::other("this direction of the stream's pipe is lent out")
 }
 
 /// What `readable` pulls from a stream's pipe ahead of the session's read; reads larger
@@ -88,6 +117,46 @@ impl Conn {
         self.tls_server().and_then(|c| c.alpn_protocol())
     }
 
+    /// The protocol a TLS server picked by ALPN.
+    pub fn server_alpn(&self) -> Option<&[u8]> {
+        match self {
+            Conn::TlsClient(t) => t.get_ref().1.alpn_protocol(),
+            _ => None,
+        }
+    }
+
+    /// Whether an HTTP/2 server left this stream unprocessed (REFUSED_STREAM, GOAWAY), so
+    /// that the request may go again.
+    pub fn refused(&self) -> bool {
+        match self {
+            Conn::Stream(s) => s.refused.as_ref().is_some_and(|r| r.load(Relaxed)),
+            _ => false,
+        }
+    }
+
+    /// Lends out the reading direction of a stream's pipe (none for sockets).
+    pub fn take_reader(&mut self) -> Option<PipeReader> {
+        match self {
+            Conn::Stream(s) => s.rd.take(),
+            _ => None,
+        }
+    }
+
+    /// Lends out the writing direction of a stream's pipe (none for sockets).
+    pub fn take_writer(&mut self) -> Option<PipeWriter> {
+        match self {
+            Conn::Stream(s) => s.wr.take(),
+            _ => None,
+        }
+    }
+
+    /// Returns a writing direction lent out by [`Conn::take_writer`].
+    pub fn give_back_writer(&mut self, w: PipeWriter) {
+        if let Conn::Stream(s) = self {
+            s.wr = Some(w);
+        }
+    }
+
     /// Whether this is an HTTP/2 stream's pipe.
     pub fn is_h2_stream(&self) -> bool {
         matches!(self, Conn::Stream(_))
@@ -128,7 +197,7 @@ impl Conn {
             Conn::TlsClient(t) => has_plaintext(t.get_mut().1.reader().fill_buf()),
             Conn::Stream(s) => {
                 // End of stream counts as readable, as it does for a socket.
-                s.io.fill_buf().await?;
+                s.rd.as_mut().ok_or_else(lent)?.fill_buf().await?;
                 return Ok(());
             }
         };
@@ -158,7 +227,10 @@ impl AsyncRead for Conn {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
-            Conn::Stream(m) => Pin::new(&mut m.io).poll_read(cx, buf),
+            Conn::Stream(m) => match m.rd.as_mut() {
+                Some(r) => Pin::new(r).poll_read(cx, buf),
+                None => Poll::Ready(Err(lent())),
+            },
         }
     }
 }
@@ -173,7 +245,10 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_write(cx, buf),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_write(cx, buf),
-            Conn::Stream(m) => Pin::new(&mut m.io).poll_write(cx, buf),
+            Conn::Stream(m) => match m.wr.as_mut() {
+                Some(w) => Pin::new(w).poll_write(cx, buf),
+                None => Poll::Ready(Err(lent())),
+            },
         }
     }
 
@@ -182,7 +257,10 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_flush(cx),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_flush(cx),
-            Conn::Stream(m) => Pin::new(&mut m.io).poll_flush(cx),
+            Conn::Stream(m) => match m.wr.as_mut() {
+                Some(w) => Pin::new(w).poll_flush(cx),
+                None => Poll::Ready(Ok(())),
+            },
         }
     }
 
@@ -191,7 +269,10 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
-            Conn::Stream(m) => Pin::new(&mut m.io).poll_shutdown(cx),
+            Conn::Stream(m) => match m.wr.as_mut() {
+                Some(w) => Pin::new(w).poll_shutdown(cx),
+                None => Poll::Ready(Ok(())),
+            },
         }
     }
 
@@ -204,7 +285,10 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_write_vectored(cx, bufs),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_write_vectored(cx, bufs),
-            Conn::Stream(m) => Pin::new(&mut m.io).poll_write_vectored(cx, bufs),
+            Conn::Stream(m) => match m.wr.as_mut() {
+                Some(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+                None => Poll::Ready(Err(lent())),
+            },
         }
     }
 
@@ -213,7 +297,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => s.is_write_vectored(),
             Conn::TlsServer(t) => t.is_write_vectored(),
             Conn::TlsClient(t) => t.is_write_vectored(),
-            Conn::Stream(m) => m.io.is_write_vectored(),
+            Conn::Stream(m) => m.wr.as_ref().is_some_and(|w| w.is_write_vectored()),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 use super::hdrs::HeaderList;
-use super::{connect_server, with_timeout, Buf, Conn};
+use super::{with_timeout, Buf, Conn};
 use crate::config::{Balance, CookieMode, HttpConnMode, Proxy};
 use crate::http1::{self, BodyKind, ChunkedScanner, HeadError, Parsed, RequestHead, ResponseHead};
 use crate::log::{LogRecord, Tm};
@@ -531,25 +531,30 @@ impl Session<'_> {
         let defer_body = self.req.expect_continue && has_body && body_in_buf == 0;
         let mut deferred: bool;
 
+        let te_trailers = self
+            .hdrs
+            .get(&self.cbuf.data[buf_start..self.cbuf.end], b"te")
+            .is_some_and(|v| http1::tokens(v).any(|t| t.eq_ignore_ascii_case(b"trailers")));
         let mut srv: Conn;
         let mut reused;
+        let mut duplex;
         loop {
             let server = slist[sidx].clone();
             let target = server.target(self.local.port());
-            let mut conn = None;
-            reused = false;
-            if bodyless && conn_mode == HttpConnMode::KeepAlive {
-                if let Some(c) = self.w.idle_conn(be_idx, server.id) {
-                    conn = Some(c);
-                    reused = true;
-                }
-            }
-            let c = match conn {
-                Some(c) => Ok(c),
-                None => connect_server(&server, target, backend.settings.timeouts.connect).await,
-            };
+            // An HTTP/2 server's stream, an idle HTTP/1 connection, or a new one.
+            let may_reuse = bodyless && conn_mode == HttpConnMode::KeepAlive;
+            let c = crate::h2::upstream::open(
+                self.w,
+                be_idx,
+                &server,
+                target,
+                backend.settings.timeouts.connect,
+                may_reuse,
+            )
+            .await;
             match c {
-                Ok(c) => {
+                Ok((c, r)) => {
+                    reused = r;
                     srv = c;
                     t_connect = t_c.elapsed();
                     crate::check::observe_ok(&server);
@@ -612,7 +617,13 @@ impl Session<'_> {
             deferred = defer_body;
             let body_part = body_in_buf;
             let start = buf_start + head_len;
-            self.out.truncate(self.head_out_len());
+            // The head ends with an empty line; an HTTP/2 server also learns that the client
+            // takes trailers (`te` is hop-by-hop in HTTP/1.1, and gRPC servers require it).
+            self.out.truncate(self.head_out_len() - 2);
+            if te_trailers && srv.is_h2_stream() {
+                self.out.extend_from_slice(b"te: trailers\r\n");
+            }
+            self.out.extend_from_slice(b"\r\n");
             self.out
                 .extend_from_slice(&self.cbuf.data[start..start + body_part]);
             if srv.send(&self.out).await.is_err() {
@@ -625,8 +636,16 @@ impl Session<'_> {
                 return Next::Close;
             }
             body_sent_from_buf = body_part;
+            // Between two HTTP/2 streams the rest of the body flows on its own task while the
+            // answer comes back: a gRPC client may wait for answers before it sends more.
+            duplex = !deferred
+                && has_body
+                && self.cli.is_h2_stream()
+                && srv.is_h2_stream()
+                && self.lend_request_body(&mut srv, body_part);
             // Request body beyond what was in the buffer.
             if !deferred
+                && !duplex
                 && has_body
                 && !self
                     .forward_request_body(&mut srv, buf_start, head_len, body_part)
@@ -657,6 +676,19 @@ impl Session<'_> {
             match self.read_response_head(&mut srv, &backend, is_head).await {
                 Ok(()) => {}
                 Err(RespErr::Empty) if reused => continue,
+                // An HTTP/2 server refused the stream before processing it: a connection
+                // failure as haproxy counts it (`retry-on conn-failure`, the default).
+                Err(RespErr::Empty)
+                    if srv.refused()
+                        && bodyless
+                        && retries_left > 0
+                        && backend.settings.retry_on.conn_failure =>
+                {
+                    retries_left -= 1;
+                    server.counters.retries.fetch_add(1, Relaxed);
+                    backend.counters.retries.fetch_add(1, Relaxed);
+                    continue;
+                }
                 Err(e) => {
                     server.counters.resp_errors.fetch_add(1, Relaxed);
                     backend.counters.resp_errors.fetch_add(1, Relaxed);
@@ -803,7 +835,9 @@ impl Session<'_> {
         }
 
         // Response head to the client.
-        let body_done_req = !deferred;
+        // A body still flowing on its own task holds the client's pipe: this stream's
+        // session ends with the answer.
+        let body_done_req = !deferred && !duplex;
         let stopping = shared.stopping.load(Relaxed);
         let client_keep = self.req.wants_keep_alive()
             && conn_mode != HttpConnMode::Close
@@ -820,7 +854,7 @@ impl Session<'_> {
         server.counters.bytes_out.fetch_add(sent, Relaxed);
         backend.counters.bytes_out.fetch_add(sent, Relaxed);
         self.fe.counters.bytes_out.fetch_add(sent, Relaxed);
-        if ok && server_keep && self.sbuf.is_empty() {
+        if ok && server_keep && self.sbuf.is_empty() && !srv.is_h2_stream() {
             self.w.park_conn(be_idx, server.id, srv);
         }
         backend.release(&slist, sidx);
@@ -1078,6 +1112,37 @@ impl Session<'_> {
             }
             _ => true,
         }
+    }
+
+    /// Starts a task that copies the rest of the request body (after `sent` bytes) from the
+    /// client's stream to the server's, each pipe lending its direction. False if either
+    /// is not a stream's pipe.
+    fn lend_request_body(&mut self, srv: &mut Conn, sent: usize) -> bool {
+        let Some(wr) = srv.take_writer() else {
+            return false;
+        };
+        let Some(rd) = self.cli.take_reader() else {
+            srv.give_back_writer(wr);
+            return false;
+        };
+        let body = RequestBody {
+            kind: self.req.body,
+            chunks: self.chunk_state.take(),
+            sent,
+            timeout: self.fe.model.settings.timeouts.client,
+            fe: self.fe.clone(),
+        };
+        let w = self.w.clone();
+        tokio::task::spawn_local(async move {
+            let mut buf = Buf {
+                data: w.take_buf(),
+                start: 0,
+                end: 0,
+            };
+            body.copy(rd, wr, &mut buf).await;
+            w.give_buf(buf.data);
+        });
+        true
     }
 
     async fn read_response_head(
@@ -1417,6 +1482,69 @@ impl Session<'_> {
             return;
         }
         shared.logger.emit(&logs.targets, 6, &self.logline);
+    }
+}
+
+/// A request body that flows on its own task (see `Session::lend_request_body`).
+struct RequestBody {
+    kind: BodyKind,
+    /// The chunked scanner after the bytes that came with the head.
+    chunks: Option<ChunkedScanner>,
+    /// Bytes of the body already sent with the head.
+    sent: usize,
+    timeout: Option<Duration>,
+    fe: Arc<Frontend>,
+}
+
+impl RequestBody {
+    /// Copies the body as `forward_request_body` does; it ends at the body's end or when
+    /// either side goes away (the session then sees a cut request or answer).
+    async fn copy(
+        self,
+        mut rd: super::conn::PipeReader,
+        mut wr: super::conn::PipeWriter,
+        buf: &mut Buf,
+    ) {
+        let counted = |k: usize| {
+            self.fe.counters.bytes_in.fetch_add(k as u64, Relaxed);
+        };
+        match self.kind {
+            BodyKind::Length(n) => {
+                let mut left = n.saturating_sub(self.sent as u64);
+                while left > 0 {
+                    buf.clear();
+                    let max = usize::try_from(left).unwrap_or(usize::MAX);
+                    match with_timeout(self.timeout, buf.read_at_most(&mut rd, max)).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => {
+                            left -= k as u64;
+                            counted(k);
+                            if wr.write_all(buf.pending()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            BodyKind::Chunked => {
+                let Some(mut sc) = self.chunks else { return };
+                while !sc.is_done() {
+                    buf.clear();
+                    match with_timeout(self.timeout, buf.read_from(&mut rd)).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    let Ok(k) = sc.scan(buf.pending()) else {
+                        return;
+                    };
+                    counted(k);
+                    if wr.write_all(&buf.pending()[..k]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 

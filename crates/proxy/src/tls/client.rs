@@ -36,6 +36,7 @@ pub fn build(opts: &[RawOption], global: &Global, separate_check: bool) -> Resul
     let mut sni: Option<&str> = None;
     let mut check_sni: Option<&str> = None;
     let mut alpn: Option<&str> = None;
+    let mut check_alpn: Option<&str> = None;
     let mut ciphers = None;
     let mut suites = None;
     let mut curves = None;
@@ -70,6 +71,7 @@ pub fn build(opts: &[RawOption], global: &Global, separate_check: bool) -> Resul
             "sni" => sni = Some(a),
             "check-sni" => check_sni = Some(a),
             "alpn" => alpn = Some(a),
+            "check-alpn" => check_alpn = Some(a),
             "ciphers" => ciphers = Some(a),
             "ciphersuites" => suites = Some(a),
             "curves" => curves = Some(a),
@@ -176,25 +178,33 @@ pub fn build(opts: &[RawOption], global: &Global, separate_check: bool) -> Resul
         }
         None => builder.with_no_client_auth(),
     };
-    if let Some(a) = alpn {
-        let (keep, dropped) = names::alpn(a, false);
+    let mut alpn_list = |kw: &str, a: &str| {
+        let (keep, dropped) = names::alpn(a, true);
         if !dropped.is_empty() {
             warnings.push(format!(
-                "'alpn {a}' : dermaga speaks HTTP/1.1 to servers; {} is not offered.",
+                "'{kw} {a}' : dermaga speaks HTTP/1.1 and HTTP/2 to servers; {} is not offered.",
                 dropped.join(", ")
             ));
         }
-        cfg.alpn_protocols = keep;
+        keep
+    };
+    if let Some(a) = alpn {
+        cfg.alpn_protocols = alpn_list("alpn", a);
     }
+    // Checks offer `check-alpn` when set, else the server's `alpn` (haproxy's rule).
+    let check_protocols = check_alpn.map(|a| alpn_list("check-alpn", a));
     if !reuse {
         cfg.resumption = Resumption::disabled();
     }
     // `verifyhost` alone names the host to verify without sending it as SNI, as haproxy.
     cfg.enable_sni = sni_name.is_some();
     // Checks send `check-sni` even when traffic sends no SNI.
-    let check_config = if check_sni.is_some() && !cfg.enable_sni {
+    let check_config = if (check_sni.is_some() && !cfg.enable_sni) || check_protocols.is_some() {
         let mut c = cfg.clone();
-        c.enable_sni = true;
+        c.enable_sni |= check_sni.is_some();
+        if let Some(p) = check_protocols {
+            c.alpn_protocols = p;
+        }
         Some(Arc::new(c))
     } else {
         None

@@ -2,6 +2,7 @@
 //! helpers to run dermaga's proxy (in-process or as the `dermaga-proxy` binary) and haproxy.
 #![allow(dead_code)]
 
+pub mod h2server;
 pub mod pki;
 
 use std::io::{BufRead, BufReader, Read, Write};
