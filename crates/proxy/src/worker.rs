@@ -99,7 +99,7 @@ pub struct Worker {
     pub shared: Arc<Shared>,
     pub index: usize,
     lb: RefCell<Vec<LbState>>,
-    idle: RefCell<HashMap<(usize, u32), Vec<Idle>>>,
+    idle: RefCell<HashMap<IdleKey, Vec<Idle>>>,
     bufs: RefCell<Vec<Vec<u8>>>,
     pub bufsize: usize,
     pub stop: watch::Receiver<u8>,
@@ -135,6 +135,10 @@ pub enum NoServer {
 
 /// A server with its slot taken, and the server list it indexes.
 pub type Assigned = (usize, Arc<Vec<Arc<Server>>>);
+
+/// Idle server connections are kept per backend, server id and address: a server added at
+/// run time may take a removed one's id, and `port` offsets give one server several addresses.
+type IdleKey = (usize, u32, SocketAddr);
 
 const MAX_IDLE_PER_SERVER: usize = 512;
 /// Buffers kept for reuse: a session holds two while it forwards, and an HTTP/2 client
@@ -246,10 +250,15 @@ impl Worker {
         try_take(&self.shared.backends[be], server)
     }
 
-    /// An idle connection to server `sid` of backend `be`, if one is still alive.
-    pub fn idle_conn(&self, be: usize, sid: u32) -> Option<crate::session::Conn> {
+    /// An idle connection to server `sid` of backend `be` at `target`, if one is still alive.
+    pub fn idle_conn(
+        &self,
+        be: usize,
+        sid: u32,
+        target: SocketAddr,
+    ) -> Option<crate::session::Conn> {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.get_mut(&(be, sid))?;
+        let list = idle.get_mut(&(be, sid, target))?;
         // No liveness probe here (it would cost a syscall per request): a connection the
         // server closed meanwhile fails at the first write or read, and the session then
         // retries on a fresh connection, which is safe because only requests without a body
@@ -262,13 +271,13 @@ impl Worker {
         None
     }
 
-    /// Parks a server connection for reuse.
-    pub fn park_conn(&self, be: usize, sid: u32, stream: crate::session::Conn) {
+    /// Parks a connection to server `sid` of backend `be` at `target` for reuse.
+    pub fn park_conn(&self, be: usize, sid: u32, target: SocketAddr, stream: crate::session::Conn) {
         if self.shared.stopping.load(Relaxed) {
             return;
         }
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry((be, sid)).or_default();
+        let list = idle.entry((be, sid, target)).or_default();
         if list.len() < MAX_IDLE_PER_SERVER {
             list.push(Idle {
                 stream,

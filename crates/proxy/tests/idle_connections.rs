@@ -81,3 +81,25 @@ fn soft_stop_closes_parked_connections() {
     // With its idle clients gone, the proxy finishes.
     p.wait();
 }
+
+/// Idle server connections belong to a server's address: a server added at run time in place
+/// of a removed one (which may take its id) never gets the removed one's connections.
+#[test]
+fn a_replacement_server_does_not_inherit_idle_server_connections() {
+    let old = HttpBackend::start("old");
+    let new = HttpBackend::start("new");
+    let p = start_proxy(&format!(
+        "{DEFAULTS}frontend fe\n bind 127.0.0.1:0\n default_backend be\nbackend be\n server s1 {}\n",
+        old.addr
+    ));
+    let f = p.local_addrs("fe")[0];
+    assert_eq!(get(f, "/").map(|r| r.server()), Some("old".to_string()));
+    let h = p.handle();
+    h.remove_server("be", "s1").unwrap();
+    h.add_server("be", "s1", new.addr, 1).unwrap();
+    for _ in 0..3 {
+        assert_eq!(get(f, "/").map(|r| r.server()), Some("new".to_string()));
+    }
+    p.stop();
+    p.wait();
+}

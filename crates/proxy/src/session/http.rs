@@ -855,7 +855,8 @@ impl Session<'_> {
         backend.counters.bytes_out.fetch_add(sent, Relaxed);
         self.fe.counters.bytes_out.fetch_add(sent, Relaxed);
         if ok && server_keep && self.sbuf.is_empty() && !srv.is_h2_stream() {
-            self.w.park_conn(be_idx, server.id, srv);
+            let target = server.target(self.local.port());
+            self.w.park_conn(be_idx, server.id, target, srv);
         }
         backend.release(&slist, sidx);
         self.log_http(

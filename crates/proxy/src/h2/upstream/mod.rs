@@ -87,7 +87,7 @@ pub async fn open(
         }
     }
     if v != Version::Http2 && may_reuse {
-        if let Some(c) = w.idle_conn(be, server.id) {
+        if let Some(c) = w.idle_conn(be, server.id, addr) {
             return Ok((c, true));
         }
     }
