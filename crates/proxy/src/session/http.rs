@@ -247,7 +247,6 @@ impl Session<'_> {
         if self.cbuf.is_empty() {
             // Idle: wait for the first byte without holding a buffer, for a while in this hot
             // state, then parked (see `run`).
-            let idle_start = Instant::now();
             let hot_wait = match idle_to {
                 Some(t) if t <= PARK_AFTER => Some(t),
                 _ => Some(PARK_AFTER),
@@ -260,6 +259,8 @@ impl Session<'_> {
                         return Err(if idle_to.is_some_and(|t| t <= PARK_AFTER) {
                             Next::Close
                         } else {
+                            // Idle since the hot wait began (a clock read only when parking).
+                            let idle_start = Instant::now() - hot_wait.unwrap_or_default();
                             Next::Park(idle_start, idle_to)
                         });
                     }
@@ -273,8 +274,10 @@ impl Session<'_> {
         if !self.cbuf.is_allocated() {
             self.cbuf.data = self.w.take_buf();
         }
-        let start = Instant::now();
-        let deadline = req_to.map(|d| tokio::time::Instant::now() + d);
+        // One clock read gives both the start (for the log) and the deadline.
+        let now = tokio::time::Instant::now();
+        let start = now.into_std();
+        let deadline = req_to.map(|d| now + d);
         loop {
             if !self.cbuf.is_empty() {
                 match self.req.parse(self.cbuf.pending()) {
@@ -327,8 +330,9 @@ impl Session<'_> {
         let shared = self.w.shared.clone();
         shared.total_requests.fetch_add(1, Relaxed);
         self.fe.counters.http_requests.fetch_add(1, Relaxed);
-        let t_req = t_start.elapsed();
         let logging = !self.fe.model.settings.logs.targets.is_empty();
+        // The timings below only feed log lines: without a log, the clock is not read.
+        let t_req = Stamp::at(logging, t_start).elapsed();
         let accept_tm = if logging {
             Tm::now()
         } else {
@@ -477,7 +481,7 @@ impl Session<'_> {
         let key = self.balance_key(&backend, buf);
 
         // Server selection, queueing, connection with retries.
-        let t_q = Instant::now();
+        let t_q = Stamp::now(logging);
         let chosen = match persist {
             Some(p) => {
                 let redispatch = backend.settings.redispatch.is_some();
@@ -520,7 +524,7 @@ impl Session<'_> {
         let bodyless = !has_body;
         let mut retries_left = backend.settings.retries;
         let mut redispatched = false;
-        let t_c = Instant::now();
+        let t_c = Stamp::now(logging);
         let mut t_connect: Duration;
         // Build the outgoing head once (it does not depend on the server).
         self.build_request_head(buf_start, &backend, conn_mode);
@@ -1663,4 +1667,23 @@ pub fn session_future_size() -> usize {
 fn queue_timeout(backend: &Backend) -> Duration {
     let t = &backend.settings.timeouts;
     t.queue.or(t.connect).unwrap_or(Duration::from_secs(30))
+}
+
+/// A point in time, read from the clock only when it will be used (for log lines).
+#[derive(Clone, Copy)]
+struct Stamp(Option<Instant>);
+
+impl Stamp {
+    fn now(on: bool) -> Stamp {
+        Stamp(on.then(Instant::now))
+    }
+
+    fn at(on: bool, t: Instant) -> Stamp {
+        Stamp(on.then_some(t))
+    }
+
+    /// Time since the stamp; zero when it was not taken.
+    fn elapsed(self) -> Duration {
+        self.0.map_or(Duration::ZERO, |t| t.elapsed())
+    }
 }
