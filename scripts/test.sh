@@ -63,6 +63,14 @@ for svc in haproxy nsd knot docker-registry; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
 done
 
+# Some tests send over IPv6 loopback (::1). Where a container starts with IPv6 switched off,
+# switch it on for lo; if that is impossible those tests fail and say so.
+if [ -w /proc/sys/net/ipv6/conf/lo/disable_ipv6 ] &&
+   [ "$(cat /proc/sys/net/ipv6/conf/lo/disable_ipv6)" = 1 ]; then
+  echo 0 > /proc/sys/net/ipv6/conf/lo/disable_ipv6 ||
+    echo "test.sh: cannot enable IPv6 on lo; the tests that use ::1 will fail" >&2
+fi
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
