@@ -2,21 +2,10 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use dermaga_proxy::AdminState;
 use support::*;
-
-fn cli(sock: &std::path::Path, cmd: &str) -> String {
-    let mut s = UnixStream::connect(sock).expect("stats socket");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
 
 #[test]
 fn failing_checks_take_a_server_out_and_back_in() {
@@ -151,10 +140,10 @@ frontend fe\n bind 127.0.0.1:0\n default_backend be\nbackend be\n server s1 {}\n
     ));
     let f = p.local_addrs("fe")[0];
     assert_eq!(get(f, "/").unwrap().status, 200);
-    let info = cli(&sock, "show info");
+    let info = stats_command(&sock, "show info");
     assert!(info.starts_with("Name: HAProxy\n"), "{info}");
     assert!(info.contains("\nCumReq: 1\n"), "{info}");
-    let stat = cli(&sock, "show stat");
+    let stat = stats_command(&sock, "show stat");
     let lines: Vec<&str> = stat.lines().collect();
     assert!(lines[0].starts_with("# pxname,svname,qcur,qmax,scur"));
     let ncols = lines[0].split(',').count();
@@ -164,33 +153,36 @@ frontend fe\n bind 127.0.0.1:0\n default_backend be\nbackend be\n server s1 {}\n
     assert!(lines[1].starts_with("fe,FRONTEND,"));
     assert!(lines[2].starts_with("be,s1,"));
     assert!(lines[4].starts_with("be,BACKEND,"));
-    assert_eq!(cli(&sock, "set server be/s1 state maint"), "\n");
-    assert!(cli(&sock, "show stat").contains("be,s1,0,0,0,"));
-    assert!(cli(&sock, "show stat")
+    assert_eq!(stats_command(&sock, "set server be/s1 state maint"), "\n");
+    assert!(stats_command(&sock, "show stat").contains("be,s1,0,0,0,"));
+    assert!(stats_command(&sock, "show stat")
         .lines()
         .find(|l| l.starts_with("be,s1,"))
         .unwrap()
         .contains(",MAINT,"));
-    assert_eq!(cli(&sock, "set server be/s1 state ready"), "\n");
+    assert_eq!(stats_command(&sock, "set server be/s1 state ready"), "\n");
     assert_eq!(
-        cli(&sock, "set server be/s1 state foo"),
+        stats_command(&sock, "set server be/s1 state foo"),
         "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n"
     );
     assert_eq!(
-        cli(&sock, "set server be/zz weight 5"),
+        stats_command(&sock, "set server be/zz weight 5"),
         "No such server.\n\n"
     );
     assert_eq!(
-        cli(&sock, "set server bx/zz weight 5"),
+        stats_command(&sock, "set server bx/zz weight 5"),
         "No such backend.\n\n"
     );
     assert_eq!(
-        cli(&sock, "set server be/s1 weight 500"),
+        stats_command(&sock, "set server be/s1 weight 500"),
         "Absolute weight can only be between 0 and 256 inclusive.\n\n"
     );
-    assert_eq!(cli(&sock, "set server be/s1 weight 7"), "\n");
-    assert_eq!(cli(&sock, "get weight be/s1"), "7 (initial 1)\n\n");
-    let st = cli(&sock, "show servers state");
+    assert_eq!(stats_command(&sock, "set server be/s1 weight 7"), "\n");
+    assert_eq!(
+        stats_command(&sock, "get weight be/s1"),
+        "7 (initial 1)\n\n"
+    );
+    let st = stats_command(&sock, "show servers state");
     assert!(
         st.starts_with("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state"),
         "{st}"
@@ -201,17 +193,18 @@ frontend fe\n bind 127.0.0.1:0\n default_backend be\nbackend be\n server s1 {}\n
         "{st}"
     );
     assert_eq!(
-        cli(&sock, "show servers state zz"),
+        stats_command(&sock, "show servers state zz"),
         "Can't find backend.\n\n"
     );
-    assert_eq!(cli(&sock, "disable server be/s2"), "\n");
+    assert_eq!(stats_command(&sock, "disable server be/s2"), "\n");
     assert_eq!(p.handle().server_states("be").unwrap()[1].1, "MAINT");
-    assert_eq!(cli(&sock, "enable server be/s2"), "\n");
-    assert!(cli(&sock, "foo")
+    assert_eq!(stats_command(&sock, "enable server be/s2"), "\n");
+    assert!(stats_command(&sock, "foo")
         .starts_with("Unknown command, but maybe one of the following ones is a better match:\n"));
-    let two = cli(&sock, "show backend;get weight be/s2");
+    let two = stats_command(&sock, "show backend;get weight be/s2");
     assert_eq!(two, "# name\nbe\n\n3 (initial 3)\n\n");
-    assert!(cli(&sock, "help").starts_with("The following commands are valid at this level:\n"));
+    assert!(stats_command(&sock, "help")
+        .starts_with("The following commands are valid at this level:\n"));
     p.stop();
     p.wait();
 }

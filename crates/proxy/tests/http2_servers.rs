@@ -288,16 +288,6 @@ fn tune_h2_max_concurrent_streams_bounds_server_connections_too() {
     assert!(h.max_in_flight.load(std::sync::atomic::Ordering::Relaxed) <= 2);
 }
 
-fn stats_cli(sock: &std::path::Path, cmd: &str) -> String {
-    use std::os::unix::net::UnixStream;
-    let mut s = UnixStream::connect(sock).expect("stats socket");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 #[test]
 fn logs_stats_and_server_goaway() {
     let h = H2Backend::start("h2l", 100);
@@ -333,7 +323,7 @@ fn logs_stats_and_server_goaway() {
         "{after}"
     );
     // Statistics count the server's answers.
-    let stat = stats_cli(&sock, "show stat");
+    let stat = stats_command(&sock, "show stat");
     let cols: Vec<&str> = stat
         .lines()
         .next()
@@ -431,7 +421,7 @@ fn server_maxconn_counts_streams_and_queues_the_rest() {
     ));
     let addr = p.local_addrs("fe")[0];
     let qcur = || {
-        let stat = stats_cli(&sock, "show stat");
+        let stat = stats_command(&sock, "show stat");
         let cols: Vec<String> = stat
             .lines()
             .next()

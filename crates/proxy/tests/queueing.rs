@@ -9,7 +9,6 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -118,18 +117,9 @@ fn run(program: &str, cfg: &str, tag: &str) -> Running {
     }
 }
 
-fn stats(sock: &Path, cmd: &str) -> String {
-    let mut s = UnixStream::connect(sock).expect("stats socket");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 /// `qcur` of server `be/srv` in `show stat`.
 fn queued(sock: &Path, be: &str, srv: &str) -> u32 {
-    let stat = stats(sock, "show stat");
+    let stat = stats_command(sock, "show stat");
     let prefix = format!("{be},{srv},");
     stat.lines()
         .find_map(|l| l.strip_prefix(&prefix))

@@ -464,3 +464,13 @@ pub fn spawn(program: &str, cfg: &str, tag: &str) -> Proc {
         .expect("spawn proxy");
     Proc { child, dir }
 }
+
+/// Sends one command line to a stats socket and gives the whole answer.
+pub fn stats_command(sock: &std::path::Path, cmd: &str) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("stats socket");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
