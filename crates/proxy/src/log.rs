@@ -254,6 +254,126 @@ pub struct LogRecord<'a> {
     pub srv_queue: u32,
     pub be_queue: u32,
     pub request_line: &'a [u8],
+    /// The address the client connected to (`%fi:%fp`).
+    pub local: Option<std::net::SocketAddr>,
+    /// The server's address (`%si:%sp`).
+    pub server_addr: Option<std::net::SocketAddr>,
+    /// The client came in over TLS (`%ft` ends with `~`).
+    pub tls: bool,
+}
+
+/// A line in a `log-format` format.
+pub fn custom(f: &crate::config::model::AccessLogFormat, r: &LogRecord, out: &mut String) {
+    use crate::config::model::{AccessVar as V, LogItem};
+    // A separator prints one space, and none right after another or at the start.
+    let mut pending_space = false;
+    let mut value = String::new();
+    for item in &f.items {
+        let (var, quoted) = match item {
+            LogItem::Separator => {
+                pending_space = true;
+                continue;
+            }
+            LogItem::Text(t) => {
+                if pending_space && !out.is_empty() {
+                    out.push(' ');
+                }
+                pending_space = false;
+                out.push_str(t);
+                continue;
+            }
+            LogItem::Var { var, quoted } => (*var, *quoted),
+        };
+        value.clear();
+        let line = r.request_line;
+        let mut words = line.split(|&b| b == b' ');
+        let (method, uri, version) = (words.next(), words.next(), words.next());
+        let lossy = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or(b"")).into_owned();
+        let _ = match var {
+            V::ClientIp => write_opt(&mut value, r.client.map(|a| a.ip().to_string())),
+            V::ClientPort => write_opt(&mut value, r.client.map(|a| a.port().to_string())),
+            V::FrontendIp => write_opt(&mut value, r.local.map(|a| a.ip().to_string())),
+            V::FrontendPort => write_opt(&mut value, r.local.map(|a| a.port().to_string())),
+            V::ServerIp => write_opt(&mut value, r.server_addr.map(|a| a.ip().to_string())),
+            V::ServerPort => write_opt(&mut value, r.server_addr.map(|a| a.port().to_string())),
+            V::Date => {
+                r.accept.unwrap_or_else(Tm::now).haproxy_date(&mut value);
+                Ok(())
+            }
+            V::Timestamp => {
+                let secs = SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                write!(value, "{secs}")
+            }
+            V::Frontend => write!(value, "{}", r.frontend),
+            V::FrontendTransport => {
+                write!(value, "{}{}", r.frontend, if r.tls { "~" } else { "" })
+            }
+            V::Backend => write!(value, "{}", r.backend),
+            V::Server => write!(value, "{}", r.server),
+            V::TimeRequest => write!(value, "{}", r.t_req),
+            V::TimeZero => write!(value, "0"),
+            V::TimeQueue => write!(value, "{}", r.t_queue),
+            V::TimeConnect => write!(value, "{}", r.t_connect),
+            V::TimeResponse => write!(value, "{}", r.t_resp),
+            V::TimeTotal => write!(value, "{}", r.t_total),
+            V::Status => write!(value, "{}", r.status),
+            V::Bytes => write!(value, "{}", r.bytes),
+            V::NoCapture => write!(value, "-"),
+            V::NoHeaders => Ok(()),
+            V::TermState => write!(value, "{}{}", r.term[0] as char, r.term[1] as char),
+            V::TermStateCookie => {
+                write!(value, "{}{}--", r.term[0] as char, r.term[1] as char)
+            }
+            V::ActConn => write!(value, "{}", r.actconn),
+            V::FeConn => write!(value, "{}", r.feconn),
+            V::BeConn => write!(value, "{}", r.beconn),
+            V::SrvConn => write!(value, "{}", r.srvconn),
+            V::Retries => write!(value, "{}", r.retries),
+            V::SrvQueue => write!(value, "{}", r.srv_queue),
+            V::BeQueue => write!(value, "{}", r.be_queue),
+            V::RequestLine => write!(value, "{}", String::from_utf8_lossy(line)),
+            V::Method => write!(value, "{}", lossy(method)),
+            V::Uri => write!(value, "{}", lossy(uri)),
+            V::Path => {
+                let u = uri.unwrap_or(b"");
+                let end = u.iter().position(|&b| b == b'?').unwrap_or(u.len());
+                write!(value, "{}", lossy(Some(&u[..end])))
+            }
+            V::Query => {
+                let u = uri.unwrap_or(b"");
+                let start = u.iter().position(|&b| b == b'?').unwrap_or(u.len());
+                write!(value, "{}", lossy(Some(&u[start..])))
+            }
+            V::Version => write!(value, "{}", lossy(version)),
+            V::Hostname => write!(value, "{}", hostname()),
+            V::Pid => write!(value, "{}", std::process::id()),
+        };
+        if value.is_empty() && !quoted {
+            // Nothing printed: the separators around it make one space.
+            continue;
+        }
+        if pending_space && !out.is_empty() {
+            out.push(' ');
+        }
+        pending_space = false;
+        if quoted {
+            out.push('"');
+            out.push_str(&value);
+            out.push('"');
+        } else {
+            out.push_str(&value);
+        }
+    }
+}
+
+fn write_opt(out: &mut String, v: Option<String>) -> std::fmt::Result {
+    match v {
+        Some(v) => write!(out, "{v}"),
+        None => write!(out, "-"),
+    }
 }
 
 fn t(v: i64, out: &mut String) {

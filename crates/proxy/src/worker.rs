@@ -520,7 +520,7 @@ async fn accept_loop(
         }
         let _ = stream.set_nodelay(true);
         let logs = &fe.model.settings.logs;
-        if !logs.targets.is_empty() && !logs.httplog && !logs.tcplog {
+        if !logs.targets.is_empty() && !logs.httplog && !logs.tcplog && logs.format.is_none() {
             let mode = if fe.model.settings.mode == Mode::Http {
                 "HTTP"
             } else {

@@ -573,14 +573,14 @@ fn several_files_and_directories_merge_in_order() {
 fn harmless_keywords_warn_and_the_rest_fail() {
     let text = "global\n    tune.ssl.default-dh-param 2048\n\
 defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
-frontend fe\n    bind 127.0.0.1:1\n    log-format \"%ci %r\"\n    option log-health-checks\n    description front door\n    capture request header Host len 64\n";
+frontend fe\n    bind 127.0.0.1:1\n    log-format \"%ci %[src] %r\"\n    option log-health-checks\n    description front door\n    capture request header Host len 64\n";
     let (_, diags) = load_str("h.cfg", text, &env(&[])).unwrap();
     let msgs: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
     assert_eq!(
         msgs,
         [
             "parsing [h.cfg:2] : 'tune.ssl.default-dh-param' is not implemented by dermaga and is ignored.",
-            "parsing [h.cfg:10] : 'log-format' is not implemented by dermaga and is ignored.",
+            "parsing [h.cfg:10] : 'log-format' uses sample expressions such as '%[src]', which dermaga cannot fill: the lines keep the httplog/tcplog format.",
             "parsing [h.cfg:11] : 'option log-health-checks' is not implemented by dermaga and is ignored.",
             "parsing [h.cfg:12] : 'description' is not implemented by dermaga and is ignored.",
             "parsing [h.cfg:13] : 'capture request' is not implemented by dermaga and is ignored.",

@@ -71,6 +71,7 @@ mod diag;
 mod format;
 mod keywords;
 pub mod lexer;
+mod logformat;
 pub mod model;
 mod parser;
 mod units;

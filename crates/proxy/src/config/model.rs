@@ -327,6 +327,103 @@ pub struct ProxyLogs {
     pub tcplog: bool,
     /// `option dontlognull`: do not log connections that sent no data.
     pub dontlognull: bool,
+    /// `log-format`: the line format of each request's (or connection's) log line, in place
+    /// of the httplog/tcplog ones.
+    pub format: Option<AccessLogFormat>,
+}
+
+/// A `log-format` string for access log lines (configuration.txt §8.2.4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessLogFormat {
+    pub items: Vec<LogItem>,
+}
+
+/// A piece of an [`AccessLogFormat`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogItem {
+    /// Text copied as it is.
+    Text(String),
+    /// A space: several in a row, or around variables that print nothing, make one.
+    Separator,
+    /// A variable; `quoted`: the `+Q` flag.
+    Var { var: AccessVar, quoted: bool },
+}
+
+/// The access-log variables dermaga fills (haproxy's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessVar {
+    ClientIp,
+    ClientPort,
+    FrontendIp,
+    FrontendPort,
+    ServerIp,
+    ServerPort,
+    /// `%t`, `%tr`: the accept date.
+    Date,
+    /// `%Ts`, `%Tl`... : the date as a UNIX timestamp.
+    Timestamp,
+    /// `%f`.
+    Frontend,
+    /// `%ft`: the frontend, `~` after it on a TLS listener.
+    FrontendTransport,
+    /// `%b`.
+    Backend,
+    /// `%s`.
+    Server,
+    /// `%TR`, `%Tq`: the request head's time (dermaga counts no handshake or idle time in it).
+    TimeRequest,
+    /// `%Th`, `%Ti`: handshake and idle times, which dermaga does not split out (0).
+    TimeZero,
+    /// `%Tw`.
+    TimeQueue,
+    /// `%Tc`.
+    TimeConnect,
+    /// `%Tr`.
+    TimeResponse,
+    /// `%Ta`, `%Tt`.
+    TimeTotal,
+    /// `%ST`.
+    Status,
+    /// `%B`.
+    Bytes,
+    /// `%CC`, `%CS`: captured cookies (dermaga captures none: `-`).
+    NoCapture,
+    /// `%hr`, `%hs`: captured headers (none: nothing).
+    NoHeaders,
+    /// `%ts`.
+    TermState,
+    /// `%tsc`: the termination state and the cookie flags.
+    TermStateCookie,
+    /// `%ac`.
+    ActConn,
+    /// `%fc`.
+    FeConn,
+    /// `%bc`.
+    BeConn,
+    /// `%sc`.
+    SrvConn,
+    /// `%rc`.
+    Retries,
+    /// `%sq`.
+    SrvQueue,
+    /// `%bq`.
+    BeQueue,
+    /// `%r`.
+    RequestLine,
+    /// `%HM`.
+    Method,
+    /// `%HU`.
+    Uri,
+    /// `%HP`: the path, without the query.
+    Path,
+    /// `%HQ`: the query with its `?`.
+    Query,
+    /// `%HV`.
+    Version,
+    /// `%H`.
+    Hostname,
+    /// `%pid`.
+    Pid,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -36,7 +36,6 @@ use crate::acl::{Acl, Criterion, Fetch, IpNet};
 /// | global | `spread-checks` | jitter between health checks; checks still run at their interval |
 /// | global | `log-tag`, `log-send-hostname` | change the syslog header only |
 /// | proxies | `description` | only shown on the stats page |
-/// | proxies | `log-format` | log lines keep the default `httplog`/`tcplog` format; traffic is unchanged |
 /// | proxies | `fullconn` | only matters with the server option `minconn`, which dermaga refuses |
 /// | proxies | `capture request header`, `capture response header`, `capture cookie` | they only add fields to log lines |
 /// | proxies | `option log-health-checks`, `option dontlog-normal`, `option log-separate-errors` | logging only; dermaga always logs server state changes |
@@ -55,7 +54,6 @@ pub const HARMLESS: &[&str] = &[
     "spread-checks",
     "log-tag",
     "log-send-hostname",
-    "log-format",
     "fullconn",
     "capture request|response|cookie",
     "option log-health-checks",
@@ -1803,7 +1801,8 @@ impl<'e> Parser<'e> {
                     self.proxies[i].redirects.push((loc.clone(), r, cond));
                 }
             }
-            "description" | "log-format" | "fullconn" => self.harmless(loc, kw),
+            "description" | "fullconn" => self.harmless(loc, kw),
+            "log-format" => self.log_format_line(loc, w, t),
             "capture" if matches!(arg(w, 1), "request" | "response" | "cookie") => {
                 self.harmless(loc, &format!("capture {}", arg(w, 1)))
             }
@@ -1931,6 +1930,31 @@ impl<'e> Parser<'e> {
             "tunnel" => to.tunnel = d,
             "client-fin" => to.client_fin = d,
             _ => to.server_fin = d,
+        }
+    }
+
+    fn log_format_line(&mut self, loc: &Location, w: &[String], t: Target) {
+        if w.len() != 2 {
+            self.alert(
+                loc,
+                "'log-format' expects one argument (quote the format).".to_string(),
+            );
+            return;
+        }
+        let (kind, pxname, fe, _, _) = self.target_info(t);
+        if !fe && !matches!(t, Target::Defaults(_)) {
+            self.warn(
+                loc,
+                format!("{kind} '{pxname}' : 'log-format' directive is ignored in backends."),
+            );
+            return;
+        }
+        match super::logformat::parse_access_format(&w[1]) {
+            Ok(f) => self.settings(t).logs.format = Some(f),
+            Err(what) => self.warn(
+                loc,
+                format!("'log-format' uses {what}, which dermaga cannot fill: the lines keep the httplog/tcplog format."),
+            ),
         }
     }
 
@@ -2418,6 +2442,10 @@ impl<'e> Parser<'e> {
                     self.inherit_mut(t).1.httplog_loc = Some(loc.clone());
                 }
                 let l = &mut self.settings(t).logs;
+                if !negate && name != "dontlognull" {
+                    // The later of `log-format` and `option httplog|tcplog` sets the format.
+                    l.format = None;
+                }
                 match name {
                     "httplog" => {
                         l.httplog = !negate;

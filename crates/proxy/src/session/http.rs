@@ -1477,9 +1477,17 @@ impl Session<'_> {
             srv_queue: 0,
             be_queue: 0,
             request_line: &self.reqline,
+            local: Some(self.local),
+            server_addr: shared
+                .backend(be)
+                .and_then(|b| b.server(srv))
+                .map(|s| s.addr),
+            tls: !self.cli.is_plain(),
         };
         self.logline.clear();
-        if logs.httplog {
+        if let Some(f) = &logs.format {
+            crate::log::custom(f, &rec, &mut self.logline);
+        } else if logs.httplog {
             crate::log::httplog(&rec, &mut self.logline);
         } else if logs.tcplog {
             crate::log::tcplog(&rec, &mut self.logline);

@@ -248,11 +248,15 @@ fn log_tcp(
         feconn: fe.cur_conns.load(Relaxed),
         ..Default::default()
     };
-    // Without tcplog/httplog, haproxy logs only the "Connect from" line at accept.
-    if !(logs.tcplog || logs.httplog) {
+    // Without a format (tcplog, httplog or log-format), haproxy logs only the "Connect from"
+    // line at accept.
+    if !(logs.tcplog || logs.httplog || logs.format.is_some()) {
         return;
     }
     let mut line = String::new();
-    crate::log::tcplog(&rec, &mut line);
+    match &logs.format {
+        Some(f) => crate::log::custom(f, &rec, &mut line),
+        None => crate::log::tcplog(&rec, &mut line),
+    }
     shared.logger.emit(&logs.targets, 6, &line);
 }
