@@ -260,6 +260,10 @@ pub struct LogRecord<'a> {
     pub server_addr: Option<std::net::SocketAddr>,
     /// The client came in over TLS (`%ft` ends with `~`).
     pub tls: bool,
+    /// `capture request header` values, `{a|b}` (empty without captures): `%hr`.
+    pub captured_request: &'a str,
+    /// `capture response header` values: `%hs`.
+    pub captured_response: &'a str,
 }
 
 /// A line in a `log-format` format.
@@ -322,7 +326,8 @@ pub fn custom(f: &crate::config::model::AccessLogFormat, r: &LogRecord, out: &mu
             V::Status => write!(value, "{}", r.status),
             V::Bytes => write!(value, "{}", r.bytes),
             V::NoCapture => write!(value, "-"),
-            V::NoHeaders => Ok(()),
+            V::CapturedRequest => write!(value, "{}", r.captured_request),
+            V::CapturedResponse => write!(value, "{}", r.captured_response),
             V::TermState => write!(value, "{}{}", r.term[0] as char, r.term[1] as char),
             V::TermStateCookie => {
                 write!(value, "{}{}--", r.term[0] as char, r.term[1] as char)
@@ -400,7 +405,7 @@ pub fn httplog(r: &LogRecord, out: &mut String) {
     t(r.t_total, out);
     let _ = write!(
         out,
-        " {} {} - - {}{}-- {}/{}/{}/{}/{} {}/{} \"",
+        " {} {} - - {}{}-- {}/{}/{}/{}/{} {}/{}",
         r.status,
         r.bytes,
         r.term[0] as char,
@@ -413,6 +418,13 @@ pub fn httplog(r: &LogRecord, out: &mut String) {
         r.srv_queue,
         r.be_queue
     );
+    for captured in [r.captured_request, r.captured_response] {
+        if !captured.is_empty() {
+            out.push(' ');
+            out.push_str(captured);
+        }
+    }
+    out.push_str(" \"");
     out.push_str(&String::from_utf8_lossy(r.request_line));
     out.push('"');
 }

@@ -583,7 +583,6 @@ frontend fe\n    bind 127.0.0.1:1\n    log-format \"%ci %[src] %r\"\n    option 
             "parsing [h.cfg:10] : 'log-format' uses sample expressions such as '%[src]', which dermaga cannot fill: the lines keep the httplog/tcplog format.",
             "parsing [h.cfg:11] : 'option log-health-checks' is not implemented by dermaga and is ignored.",
             "parsing [h.cfg:12] : 'description' is not implemented by dermaga and is ignored.",
-            "parsing [h.cfg:13] : 'capture request' is not implemented by dermaga and is ignored.",
         ]
     );
     assert!(diags.iter().all(|d| d.severity == Severity::Warning));

@@ -151,3 +151,58 @@ listen tl\n mode tcp\n log-format \"{tcp_fmt}\"\n bind 127.0.0.1:{tport}\n serve
         h.1
     );
 }
+
+/// Captured headers in httplog lines and in `%hr`/`%hs`, as haproxy logs them.
+#[test]
+fn captured_headers_are_logged_as_haproxy_logs_them() {
+    let a = HttpBackend::start("s1");
+    let mut lines = Vec::new();
+    for prog in [HAPROXY, DERMAGA] {
+        let (rx, lport) = receiver();
+        let hport = free_port();
+        let fport = free_port();
+        let cfg = format!(
+            "global\n log 127.0.0.1:{lport} local0\ndefaults\n log global\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+frontend fe\n option httplog\n bind 127.0.0.1:{hport}\n default_backend be\n\
+ capture request header X-Tag len 6\n capture request header X-Missing len 10\n capture response header x-server len 20\n\
+frontend ff\n log-format \"%ft %hr %hs %{{+Q}}r\"\n bind 127.0.0.1:{fport}\n default_backend be\n\
+ capture request header X-Tag len 64\n\
+backend be\n server s1 {}\n",
+            a.addr
+        );
+        let _p = spawn(prog, &cfg, "capture");
+        for port in [hport, fport] {
+            let addr = format!("127.0.0.1:{port}").parse().unwrap();
+            wait_port(addr);
+            let r = raw(
+                addr,
+                b"GET /c HTTP/1.1\r\nHost: t\r\nX-Tag: first\r\nX-Tag: a|b{c}#\"d\"-long-value\r\n\r\n",
+            )
+            .unwrap();
+            assert_eq!(r.status, 200);
+        }
+        let http = recv_matching(&rx, "fe be/s1");
+        let fmt = recv_matching(&rx, "ff {");
+        lines.push((http, fmt));
+    }
+    let (h, d) = (&lines[0], &lines[1]);
+    assert!(
+        d.0.contains(" {a#7Cb#7Bc#7D|} {s1} \"GET /c HTTP/1.1\""),
+        "{}",
+        d.0
+    );
+    assert_eq!(
+        shape(&d.0),
+        shape(&h.0),
+        "httplog\n dermaga: {}\n haproxy: {}",
+        d.0,
+        h.0
+    );
+    assert_eq!(
+        shape(&d.1),
+        shape(&h.1),
+        "log-format\n dermaga: {}\n haproxy: {}",
+        d.1,
+        h.1
+    );
+}

@@ -388,8 +388,10 @@ pub enum AccessVar {
     Bytes,
     /// `%CC`, `%CS`: captured cookies (dermaga captures none: `-`).
     NoCapture,
-    /// `%hr`, `%hs`: captured headers (none: nothing).
-    NoHeaders,
+    /// `%hr`: the captured request headers (`{a|b}`; nothing without captures).
+    CapturedRequest,
+    /// `%hs`: the captured response headers.
+    CapturedResponse,
     /// `%ts`.
     TermState,
     /// `%tsc`: the termination state and the cookie flags.
@@ -523,6 +525,18 @@ pub struct Proxy {
     pub tcp_request_content: Vec<TcpRequestRule>,
     /// `redirect` rules in order (evaluated after `http-request` rules, as in haproxy).
     pub redirects: Vec<RedirectRule>,
+    /// `capture request header NAME len N` lines (frontends and listens), in order.
+    pub capture_request: Vec<HeaderCapture>,
+    /// `capture response header NAME len N` lines, in order.
+    pub capture_response: Vec<HeaderCapture>,
+}
+
+/// A header whose value goes into the log line (`%hr`/`%hs`, httplog's `{...}` blocks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderCapture {
+    pub name: String,
+    /// At most this many bytes of the value are kept.
+    pub len: usize,
 }
 
 /// A `use_backend NAME [if|unless COND]` rule.

@@ -37,7 +37,7 @@ use crate::acl::{Acl, Criterion, Fetch, IpNet};
 /// | global | `log-tag`, `log-send-hostname` | change the syslog header only |
 /// | proxies | `description` | only shown on the stats page |
 /// | proxies | `fullconn` | only matters with the server option `minconn`, which dermaga refuses |
-/// | proxies | `capture request header`, `capture response header`, `capture cookie` | they only add fields to log lines |
+/// | proxies | `capture cookie` | it only adds a field to log lines |
 /// | proxies | `option log-health-checks`, `option dontlog-normal`, `option log-separate-errors` | logging only; dermaga always logs server state changes |
 /// | proxies | `option splice-auto`, `splice-request`, `splice-response` | dermaga splices TCP mode by itself |
 /// | proxies | `option tcp-smart-accept`, `option tcp-smart-connect` | socket tuning only |
@@ -55,7 +55,7 @@ pub const HARMLESS: &[&str] = &[
     "log-tag",
     "log-send-hostname",
     "fullconn",
-    "capture request|response|cookie",
+    "capture cookie",
     "option log-health-checks",
     "option dontlog-normal",
     "option log-separate-errors",
@@ -692,6 +692,8 @@ impl<'e> Parser<'e> {
             tcp_request_connection: Vec::new(),
             tcp_request_content: Vec::new(),
             redirects: Vec::new(),
+            capture_request: Vec::new(),
+            capture_response: Vec::new(),
         };
         let default_backend = if kind.is_frontend() {
             inherit.default_backend
@@ -1803,8 +1805,9 @@ impl<'e> Parser<'e> {
             }
             "description" | "fullconn" => self.harmless(loc, kw),
             "log-format" => self.log_format_line(loc, w, t),
-            "capture" if matches!(arg(w, 1), "request" | "response" | "cookie") => {
-                self.harmless(loc, &format!("capture {}", arg(w, 1)))
+            "capture" if arg(w, 1) == "cookie" => self.harmless(loc, "capture cookie"),
+            "capture" if matches!(arg(w, 1), "request" | "response") => {
+                self.capture_line(loc, w, t)
             }
             "http-reuse" => match arg(w, 1) {
                 // What dermaga does: idle server connections are shared, but a connection's
@@ -1930,6 +1933,62 @@ impl<'e> Parser<'e> {
             "tunnel" => to.tunnel = d,
             "client-fin" => to.client_fin = d,
             _ => to.server_fin = d,
+        }
+    }
+
+    /// `capture request|response header NAME len N`.
+    fn capture_line(&mut self, loc: &Location, w: &[String], t: Target) {
+        let what = format!("capture {}", arg(w, 1));
+        let i = match t {
+            Target::Defaults(_) => {
+                self.alert(loc, format!("'{what}' not allowed in 'defaults' section."));
+                return;
+            }
+            Target::Proxy(i) => i,
+        };
+        let (kind, pxname, fe, _, _) = self.target_info(t);
+        if !fe {
+            self.warn(
+                loc,
+                format!("'capture' ignored because {kind} '{pxname}' has no frontend capability."),
+            );
+            return;
+        }
+        if arg(w, 2) != "header"
+            || arg(w, 3).is_empty()
+            || arg(w, 4) != "len"
+            || arg(w, 5).is_empty()
+        {
+            self.alert(
+                loc,
+                format!("'{what}' expects 'header' <header_name> 'len' <len>."),
+            );
+            return;
+        }
+        if w.len() > 6 {
+            self.alert(
+                loc,
+                format!(
+                    "'{what}' cannot handle unexpected argument '{}'.",
+                    arg(w, 6)
+                ),
+            );
+            return;
+        }
+        // haproxy reads the length with atol: digits up to the first other character.
+        let digits: String = arg(w, 5)
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        let cap = HeaderCapture {
+            name: arg(w, 3).to_string(),
+            len: digits.parse().unwrap_or(0),
+        };
+        let p = &mut self.proxies[i].proxy;
+        if arg(w, 1) == "request" {
+            p.capture_request.push(cap);
+        } else {
+            p.capture_response.push(cap);
         }
     }
 

@@ -1,6 +1,7 @@
 //! HTTP mode: one client connection, any number of requests on it (keep-alive, pipelining),
 //! each forwarded to a server connection taken from the thread's idle pool or opened anew.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -11,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::hdrs::HeaderList;
 use super::{with_timeout, Buf, Conn};
+use crate::config::model::HeaderCapture;
 use crate::config::{Balance, CookieMode, HttpConnMode, Proxy};
 use crate::http1::{self, BodyKind, ChunkedScanner, HeadError, Parsed, RequestHead, ResponseHead};
 use crate::log::{LogRecord, Tm};
@@ -60,6 +62,10 @@ struct Session<'a> {
     scratch: Vec<u8>,
     reqline: Vec<u8>,
     logline: String,
+    /// `capture request header` values for the log line, as `{a|b}` (empty without captures).
+    cap_req: String,
+    /// `capture response header` values, likewise.
+    cap_resp: String,
     /// Length of the request head at the start of `out`.
     scratch_head_len: usize,
     /// The chunked scanner after the body bytes that came with the head.
@@ -164,6 +170,8 @@ async fn hot(
         scratch: Vec::new(),
         reqline: Vec::new(),
         logline: String::new(),
+        cap_req: String::new(),
+        cap_resp: String::new(),
         scratch_head_len: 0,
         chunk_state: std::cell::Cell::new(None),
         bytes_out: 0,
@@ -347,8 +355,16 @@ impl Session<'_> {
         self.uri
             .extend_from_slice(self.req.uri(self.cbuf.pending()));
         self.hdrs.load(&self.req.headers);
+        self.cap_req.clear();
+        self.cap_resp.clear();
         if logging {
             let b = self.cbuf.pending();
+            capture(
+                &self.fe.model.capture_request,
+                &self.hdrs,
+                b,
+                &mut self.cap_req,
+            );
             self.reqline.clear();
             self.reqline.extend_from_slice(self.req.method(b));
             self.reqline.push(b' ');
@@ -1203,6 +1219,14 @@ impl Session<'_> {
     ) {
         let sb = &self.sbuf.data[self.sbuf.start..self.sbuf.end];
         self.rhdrs.load(&self.resp.headers);
+        if !self.fe.model.settings.logs.targets.is_empty() {
+            capture(
+                &self.fe.model.capture_response,
+                &self.rhdrs,
+                sb,
+                &mut self.cap_resp,
+            );
+        }
         // http-response rules: the backend's, then the frontend's.
         {
             let rb = &self.cbuf.data[buf_start..self.cbuf.end];
@@ -1483,6 +1507,8 @@ impl Session<'_> {
                 .and_then(|b| b.server(srv))
                 .map(|s| s.addr),
             tls: !self.cli.is_plain(),
+            captured_request: &self.cap_req,
+            captured_response: &self.cap_resp,
         };
         self.logline.clear();
         if let Some(f) = &logs.format {
@@ -1694,4 +1720,33 @@ impl Stamp {
     fn elapsed(self) -> Duration {
         self.0.map_or(Duration::ZERO, |t| t.elapsed())
     }
+}
+
+/// Renders the captured headers as haproxy logs them: `{value|value}`, each value the last
+/// occurrence of its header cut to its length, with `"#{|}` and non-printable bytes written
+/// `#XX`. Nothing without captures.
+fn capture(caps: &[HeaderCapture], hdrs: &HeaderList, buf: &[u8], out: &mut String) {
+    if caps.is_empty() {
+        return;
+    }
+    out.push('{');
+    for (i, cap) in caps.iter().enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        let last = hdrs
+            .iter(buf)
+            .filter(|(n, _)| n.eq_ignore_ascii_case(cap.name.as_bytes()))
+            .last()
+            .map(|(_, v)| v);
+        let v = last.unwrap_or(b"");
+        for &b in &v[..v.len().min(cap.len)] {
+            if !(32..127).contains(&b) || matches!(b, b'"' | b'#' | b'{' | b'|' | b'}') {
+                let _ = write!(out, "#{b:02X}");
+            } else {
+                out.push(b as char);
+            }
+        }
+    }
+    out.push('}');
 }
