@@ -144,6 +144,7 @@ impl Engine {
             vec![cfg.runtime.clone().into()]
         };
         OciRuntime {
+            own: runtime::is_own_runtime(&argv),
             argv,
             state_root: self.runroot.join("runtime"),
         }

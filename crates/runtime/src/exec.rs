@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use oci_spec::runtime::{Process, User};
 
 use crate::cli::Global;
-use crate::container::{load_spec, pipe, read_msgs, send_msg, wait_forwarding};
+use crate::container::{adopt_stdio, load_spec, pipe, read_msgs, send_msg, wait_forwarding};
 use crate::state::{State, Status};
 use crate::util::{cpath, cvt, errno, write_atomic, Context, Error, Result};
 use crate::{console, process, seccomp};
@@ -36,11 +36,20 @@ pub struct ExecOpts {
     pub caps: Vec<String>,
     pub no_new_privs: bool,
     pub preserve_fds: u32,
+    /// The process itself, from a caller that runs the runtime in its own process (instead
+    /// of `--process FILE`).
+    pub process: Option<Process>,
+    /// From such a caller: the process's standard input, output and error (see
+    /// [`crate::container::CreateOpts::stdio`]). None: the runtime's own.
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// The process to run: `--process FILE`, or the container's process with the command line's
 /// overrides (as runc builds it).
 fn build_process(base: Option<&Process>, o: &ExecOpts) -> Result<Process> {
+    if let Some(p) = &o.process {
+        return Ok(p.clone());
+    }
     if let Some(f) = &o.process_file {
         let data = fs::read(f).ctx(|| format!("read {}", f.display()))?;
         return serde_json::from_slice(&data).ctx(|| format!("parse {}", f.display()));
@@ -201,6 +210,7 @@ pub fn exec(g: &Global, o: &ExecOpts) -> Result<i32> {
             sync_w: sync_w.as_raw_fd(),
             seccomp: seccomp.as_ref(),
             preserve_fds: o.preserve_fds,
+            stdio: o.stdio,
         };
         let code = match child(&c) {
             Ok(n) => match n {},
@@ -237,10 +247,17 @@ struct Child<'a> {
     sync_w: RawFd,
     seccomp: Option<&'a seccomp::Program>,
     preserve_fds: u32,
+    stdio: Option<[RawFd; 3]>,
 }
 
 fn child(c: &Child<'_>) -> Result<Infallible> {
     process::reset_signals();
+    if let Some(stdio) = c.stdio {
+        let mut keep = vec![c.sync_w];
+        keep.extend(c.console);
+        keep.extend(c.ns_fds.iter().map(|(_, fd)| *fd));
+        adopt_stdio(stdio, &keep)?;
+    }
     c.st.cgroups.join(0)?;
     for (flag, fd) in &c.ns_fds {
         cvt(unsafe { libc::setns(*fd, *flag) })
