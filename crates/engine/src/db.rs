@@ -148,9 +148,7 @@ fn connect(path: &Path) -> Result<Connection> {
     // rebuilds its shared index then): checkpoint at 64 pages rather than 1,000, so that read
     // stays near 256 KiB instead of up to 4 MiB for every command.
     conn.pragma_update(None, "wal_autocheckpoint", 64)?;
-    // IMMEDIATE: the write lock is taken up front, through the busy timeout, so commands
-    // creating the tables at once wait for each other instead of failing.
-    conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))?;
+    dermaga_image::ensure_schema(&conn, SCHEMA)?;
     Ok(conn)
 }
 
