@@ -3,7 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Context, Result};
@@ -24,22 +24,35 @@ impl Stream {
     }
 }
 
+/// A container's log, created with its first record: a container that prints nothing (most
+/// `run --rm` commands) costs no file, and `logs` reads a missing file as an empty log.
 pub struct LogWriter {
-    file: File,
+    path: PathBuf,
+    file: Option<File>,
     buf: Vec<u8>,
 }
 
 impl LogWriter {
-    pub fn open(path: &Path) -> Result<LogWriter> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ctx(|| format!("opening log {}", path.display()))?;
-        Ok(LogWriter {
-            file,
-            buf: Vec::with_capacity(4096),
-        })
+    pub fn new(path: &Path) -> LogWriter {
+        LogWriter {
+            path: path.to_path_buf(),
+            file: None,
+            buf: Vec::new(),
+        }
+    }
+
+    fn file(&mut self) -> Result<&mut File> {
+        if self.file.is_none() {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .ctx(|| format!("opening log {}", self.path.display()))?;
+            self.file = Some(f);
+        }
+        self.file
+            .as_mut()
+            .ok_or_else(|| crate::Error::engine("the log is not open"))
     }
 
     /// Records a chunk of output; a chunk not ending in a newline makes a partial record.
@@ -65,8 +78,12 @@ impl LogWriter {
             self.buf.push(b'\n');
             rest = next;
         }
-        // A full disk loses log lines, not the container.
-        let _ = self.file.write_all(&self.buf);
+        // A full disk (or a log that cannot be created) loses log lines, not the container.
+        let buf = std::mem::take(&mut self.buf);
+        if let Ok(f) = self.file() {
+            let _ = f.write_all(&buf);
+        }
+        self.buf = buf;
     }
 }
 
@@ -231,7 +248,7 @@ mod tests {
     fn round_trip() {
         let p = std::env::temp_dir().join(format!("dermaga-log-{}", std::process::id()));
         let _ = std::fs::remove_file(&p);
-        let mut w = LogWriter::open(&p).unwrap();
+        let mut w = LogWriter::new(&p);
         w.write(Stream::Stdout, b"one\ntwo\nthr");
         w.write(Stream::Stdout, b"ee\n");
         w.write(Stream::Stderr, b"oops\n");

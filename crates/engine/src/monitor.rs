@@ -662,7 +662,7 @@ fn supervise(
     sigfd: &OwnedFd,
 ) -> (i32, bool) {
     let p = eng.paths(&c.id);
-    let mut log = LogWriter::open(&p.log()).ok();
+    let mut log = LogWriter::new(&p.log());
     if !attached {
         // Nothing is recorded until the container ends: the connection's memory and its
         // shared-memory index are given back meanwhile.
@@ -786,9 +786,7 @@ fn supervise(
                 let n = read_fd(fd.as_raw_fd(), &mut buf);
                 if n > 0 {
                     let data = &buf[..n as usize];
-                    if let Some(l) = log.as_mut() {
-                        l.write(*stream, data);
-                    }
+                    log.write(*stream, data);
                     if attached {
                         write_all_fd(if *stream == Stream::Stderr { 2 } else { 1 }, data);
                     }
@@ -807,9 +805,7 @@ fn supervise(
             let n = read_fd(console_fd.unwrap(), &mut buf);
             if n > 0 {
                 let data = &buf[..n as usize];
-                if let Some(l) = log.as_mut() {
-                    l.write(Stream::Stdout, data);
-                }
+                log.write(Stream::Stdout, data);
                 if attached {
                     write_all_fd(1, data);
                 }
