@@ -181,6 +181,21 @@ impl Db {
         }))
     }
 
+    /// Lends the connection to another user of the same database file (the image store),
+    /// opening it if needed; [`Db::give_back`] returns it. Until then, a use of this `Db`
+    /// opens a connection of its own.
+    pub fn lend(&self) -> Result<Connection> {
+        match self.conn.borrow_mut().take() {
+            Some(c) => Ok(c),
+            None => connect(&self.path),
+        }
+    }
+
+    /// Takes back a connection lent with [`Db::lend`].
+    pub fn give_back(&self, conn: Connection) {
+        *self.conn.borrow_mut() = Some(conn);
+    }
+
     /// Closes the connection (its caches and the shared-memory index go with it) until the
     /// next use.
     pub fn close_while_idle(&self) {

@@ -171,7 +171,7 @@ impl Engine {
                 ..ImageInfo::default()
             });
         }
-        crate::image::resolve(&self.root, &opts.image)
+        crate::image::resolve(&self.db, &self.root, &opts.image)
     }
 
     /// `dermaga create`: the container's record and files, not started.

@@ -205,6 +205,22 @@ impl ImageStore {
         Ok(ImageStore { root, db })
     }
 
+    /// The store under `root` over a connection to its `dermaga.db` that another user of the
+    /// database opened (the engine's): one connection per command instead of two, since
+    /// opening one reads and parses the whole schema. The connection gets this store's
+    /// settings and tables; [`ImageStore::into_connection`] hands it back.
+    pub fn with_connection(root: &Path, db: Connection) -> Result<ImageStore> {
+        let root = fs::canonicalize(root).ctx(|| format!("resolving {}", root.display()))?;
+        db.pragma_update(None, "foreign_keys", "ON")?;
+        ensure_schema(&db, SCHEMA)?;
+        Ok(ImageStore { root, db })
+    }
+
+    /// The connection, back to whoever lent it ([`ImageStore::with_connection`]).
+    pub fn into_connection(self) -> Connection {
+        self.db
+    }
+
     /// The store root (absolute).
     pub fn root(&self) -> &Path {
         &self.root
