@@ -128,19 +128,31 @@ pub fn print(
     err: &mut dyn Write,
     running: &mut dyn FnMut() -> bool,
 ) -> Result<()> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if !opts.follow {
-                return Ok(());
+    // The monitor creates the log with the container's first output. Following one that has
+    // none yet waits for it; the reader never creates it (it once did, write-only, so its
+    // first read failed with EBADF, and with truncation, which could cut a first record).
+    let file = loop {
+        match File::open(path) {
+            Ok(f) => break f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !opts.follow {
+                    return Ok(());
+                }
+                let alive = running();
+                if let Ok(f) = File::open(path) {
+                    break f;
+                }
+                if !alive {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            File::create(path).ctx(|| format!("creating {}", path.display()))?
-        }
-        Err(e) => {
-            return Err(crate::Error::engine(format!(
-                "reading {}: {e}",
-                path.display()
-            )))
+            Err(e) => {
+                return Err(crate::Error::engine(format!(
+                    "reading {}: {e}",
+                    path.display()
+                )))
+            }
         }
     };
     let mut reader = BufReader::new(file);
@@ -270,6 +282,33 @@ mod tests {
         print(&p, &opts, &mut o, &mut e, &mut || false).unwrap();
         assert_eq!(o, b"three\n");
         assert_eq!(e, b"oops\n");
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn follow_waits_for_the_log_and_never_creates_it() {
+        let p = std::env::temp_dir().join(format!("dermaga-log-follow-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        let opts = LogOptions {
+            follow: true,
+            timestamps: false,
+            tail: None,
+        };
+        // No log and the container gone: nothing, and no file made.
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        print(&p, &opts, &mut o, &mut e, &mut || false).unwrap();
+        assert!(o.is_empty() && !p.exists());
+        // The monitor writes the first record while `logs -f` waits for the file.
+        let mut calls = 0;
+        let mut running = || {
+            calls += 1;
+            if calls == 1 {
+                LogWriter::new(&p).write(Stream::Stdout, b"late\n");
+            }
+            calls == 1
+        };
+        print(&p, &opts, &mut o, &mut e, &mut running).unwrap();
+        assert_eq!(o, b"late\n");
         std::fs::remove_file(&p).unwrap();
     }
 }
