@@ -62,6 +62,14 @@ pub fn single_threaded() -> bool {
     rest.split(' ').nth(17) == Some("1")
 }
 
+/// Call before creating and starting a container, or exec'ing into one: the kernel's wait
+/// before the first move of a process between cgroups then passes while the engine prepares
+/// (see `dermaga_runtime::cgroups::start_move_grace_period`). Any runtime moves processes
+/// the same way, runc too.
+pub fn begin_cgroup_move() {
+    let _ = dermaga_runtime::cgroups::start_move_grace_period();
+}
+
 /// A new container's standard streams, as the monitor holds them.
 pub struct ContainerStdio {
     pub stdin: OwnedFd,
