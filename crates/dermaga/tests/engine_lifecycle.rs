@@ -456,12 +456,15 @@ fn own_runtime_and_runc_give_the_same_streams() {
             args.extend(["--runtime".into(), rt.into()]);
         }
         args.extend(["run", "--rm", "-t", IMAGE, "tty"].map(String::from));
-        let line = format!("{} {}", env!("CARGO_BIN_EXE_dermaga"), args.join(" "));
-        let out = std::process::Command::new("script")
-            .args(["-qec", &line, "/dev/null"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("script(1) from util-linux");
+        let in_terminal = |args: &[String]| {
+            let line = format!("{} {}", env!("CARGO_BIN_EXE_dermaga"), args.join(" "));
+            std::process::Command::new("script")
+                .args(["-qec", &line, "/dev/null"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("script(1) from util-linux")
+        };
+        let out = in_terminal(&args);
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("/dev/pts/0"),
             "{which}: {out:?}"
@@ -502,6 +505,15 @@ fn own_runtime_and_runc_give_the_same_streams() {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert!(marked, "{which}: exec -d did not run");
+        // exec -t: the process gets a terminal of the container's own, and its exit code.
+        let mut args = args[..args.len() - 5].to_vec();
+        args.extend(["exec", "-t", "box", "sh", "-c", "'tty; exit 6'"].map(String::from));
+        let out = in_terminal(&args);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("/dev/pts/"),
+            "{which}: {out:?}"
+        );
+        assert_eq!(out.status.code(), Some(6), "{which}: {out:?}");
         assert_eq!(s.ok(&["stop", "-t", "0", "box"]), "box\n");
         assert_eq!(s.ok(&["system", "check"]), "No problems found\n", "{which}");
     }

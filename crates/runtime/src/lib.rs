@@ -21,6 +21,7 @@ pub mod process;
 pub mod seccomp;
 pub mod state;
 mod syscalls;
+mod terminal;
 pub mod util;
 
 /// The spec types this crate speaks, for callers that build bundles (the engine, tests).
