@@ -74,6 +74,9 @@ median() {
 k=0
 runc_once() { k=$((k + 1)); runc --root "$tmp/runc" run -b "$tmp/bundle" "bench$k-$$"; }
 
+# The machine is shared: say how busy it was.
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # Warm caches once each.
 podman "${P[@]}" run --rm --network none localhost/bench:1 /bin/true
 "$DERMAGA" "${D[@]}" run --rm localhost/bench:1 /bin/true
@@ -95,6 +98,7 @@ mon_pid=$("$DERMAGA" "${D[@]}" inspect -f '{{.State.ConmonPid}}' ex)
 conmon_kb=$(priv "$conmon_pid"); mon_kb=$(priv "$mon_pid")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+echo "load average at start: $load_start; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "container start-up, median of $N runs (ms), busybox image, /bin/true:"
 printf '  %-52s %8s\n' "podman run --rm (runc, cgroupfs, --network none)" "$pod"
 printf '  %-52s %8s\n' "runc run (prepared bundle)" "$raw"

@@ -541,6 +541,7 @@ fn run_verb(
     match cli.verb {
         Verb::Run(a) => {
             let detach = a.detach;
+            dermaga_engine::runtime::begin_cgroup_move();
             let eng = open()?;
             let c = eng.create(&create_options(a, create_command))?;
             if detach {
@@ -686,6 +687,7 @@ fn run_verb(
             Ok(0)
         }
         Verb::Exec(a) => {
+            dermaga_engine::runtime::begin_cgroup_move();
             let eng = open()?;
             let mut it = a.container_and_command.into_iter();
             let ctr = it.next().unwrap_or_default();

@@ -398,3 +398,123 @@ fn runtime_flag_selects_runc() {
     );
     assert_eq!(s.ok(&["system", "check"]), "No problems found\n");
 }
+
+/// Our own runtime (called in-process by the monitor and by `exec`) and runc (through its
+/// command line) give a container the same streams, exit codes and descriptors.
+#[test]
+fn own_runtime_and_runc_give_the_same_streams() {
+    for runtime in [None, Some("/usr/sbin/runc")] {
+        let mut s = Store::new("streams");
+        s.runtime = runtime.map(String::from);
+        let which = runtime.unwrap_or("own runtime");
+        // The store's first run notes the rlimits this host keeps (once per store).
+        s.ok(&["run", "--rm", IMAGE, "true"]);
+        let (code, out, err) = s.run(&["run", "--rm", IMAGE, "sh", "-c", "echo out; echo err >&2"]);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (0, "out\n", "err\n"),
+            "{which}"
+        );
+        assert_eq!(
+            s.run(&["run", "--rm", IMAGE, "sh", "-c", "exit 3"]).0,
+            3,
+            "{which}"
+        );
+        assert_eq!(
+            s.run(&["run", "--rm", IMAGE, "no-such-command"]).0,
+            127,
+            "{which}"
+        );
+        // Nothing of the monitor's leaks into the container: only its three streams (and the
+        // directory `ls` opens).
+        assert_eq!(
+            s.ok(&["run", "--rm", IMAGE, "ls", "/proc/self/fd"]),
+            "0\n1\n2\n3\n",
+            "{which}"
+        );
+        let piped = |args: &[&str], input: &[u8]| {
+            let mut child = s
+                .cmd(args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input).unwrap();
+            let out = child.wait_with_output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert_eq!(
+            piped(&["run", "--rm", "-i", IMAGE, "cat"], b"to run\n"),
+            "to run\n",
+            "{which}"
+        );
+        // A terminal with -t (script(1) gives the command one).
+        let mut args = vec!["--root".to_string(), s.root.display().to_string()];
+        args.extend(["--runroot".into(), s.runroot.display().to_string()]);
+        if let Some(rt) = runtime {
+            args.extend(["--runtime".into(), rt.into()]);
+        }
+        args.extend(["run", "--rm", "-t", IMAGE, "tty"].map(String::from));
+        let in_terminal = |args: &[String]| {
+            let line = format!("{} {}", env!("CARGO_BIN_EXE_dermaga"), args.join(" "));
+            std::process::Command::new("script")
+                .args(["-qec", &line, "/dev/null"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("script(1) from util-linux")
+        };
+        let out = in_terminal(&args);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("/dev/pts/0"),
+            "{which}: {out:?}"
+        );
+
+        // exec into a detached container: streams, stdin, -d, exit codes.
+        s.ok(&["run", "-d", "--name", "box", IMAGE, "sleep", "1000"]);
+        let pid = s.ok(&["inspect", "-f", "{{.State.Pid}}", "box"]);
+        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", pid.trim()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut fds = fds;
+        fds.sort();
+        assert_eq!(fds, ["0", "1", "2"], "{which}");
+        let (code, out, err) = s.run(&["exec", "box", "sh", "-c", "echo in; echo e >&2; exit 4"]);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (4, "in\n", "e\n"),
+            "{which}"
+        );
+        assert_eq!(
+            piped(&["exec", "-i", "box", "cat"], b"to exec\n"),
+            "to exec\n"
+        );
+        assert_eq!(
+            s.ok(&["exec", "box", "ls", "/proc/self/fd"]),
+            "0\n1\n2\n3\n"
+        );
+        assert_eq!(s.run(&["exec", "box", "no-such-command"]).0, 127, "{which}");
+        assert_eq!(s.ok(&["exec", "-d", "box", "touch", "/tmp/mark"]), "");
+        let mut marked = false;
+        for _ in 0..200 {
+            if s.run(&["exec", "box", "test", "-f", "/tmp/mark"]).0 == 0 {
+                marked = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(marked, "{which}: exec -d did not run");
+        // exec -t: the process gets a terminal of the container's own, and its exit code.
+        let mut args = args[..args.len() - 5].to_vec();
+        args.extend(["exec", "-t", "box", "sh", "-c", "'tty; exit 6'"].map(String::from));
+        let out = in_terminal(&args);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("/dev/pts/"),
+            "{which}: {out:?}"
+        );
+        assert_eq!(out.status.code(), Some(6), "{which}: {out:?}");
+        assert_eq!(s.ok(&["stop", "-t", "0", "box"]), "box\n");
+        assert_eq!(s.ok(&["system", "check"]), "No problems found\n", "{which}");
+    }
+}

@@ -375,3 +375,39 @@ fn invoked_as_dermaga_runtime_with_a_json_log() {
     assert_eq!(v["msg"], "container does not exist: nope");
     assert!(v["time"].as_str().unwrap().ends_with('Z'));
 }
+
+/// A foreground `exec -t` without `--console-socket`: the runtime keeps the terminal and
+/// copies it to its own stdio, as runc does; same result from both.
+#[test]
+fn exec_tty_without_console_socket_like_runc() {
+    for rt in [Runtime::dermaga(), Runtime::runc()] {
+        let b = Bundle::new("exec-tty", &["sleep", "100"]);
+        let id = unique("exectty");
+        rt.ok_detached(
+            &["run", "-d", "--bundle", b.path().to_str().unwrap(), &id],
+            b.path(),
+        );
+        let cmd = rt.command(&["exec", "-t", &id, "sh", "-c", "tty; exit 6"]);
+        let mut line: Vec<String> = vec![cmd.get_program().to_string_lossy().into_owned()];
+        line.extend(cmd.get_args().map(|a| {
+            let a = a.to_string_lossy();
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.into_owned()
+            }
+        }));
+        let out = std::process::Command::new("script")
+            .args(["-qec", &line.join(" "), "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script(1) from util-linux");
+        let which = if rt.runc { "runc" } else { "dermaga runtime" };
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("/dev/pts/"),
+            "{which}: {out:?}"
+        );
+        assert_eq!(out.status.code(), Some(6), "{which}: {out:?}");
+        rt.ok(&["delete", "--force", &id]);
+    }
+}

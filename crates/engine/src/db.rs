@@ -148,9 +148,7 @@ fn connect(path: &Path) -> Result<Connection> {
     // rebuilds its shared index then): checkpoint at 64 pages rather than 1,000, so that read
     // stays near 256 KiB instead of up to 4 MiB for every command.
     conn.pragma_update(None, "wal_autocheckpoint", 64)?;
-    // IMMEDIATE: the write lock is taken up front, through the busy timeout, so commands
-    // creating the tables at once wait for each other instead of failing.
-    conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))?;
+    dermaga_image::ensure_schema(&conn, SCHEMA)?;
     Ok(conn)
 }
 
@@ -181,6 +179,21 @@ impl Db {
             Some(c) => c,
             None => unreachable!("opened just above"),
         }))
+    }
+
+    /// Lends the connection to another user of the same database file (the image store),
+    /// opening it if needed; [`Db::give_back`] returns it. Until then, a use of this `Db`
+    /// opens a connection of its own.
+    pub fn lend(&self) -> Result<Connection> {
+        match self.conn.borrow_mut().take() {
+            Some(c) => Ok(c),
+            None => connect(&self.path),
+        }
+    }
+
+    /// Takes back a connection lent with [`Db::lend`].
+    pub fn give_back(&self, conn: Connection) {
+        *self.conn.borrow_mut() = Some(conn);
     }
 
     /// Closes the connection (its caches and the shared-memory index go with it) until the

@@ -144,6 +144,7 @@ impl Engine {
             vec![cfg.runtime.clone().into()]
         };
         OciRuntime {
+            own: runtime::is_own_runtime(&argv),
             argv,
             state_root: self.runroot.join("runtime"),
         }
@@ -170,7 +171,7 @@ impl Engine {
                 ..ImageInfo::default()
             });
         }
-        crate::image::resolve(&self.root, &opts.image)
+        crate::image::resolve(&self.db, &self.root, &opts.image)
     }
 
     /// `dermaga create`: the container's record and files, not started.

@@ -1,6 +1,7 @@
 //! `dermaga exec`: a process in a running container, through the runtime's `exec`.
 
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::process::Stdio;
 
 use oci_spec::runtime::Spec;
@@ -9,6 +10,7 @@ use crate::db::State;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::monitor::{check_executable, exec_command};
+use crate::runtime::OciRuntime;
 use crate::spec;
 use crate::util;
 
@@ -84,12 +86,15 @@ impl Engine {
             .map(|m| m.destination.as_str())
             .collect();
         check_executable(&rootfs, &args[0], path_env.as_deref(), &cwd, &dsts)?;
+        let rt = self.runtime_for(&c.config);
+        if rt.in_process() {
+            return self.exec_in_process(&rt, &c.id, process, o);
+        }
         let file = p
             .dir
             .join(format!("exec-{}.json", &util::random_id()?[..16]));
         fs::write(&file, serde_json::to_vec(&process)?)
             .map_err(|e| Error::engine(format!("writing {}: {e}", file.display())))?;
-        let rt = self.runtime_for(&c.config);
         let mut cmd = exec_command(&rt, &c.id, &file, o.tty, o.detach);
         if !o.interactive {
             cmd.stdin(Stdio::null());
@@ -107,5 +112,30 @@ impl Engine {
             (None, Some(s)) => 128 + s,
             _ => 125,
         })
+    }
+
+    /// `exec` through our own runtime called in this (single-threaded) process: no process
+    /// file, no second execution of the binary. The streams are ours, as an exec'd runtime's
+    /// would be, with /dev/null for stdin unless `-i` and for the output with `-d`.
+    fn exec_in_process(
+        &self,
+        rt: &OciRuntime,
+        id: &str,
+        process: serde_json::Value,
+        o: &ExecOptions,
+    ) -> Result<i32> {
+        let null = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| Error::engine(format!("opening /dev/null: {e}")))?;
+        let n = null.as_raw_fd();
+        let stdin = if o.interactive { 0 } else { n };
+        let stdio = if o.detach {
+            [stdin, n, n]
+        } else {
+            [stdin, 1, 2]
+        };
+        rt.exec_in_process(id, process, o.detach, stdio)
     }
 }

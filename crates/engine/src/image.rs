@@ -5,12 +5,16 @@ use std::path::{Path, PathBuf};
 use dermaga_image::ImageStore;
 
 use crate::config::ImageInfo;
+use crate::db::Db;
 use crate::error::{Error, Result};
 
-/// Resolves an image reference in the store under `root`.
-pub fn resolve(root: &Path, reference: &str) -> Result<ImageInfo> {
-    let store = ImageStore::open(root).map_err(image_err)?;
-    let img = store.resolve(reference).map_err(image_err)?;
+/// Resolves an image reference in the store under `root`, over the engine's own database
+/// connection (the store shares `dermaga.db`).
+pub fn resolve(db: &Db, root: &Path, reference: &str) -> Result<ImageInfo> {
+    let store = ImageStore::with_connection(root, db.lend()?).map_err(image_err)?;
+    let resolved = store.resolve(reference);
+    db.give_back(store.into_connection());
+    let img = resolved.map_err(image_err)?;
     let cfg = img.config.config().clone().unwrap_or_default();
     // The store's short links keep overlay options short; they are relative to its root,
     // which is ours.

@@ -2,8 +2,10 @@
 //! Containers as podman users know them: lifecycle verbs, the state database, the per-container
 //! monitor process, volumes and health checks. No daemon.
 //!
-//! It builds OCI bundles from images and hands them to the runtime (its own or an external one
-//! such as runc, always through runc's command line); it does not isolate processes itself.
+//! It builds OCI bundles from images and hands them to the runtime: an external one such as
+//! runc through runc's command line, its own by calling the runtime crate in-process when the
+//! calling process is single-threaded (else through the same command line). It does not
+//! isolate processes itself.
 //! It also runs the RUN steps of `dermaga build` ([`build_run::ContainerStepRunner`]).
 //!
 //! Under the store root: `dermaga.db` (tables `containers`, `volumes`, beside the image

@@ -3,7 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Context, Result};
@@ -24,22 +24,35 @@ impl Stream {
     }
 }
 
+/// A container's log, created with its first record: a container that prints nothing (most
+/// `run --rm` commands) costs no file, and `logs` reads a missing file as an empty log.
 pub struct LogWriter {
-    file: File,
+    path: PathBuf,
+    file: Option<File>,
     buf: Vec<u8>,
 }
 
 impl LogWriter {
-    pub fn open(path: &Path) -> Result<LogWriter> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ctx(|| format!("opening log {}", path.display()))?;
-        Ok(LogWriter {
-            file,
-            buf: Vec::with_capacity(4096),
-        })
+    pub fn new(path: &Path) -> LogWriter {
+        LogWriter {
+            path: path.to_path_buf(),
+            file: None,
+            buf: Vec::new(),
+        }
+    }
+
+    fn file(&mut self) -> Result<&mut File> {
+        if self.file.is_none() {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .ctx(|| format!("opening log {}", self.path.display()))?;
+            self.file = Some(f);
+        }
+        self.file
+            .as_mut()
+            .ok_or_else(|| crate::Error::engine("the log is not open"))
     }
 
     /// Records a chunk of output; a chunk not ending in a newline makes a partial record.
@@ -65,8 +78,12 @@ impl LogWriter {
             self.buf.push(b'\n');
             rest = next;
         }
-        // A full disk loses log lines, not the container.
-        let _ = self.file.write_all(&self.buf);
+        // A full disk (or a log that cannot be created) loses log lines, not the container.
+        let buf = std::mem::take(&mut self.buf);
+        if let Ok(f) = self.file() {
+            let _ = f.write_all(&buf);
+        }
+        self.buf = buf;
     }
 }
 
@@ -111,19 +128,31 @@ pub fn print(
     err: &mut dyn Write,
     running: &mut dyn FnMut() -> bool,
 ) -> Result<()> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if !opts.follow {
-                return Ok(());
+    // The monitor creates the log with the container's first output. Following one that has
+    // none yet waits for it; the reader never creates it (it once did, write-only, so its
+    // first read failed with EBADF, and with truncation, which could cut a first record).
+    let file = loop {
+        match File::open(path) {
+            Ok(f) => break f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !opts.follow {
+                    return Ok(());
+                }
+                let alive = running();
+                if let Ok(f) = File::open(path) {
+                    break f;
+                }
+                if !alive {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            File::create(path).ctx(|| format!("creating {}", path.display()))?
-        }
-        Err(e) => {
-            return Err(crate::Error::engine(format!(
-                "reading {}: {e}",
-                path.display()
-            )))
+            Err(e) => {
+                return Err(crate::Error::engine(format!(
+                    "reading {}: {e}",
+                    path.display()
+                )))
+            }
         }
     };
     let mut reader = BufReader::new(file);
@@ -231,7 +260,7 @@ mod tests {
     fn round_trip() {
         let p = std::env::temp_dir().join(format!("dermaga-log-{}", std::process::id()));
         let _ = std::fs::remove_file(&p);
-        let mut w = LogWriter::open(&p).unwrap();
+        let mut w = LogWriter::new(&p);
         w.write(Stream::Stdout, b"one\ntwo\nthr");
         w.write(Stream::Stdout, b"ee\n");
         w.write(Stream::Stderr, b"oops\n");
@@ -253,6 +282,33 @@ mod tests {
         print(&p, &opts, &mut o, &mut e, &mut || false).unwrap();
         assert_eq!(o, b"three\n");
         assert_eq!(e, b"oops\n");
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn follow_waits_for_the_log_and_never_creates_it() {
+        let p = std::env::temp_dir().join(format!("dermaga-log-follow-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        let opts = LogOptions {
+            follow: true,
+            timestamps: false,
+            tail: None,
+        };
+        // No log and the container gone: nothing, and no file made.
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        print(&p, &opts, &mut o, &mut e, &mut || false).unwrap();
+        assert!(o.is_empty() && !p.exists());
+        // The monitor writes the first record while `logs -f` waits for the file.
+        let mut calls = 0;
+        let mut running = || {
+            calls += 1;
+            if calls == 1 {
+                LogWriter::new(&p).write(Stream::Stdout, b"late\n");
+            }
+            calls == 1
+        };
+        print(&p, &opts, &mut o, &mut e, &mut running).unwrap();
+        assert_eq!(o, b"late\n");
         std::fs::remove_file(&p).unwrap();
     }
 }

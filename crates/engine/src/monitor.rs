@@ -18,7 +18,7 @@ use crate::db::{Container, State};
 use crate::engine::Engine;
 use crate::error::{Error, Result, EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND};
 use crate::logs::{LogWriter, Stream};
-use crate::runtime::{classify_start_error, error_text, OciRuntime};
+use crate::runtime::{classify_start_error, error_text, ContainerStdio, OciRuntime};
 use crate::spec::{self, BundlePaths};
 use crate::util::{now_ns, resolve_in_root, FileLock};
 
@@ -321,13 +321,6 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
 
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let _ = fs::remove_file(p.pidfile());
-    let mut cmd = rt.command();
-    cmd.arg("create")
-        .arg("--bundle")
-        .arg(&p.dir)
-        .arg("--pid-file")
-        .arg(p.pidfile());
     let (err_r, err_w) = pipe()?;
     let mut ours = Started {
         pid: 0,
@@ -337,40 +330,138 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         console: None,
     };
     let mut listener = None;
-    if cfg.tty {
-        let sock = p.dir.join("console.sock");
+    let mut console_sock = None;
+    let mut socket_file = None;
+    let (stdin, stdout) = if cfg.tty {
+        // In the run root, not the container's directory: a socket's path must fit in
+        // sockaddr_un (108 bytes), which a store root of 30 characters already overflows.
+        let _ = fs::create_dir_all(&eng.runroot);
+        let sock = eng.runroot.join(format!("console-{}.sock", &c.id[..12]));
         let _ = fs::remove_file(&sock);
         let l =
             UnixListener::bind(&sock).map_err(|e| Error::engine(format!("console socket: {e}")))?;
+        socket_file = Some(RemoveOnDrop(sock.clone()));
         l.set_nonblocking(true).ok();
-        cmd.arg("--console-socket").arg(&sock);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(err_w));
         listener = Some(l);
+        console_sock = Some(sock);
+        (dev_null()?, dev_null()?)
     } else {
         let (out_r, out_w) = pipe()?;
-        if cfg.interactive {
-            let (in_r, in_w) = pipe()?;
-            cmd.stdin(Stdio::from(in_r));
-            ours.stdin = Some(in_w);
-        } else {
-            cmd.stdin(Stdio::null());
-        }
-        cmd.stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
         ours.stdout = Some(out_r);
+        let stdin = if cfg.interactive {
+            let (in_r, in_w) = pipe()?;
+            ours.stdin = Some(in_w);
+            in_r
+        } else {
+            dev_null()?
+        };
+        (stdin, out_w)
+    };
+    let stdio = ContainerStdio {
+        stdin,
+        stdout,
+        stderr: err_w,
+    };
+    let pid = if rt.in_process() {
+        let created = rt.create_in_process(&c.id, &p.dir, &stdio, console_sock.clone());
+        drop(stdio); // our copies of the container's ends
+        let pid = created.map_err(|msg| Error {
+            code: classify_start_error(&msg),
+            msg: format!("OCI runtime error: {msg}"),
+        })?;
+        if let Some(l) = &listener {
+            // The init sent the terminal before create returned: it waits in the backlog.
+            match l.accept() {
+                Ok((conn, _)) => ours.console = Some(receive_fd(conn.as_raw_fd())?),
+                Err(e) => return Err(Error::engine(format!("console socket: {e}"))),
+            }
+        }
+        pid
+    } else {
+        let console = console_sock.as_deref().zip(listener.as_ref());
+        let (pid, terminal) =
+            create_by_command(rt, &c.id, &p.dir, &p.pidfile(), stdio, console, &err_r)?;
+        ours.console = terminal;
+        pid
+    };
+    drop(socket_file);
+    if cfg.tty {
+        if ours.console.is_none() {
+            return Err(Error::engine(
+                "the OCI runtime did not send the container's terminal",
+            ));
+        }
+    } else {
+        ours.stderr = Some(err_r);
     }
-    cmd.arg(&c.id);
+    ours.pid = pid;
+    eng.db
+        .set_running(&c.id, pid, std::process::id() as i32, now_ns())?;
+    if let Err(e) = rt.start(&c.id) {
+        let _ = rt.kill(&c.id, libc::SIGKILL, true);
+        let code = classify_start_error(&e.msg);
+        return Err(Error { code, msg: e.msg });
+    }
+    Ok(ours)
+}
+
+/// A file removed when this goes out of scope, on every path.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// /dev/null for a stream the container does not get from us.
+fn dev_null() -> Result<OwnedFd> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map(OwnedFd::from)
+        .map_err(|e| Error::engine(format!("opening /dev/null: {e}")))
+}
+
+/// `create` through the runtime's command line: the runtime's own stdio is the container's
+/// (its stderr also carries its error, read back from `err_r`), the pid comes back in a pid
+/// file, and with a terminal (`console`: the socket's path and our listener) the runtime
+/// sends it over the socket. Returns the pid and the terminal.
+fn create_by_command(
+    rt: &OciRuntime,
+    id: &str,
+    bundle: &Path,
+    pidfile: &Path,
+    stdio: ContainerStdio,
+    console: Option<(&Path, &UnixListener)>,
+    err_r: &OwnedFd,
+) -> Result<(i32, Option<OwnedFd>)> {
+    let _ = fs::remove_file(pidfile);
+    let mut cmd = rt.command();
+    cmd.arg("create")
+        .arg("--bundle")
+        .arg(bundle)
+        .arg("--pid-file")
+        .arg(pidfile);
+    if let Some((sock, _)) = console {
+        cmd.arg("--console-socket").arg(sock);
+    }
+    cmd.stdin(Stdio::from(stdio.stdin))
+        .stdout(Stdio::from(stdio.stdout))
+        .stderr(Stdio::from(stdio.stderr));
+    cmd.arg(id);
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::engine(format!("cannot run the OCI runtime: {e}")))?;
     drop(cmd); // our copies of the container's ends
-    if let Some(l) = &listener {
+    let mut terminal = None;
+    if let Some((_, l)) = console {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match l.accept() {
                 Ok((conn, _)) => {
-                    ours.console = Some(receive_fd(conn.as_raw_fd())?);
+                    terminal = Some(receive_fd(conn.as_raw_fd())?);
                     break;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -407,28 +498,11 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
             msg: format!("OCI runtime error: {msg}"),
         });
     }
-    if cfg.tty {
-        if ours.console.is_none() {
-            return Err(Error::engine(
-                "the OCI runtime did not send the container's terminal",
-            ));
-        }
-    } else {
-        ours.stderr = Some(err_r);
-    }
-    let pid: i32 = fs::read_to_string(p.pidfile())
+    let pid = fs::read_to_string(pidfile)
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or_else(|| Error::engine("the OCI runtime wrote no pid file"))?;
-    ours.pid = pid;
-    eng.db
-        .set_running(&c.id, pid, std::process::id() as i32, now_ns())?;
-    if let Err(e) = rt.start(&c.id) {
-        let _ = rt.kill(&c.id, libc::SIGKILL, true);
-        let code = classify_start_error(&e.msg);
-        return Err(Error { code, msg: e.msg });
-    }
-    Ok(ours)
+    Ok((pid, terminal))
 }
 
 fn receive_fd(sock: RawFd) -> Result<OwnedFd> {
@@ -588,7 +662,7 @@ fn supervise(
     sigfd: &OwnedFd,
 ) -> (i32, bool) {
     let p = eng.paths(&c.id);
-    let mut log = LogWriter::open(&p.log()).ok();
+    let mut log = LogWriter::new(&p.log());
     if !attached {
         // Nothing is recorded until the container ends: the connection's memory and its
         // shared-memory index are given back meanwhile.
@@ -712,9 +786,7 @@ fn supervise(
                 let n = read_fd(fd.as_raw_fd(), &mut buf);
                 if n > 0 {
                     let data = &buf[..n as usize];
-                    if let Some(l) = log.as_mut() {
-                        l.write(*stream, data);
-                    }
+                    log.write(*stream, data);
                     if attached {
                         write_all_fd(if *stream == Stream::Stderr { 2 } else { 1 }, data);
                     }
@@ -733,9 +805,7 @@ fn supervise(
             let n = read_fd(console_fd.unwrap(), &mut buf);
             if n > 0 {
                 let data = &buf[..n as usize];
-                if let Some(l) = log.as_mut() {
-                    l.write(Stream::Stdout, data);
-                }
+                log.write(Stream::Stdout, data);
                 if attached {
                     write_all_fd(1, data);
                 }

@@ -1,10 +1,20 @@
-//! Driving an OCI runtime through runc's command line: our own (`dermaga runtime`) or any
-//! other (`--runtime /usr/sbin/runc`).
+//! Driving an OCI runtime: any runtime (runc, `--runtime PATH`) through runc's command line;
+//! our own, when this process may enter it, by calling the runtime crate in-process (one
+//! execution of the binary fewer per verb), else through the same command line.
+//!
+//! "May enter it": the runtime clones this process for a container's init (and forks for
+//! `exec`), which is sound only in a single-threaded process (design.md). The engine's
+//! monitor and the `dermaga exec` command are; a threaded caller (a supervisor) is not and
+//! goes through the command line.
 
 use std::ffi::OsString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use dermaga_runtime::cli::Global;
+use dermaga_runtime::container::CreateOpts;
 
 use crate::error::{Error, Result};
 
@@ -15,6 +25,56 @@ pub struct OciRuntime {
     pub argv: Vec<OsString>,
     /// `--root` for the runtime's own state.
     pub state_root: PathBuf,
+    /// The runtime is this very binary's (`dermaga runtime`), so it can be called in-process.
+    pub own: bool,
+}
+
+/// Whether `argv` invokes this very binary's runtime: `[this binary, "runtime"]`.
+pub fn is_own_runtime(argv: &[OsString]) -> bool {
+    let [exe, verb] = argv else {
+        return false;
+    };
+    if verb != "runtime" {
+        return false;
+    }
+    let Ok(me) = std::env::current_exe() else {
+        return false;
+    };
+    if me.as_os_str() == exe {
+        return true;
+    }
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(&me), std::fs::metadata(exe)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Whether this process has one thread (field 20 of /proc/self/stat).
+pub fn single_threaded() -> bool {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return false;
+    };
+    // Fields after the command name, which may hold spaces: state is field 3.
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return false;
+    };
+    rest.split(' ').nth(17) == Some("1")
+}
+
+/// Call before creating and starting a container, or exec'ing into one: the kernel's wait
+/// before the first move of a process between cgroups then passes while the engine prepares
+/// (see `dermaga_runtime::cgroups::start_move_grace_period`). Any runtime moves processes
+/// the same way, runc too.
+pub fn begin_cgroup_move() {
+    let _ = dermaga_runtime::cgroups::start_move_grace_period();
+}
+
+/// A new container's standard streams, as the monitor holds them.
+pub struct ContainerStdio {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
 }
 
 /// Finds a runtime named on the command line: a path, or a name looked up as podman does.
@@ -72,6 +132,86 @@ pub fn reset_signals(cmd: &mut Command) {
 }
 
 impl OciRuntime {
+    /// Whether this process calls the runtime itself rather than exec'ing it: our own
+    /// runtime, in a single-threaded process.
+    pub fn in_process(&self) -> bool {
+        self.own && single_threaded()
+    }
+
+    fn global(&self) -> Global {
+        Global {
+            root: self.state_root.clone(),
+            log: None,
+            log_json: false,
+            debug: false,
+            systemd_cgroup: false,
+        }
+    }
+
+    /// The error of an in-process call, worded as the command line's.
+    fn failed(&self, what: &str, e: dermaga_runtime::util::Error) -> Error {
+        Error::engine(format!("OCI runtime {} {what}: {}", self.name(), e.0))
+    }
+
+    /// `create` in this process (see [`OciRuntime::in_process`]): the init gets `stdio`;
+    /// the runtime's warnings go to the container's stderr, as an exec'd runtime's would.
+    /// Returns the init's pid; the error reads as the command line's.
+    pub fn create_in_process(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: &ContainerStdio,
+        console_socket: Option<PathBuf>,
+    ) -> std::result::Result<i32, String> {
+        let fds: [RawFd; 3] = [
+            stdio.stdin.as_raw_fd(),
+            stdio.stdout.as_raw_fd(),
+            stdio.stderr.as_raw_fd(),
+        ];
+        let o = CreateOpts {
+            id: id.to_string(),
+            bundle: bundle.to_path_buf(),
+            pid_file: None,
+            console_socket,
+            preserve_fds: 0,
+            stdio: Some(fds),
+        };
+        let g = self.global();
+        dermaga_runtime::util::warnings_to(fds[2], || {
+            dermaga_runtime::container::create_in_process(&g, &o)
+        })
+        .map_err(|e| e.0)
+    }
+
+    /// `exec` in this process (see [`OciRuntime::in_process`]) of `process` (a runtime spec
+    /// `process` object) with the given streams; its exit code, or 1 after saying on stderr
+    /// why it could not start (as the command line does).
+    pub fn exec_in_process(
+        &self,
+        id: &str,
+        process: serde_json::Value,
+        detach: bool,
+        stdio: [RawFd; 3],
+    ) -> Result<i32> {
+        let process: oci_spec::runtime::Process = serde_json::from_value(process)
+            .map_err(|e| Error::engine(format!("the exec process: {e}")))?;
+        let o = dermaga_runtime::exec::ExecOpts {
+            id: id.to_string(),
+            tty: process.terminal() == Some(true),
+            detach,
+            process: Some(process),
+            stdio: Some(stdio),
+            ..Default::default()
+        };
+        match dermaga_runtime::exec::exec(&self.global(), &o) {
+            Ok(code) => Ok(code),
+            Err(e) => {
+                dermaga_runtime::util::log_error(&e.0);
+                Ok(1)
+            }
+        }
+    }
+
     pub fn command(&self) -> Command {
         let mut c = Command::new(&self.argv[0]);
         c.args(&self.argv[1..]);
@@ -109,12 +249,20 @@ impl OciRuntime {
     }
 
     pub fn start(&self, id: &str) -> Result<()> {
+        if self.own {
+            return dermaga_runtime::container::start(&self.global(), id)
+                .map_err(|e| self.failed("start", e));
+        }
         let mut c = self.command();
         c.arg("start").arg(id);
         self.run(c, "start").map(|_| ())
     }
 
     pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        if self.own {
+            return dermaga_runtime::container::kill(&self.global(), id, signal, all)
+                .map_err(|e| self.failed("kill", e));
+        }
         let mut c = self.command();
         c.arg("kill");
         if all {
@@ -125,6 +273,10 @@ impl OciRuntime {
     }
 
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        if self.own {
+            return dermaga_runtime::container::delete(&self.global(), id, force)
+                .map_err(|e| self.failed("delete", e));
+        }
         let mut c = self.command();
         c.arg("delete");
         if force {
@@ -136,6 +288,12 @@ impl OciRuntime {
 
     /// The runtime's state of a container (`status`, `pid`, ...), None if it has none.
     pub fn state(&self, id: &str) -> Result<Option<serde_json::Value>> {
+        if self.own {
+            let g = self.global();
+            return Ok(dermaga_runtime::container::state_json(&g, id)
+                .ok()
+                .and_then(|s| serde_json::from_str(&s).ok()));
+        }
         let mut c = self.command();
         c.arg("state").arg(id).stdin(Stdio::null());
         let out = c.output().map_err(|e| {
@@ -178,5 +336,29 @@ pub fn classify_start_error(msg: &str) -> u8 {
         crate::error::EXIT_CANNOT_INVOKE
     } else {
         crate::error::EXIT_ENGINE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_runtime_is_this_binary_with_the_runtime_verb() {
+        let me: OsString = std::env::current_exe().unwrap().into();
+        assert!(is_own_runtime(&[me.clone(), "runtime".into()]));
+        assert!(!is_own_runtime(&[me.clone(), "exec".into()]));
+        assert!(!is_own_runtime(&[me]));
+        assert!(!is_own_runtime(&["/usr/sbin/runc".into()]));
+        assert!(!is_own_runtime(&["/bin/sh".into(), "runtime".into()]));
+    }
+
+    #[test]
+    fn a_test_harness_is_not_single_threaded() {
+        // The harness runs this test on a thread of its own beside the main one: the
+        // runtime must not be entered here, and the check says so.
+        let other = std::thread::spawn(single_threaded);
+        assert!(!other.join().unwrap());
+        assert!(!single_threaded());
     }
 }

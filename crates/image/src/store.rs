@@ -205,6 +205,22 @@ impl ImageStore {
         Ok(ImageStore { root, db })
     }
 
+    /// The store under `root` over a connection to its `dermaga.db` that another user of the
+    /// database opened (the engine's): one connection per command instead of two, since
+    /// opening one reads and parses the whole schema. The connection gets this store's
+    /// settings and tables; [`ImageStore::into_connection`] hands it back.
+    pub fn with_connection(root: &Path, db: Connection) -> Result<ImageStore> {
+        let root = fs::canonicalize(root).ctx(|| format!("resolving {}", root.display()))?;
+        db.pragma_update(None, "foreign_keys", "ON")?;
+        ensure_schema(&db, SCHEMA)?;
+        Ok(ImageStore { root, db })
+    }
+
+    /// The connection, back to whoever lent it ([`ImageStore::with_connection`]).
+    pub fn into_connection(self) -> Connection {
+        self.db
+    }
+
     /// The store root (absolute).
     pub fn root(&self) -> &Path {
         &self.root
@@ -1121,10 +1137,39 @@ fn open_db(path: &Path) -> Result<Connection> {
     // As the engine's connections (dermaga_engine::db): a short WAL, cheap to read back.
     db.pragma_update(None, "wal_autocheckpoint", 64)?;
     db.pragma_update(None, "foreign_keys", "ON")?;
-    // IMMEDIATE takes the write lock first, through the busy timeout, so processes creating
-    // the tables at once wait for each other instead of failing on a lock upgrade.
-    db.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))?;
+    ensure_schema(&db, SCHEMA)?;
     Ok(db)
+}
+
+/// Creates what `schema` (`CREATE … IF NOT EXISTS` statements) names, in one `BEGIN
+/// IMMEDIATE` transaction, unless all of it is there already. That is the common case, and
+/// then it costs one query over `sqlite_master` (whose read SQLite needs anyway) instead of a
+/// write transaction and the parsing of every statement, for each command that opens the
+/// database. IMMEDIATE takes the write lock first, through the busy timeout, so processes
+/// creating the tables at once wait for each other instead of failing on a lock upgrade.
+pub fn ensure_schema(db: &Connection, schema: &str) -> rusqlite::Result<()> {
+    let names: Vec<&str> = schema
+        .split("IF NOT EXISTS")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| c.is_whitespace() || c == '(')
+                .find(|w| !w.is_empty())
+        })
+        .collect();
+    let list = names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let present: i64 = db.query_row(
+        &format!("SELECT count(*) FROM sqlite_master WHERE name IN ({list})"),
+        [],
+        |r| r.get(0),
+    )?;
+    if present == names.len() as i64 {
+        return Ok(());
+    }
+    db.execute_batch(&format!("BEGIN IMMEDIATE;\n{schema}\nCOMMIT;"))
 }
 
 /// Runs `f` again while SQLite reports the database busy, for up to about ten seconds.
@@ -1207,4 +1252,42 @@ fn manifest_matches(manifest: &[u8], config_digest: &str, layers: &[LayerInfo]) 
             .iter()
             .zip(layers)
             .all(|(a, b)| a.digest == b.blob_digest && a.size == b.blob_size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(db: &Connection, name: &str) -> i64 {
+        db.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ensure_schema_creates_only_what_is_missing() {
+        let db = Connection::open_in_memory().unwrap();
+        ensure_schema(&db, SCHEMA).unwrap();
+        for name in [
+            "images",
+            "image_names",
+            "image_names_by_image",
+            "build_cache_by_image",
+        ] {
+            assert_eq!(count(&db, name), 1, "{name}");
+        }
+        // A store from before an index existed gets it; a complete one is left as it is.
+        db.execute_batch("DROP INDEX image_layers_by_layer")
+            .unwrap();
+        ensure_schema(&db, SCHEMA).unwrap();
+        assert_eq!(count(&db, "image_layers_by_layer"), 1);
+        ensure_schema(&db, SCHEMA).unwrap();
+        let tables: i64 = db
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert!(tables >= 8, "{tables}");
+    }
 }

@@ -38,6 +38,11 @@ pub struct CreateOpts {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// For a caller that runs the runtime in its own process ([`create_in_process`]): the
+    /// init's standard input, output and error. The init also closes every other
+    /// close-on-exec descriptor it inherited from that caller, as an exec'd runtime would
+    /// never have had them. None: the init keeps the runtime's own streams (runc's way).
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 // ---- the sync pipe: messages from a child process to the runtime ----
@@ -140,6 +145,7 @@ struct InitCtx<'a> {
     uts: bool,
     seccomp: Option<seccomp::Program>,
     preserve_fds: u32,
+    stdio: Option<[RawFd; 3]>,
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> Result<(libc::c_int, &'static str)> {
@@ -198,6 +204,51 @@ fn kill_and_reap(pid: i32) {
 
 /// `create` and `run`. Returns the exit code of the command.
 pub fn create(g: &Global, o: &CreateOpts, mode: Mode) -> Result<i32> {
+    let s = spawn(g, o, mode)?;
+    if let Mode::Run { .. } = mode {
+        if let Some(h) = s.spec.hooks() {
+            let stj = hooks::state_json(
+                &o.id,
+                "running",
+                s.state.pid,
+                &s.state.bundle.display().to_string(),
+                &s.state.annotations,
+            );
+            hooks::run(
+                "poststart",
+                h.poststart().as_deref().unwrap_or(&[]),
+                &stj,
+                false,
+            )?;
+        }
+    }
+    if mode != (Mode::Run { detach: false }) {
+        return Ok(0);
+    }
+    let code = wait_forwarding(s.state.pid);
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &s.oldmask, std::ptr::null_mut()) };
+    destroy(g, &s.state, &s.spec);
+    Ok(code)
+}
+
+/// `create` for a caller that runs the runtime in its own process instead of exec'ing it
+/// (the engine's monitor), with the init's stdio in `o.stdio`; the same state as `create`
+/// leaves, so `start`, `kill`, `delete` and `exec` work from either. Returns the init's pid.
+///
+/// The caller must be single-threaded: the init is a fork-like clone of it.
+pub fn create_in_process(g: &Global, o: &CreateOpts) -> Result<i32> {
+    Ok(spawn(g, o, Mode::Create)?.state.pid)
+}
+
+/// A created init: its state (saved), its spec, and the signal mask to restore once an
+/// attached `run` ends.
+struct Spawned {
+    state: State,
+    spec: Spec,
+    oldmask: libc::sigset_t,
+}
+
+fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
     state::validate_id(&o.id)?;
     let bundle = fs::canonicalize(&o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
     let (spec, _) = load_spec(&bundle)?;
@@ -346,6 +397,7 @@ pub fn create(g: &Global, o: &CreateOpts, mode: Mode) -> Result<i32> {
         uts,
         seccomp,
         preserve_fds: o.preserve_fds,
+        stdio: o.stdio,
     };
 
     let attached = mode == Mode::Run { detach: false };
@@ -451,31 +503,11 @@ pub fn create(g: &Global, o: &CreateOpts, mode: Mode) -> Result<i32> {
             .ctx(|| format!("write pid file {}", pf.display()))?;
     }
     guard.armed = false;
-
-    if let Mode::Run { .. } = mode {
-        if let Some(h) = spec.hooks() {
-            let stj = hooks::state_json(
-                &o.id,
-                "running",
-                pid,
-                &bundle.display().to_string(),
-                &st.annotations,
-            );
-            hooks::run(
-                "poststart",
-                h.poststart().as_deref().unwrap_or(&[]),
-                &stj,
-                false,
-            )?;
-        }
-    }
-    if !attached {
-        return Ok(0);
-    }
-    let code = wait_forwarding(pid);
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &oldmask, std::ptr::null_mut()) };
-    destroy(g, &st, &spec);
-    Ok(code)
+    Ok(Spawned {
+        state: st,
+        spec,
+        oldmask,
+    })
 }
 
 /// Fields of the spec this runtime does not apply; named in one warning, never silently.
@@ -597,6 +629,14 @@ fn init_main(c: &InitCtx<'_>) -> ! {
 
 fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
     process::reset_signals();
+    if let Some(stdio) = c.stdio {
+        let mut keep = vec![c.go_r, c.sync_w];
+        keep.extend(c.fifo);
+        keep.extend(c.console);
+        keep.extend(c.user_ns_path);
+        keep.extend(c.join_ns.iter().map(|(_, fd)| *fd));
+        adopt_stdio(stdio, &keep)?;
+    }
     if c.userns {
         // The parent writes the uid/gid maps first.
         if read_byte(c.go_r).ok() != Some(1) {
@@ -755,6 +795,34 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
     }
     let e = process::exec(&launch);
     Err(Error(format!("exec {:?}: {e}", launch.path)))
+}
+
+/// The init of an in-process create: the caller's chosen streams become 0, 1 and 2, and the
+/// caller's other close-on-exec descriptors (its database, its locks) are closed now rather
+/// than at the container's exec, as a runtime of its own exec would never have held them.
+/// `keep`: the init's own descriptors.
+pub(crate) fn adopt_stdio(stdio: [RawFd; 3], keep: &[RawFd]) -> Result<()> {
+    // Copies above 2 first, so that a source among 0..2 is not overwritten before its turn.
+    let mut copies = [0; 3];
+    for (copy, fd) in copies.iter_mut().zip(stdio) {
+        *copy = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })
+            .ctx(|| format!("duplicate the container's stdio descriptor {fd}"))?;
+    }
+    for (target, copy) in copies.into_iter().enumerate() {
+        cvt(unsafe { libc::dup2(copy, target as RawFd) })
+            .ctx(|| format!("set the container's descriptor {target}"))?;
+    }
+    let open: Vec<RawFd> = fs::read_dir("/proc/self/fd")
+        .ctx(|| "list /proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open.into_iter().filter(|fd| *fd > 2 && !keep.contains(fd)) {
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
+            unsafe { libc::close(fd) };
+        }
+    }
+    Ok(())
 }
 
 /// The parent's "go": its cgroup work is done and the init is in its cgroups.

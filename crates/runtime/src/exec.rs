@@ -9,16 +9,16 @@
 
 use std::convert::Infallible;
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use oci_spec::runtime::{Process, User};
 
 use crate::cli::Global;
-use crate::container::{load_spec, pipe, read_msgs, send_msg, wait_forwarding};
+use crate::container::{adopt_stdio, load_spec, pipe, read_msgs, send_msg, wait_forwarding};
 use crate::state::{State, Status};
 use crate::util::{cpath, cvt, errno, write_atomic, Context, Error, Result};
-use crate::{console, process, seccomp};
+use crate::{console, process, seccomp, terminal};
 
 #[derive(Debug, Default, Clone)]
 pub struct ExecOpts {
@@ -36,11 +36,20 @@ pub struct ExecOpts {
     pub caps: Vec<String>,
     pub no_new_privs: bool,
     pub preserve_fds: u32,
+    /// The process itself, from a caller that runs the runtime in its own process (instead
+    /// of `--process FILE`).
+    pub process: Option<Process>,
+    /// From such a caller: the process's standard input, output and error (see
+    /// [`crate::container::CreateOpts::stdio`]). None: the runtime's own.
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// The process to run: `--process FILE`, or the container's process with the command line's
 /// overrides (as runc builds it).
 fn build_process(base: Option<&Process>, o: &ExecOpts) -> Result<Process> {
+    if let Some(p) = &o.process {
+        return Ok(p.clone());
+    }
     if let Some(f) = &o.process_file {
         let data = fs::read(f).ctx(|| format!("read {}", f.display()))?;
         return serde_json::from_slice(&data).ctx(|| format!("parse {}", f.display()));
@@ -147,8 +156,11 @@ pub fn exec(g: &Global, o: &ExecOpts) -> Result<i32> {
     let (spec, _) = load_spec(&st.bundle)?;
     let proc_cfg = build_process(spec.process().as_ref(), o)?;
     let tty = proc_cfg.terminal() == Some(true);
-    if tty && o.console_socket.is_none() {
-        crate::bail!("a terminal (-t) needs --console-socket");
+    // Without a console socket, a foreground exec keeps the terminal's master itself and
+    // copies it to and from its own stdio, as runc does.
+    let own_terminal = tty && o.console_socket.is_none();
+    if own_terminal && o.detach {
+        crate::bail!("a detached exec with a terminal (-t -d) needs --console-socket");
     }
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => {
@@ -171,9 +183,15 @@ pub fn exec(g: &Global, o: &ExecOpts) -> Result<i32> {
         cvt(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWPID) })
             .ctx(|| "join the container's pid namespace")?;
     }
+    let mut terminal_ours = None;
     let console = match &o.console_socket {
         Some(p) if tty => {
             Some(console::connect(p).ctx(|| format!("connect to console socket {}", p.display()))?)
+        }
+        None if own_terminal => {
+            let (ours, theirs) = socket_pair()?;
+            terminal_ours = Some(ours);
+            Some(theirs)
         }
         _ => None,
     };
@@ -201,6 +219,7 @@ pub fn exec(g: &Global, o: &ExecOpts) -> Result<i32> {
             sync_w: sync_w.as_raw_fd(),
             seccomp: seccomp.as_ref(),
             preserve_fds: o.preserve_fds,
+            stdio: o.stdio,
         };
         let code = match child(&c) {
             Ok(n) => match n {},
@@ -224,9 +243,30 @@ pub fn exec(g: &Global, o: &ExecOpts) -> Result<i32> {
     if !attached {
         return Ok(0);
     }
-    let code = wait_forwarding(pid);
+    let code = match terminal_ours {
+        Some(sock) => match console::recv_fd(sock.as_raw_fd()) {
+            Ok(master) => terminal::proxy(master, pid),
+            Err(_) => wait_forwarding(pid),
+        },
+        None => wait_forwarding(pid),
+    };
     unsafe { libc::sigprocmask(libc::SIG_SETMASK, &oldmask, std::ptr::null_mut()) };
     Ok(code)
+}
+
+fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    cvt(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })
+    .ctx(|| "socketpair for the terminal")?;
+    // SAFETY: fresh descriptors we own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 struct Child<'a> {
@@ -237,10 +277,17 @@ struct Child<'a> {
     sync_w: RawFd,
     seccomp: Option<&'a seccomp::Program>,
     preserve_fds: u32,
+    stdio: Option<[RawFd; 3]>,
 }
 
 fn child(c: &Child<'_>) -> Result<Infallible> {
     process::reset_signals();
+    if let Some(stdio) = c.stdio {
+        let mut keep = vec![c.sync_w];
+        keep.extend(c.console);
+        keep.extend(c.ns_fds.iter().map(|(_, fd)| *fd));
+        adopt_stdio(stdio, &keep)?;
+    }
     c.st.cgroups.join(0)?;
     for (flag, fd) in &c.ns_fds {
         cvt(unsafe { libc::setns(*fd, *flag) })

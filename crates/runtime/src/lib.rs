@@ -1,8 +1,10 @@
 //! dermaga's low-level container runtime: an OCI runtime spec in, an isolated process out.
 //!
 //! Synchronous and single-threaded by design (clone, unshare, pivot_root): it is entered only
-//! from a freshly exec'd `dermaga` process, never from a fork of a multi-threaded one. It is
-//! not a container manager; lifecycle bookkeeping lives in the engine.
+//! from a single-threaded process, never from a fork of a multi-threaded one: a freshly
+//! exec'd `dermaga runtime`, or an engine process that checked it has one thread (its monitor,
+//! `dermaga exec`) and calls [`container::create_in_process`] and [`exec::exec`] directly. It
+//! is not a container manager; lifecycle bookkeeping lives in the engine.
 //!
 //! The command line is runc's (`dermaga-runtime [--root DIR] [--log FILE] [--log-format
 //! text|json] VERB ...` with `create`, `start`, `state`, `kill`, `delete`, `run`, `exec`, `ps`,
@@ -19,6 +21,7 @@ pub mod process;
 pub mod seccomp;
 pub mod state;
 mod syscalls;
+mod terminal;
 pub mod util;
 
 /// The spec types this crate speaks, for callers that build bundles (the engine, tests).
@@ -100,6 +103,7 @@ fn create_opts(p: &cli::Parsed, verb: &str) -> Result<CreateOpts> {
         pid_file: p.value("pid-file").map(PathBuf::from),
         console_socket: p.value("console-socket").map(PathBuf::from),
         preserve_fds,
+        stdio: None,
     })
 }
 
@@ -181,6 +185,8 @@ fn run_verb(g: &Global, verb: Option<&str>, rest: &[String]) -> Result<i32> {
                         .map_err(|_| Error(format!("--preserve-fds {v}: not a number")))?,
                     None => 0,
                 },
+                process: None,
+                stdio: None,
             };
             if p.flag("cgroup") || p.flag("pidfd-socket") {
                 crate::bail!(

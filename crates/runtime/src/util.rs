@@ -72,12 +72,29 @@ pub fn cstr(s: &str) -> CString {
 struct Log {
     file: Option<File>,
     json: bool,
+    /// Where warnings go without a log file, instead of stderr (see `warnings_to`).
+    warn_fd: Option<std::os::fd::RawFd>,
 }
 
 static LOG: Mutex<Log> = Mutex::new(Log {
     file: None,
     json: false,
+    warn_fd: None,
 });
+
+/// Runs `f` with warnings written to `fd` instead of stderr: an in-process caller's
+/// equivalent of giving an exec'd runtime that descriptor as its stderr.
+pub fn warnings_to<T>(fd: std::os::fd::RawFd, f: impl FnOnce() -> T) -> T {
+    let set = |v| {
+        if let Ok(mut l) = LOG.lock() {
+            l.warn_fd = v;
+        }
+    };
+    set(Some(fd));
+    let out = f();
+    set(None);
+    out
+}
 
 pub fn init_log(path: Option<&Path>, json: bool) {
     let file = path.and_then(|p| {
@@ -89,7 +106,8 @@ pub fn init_log(path: Option<&Path>, json: bool) {
             .ok()
     });
     if let Ok(mut l) = LOG.lock() {
-        *l = Log { file, json };
+        l.file = file;
+        l.json = json;
     }
 }
 
@@ -120,8 +138,16 @@ pub fn log_error(msg: &str) {
 /// A warning: to the log file, or to stderr without one (as runc's logrus does; the
 /// caller's stderr is often the container's own).
 pub fn log_warn(msg: &str) {
-    if !log_line("warning", msg) {
-        eprintln!("dermaga-runtime: warning: {msg}");
+    if log_line("warning", msg) {
+        return;
+    }
+    let line = format!("dermaga-runtime: warning: {msg}\n");
+    match LOG.lock().ok().and_then(|l| l.warn_fd) {
+        // SAFETY: the descriptor is the caller's, open for the span of `warnings_to`.
+        Some(fd) => unsafe {
+            libc::write(fd, line.as_ptr() as *const libc::c_void, line.len());
+        },
+        None => eprint!("{line}"),
     }
 }
 
