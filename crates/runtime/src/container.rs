@@ -629,6 +629,13 @@ fn init_main(c: &InitCtx<'_>) -> ! {
 
 fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
     process::reset_signals();
+    // Created by a caller in its own process (the engine's monitor): if that caller dies
+    // before `start`, nobody will ever open the fifo, so the init goes with it instead of
+    // waiting forever. Cleared once started (below). A `runtime create` command exits after
+    // creating, as runc's does, so its init must not be tied to it.
+    if c.fifo.is_some() && c.stdio.is_some() {
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+    }
     if let Some(stdio) = c.stdio {
         let mut keep = vec![c.go_r, c.sync_w];
         keep.extend(c.fifo);
@@ -785,6 +792,10 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         unsafe {
             libc::close(fd);
             libc::close(fifo);
+            if c.stdio.is_some() {
+                // Started: from here the container outlives its monitor, as podman's do.
+                libc::prctl(libc::PR_SET_PDEATHSIG, 0 as libc::c_ulong);
+            }
         }
         if let Some(h) = spec.hooks() {
             hooks::run_in_container("startContainer", h.start_container().as_ref(), "created")?;
