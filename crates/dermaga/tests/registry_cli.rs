@@ -120,7 +120,11 @@ fn podman(dir: &Path, args: &[&str]) -> String {
             &conf,
             format!(
                 "[containers]\ndefault_ulimits = [\"nofile={n}:{n}\", \"nproc=4096:4096\"]\n\
-                 [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n"
+                 [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n\
+                 tmp_dir = \"{tmp}\"\n",
+                // Its own tmp_dir: podmans started at once share /run/libpod otherwise, and one
+                // can find another's half-made `alive` file gone.
+                tmp = dir.join("podman-tmp").display()
             ),
         )
         .unwrap();

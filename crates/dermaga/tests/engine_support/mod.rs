@@ -194,8 +194,11 @@ impl Podman {
                  default_capabilities = [\"CHOWN\", \"DAC_OVERRIDE\", \"FOWNER\", \"FSETID\", \"KILL\", \
                  \"NET_BIND_SERVICE\", \"SETFCAP\", \"SETGID\", \"SETPCAP\", \"SETUID\", \"SYS_CHROOT\"]\n\
                  default_ulimits = [\"nofile={n}:{n}\", \"nproc=4096:4096\"]\n\
-                 [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n",
+                 [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n\
+                 tmp_dir = \"{tmp}\"\n",
                 n = hard("n"),
+                // Its own tmp_dir: podmans started at once share /run/libpod otherwise.
+                tmp = dir.join("podman-tmp").display(),
             ),
         )
         .unwrap();
