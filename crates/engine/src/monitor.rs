@@ -21,6 +21,7 @@ use crate::logs::{LogWriter, Stream};
 use crate::runtime::{classify_start_error, error_text, ContainerStdio, OciRuntime};
 use crate::spec::{self, BundlePaths};
 use crate::util::{now_ns, resolve_in_root, FileLock};
+use dermaga_runtime::console::{copy_winsize, next_signal};
 
 /// Signals the monitor takes through a signalfd: SIGCHLD to reap, the rest forwarded to the
 /// container (podman's --sig-proxy).
@@ -557,16 +558,6 @@ impl Drop for RawTerminal {
     }
 }
 
-fn copy_winsize(from: RawFd, to: RawFd) {
-    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a properly sized struct.
-    unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 {
-            libc::ioctl(to, libc::TIOCSWINSZ, &ws);
-        }
-    }
-}
-
 /// Gives back the pages start-up touched (argument parsing, the database, the spec): a
 /// detached monitor lives as long as its container and needs only its copy loop, whose pages
 /// come back from the page cache on first use.
@@ -740,21 +731,7 @@ fn supervise(
         }
         // Signals.
         if pfds[0].revents != 0 {
-            loop {
-                let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-                let sz = std::mem::size_of::<libc::signalfd_siginfo>();
-                // SAFETY: reading one siginfo into a properly sized struct.
-                let r = unsafe {
-                    libc::read(
-                        sigfd.as_raw_fd(),
-                        &mut si as *mut _ as *mut libc::c_void,
-                        sz,
-                    )
-                };
-                if r != sz as isize {
-                    break;
-                }
-                let sig = si.ssi_signo as i32;
+            while let Some(sig) = next_signal(sigfd.as_raw_fd()) {
                 if sig == libc::SIGWINCH {
                     if let (Some(con), true) = (console_fd, attached) {
                         copy_winsize(0, con);

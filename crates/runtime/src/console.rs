@@ -126,3 +126,23 @@ pub fn make_controlling(slave: &OwnedFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Gives terminal `to` the window size of terminal `from` (on SIGWINCH).
+pub fn copy_winsize(from: RawFd, to: RawFd) {
+    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a properly sized struct.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(to, libc::TIOCSWINSZ, &ws);
+        }
+    }
+}
+
+/// The next signal waiting on non-blocking signalfd `fd`; `None` when none is left.
+pub fn next_signal(fd: RawFd) -> Option<i32> {
+    // SAFETY: reading one siginfo into a properly sized, zeroed struct.
+    let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    let r = unsafe { libc::read(fd, &mut si as *mut _ as *mut libc::c_void, size) };
+    (r == size as isize).then_some(si.ssi_signo as i32)
+}

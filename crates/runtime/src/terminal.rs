@@ -4,6 +4,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::console::{copy_winsize, next_signal};
 use crate::container::exit_code;
 
 /// Puts a terminal in raw mode until dropped.
@@ -36,16 +37,6 @@ impl Drop for Raw {
         if let Some(t) = &self.saved {
             // SAFETY: restores what `enter` saved.
             unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, t) };
-        }
-    }
-}
-
-fn copy_winsize(from: RawFd, to: RawFd) {
-    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a properly sized struct.
-    unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 {
-            libc::ioctl(to, libc::TIOCSWINSZ, &ws);
         }
     }
 }
@@ -110,21 +101,8 @@ pub(crate) fn proxy(master: OwnedFd, pid: i32) -> i32 {
             continue;
         }
         if pfds[0].revents != 0 {
-            loop {
-                // SAFETY: reading one siginfo into a properly sized struct.
-                let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-                let size = std::mem::size_of::<libc::signalfd_siginfo>();
-                let r = unsafe {
-                    libc::read(
-                        sigfd.as_raw_fd(),
-                        &mut si as *mut _ as *mut libc::c_void,
-                        size,
-                    )
-                };
-                if r != size as isize {
-                    break;
-                }
-                match si.ssi_signo as i32 {
+            while let Some(sig) = next_signal(sigfd.as_raw_fd()) {
+                match sig {
                     libc::SIGCHLD => {}
                     libc::SIGWINCH => copy_winsize(0, master.as_raw_fd()),
                     // SAFETY: signalling our own child, not yet reaped.
