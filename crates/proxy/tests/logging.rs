@@ -44,8 +44,10 @@ fn shape(line: &str) -> String {
     out.replace("haproxy[#]", "haproxy[pid]")
 }
 
-#[test]
-fn httplog_and_tcplog_lines_have_haproxy_shape() {
+/// Runs haproxy, then dermaga, with an HTTP frontend `fe` (lines `fe_opts`) and a TCP listen
+/// `tl` (lines `tl_opts`) logging to a UDP receiver; sends one GET of `path` and opens one TCP
+/// connection; gives each proxy's (HTTP line, TCP line), haproxy's first.
+fn http_and_tcp_lines(fe_opts: &str, tl_opts: &str, path: &str) -> Vec<(String, String)> {
     let a = HttpBackend::start("s1");
     let t = TcpBackend::start("t1");
     let mut lines = Vec::new();
@@ -55,15 +57,15 @@ fn httplog_and_tcplog_lines_have_haproxy_shape() {
         let tport = free_port();
         let cfg = format!(
             "global\n log 127.0.0.1:{lport} local0\ndefaults\n log global\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
-frontend fe\n mode http\n option httplog\n bind 127.0.0.1:{hport}\n default_backend be\n\
+frontend fe\n mode http\n{fe_opts} bind 127.0.0.1:{hport}\n default_backend be\n\
 backend be\n mode http\n server s1 {}\n\
-listen tl\n mode tcp\n option tcplog\n bind 127.0.0.1:{tport}\n server t1 {}\n",
+listen tl\n mode tcp\n{tl_opts} bind 127.0.0.1:{tport}\n server t1 {}\n",
             a.addr, t.addr
         );
         let _p = spawn(prog, &cfg, "log");
         let haddr = format!("127.0.0.1:{hport}").parse().unwrap();
         wait_port(haddr);
-        assert_eq!(get(haddr, "/x?y=1").unwrap().status, 200);
+        assert_eq!(get(haddr, path).unwrap().status, 200);
         let http = recv_matching(&rx, "fe be/s1");
         {
             use std::io::Read;
@@ -74,6 +76,12 @@ listen tl\n mode tcp\n option tcplog\n bind 127.0.0.1:{tport}\n server t1 {}\n",
         let tcp = recv_matching(&rx, "tl tl/t1");
         lines.push((http, tcp));
     }
+    lines
+}
+
+#[test]
+fn httplog_and_tcplog_lines_have_haproxy_shape() {
+    let lines = http_and_tcp_lines(" option httplog\n", " option tcplog\n", "/x?y=1");
     let (h, d) = (&lines[0], &lines[1]);
     assert!(d.0.starts_with("<134>"), "{}", d.0);
     assert!(
@@ -100,36 +108,13 @@ listen tl\n mode tcp\n option tcplog\n bind 127.0.0.1:{tport}\n server t1 {}\n",
 /// `log-format` lines, HTTP and TCP, as haproxy writes them for the same format.
 #[test]
 fn log_format_lines_match_haproxy() {
-    let a = HttpBackend::start("s1");
-    let t = TcpBackend::start("t1");
     let http_fmt = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r %HM %HU %HP %HQ %HV %fi:%fp %si:%sp %Tt 100%%";
     let tcp_fmt = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
-    let mut lines = Vec::new();
-    for prog in [HAPROXY, DERMAGA] {
-        let (rx, lport) = receiver();
-        let hport = free_port();
-        let tport = free_port();
-        let cfg = format!(
-            "global\n log 127.0.0.1:{lport} local0\ndefaults\n log global\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
-frontend fe\n mode http\n log-format \"{http_fmt}\"\n bind 127.0.0.1:{hport}\n default_backend be\n\
-backend be\n mode http\n server s1 {}\n\
-listen tl\n mode tcp\n log-format \"{tcp_fmt}\"\n bind 127.0.0.1:{tport}\n server t1 {}\n",
-            a.addr, t.addr
-        );
-        let _p = spawn(prog, &cfg, "logfmt");
-        let haddr = format!("127.0.0.1:{hport}").parse().unwrap();
-        wait_port(haddr);
-        assert_eq!(get(haddr, "/x/y?z=1").unwrap().status, 200);
-        let http = recv_matching(&rx, "fe be/s1");
-        {
-            use std::io::Read;
-            let mut s = std::net::TcpStream::connect(("127.0.0.1", tport)).unwrap();
-            let mut b = [0u8; 3];
-            s.read_exact(&mut b).unwrap();
-        }
-        let tcp = recv_matching(&rx, "tl tl/t1");
-        lines.push((http, tcp));
-    }
+    let lines = http_and_tcp_lines(
+        &format!(" log-format \"{http_fmt}\"\n"),
+        &format!(" log-format \"{tcp_fmt}\"\n"),
+        "/x/y?z=1",
+    );
     let (h, d) = (&lines[0], &lines[1]);
     assert!(
         d.0.contains("\"GET /x/y?z=1 HTTP/1.1\" GET /x/y?z=1 /x/y ?z=1 HTTP/1.1 "),
