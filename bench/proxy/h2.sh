@@ -84,17 +84,4 @@ for name in haproxy dermaga; do
   wait "$PROXY_PID" 2>/dev/null || true
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }'; }
-per_cpu() { awk -v n="$N" -v c="$1" 'BEGIN{ if (c>0) printf "%.0f", n/c; else print "inf" }'; }
-
-printf "\n%-10s %-8s %12s %12s %10s %8s %10s\n" scenario proxy "per-CPU-s" "raw/s" "mean" "cpu s" "succeeded"
-for sc in h2c tls; do
-  label=$([ $sc = h2c ] && echo "h2c" || echo "h2 TLS")
-  for name in haproxy dermaga; do
-    read -r rps mean cpu ok <<< "${R[$name,$sc]}"
-    printf "%-10s %-8s %12s %12s %10s %8s %10s\n" "$label" $name "$(per_cpu "$cpu")" "$rps" "$mean" "$cpu" "$ok"
-  done
-  read -r hr _ hc _ <<< "${R[haproxy,$sc]}"
-  read -r dr _ dc _ <<< "${R[dermaga,$sc]}"
-  printf "%-10s ratio dermaga/haproxy: per-CPU-s %s, raw %s\n" "" "$(ratio "$(per_cpu "$dc")" "$(per_cpu "$hc")")" "$(ratio "$dr" "$hr")"
-done
+h2load_table succeeded h2c h2c tls "h2 TLS"

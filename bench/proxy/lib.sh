@@ -29,3 +29,23 @@ wrk_run() {
   local cpu; cpu=$(awk -v a="$c0" -v b="$c1" -v t="$ticks" 'BEGIN{printf "%.2f", (b-a)/t}')
   echo "$rps $p50 $p99 $cpu $(rss_kb "$pid")"
 }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }'; }
+
+# The table of an h2load bench: rows of R[proxy,scenario] = "rps mean cpu done", N requests
+# each. $1 = title of the last column, then pairs of scenario key and label.
+h2load_table() {
+  local last=$1; shift
+  per_n() { awk -v n="$N" -v c="$1" 'BEGIN{ if (c>0) printf "%.0f", n/c; else print "inf" }'; }
+  printf "\n%-10s %-8s %12s %12s %10s %8s %10s\n" scenario proxy "per-CPU-s" "raw/s" "mean" "cpu s" "$last"
+  while [ $# -ge 2 ]; do
+    local sc=$1 label=$2; shift 2
+    for name in haproxy dermaga; do
+      read -r rps mean cpu ok <<< "${R[$name,$sc]}"
+      printf "%-10s %-8s %12s %12s %10s %8s %10s\n" "$label" $name "$(per_n "$cpu")" "$rps" "$mean" "$cpu" "$ok"
+    done
+    read -r hr _ hc _ <<< "${R[haproxy,$sc]}"
+    read -r dr _ dc _ <<< "${R[dermaga,$sc]}"
+    printf "%-10s ratio dermaga/haproxy: per-CPU-s %s, raw %s\n" "" "$(ratio "$(per_n "$dc")" "$(per_n "$hc")")" "$(ratio "$dr" "$hr")"
+  done
+}

@@ -87,7 +87,6 @@ for name in haproxy dermaga; do
 done
 
 per_cpu() { awk -v r="$1" -v c="$2" -v s="$SECS" 'BEGIN{ if (c>0) printf "%.0f", r*s/c; else print "inf" }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }'; }
 
 printf "\n%-24s %-8s %12s %12s %9s %9s %8s %10s\n" scenario proxy "per-CPU-s" "raw/s" "p50 ms" "p99 ms" "cpu s" "RSS KiB"
 for sc in ka close tcp; do
