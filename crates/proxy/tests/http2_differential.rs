@@ -7,7 +7,7 @@ mod support;
 use std::net::SocketAddr;
 
 use support::h2server::H2Backend;
-use support::pki::{curl, run};
+use support::pki::{curl, curl_response, run};
 use support::*;
 
 fn start(program: &str, cfg: &str, tag: &str) -> (Proc, SocketAddr) {
@@ -32,19 +32,8 @@ fn seen(addr: SocketAddr, http2: bool, path: &str, extra: &[&str]) -> String {
     if code != 0 {
         return format!("curl exit {code}: {err}");
     }
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let mut lines = head.lines();
-    let status = lines.next().unwrap_or("").trim().to_string();
-    let mut keep: Vec<String> = lines
-        .filter_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            let n = n.trim().to_ascii_lowercase();
-            ["location", "x-server", "x-resp", "content-type"]
-                .contains(&n.as_str())
-                .then(|| format!("{n}: {}", v.trim()))
-        })
-        .collect();
-    keep.sort();
+    let (status, keep, body) =
+        curl_response(&out, &["location", "x-server", "x-resp", "content-type"]);
     format!("{status}\n{}\n{}", keep.join("\n"), body).replace(&addr.port().to_string(), "PORT")
 }
 

@@ -8,7 +8,7 @@ mod support;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use support::pki::{curl, run, s_client, Ca, TlsBackend};
+use support::pki::{curl, curl_response, run, s_client, Ca, TlsBackend};
 use support::*;
 
 /// One proxy run: the process and its plain and TLS ports.
@@ -55,19 +55,10 @@ fn seen(ca: &Path, host: &str, addr: SocketAddr, path: &str, extra: &[&str]) -> 
     if code != 0 {
         return format!("curl exit {code}");
     }
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let mut lines = head.lines();
-    let status = lines.next().unwrap_or("").trim().to_string();
-    let mut keep: Vec<String> = lines
-        .filter_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            let n = n.trim().to_ascii_lowercase();
-            ["location", "strict-transport-security", "x-server", "x-sni"]
-                .contains(&n.as_str())
-                .then(|| format!("{n}: {}", v.trim()))
-        })
-        .collect();
-    keep.sort();
+    let (status, keep, body) = curl_response(
+        &out,
+        &["location", "strict-transport-security", "x-server", "x-sni"],
+    );
     // The echoed request: only the headers the rules set (names lower-cased: haproxy 2.6
     // lower-cases the names it forwards, dermaga keeps them as written).
     let echoed: Vec<String> = body

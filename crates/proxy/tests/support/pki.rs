@@ -274,6 +274,24 @@ pub fn curl(args: &[&str]) -> (i32, String, String) {
     run("curl", args)
 }
 
+/// Splits the output of `curl -i` into its status line, the headers named in `keep` (as
+/// `name: value`, names lower-cased, sorted) and the body.
+pub fn curl_response<'a>(out: &'a str, keep: &[&str]) -> (String, Vec<String>, &'a str) {
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((out, ""));
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or("").trim().to_string();
+    let mut kept: Vec<String> = lines
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            let n = n.trim().to_ascii_lowercase();
+            keep.contains(&n.as_str())
+                .then(|| format!("{n}: {}", v.trim()))
+        })
+        .collect();
+    kept.sort();
+    (status, kept, body)
+}
+
 /// Runs a program and gives (exit code, standard output, standard error).
 pub fn run(program: &str, args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(program)
