@@ -551,10 +551,6 @@ impl Session<'_> {
         let defer_body = self.req.expect_continue && has_body && body_in_buf == 0;
         let mut deferred: bool;
 
-        let te_trailers = self
-            .hdrs
-            .get(&self.cbuf.data[buf_start..self.cbuf.end], b"te")
-            .is_some_and(|v| http1::tokens(v).any(|t| t.eq_ignore_ascii_case(b"trailers")));
         let mut srv: Conn;
         let mut reused;
         let mut duplex;
@@ -639,11 +635,18 @@ impl Session<'_> {
             let start = buf_start + head_len;
             // The head ends with an empty line; an HTTP/2 server also learns that the client
             // takes trailers (`te` is hop-by-hop in HTTP/1.1, and gRPC servers require it).
-            self.out.truncate(self.head_out_len() - 2);
-            if te_trailers && srv.is_h2_stream() {
-                self.out.extend_from_slice(b"te: trailers\r\n");
+            // (Looked up only for an HTTP/2 server: HTTP/1 requests pay nothing for it.)
+            let te_trailers = srv.is_h2_stream()
+                && self
+                    .hdrs
+                    .get(&self.cbuf.data[buf_start..self.cbuf.end], b"te")
+                    .is_some_and(|v| http1::tokens(v).any(|t| t.eq_ignore_ascii_case(b"trailers")));
+            if te_trailers {
+                self.out.truncate(self.head_out_len() - 2);
+                self.out.extend_from_slice(b"te: trailers\r\n\r\n");
+            } else {
+                self.out.truncate(self.head_out_len());
             }
-            self.out.extend_from_slice(b"\r\n");
             self.out
                 .extend_from_slice(&self.cbuf.data[start..start + body_part]);
             if srv.send(&self.out).await.is_err() {
