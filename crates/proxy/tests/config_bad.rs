@@ -130,6 +130,8 @@ const TABLE: &[(&str, &str)] = &[
     ("bad/capture-extra-arg", "parsing [{F}:9] : 'capture request' cannot handle unexpected argument 'extra'."),
     ("bad/capture-in-defaults", "parsing [{F}:3] : 'capture request' not allowed in 'defaults' section."),
     ("bad/capture-missing-len", "parsing [{F}:9] : 'capture response' expects 'header' <header_name> 'len' <len>."),
+    ("bad/log-format-missing", "parsing [{F}:9] : log-format expects an argument."),
+    ("bad/log-format-unquoted", "parsing [{F}:9] : log-format expects only one argument, don't forget to escape spaces!"),
     ("bad/stats-timeout-bad", "parsing [{F}:2] : 'stats timeout' : unexpected character 'x'"),
     ("bad/tcp-request-connection-in-backend", "parsing [{F}:8] : tcp-request connection is not allowed because backend be is not a frontend"),
     ("bad/tcp-request-in-anon-defaults", "parsing [{F}:2] : tcp-request content is not allowed in anonymous 'defaults' sections"),

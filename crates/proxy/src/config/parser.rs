@@ -1993,10 +1993,14 @@ impl<'e> Parser<'e> {
     }
 
     fn log_format_line(&mut self, loc: &Location, w: &[String], t: Target) {
-        if w.len() != 2 {
+        if w.len() < 2 {
+            self.alert(loc, "log-format expects an argument.".to_string());
+            return;
+        }
+        if w.len() > 2 {
             self.alert(
                 loc,
-                "'log-format' expects one argument (quote the format).".to_string(),
+                "log-format expects only one argument, don't forget to escape spaces!".to_string(),
             );
             return;
         }
