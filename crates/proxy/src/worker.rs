@@ -552,6 +552,7 @@ async fn accept_loop(
             if let Some(conn) = shaken {
                 match fe2.model.settings.mode {
                     Mode::Http => {
+                        let unserved = crate::session::http::fresh(&fe2);
                         let t = &fe2.model.settings.timeouts;
                         let wait = t.http_request.or(t.client);
                         let proto = if h2_only {
@@ -565,11 +566,21 @@ async fn accept_loop(
                             }
                             ClientProtocol::Http1 => {
                                 parked = crate::session::http::run_parkable(
-                                    &w2, &fe2, conn, peer, local, true,
+                                    &w2,
+                                    &fe2,
+                                    conn,
+                                    peer,
+                                    local,
+                                    Some(unserved),
                                 )
                                 .await
                             }
-                            ClientProtocol::Silent => {}
+                            ClientProtocol::Silent => {
+                                crate::session::http::answer_silent(
+                                    &w2, &fe2, conn, peer, local, unserved,
+                                )
+                                .await
+                            }
                         }
                     }
                     Mode::Tcp => {
@@ -610,7 +621,7 @@ fn resume(w: Rc<Worker>, p: Parked) {
             local,
             ..
         } = p;
-        match crate::session::http::run_parkable(&w, &fe, conn, peer, local, false).await {
+        match crate::session::http::run_parkable(&w, &fe, conn, peer, local, None).await {
             Some(p) => park_or_resume(&w, p),
             None => closed(&w, &fe),
         }

@@ -128,6 +128,7 @@ const TABLE: &[(&str, &str)] = &[
     ("bad/stats-socket-level", "parsing [{F}:2] : 'stats socket' : ''level' only supports 'user', 'operator', and 'admin' (got 'super')'"),
     ("bad/stats-socket-missing", "parsing [{F}:2] : 'stats socket' in global section expects an address or a path to a UNIX socket"),
     ("bad/capture-extra-arg", "parsing [{F}:9] : 'capture request' cannot handle unexpected argument 'extra'."),
+    ("bad/ignore-probes-extra-arg", "parsing [{F}:8] : 'option http-ignore-probes' cannot handle unexpected argument 'x'."),
     ("bad/capture-in-defaults", "parsing [{F}:3] : 'capture request' not allowed in 'defaults' section."),
     ("bad/capture-missing-len", "parsing [{F}:9] : 'capture response' expects 'header' <header_name> 'len' <len>."),
     ("bad/log-format-missing", "parsing [{F}:9] : log-format expects an argument."),

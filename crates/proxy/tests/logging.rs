@@ -191,3 +191,115 @@ backend be\n server s1 {}\n",
         h.1
     );
 }
+
+/// What a client of [`bad_request_cases`] saw: the status line it was answered with, if any.
+fn first_line(s: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got).into_owned();
+    text.lines().next().unwrap_or("").to_string()
+}
+
+/// Requests that never become requests, one connection each: an invalid one, an empty
+/// connection, a cut head, silence until the request timeout, a cut head until it, a head too
+/// large, and a bad request after a good one on a kept-alive connection; then a marker
+/// request. Gives what each client saw.
+fn bad_request_cases(addr: std::net::SocketAddr) -> Vec<String> {
+    use std::io::Write;
+    use std::net::{Shutdown, TcpStream};
+    let connect = || {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s
+    };
+    let mut seen = Vec::new();
+    let mut s = connect();
+    s.write_all(b"BAD\r\n\r\n").unwrap();
+    seen.push(first_line(&mut s));
+    let mut s = connect();
+    s.shutdown(Shutdown::Write).unwrap();
+    seen.push(first_line(&mut s));
+    let mut s = connect();
+    s.write_all(b"GET / HT").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    seen.push(first_line(&mut s));
+    let mut s = connect();
+    seen.push(first_line(&mut s));
+    let mut s = connect();
+    s.write_all(b"GET / HT").unwrap();
+    seen.push(first_line(&mut s));
+    let mut s = connect();
+    let big = format!(
+        "GET / HTTP/1.1\r\nhost: a\r\nx: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let _ = s.write_all(big.as_bytes());
+    seen.push(first_line(&mut s));
+    let mut c = Client::connect(addr);
+    assert_eq!(c.get("/ok").unwrap().status, 200);
+    c.send(b"GET /\x01 HTTP/1.1\r\nhost: a\r\n\r\n");
+    seen.push(
+        c.read(false)
+            .map(|r| r.status.to_string())
+            .unwrap_or_default(),
+    );
+    assert!(c.closed());
+    // A kept-alive client that leaves between requests is not logged.
+    let mut c = Client::connect(addr);
+    assert_eq!(c.get("/ok").unwrap().status, 200);
+    drop(c);
+    assert_eq!(get(addr, "/end").unwrap().status, 200);
+    seen
+}
+
+/// `<BADREQ>` lines: what haproxy logs for connections whose request never came, was cut or
+/// was invalid, and what `option dontlognull` and `option http-ignore-probes` leave out; the
+/// same lines (shapes) and the same answers from dermaga.
+#[test]
+fn bad_requests_are_logged_as_haproxy_logs_them() {
+    let a = HttpBackend::start("s1");
+    for opts in ["", " option dontlognull\n", " option http-ignore-probes\n"] {
+        let mut runs = Vec::new();
+        for prog in [HAPROXY, DERMAGA] {
+            let (rx, lport) = receiver();
+            let hport = free_port();
+            let cfg = format!(
+                "global\n log 127.0.0.1:{lport} local0\ndefaults\n log global\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n timeout http-request 300ms\n\
+frontend fe\n mode http\n option httplog\n{opts} bind 127.0.0.1:{hport}\n default_backend be\n\
+backend be\n mode http\n server s1 {}\n",
+                a.addr
+            );
+            let _p = spawn(prog, &cfg, "badreq");
+            let addr = format!("127.0.0.1:{hport}").parse().unwrap();
+            wait_port(addr);
+            // wait_port's own probe connection is logged too; the marker ends what counts.
+            assert_eq!(get(addr, "/start").unwrap().status, 200);
+            recv_matching(&rx, "/start");
+            let seen = bad_request_cases(addr);
+            let mut lines = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = rx.recv(&mut buf).expect("a log line");
+                let l = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if l.contains("/end") {
+                    break;
+                }
+                lines.push(shape(&l));
+            }
+            lines.sort();
+            runs.push((seen, lines));
+        }
+        let (h, d) = (&runs[0], &runs[1]);
+        assert_eq!(d.0, h.0, "answers with [{opts}]: dermaga then haproxy");
+        assert_eq!(d.1, h.1, "log lines with [{opts}]: dermaga then haproxy");
+        if opts.is_empty() {
+            assert_eq!(
+                d.1.iter().filter(|l| l.contains("\"<BADREQ>\"")).count(),
+                7,
+                "{:#?}",
+                d.1
+            );
+        }
+    }
+}

@@ -327,6 +327,9 @@ pub struct ProxyLogs {
     pub tcplog: bool,
     /// `option dontlognull`: do not log connections that sent no data.
     pub dontlognull: bool,
+    /// `option http-ignore-probes`: a connection that sends nothing before its request
+    /// timeout is closed without a 408 and without a log line.
+    pub ignore_probes: bool,
     /// `log-format`: the line format of each request's (or connection's) log line, in place
     /// of the httplog/tcplog ones.
     pub format: Option<AccessLogFormat>,

@@ -2471,10 +2471,10 @@ impl<'e> Parser<'e> {
             }
         };
         match name {
-            "httplog" | "tcplog" | "dontlognull" => {
+            "httplog" | "tcplog" | "dontlognull" | "http-ignore-probes" => {
                 let (kind, pxname, fe, _, _) = self.target_info(t);
                 if !fe && !matches!(t, Target::Defaults(_)) {
-                    if name == "dontlognull" {
+                    if name == "dontlognull" || name == "http-ignore-probes" {
                         self.warn(loc, format!("'{name}' ignored because {kind} '{pxname}' has no frontend capability."));
                     } else {
                         self.warn(
@@ -2505,7 +2505,7 @@ impl<'e> Parser<'e> {
                     self.inherit_mut(t).1.httplog_loc = Some(loc.clone());
                 }
                 let l = &mut self.settings(t).logs;
-                if !negate && name != "dontlognull" {
+                if !negate && (name == "httplog" || name == "tcplog") {
                     // The later of `log-format` and `option httplog|tcplog` sets the format.
                     l.format = None;
                 }
@@ -2524,7 +2524,8 @@ impl<'e> Parser<'e> {
                             l.httplog_clf = false;
                         }
                     }
-                    _ => l.dontlognull = !negate,
+                    "dontlognull" => l.dontlognull = !negate,
+                    _ => l.ignore_probes = !negate,
                 }
             }
             "http-server-close" | "httpclose" | "http-keep-alive" => {

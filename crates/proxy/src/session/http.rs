@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::AsyncWriteExt;
 
@@ -72,6 +72,9 @@ struct Session<'a> {
     chunk_state: std::cell::Cell<Option<ChunkedScanner>>,
     /// Bytes sent to the client for the current response (for the log).
     bytes_out: u64,
+    /// When the connection was accepted, while no request was served on it and the frontend
+    /// logs: the start of a `<BADREQ>` line.
+    opened: Option<SystemTime>,
 }
 
 pub async fn run(
@@ -81,21 +84,39 @@ pub async fn run(
     peer: SocketAddr,
     local: SocketAddr,
 ) {
-    serve(w, fe, cli, peer, local, true, false).await;
+    serve(w, fe, cli, peer, local, Some(fresh(fe)), false).await;
+}
+
+fn logs_to_any(fe: &Frontend) -> bool {
+    !fe.model.settings.logs.targets.is_empty()
+}
+
+/// A client connection on which no request was served yet.
+#[derive(Clone, Copy, Debug)]
+pub struct Unserved {
+    /// When it was accepted, when the frontend logs: the date and `%Ta` of a `<BADREQ>` line.
+    pub opened: Option<SystemTime>,
 }
 
 /// Serves an HTTP/1 client connection until it closes, or until it idles between requests:
-/// then it is given back, for the worker's parking lot. `first`: no request was served on it
-/// yet.
+/// then it is given back, for the worker's parking lot. `unserved`: no request was served on
+/// it yet ([`fresh`] at the accept).
 pub async fn run_parkable(
     w: &Rc<Worker>,
     fe: &Arc<Frontend>,
     cli: Conn,
     peer: SocketAddr,
     local: SocketAddr,
-    first: bool,
+    unserved: Option<Unserved>,
 ) -> Option<Parked> {
-    serve(w, fe, cli, peer, local, first, true).await
+    serve(w, fe, cli, peer, local, unserved, true).await
+}
+
+/// A connection that has not sent its first request yet, accepted now.
+pub fn fresh(fe: &Frontend) -> Unserved {
+    Unserved {
+        opened: logs_to_any(fe).then(SystemTime::now),
+    }
 }
 
 async fn serve(
@@ -104,18 +125,22 @@ async fn serve(
     mut cli: Conn,
     peer: SocketAddr,
     local: SocketAddr,
-    mut first: bool,
+    mut unserved: Option<Unserved>,
     park: bool,
 ) -> Option<Parked> {
     loop {
+        let first = unserved.is_some();
         // The hot state (the session's buffers and vectors, a whole transaction's future)
         // lives in one allocation, made once per connection and again only when a parked
         // connection wakes up: under load no request allocates, and a parked connection costs
         // only its socket and a slot in the parking lot (or this small future).
-        match Box::pin(hot(w, fe, &mut cli, peer, local, first)).await {
+        let opened = unserved.and_then(|u| u.opened);
+        match Box::pin(hot(w, fe, &mut cli, peer, local, first, opened)).await {
             Hot::Close => break,
             Hot::Parked(since, idle_to) => {
-                first = false;
+                // A connection parks only after a request: its first one came at once (the
+                // protocol check waited for it).
+                unserved = None;
                 if park && cli.tcp().is_some() && *w.stop.borrow() == RUN {
                     let since = tokio::time::Instant::from_std(since);
                     return Some(Parked {
@@ -152,33 +177,73 @@ async fn hot(
     peer: SocketAddr,
     local: SocketAddr,
     first: bool,
+    opened: Option<SystemTime>,
 ) -> Hot {
-    let mut s = Session {
-        w,
-        fe,
-        cli,
-        peer,
-        local,
-        cbuf: Buf::empty(),
-        sbuf: Buf::empty(),
-        req: RequestHead::default(),
-        resp: ResponseHead::default(),
-        hdrs: HeaderList::default(),
-        rhdrs: HeaderList::default(),
-        out: Vec::new(),
-        uri: Vec::new(),
-        scratch: Vec::new(),
-        reqline: Vec::new(),
-        logline: String::new(),
-        cap_req: String::new(),
-        cap_resp: String::new(),
-        scratch_head_len: 0,
-        chunk_state: std::cell::Cell::new(None),
-        bytes_out: 0,
-    };
+    let mut s = Session::new(w, fe, cli, peer, local, opened);
     let r = s.hot(first).await;
     s.release();
     r
+}
+
+/// Answers a client that said nothing before its request timeout as haproxy does: a 408
+/// (unless `option http-ignore-probes`) and a `<BADREQ>` line (unless that or `option
+/// dontlognull`).
+pub async fn answer_silent(
+    w: &Rc<Worker>,
+    fe: &Arc<Frontend>,
+    mut cli: Conn,
+    peer: SocketAddr,
+    local: SocketAddr,
+    unserved: Unserved,
+) {
+    let mut s = Session::new(w, fe, &mut cli, peer, local, unserved.opened);
+    s.probe_timed_out().await;
+    s.release();
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        w: &'a Rc<Worker>,
+        fe: &'a Arc<Frontend>,
+        cli: &'a mut Conn,
+        peer: SocketAddr,
+        local: SocketAddr,
+        opened: Option<SystemTime>,
+    ) -> Session<'a> {
+        Session {
+            w,
+            fe,
+            cli,
+            peer,
+            local,
+            cbuf: Buf::empty(),
+            sbuf: Buf::empty(),
+            req: RequestHead::default(),
+            resp: ResponseHead::default(),
+            hdrs: HeaderList::default(),
+            rhdrs: HeaderList::default(),
+            out: Vec::new(),
+            uri: Vec::new(),
+            scratch: Vec::new(),
+            reqline: Vec::new(),
+            logline: String::new(),
+            cap_req: String::new(),
+            cap_resp: String::new(),
+            scratch_head_len: 0,
+            chunk_state: std::cell::Cell::new(None),
+            bytes_out: 0,
+            opened,
+        }
+    }
+
+    /// The first request did not come within its timeout.
+    async fn probe_timed_out(&mut self) {
+        if !self.fe.model.settings.logs.ignore_probes {
+            self.error(408, None).await;
+        }
+        let began = self.opened.unwrap_or_else(SystemTime::now);
+        self.log_badreq(408, *b"cR", began, true);
+    }
 }
 
 fn ms(d: Duration) -> i64 {
@@ -195,6 +260,7 @@ impl Session<'_> {
                 Next::Park(since, to) => return Hot::Parked(since, to),
             }
             first = false;
+            self.opened = None;
             // Buffers go back to the pool while the connection idles.
             if self.cbuf.is_empty() && self.cbuf.is_allocated() {
                 self.w.give_buf(std::mem::take(&mut self.cbuf.data));
@@ -255,7 +321,10 @@ impl Session<'_> {
         if self.cbuf.is_empty() {
             // Idle: wait for the first byte without holding a buffer, for a while in this hot
             // state, then parked (see `run`).
+            // A connection that has not asked anything yet does not park: its silence ends
+            // in a 408 and a log line (`probe_timed_out`), as in haproxy.
             let hot_wait = match idle_to {
+                _ if first => idle_to,
                 Some(t) if t <= PARK_AFTER => Some(t),
                 _ => Some(PARK_AFTER),
             };
@@ -263,6 +332,10 @@ impl Session<'_> {
             let readable = with_timeout(hot_wait, self.cli.readable());
             tokio::select! {
                 r = readable => {
+                    if r.is_err() && first {
+                        self.probe_timed_out().await;
+                        return Err(Next::Close);
+                    }
                     if r.is_err() {
                         return Err(if idle_to.is_some_and(|t| t <= PARK_AFTER) {
                             Next::Close
@@ -286,6 +359,11 @@ impl Session<'_> {
         let now = tokio::time::Instant::now();
         let start = now.into_std();
         let deadline = req_to.map(|d| now + d);
+        // A `<BADREQ>` line starts at the accept for a connection's first request, else at
+        // the request's first bytes.
+        let began = |opened: Option<SystemTime>| {
+            opened.unwrap_or_else(|| SystemTime::now() - start.elapsed())
+        };
         loop {
             if !self.cbuf.is_empty() {
                 match self.req.parse(self.cbuf.pending()) {
@@ -294,6 +372,7 @@ impl Session<'_> {
                         if self.cbuf.is_full() {
                             self.fe.counters.req_errors.fetch_add(1, Relaxed);
                             self.error(400, None).await;
+                            self.log_badreq(400, *b"PR", began(self.opened), false);
                             return Err(Next::Close);
                         }
                     }
@@ -304,6 +383,7 @@ impl Session<'_> {
                             HeadError::Invalid(_) => 400,
                         };
                         self.error(status, None).await;
+                        self.log_badreq(i32::from(status), *b"PR", began(self.opened), false);
                         return Err(Next::Close);
                     }
                 }
@@ -314,8 +394,14 @@ impl Session<'_> {
                     match tokio::time::timeout_at(dl, self.cbuf.read_from(self.cli)).await {
                         Ok(r) => r,
                         Err(_) => {
-                            if got > 0 {
+                            // haproxy answers a first request that never came, too, unless
+                            // told these are a browser's pre-connections.
+                            let probe = got == 0;
+                            if !probe || (first && !self.fe.model.settings.logs.ignore_probes) {
                                 self.error(408, None).await;
+                            }
+                            if !probe || first {
+                                self.log_badreq(408, *b"cR", began(self.opened), probe);
                             }
                             return Err(Next::Close);
                         }
@@ -324,7 +410,17 @@ impl Session<'_> {
                 None => self.cbuf.read_from(self.cli).await,
             };
             match r {
-                Ok(0) | Err(_) => return Err(Next::Close),
+                Ok(0) | Err(_) => {
+                    // A keep-alive client that leaves between requests is no bad request;
+                    // one that shut its side before a whole request gets haproxy's 400.
+                    if got > 0 || first {
+                        if got > 0 || !self.fe.model.settings.logs.ignore_probes {
+                            self.error(400, None).await;
+                        }
+                        self.log_badreq(400, *b"CR", began(self.opened), got == 0);
+                    }
+                    return Err(Next::Close);
+                }
                 Ok(_) => {}
             }
         }
@@ -524,7 +620,7 @@ impl Session<'_> {
                 self.log_http(
                     &backend.name,
                     "<NOSRV>",
-                    t_req,
+                    ms(t_req),
                     -1,
                     -1,
                     -1,
@@ -585,7 +681,7 @@ impl Session<'_> {
                         self.log_http(
                             &backend.name,
                             &server.name,
-                            t_req,
+                            ms(t_req),
                             ms(t_queue),
                             -1,
                             -1,
@@ -736,7 +832,7 @@ impl Session<'_> {
                     self.log_http(
                         &backend.name,
                         &server.name,
-                        t_req,
+                        ms(t_req),
                         ms(t_queue),
                         ms(t_connect),
                         -1,
@@ -845,7 +941,7 @@ impl Session<'_> {
             self.log_http(
                 &backend.name,
                 &server.name,
-                t_req,
+                ms(t_req),
                 ms(t_queue),
                 ms(t_connect),
                 ms(t_resp),
@@ -885,7 +981,7 @@ impl Session<'_> {
         self.log_http(
             &backend.name,
             &server.name,
-            t_req,
+            ms(t_req),
             ms(t_queue),
             ms(t_connect),
             ms(t_resp),
@@ -1460,12 +1556,46 @@ impl Session<'_> {
         }
     }
 
+    /// Logs a request that never became one as haproxy logs it: `"<BADREQ>"`, no server,
+    /// timers -1 but the total since `began` (the accept for a connection's first request,
+    /// else the request's first bytes). `option dontlognull` leaves out connections that
+    /// sent nothing; `option http-ignore-probes` those that sent nothing or timed out.
+    fn log_badreq(&mut self, status: i32, term: [u8; 2], began: SystemTime, sent_nothing: bool) {
+        let logs = &self.fe.model.settings.logs;
+        if logs.targets.is_empty() || self.cli.is_h2_stream() {
+            return;
+        }
+        if sent_nothing && (logs.dontlognull || logs.ignore_probes) {
+            return;
+        }
+        let fe = self.fe.clone();
+        self.reqline.clear();
+        self.reqline.extend_from_slice(b"<BADREQ>");
+        self.cap_req.clear();
+        self.cap_resp.clear();
+        self.bytes_out = 0;
+        let age = SystemTime::now().duration_since(began).unwrap_or_default();
+        let t_start = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        self.log_http(
+            &fe.name,
+            "<NOSRV>",
+            -1,
+            -1,
+            -1,
+            -1,
+            t_start,
+            status,
+            Tm::from(began),
+            term,
+        );
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn log_http(
         &mut self,
         be: &str,
         srv: &str,
-        t_req: Duration,
+        t_req: i64,
         t_queue: i64,
         t_connect: i64,
         t_resp: i64,
@@ -1485,7 +1615,7 @@ impl Session<'_> {
             frontend: &self.fe.name,
             backend: be,
             server: srv,
-            t_req: ms(t_req),
+            t_req,
             t_queue,
             t_connect,
             t_resp,
