@@ -178,7 +178,26 @@ pub enum Verdict {
     /// Go on (the message may have been edited).
     Continue,
     /// Answer with these bytes (a complete response) and close or go on with the next request.
-    Respond(Vec<u8>, u16),
+    Respond(Vec<u8>, u16, Answer),
+}
+
+/// Why the proxy answered a request itself, for the log line's termination state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// `deny`: haproxy's `PR--`.
+    Denied,
+    /// `return` and redirects: haproxy's `LR--`.
+    Local,
+}
+
+impl Answer {
+    /// The first two characters of the termination state.
+    pub fn term(self) -> [u8; 2] {
+        match self {
+            Answer::Denied => *b"PR",
+            Answer::Local => *b"LR",
+        }
+    }
 }
 
 /// The request being processed, editable by rules.
@@ -322,10 +341,14 @@ pub fn http_request(
             }
             HttpRequestAction::Redirect(rd) => {
                 let s = st.sample();
-                return Verdict::Respond(redirect_response(rd, &s, fe_name, be_name), rd.code);
+                return Verdict::Respond(
+                    redirect_response(rd, &s, fe_name, be_name),
+                    rd.code,
+                    Answer::Local,
+                );
             }
             HttpRequestAction::Deny { status } => {
-                return Verdict::Respond(errors.page(*status), *status);
+                return Verdict::Respond(errors.page(*status), *status, Answer::Denied);
             }
             HttpRequestAction::Allow => break,
             HttpRequestAction::Return {
@@ -336,6 +359,7 @@ pub fn http_request(
                 return Verdict::Respond(
                     return_response(*status, content_type.as_deref(), body.as_deref()),
                     *status,
+                    Answer::Local,
                 );
             }
         }
@@ -346,6 +370,7 @@ pub fn http_request(
             return Verdict::Respond(
                 redirect_response(&r.redirect, &s, fe_name, be_name),
                 r.redirect.code,
+                Answer::Local,
             );
         }
     }

@@ -303,3 +303,51 @@ backend be\n mode http\n server s1 {}\n",
         }
     }
 }
+
+/// Requests the proxy answers itself are logged as haproxy logs them: `deny` (`PR--`),
+/// `return` and redirects (`LR--`), from the frontend's rules or the backend's (`fe
+/// be/<NOSRV>`), and a request no backend takes (503, `SC--`, no request time).
+#[test]
+fn locally_answered_requests_are_logged_as_haproxy_logs_them() {
+    let a = HttpBackend::start("s1");
+    let paths = [
+        "/deny", "/d429", "/ret", "/redir", "/pre/a", "/none", "/be/deny", "/b2/ret",
+    ];
+    let mut runs = Vec::new();
+    for prog in [HAPROXY, DERMAGA] {
+        let (rx, lport) = receiver();
+        let hport = free_port();
+        let cfg = format!(
+            "global\n log 127.0.0.1:{lport} local0\ndefaults\n mode http\n log global\n option httplog\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+frontend fe\n bind 127.0.0.1:{hport}\n http-request deny if {{ path_beg /deny }}\n http-request deny deny_status 429 if {{ path_beg /d429 }}\n\
+ http-request return status 200 content-type text/plain string hello if {{ path_beg /ret }}\n http-request redirect location /x code 301 if {{ path_beg /redir }}\n\
+ redirect prefix /p if {{ path_beg /pre }}\n use_backend be if {{ path_beg /be }}\n use_backend be2 if {{ path_beg /b2 }}\n\
+backend be\n http-request deny if {{ path_beg /be/deny }}\n server s1 {addr}\n\
+backend be2\n http-request return status 404 if {{ path_beg /b2/ret }}\n server s1 {addr}\n",
+            addr = a.addr
+        );
+        let _p = spawn(prog, &cfg, "local");
+        let addr = format!("127.0.0.1:{hport}").parse().unwrap();
+        wait_port(addr);
+        let mut seen = Vec::new();
+        for path in paths {
+            // One kept-alive connection for all: each answer leaves it open as haproxy does.
+            let mut c = Client::connect(addr);
+            let r = c.get(path).expect("an answer");
+            let l = recv_matching(&rx, &format!("\"GET {path} HTTP/1.1\""));
+            seen.push((path, r.status, shape(&l)));
+        }
+        runs.push(seen);
+    }
+    assert!(
+        runs[1][0].1 == 403
+            && runs[1][0]
+                .2
+                .contains(" fe fe/<NOSRV> #/-#/-#/-#/# # # - - PR-- "),
+        "{:?}",
+        runs[1][0]
+    );
+    for (h, d) in runs[0].iter().zip(&runs[1]) {
+        assert_eq!(d, h, "dermaga then haproxy");
+    }
+}

@@ -39,6 +39,19 @@ enum Next {
 /// the freed memory is reused instead of being left in holes between the parked tasks.
 const PARK_AFTER: Duration = Duration::from_millis(50);
 
+/// The log line of a request the proxy answered itself (`deny`, `return`, a redirect).
+struct LocalLog<'a> {
+    /// The proxy whose rule answered: the frontend, or the backend.
+    be: &'a str,
+    status: u16,
+    /// The termination state's first two characters.
+    term: [u8; 2],
+    /// `%TR` in milliseconds (-1: not measured).
+    t_req: i64,
+    t_start: Instant,
+    accept: Tm,
+}
+
 /// What the hot loop ended with.
 enum Hot {
     Close,
@@ -287,6 +300,7 @@ impl Session<'_> {
 
     async fn send_raw(&mut self, bytes: &[u8]) {
         let _ = self.cli.send(bytes).await;
+        self.bytes_out = bytes.len() as u64;
     }
 
     /// Sends a proxy-made response; `close` adds `connection: close`.
@@ -511,14 +525,25 @@ impl Session<'_> {
                 backend: None,
                 frontend: fe_model,
             };
-            if let Verdict::Respond(r, status) =
+            if let Verdict::Respond(r, status, why) =
                 rules::http_request(fe_model, &mut st, &self.fe.name, "", &errors)
             {
                 self.fe.counters.count_status(status);
                 if status == 403 {
                     self.fe.counters.denied_req.fetch_add(1, Relaxed);
                 }
-                return self.finish_local(r, has_body, buf_start, head_len).await;
+                let fe = self.fe.clone();
+                let logged = LocalLog {
+                    be: &fe.name,
+                    status,
+                    term: why.term(),
+                    t_req: ms(t_req),
+                    t_start,
+                    accept: accept_tm,
+                };
+                return self
+                    .finish_local(r, has_body, buf_start, head_len, logged)
+                    .await;
             }
             be_ref_idx = match self.fe.own_backend {
                 Some(i) => Some(i),
@@ -539,8 +564,26 @@ impl Session<'_> {
             };
         }
         let Some(be_idx) = be_ref_idx else {
-            self.error(503, None).await;
-            return Next::Close;
+            // No backend for it: haproxy's 503 (the connection kept), logged with no request
+            // time (`-1`).
+            let page = ErrorPages {
+                backend: None,
+                frontend: &self.fe.model,
+            }
+            .page(503);
+            self.fe.counters.count_status(503);
+            let fe = self.fe.clone();
+            let logged = LocalLog {
+                be: &fe.name,
+                status: 503,
+                term: *b"SC",
+                t_req: -1,
+                t_start,
+                accept: accept_tm,
+            };
+            return self
+                .finish_local(page, has_body, buf_start, head_len, logged)
+                .await;
         };
         let backend: Arc<Backend> = shared.backends[be_idx].clone();
         let be_model = &backend.model;
@@ -562,11 +605,21 @@ impl Session<'_> {
                 backend: Some(be_model),
                 frontend: fe_model,
             };
-            if let Verdict::Respond(r, status) =
+            if let Verdict::Respond(r, status, why) =
                 rules::http_request(be_model, &mut st, &self.fe.name, &backend.name, &errors)
             {
                 self.fe.counters.count_status(status);
-                return self.finish_local(r, has_body, buf_start, head_len).await;
+                let logged = LocalLog {
+                    be: &backend.name,
+                    status,
+                    term: why.term(),
+                    t_req: ms(t_req),
+                    t_start,
+                    accept: accept_tm,
+                };
+                return self
+                    .finish_local(r, has_body, buf_start, head_len, logged)
+                    .await;
             }
         }
         backend.counters.http_requests.fetch_add(1, Relaxed);
@@ -1023,10 +1076,23 @@ impl Session<'_> {
         has_body: bool,
         buf_start: usize,
         head_len: usize,
+        logged: LocalLog<'_>,
     ) -> Next {
         let keep =
             !has_body && self.req.wants_keep_alive() && !self.w.shared.stopping.load(Relaxed);
         self.respond(r, !keep).await;
+        self.log_http(
+            logged.be,
+            "<NOSRV>",
+            logged.t_req,
+            -1,
+            -1,
+            -1,
+            logged.t_start,
+            i32::from(logged.status),
+            logged.accept,
+            logged.term,
+        );
         self.consume_request(buf_start, head_len);
         if keep {
             Next::KeepAlive
