@@ -250,7 +250,7 @@ pub struct LogRecord<'a> {
     pub feconn: u32,
     pub beconn: u32,
     pub srvconn: u32,
-    pub retries: u32,
+    pub retries: Retries,
     pub srv_queue: u32,
     pub be_queue: u32,
     pub request_line: &'a [u8],
@@ -264,6 +264,23 @@ pub struct LogRecord<'a> {
     pub captured_request: &'a str,
     /// `capture response header` values: `%hs`.
     pub captured_response: &'a str,
+}
+
+/// `%rc`: the connection retries a request or connection needed, with haproxy's `+` in front
+/// when the last one went to another server (`option redispatch`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retries {
+    pub count: u32,
+    pub redispatched: bool,
+}
+
+impl std::fmt::Display for Retries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.redispatched {
+            f.write_str("+")?;
+        }
+        write!(f, "{}", self.count)
+    }
 }
 
 /// A line in a `log-format` format.
@@ -525,7 +542,7 @@ mod tests {
             feconn: 1,
             beconn: 0,
             srvconn: 0,
-            retries: 0,
+            retries: Retries::default(),
             request_line: b"GET / HTTP/1.1",
             ..Default::default()
         };

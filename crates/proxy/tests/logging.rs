@@ -351,3 +351,95 @@ backend be2\n http-request return status 404 if {{ path_beg /b2/ret }}\n server 
         assert_eq!(d, h, "dermaga then haproxy");
     }
 }
+
+/// A server that refuses connections is retried as haproxy retries it: after a turn-around
+/// of `min(timeout connect, 1 s)` each time, the retries counted in the log line (`%rc`), and
+/// a 503 `SC--` when they run out.
+#[test]
+fn refused_connections_are_retried_and_logged_as_haproxy_does() {
+    let refused = free_port();
+    let mut runs = Vec::new();
+    for prog in [HAPROXY, DERMAGA] {
+        let (rx, lport) = receiver();
+        let hport = free_port();
+        let cfg = format!(
+            "global\n log 127.0.0.1:{lport} local0\ndefaults\n mode http\n log global\n option httplog\n retries 2\n timeout connect 200ms\n timeout client 5s\n timeout server 5s\n\
+frontend fe\n bind 127.0.0.1:{hport}\n default_backend be\n\
+backend be\n server s1 127.0.0.1:{refused}\n"
+        );
+        let _p = spawn(prog, &cfg, "retries");
+        let addr = format!("127.0.0.1:{hport}").parse().unwrap();
+        wait_port(addr);
+        assert_eq!(get(addr, "/r").unwrap().status, 503);
+        let line = recv_matching(&rx, "\"GET /r HTTP/1.1\"");
+        // ".../Ta 503 bytes - - SC-- act/fe/be/srv/retries ..."
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "503").expect("a 503 line");
+        let total: i64 = words[at - 1].rsplit('/').next().unwrap().parse().unwrap();
+        let retries = words[at + 5].rsplit('/').next().unwrap().to_string();
+        runs.push((words[at + 4].to_string(), retries, total, shape(&line)));
+    }
+    let (h, d) = (&runs[0], &runs[1]);
+    assert_eq!(
+        (&d.0, &d.1),
+        (&h.0, &h.1),
+        "termination and retries: {d:?} {h:?}"
+    );
+    assert_eq!(d.1, "2");
+    assert_eq!(d.3, h.3);
+    // Two turn-arounds of 200 ms lie between the first attempt and the last.
+    assert!(d.2 >= 400, "{d:?}");
+}
+
+/// A server that reads the request and closes (502, `SH--`) or stays silent past `timeout
+/// server` (504, `sH--`): the same answers and log lines as haproxy's.
+#[test]
+fn server_failures_are_logged_as_haproxy_logs_them() {
+    use std::io::Read;
+    use std::net::TcpListener;
+    // A server thread per behaviour; each connection is read once, then closed at once or
+    // held until the proxy gives up on it.
+    let server = |hold: bool| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { return };
+                std::thread::spawn(move || {
+                    let mut b = [0u8; 4096];
+                    let _ = c.read(&mut b);
+                    if hold {
+                        // Until the proxy closes its side (its server timeout).
+                        while matches!(c.read(&mut b), Ok(n) if n > 0) {}
+                    }
+                });
+            }
+        });
+        addr
+    };
+    let closes = server(false);
+    let hangs = server(true);
+    let mut runs = Vec::new();
+    for prog in [HAPROXY, DERMAGA] {
+        let (rx, lport) = receiver();
+        let hport = free_port();
+        let cfg = format!(
+            "global\n log 127.0.0.1:{lport} local0\ndefaults\n mode http\n log global\n option httplog\n retries 0\n timeout connect 1s\n timeout client 5s\n timeout server 300ms\n\
+frontend fe\n bind 127.0.0.1:{hport}\n use_backend closes if {{ path_beg /closes }}\n default_backend hangs\n\
+backend closes\n server s1 {closes}\n\
+backend hangs\n server s1 {hangs}\n"
+        );
+        let _p = spawn(prog, &cfg, "srvfail");
+        let addr = format!("127.0.0.1:{hport}").parse().unwrap();
+        wait_port(addr);
+        let mut seen = Vec::new();
+        for path in ["/closes", "/hangs"] {
+            let status = get(addr, path).map(|r| r.status);
+            let line = recv_matching(&rx, &format!("\"GET {path} HTTP/1.1\""));
+            seen.push((status, shape(&line)));
+        }
+        runs.push(seen);
+    }
+    assert!(runs[1][1].1.contains(" # # - - sH-- "), "{:?}", runs[1]);
+    assert_eq!(runs[1], runs[0], "dermaga then haproxy");
+}

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncWriteExt;
 
 use super::hdrs::HeaderList;
-use super::{with_timeout, Buf, Conn};
+use super::{turnaround, with_timeout, Buf, Conn};
 use crate::config::model::HeaderCapture;
 use crate::config::{Balance, CookieMode, HttpConnMode, Proxy};
 use crate::http1::{self, BodyKind, ChunkedScanner, HeadError, Parsed, RequestHead, ResponseHead};
-use crate::log::{LogRecord, Tm};
+use crate::log::{LogRecord, Retries, Tm};
 use crate::parking::Parked;
 use crate::rules::{self, ErrorPages, HttpSample, ReqState, Verdict};
 use crate::selection::{hash, Key};
@@ -88,6 +88,8 @@ struct Session<'a> {
     /// When the connection was accepted, while no request was served on it and the frontend
     /// logs: the start of a `<BADREQ>` line.
     opened: Option<SystemTime>,
+    /// The current request's connection retries (`%rc`).
+    retries: Retries,
 }
 
 pub async fn run(
@@ -246,6 +248,7 @@ impl<'a> Session<'a> {
             chunk_state: std::cell::Cell::new(None),
             bytes_out: 0,
             opened,
+            retries: Retries::default(),
         }
     }
 
@@ -446,6 +449,7 @@ impl Session<'_> {
             Err(next) => return next,
         };
         let shared = self.w.shared.clone();
+        self.retries = Retries::default();
         shared.total_requests.fetch_add(1, Relaxed);
         self.fe.counters.http_requests.fetch_add(1, Relaxed);
         let logging = !self.fe.model.settings.logs.targets.is_empty();
@@ -724,7 +728,7 @@ impl Session<'_> {
                     t_connect = t_c.elapsed();
                     crate::check::observe_ok(&server);
                 }
-                Err(_) => {
+                Err(e) => {
                     server.counters.conn_errors.fetch_add(1, Relaxed);
                     crate::check::observe_error(&shared, &backend, &server);
                     backend.counters.conn_errors.fetch_add(1, Relaxed);
@@ -746,9 +750,10 @@ impl Session<'_> {
                         return Next::Close;
                     }
                     retries_left -= 1;
+                    self.retries.count += 1;
                     server.counters.retries.fetch_add(1, Relaxed);
                     backend.counters.retries.fetch_add(1, Relaxed);
-                    if persist.is_none()
+                    let same_server = if persist.is_none()
                         && retries_left == 0
                         && backend.settings.redispatch.is_some()
                         && !redispatched
@@ -756,6 +761,7 @@ impl Session<'_> {
                         redispatched = true;
                         backend.release(&slist, sidx);
                         backend.counters.redispatches.fetch_add(1, Relaxed);
+                        let before = server.id;
                         match self.pick(be_idx, &backend, key, Some(sidx)).await {
                             Some((i, l)) => {
                                 sidx = i;
@@ -766,14 +772,16 @@ impl Session<'_> {
                                 return Next::Close;
                             }
                         }
+                        // haproxy's `+` in the log: the retry went to another server.
+                        self.retries.redispatched = slist[sidx].id != before;
+                        !self.retries.redispatched
                     } else {
-                        // haproxy waits a little before retrying the same server.
-                        tokio::time::sleep(Duration::from_millis(if retries_left == 0 {
-                            0
-                        } else {
-                            1
-                        }))
-                        .await;
+                        true
+                    };
+                    if same_server {
+                        if let Some(pause) = turnaround(backend.settings.timeouts.connect, &e) {
+                            tokio::time::sleep(pause).await;
+                        }
                     }
                     continue;
                 }
@@ -857,6 +865,7 @@ impl Session<'_> {
                         && backend.settings.retry_on.conn_failure =>
                 {
                     retries_left -= 1;
+                    self.retries.count += 1;
                     server.counters.retries.fetch_add(1, Relaxed);
                     backend.counters.retries.fetch_add(1, Relaxed);
                     continue;
@@ -872,14 +881,16 @@ impl Session<'_> {
                                 && backend.settings.retry_on.response_timeout));
                     if retry_ok {
                         retries_left -= 1;
+                        self.retries.count += 1;
                         backend.counters.retries.fetch_add(1, Relaxed);
                         continue;
                     }
                     backend.release(&slist, sidx);
-                    let status = if matches!(e, RespErr::Timeout) {
-                        504
+                    // haproxy's `sH`: the server's timeout struck; `SH`: it failed.
+                    let (status, term) = if matches!(e, RespErr::Timeout) {
+                        (504, *b"sH")
                     } else {
-                        502
+                        (502, *b"SH")
                     };
                     self.error(status, Some(be_model)).await;
                     self.log_http(
@@ -892,7 +903,7 @@ impl Session<'_> {
                         t_start,
                         status as i32,
                         accept_tm,
-                        *b"SH",
+                        term,
                     );
                     return Next::Close;
                 }
@@ -918,12 +929,24 @@ impl Session<'_> {
                 }
                 if let Err(e) = self.read_response_head(&mut srv, &backend, is_head).await {
                     backend.release(&slist, sidx);
-                    let status = if matches!(e, RespErr::Timeout) {
-                        504
+                    let (status, term) = if matches!(e, RespErr::Timeout) {
+                        (504, *b"sH")
                     } else {
-                        502
+                        (502, *b"SH")
                     };
                     self.error(status, Some(be_model)).await;
+                    self.log_http(
+                        &backend.name,
+                        &server.name,
+                        ms(t_req),
+                        ms(t_queue),
+                        ms(t_connect),
+                        -1,
+                        t_start,
+                        status as i32,
+                        accept_tm,
+                        term,
+                    );
                     return Next::Close;
                 }
             }
@@ -1696,7 +1719,7 @@ impl Session<'_> {
                 .map(|b| b.cur_sessions.load(Relaxed))
                 .unwrap_or(0),
             srvconn: 0,
-            retries: 0,
+            retries: std::mem::take(&mut self.retries),
             srv_queue: 0,
             be_queue: 0,
             request_line: &self.reqline,

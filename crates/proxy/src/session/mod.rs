@@ -117,6 +117,17 @@ pub async fn with_timeout<T>(
     }
 }
 
+/// How long haproxy waits before trying a server again after it refused a connection:
+/// `min(timeout connect, 1 s)`, so that a restarting server is not hammered. None after a
+/// connect timeout: that wait was spent already.
+pub fn turnaround(connect: Option<Duration>, e: &io::Error) -> Option<Duration> {
+    if e.kind() == io::ErrorKind::TimedOut {
+        return None;
+    }
+    let second = Duration::from_secs(1);
+    Some(connect.map_or(second, |c| c.min(second)))
+}
+
 /// Connects to a server within `timeout`.
 pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
     let s = with_timeout(timeout, TcpStream::connect(addr)).await?;

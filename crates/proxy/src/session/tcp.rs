@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 use super::tls_sni::{self, Hello};
-use super::{connect_server, Buf, Conn};
+use super::{connect_server, turnaround, Buf, Conn};
 use crate::config::Balance;
-use crate::log::{LogRecord, Tm};
+use crate::log::{LogRecord, Retries, Tm};
 use crate::rules::{self, TcpSample};
 use crate::selection::{hash, Key};
 use crate::state::Frontend;
@@ -105,6 +105,7 @@ pub async fn run(
     let mut retries_left = backend.settings.retries;
     let mut srv_name = String::from("<NOSRV>");
     let mut redispatched = false;
+    let mut retries = Retries::default();
     let t_c = Instant::now();
     let mut result: Option<(Conn, usize, ServerList)> = None;
     while let Some((i, list)) = chosen.take() {
@@ -115,7 +116,7 @@ pub async fn run(
                 result = Some((s, i, list));
                 break;
             }
-            Err(_) => {
+            Err(e) => {
                 server.counters.conn_errors.fetch_add(1, Relaxed);
                 crate::check::observe_error(&shared, &backend, &server);
                 backend.counters.conn_errors.fetch_add(1, Relaxed);
@@ -124,13 +125,27 @@ pub async fn run(
                     break;
                 }
                 retries_left -= 1;
+                retries.count += 1;
                 backend.counters.retries.fetch_add(1, Relaxed);
-                if retries_left == 0 && backend.settings.redispatch.is_some() && !redispatched {
+                let same_server = if retries_left == 0
+                    && backend.settings.redispatch.is_some()
+                    && !redispatched
+                {
                     redispatched = true;
                     backend.release(&list, i);
                     chosen = w.assign(be_idx, key, Some(i), queue_timeout).await.ok();
+                    let other = chosen.as_ref().is_some_and(|(j, l)| l[*j].id != server.id);
+                    retries.redispatched = other;
+                    chosen.is_some() && !other
                 } else {
                     chosen = Some((i, list));
+                    true
+                };
+                if same_server {
+                    // haproxy's turn-around before the same server again.
+                    if let Some(pause) = turnaround(t.connect, &e) {
+                        tokio::time::sleep(pause).await;
+                    }
                 }
             }
         }
@@ -149,6 +164,7 @@ pub async fn run(
             None,
             t0,
             0,
+            retries,
             *b"SC",
         );
         give(w, buf);
@@ -204,6 +220,7 @@ pub async fn run(
         Some(t_connect),
         t0,
         b,
+        retries,
         *b"--",
     );
 }
@@ -226,6 +243,7 @@ fn log_tcp(
     t_connect: Option<Duration>,
     t0: Instant,
     bytes: u64,
+    retries: Retries,
     term: [u8; 2],
 ) {
     let logs = &fe.model.settings.logs;
@@ -246,6 +264,7 @@ fn log_tcp(
         term,
         actconn: shared.cur_conns.load(Relaxed),
         feconn: fe.cur_conns.load(Relaxed),
+        retries,
         ..Default::default()
     };
     // Without a format (tcplog, httplog or log-format), haproxy logs only the "Connect from"
