@@ -521,6 +521,7 @@ fn error_text(status: u16) -> &'static str {
         408 => "Your browser didn't send a complete request in time.",
         410 => "The resource is no longer available and will not be available again.",
         413 => "The request entity exceeds the maximum allowed.",
+        422 => "The server cannot process the contained instructions.",
         425 => "Your browser sent early data.",
         429 => "You have sent too many requests in a given amount of time.",
         500 => "An internal server error occurred.",

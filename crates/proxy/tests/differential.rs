@@ -229,6 +229,12 @@ fn no_server_and_bad_requests() {
         &b"GET /a#b HTTP/1.1\r\nHost: t\r\n\r\n"[..],
         b"G(T / HTTP/1.1\r\nHost: t\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        // Codings other than chunked: well formed, refused with 422.
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        // An absolute-form target and a Host header naming different hosts.
+        b"GET http://other/x HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET http://t:8080/x HTTP/1.1\r\nHost: t\r\n\r\n",
     ] {
         let h = raw(p.hap.1, req).unwrap();
         let d = raw(p.der.1, req).unwrap();

@@ -147,6 +147,7 @@ fn smuggling_attempts_get_400() {
         b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x01\r\n\r\n",
         b"G@T / HTTP/1.1\r\nHost: t\r\n\r\n",
         b"GET /a#b HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET http://other/ HTTP/1.1\r\nHost: t\r\n\r\n",
     ] {
         let r = raw(addr(&p), req).expect("an answer");
         assert_eq!(r.status, 400, "{:?}", String::from_utf8_lossy(req));
@@ -156,6 +157,20 @@ fn smuggling_attempts_get_400() {
     cl.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
     assert!(cl.read(false).is_none_or(|r| r.status == 400));
     assert_eq!(a.hits(), 0);
+    // The same host said both ways is one host: the scheme's port implied, case ignored.
+    for req in [
+        &b"GET http://T:80/ HTTP/1.1\r\nHost: t\r\n\r\n"[..],
+        b"GET https://t/ HTTP/1.1\r\nHost: t:443\r\n\r\n",
+    ] {
+        let r = raw(addr(&p), req).expect("an answer");
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(req));
+    }
+    let r = raw(
+        addr(&p),
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    )
+    .expect("an answer");
+    assert_eq!(r.status, 422);
     p.stop();
     p.wait();
 }

@@ -61,6 +61,9 @@ pub enum HeadError {
     Invalid(&'static str),
     /// The head does not fit in the buffer (haproxy answers 400 for requests; we do too).
     TooLarge,
+    /// A request body in a transfer coding other than chunked (`gzip, chunked`): well
+    /// formed, but nothing here decodes it; haproxy answers 422.
+    UnsupportedCoding,
 }
 
 impl HeadError {
@@ -68,6 +71,15 @@ impl HeadError {
         match self {
             HeadError::Invalid(r) => r,
             HeadError::TooLarge => "head too large",
+            HeadError::UnsupportedCoding => "transfer coding other than chunked",
+        }
+    }
+
+    /// The status a client is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            HeadError::Invalid(_) | HeadError::TooLarge => 400,
+            HeadError::UnsupportedCoding => 422,
         }
     }
 }
@@ -217,6 +229,33 @@ fn conn_flags(v: &[u8], f: &mut ConnFlags) {
     }
 }
 
+/// The authority of an absolute-form target (`http://user@host:port/path`): `host:port`.
+fn absolute_authority(uri: &[u8]) -> Option<&[u8]> {
+    let scheme_end = memchr::memmem::find(uri, b"://")?;
+    let rest = &uri[scheme_end + 3..];
+    let end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = &rest[..end];
+    Some(match memchr::memrchr(b'@', authority) {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    })
+}
+
+/// The target's authority and the Host header name the same host and port, the scheme's
+/// default port being implied when absent (case does not matter).
+fn same_authority(authority: &[u8], host: &[u8], uri: &[u8]) -> bool {
+    let default_port: &[u8] = if uri[..uri.len().min(8)].eq_ignore_ascii_case(b"https://") {
+        b":443"
+    } else {
+        b":80"
+    };
+    let bare = |a: &[u8]| -> usize { a.strip_suffix(default_port).map_or(a.len(), <[u8]>::len) };
+    authority[..bare(authority)].eq_ignore_ascii_case(&host[..bare(host)])
+}
+
 /// Transfer-Encoding: returns Ok(true) when `chunked` is the final coding (and appears once),
 /// Ok(false) when it is absent from the list, Err when it appears misplaced or twice.
 fn te_is_chunked(v: &[u8], seen_chunked: &mut bool) -> Result<bool, ()> {
@@ -355,6 +394,15 @@ impl RequestHead {
                     "chunked is not the final transfer coding",
                 ));
             }
+            let other_coding = self
+                .headers
+                .iter()
+                .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"transfer-encoding"))
+                .flat_map(|h| tokens(h.value.get(buf)))
+                .any(|t| !t.eq_ignore_ascii_case(b"chunked"));
+            if other_coding {
+                return Err(HeadError::UnsupportedCoding);
+            }
             self.body = BodyKind::Chunked;
         } else if let Some(n) = cl {
             self.body = if n == 0 {
@@ -362,6 +410,15 @@ impl RequestHead {
             } else {
                 BodyKind::Length(n)
             };
+        }
+        if let (Some(host), Some(authority)) = (host_val, absolute_authority(uri)) {
+            // An absolute-form target names the host itself: a Host header that says
+            // otherwise makes two hosts for one request (haproxy answers 400 too).
+            if !same_authority(authority, host, uri) {
+                return Err(HeadError::Invalid(
+                    "Host differs from the target's authority",
+                ));
+            }
         }
         Ok(Parsed::Complete(n))
     }
@@ -573,6 +630,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         413 => "Payload Too Large",
         414 => "URI Too Long",
         421 => "Misdirected Request",
+        422 => "Unprocessable Content",
         425 => "Too Early",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",

@@ -58,7 +58,10 @@ fn body_framing() {
     assert_eq!(req(b).unwrap().body, BodyKind::Length(2));
     let b = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n";
     assert_eq!(req(b).unwrap().body, BodyKind::Length(2));
+    // Framed, but in a coding nothing here decodes: refused with 422 as haproxy does.
     let b = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
+    assert_eq!(req(b).err(), Some(HeadError::UnsupportedCoding));
+    let b = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n";
     assert_eq!(req(b).unwrap().body, BodyKind::Chunked);
     let b = b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n";
     assert_eq!(req(b).unwrap().body, BodyKind::Chunked);

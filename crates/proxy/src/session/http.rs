@@ -14,7 +14,7 @@ use super::hdrs::HeaderList;
 use super::{turnaround, with_timeout, Buf, Conn};
 use crate::config::model::HeaderCapture;
 use crate::config::{Balance, CookieMode, HttpConnMode, Proxy};
-use crate::http1::{self, BodyKind, ChunkedScanner, HeadError, Parsed, RequestHead, ResponseHead};
+use crate::http1::{self, BodyKind, ChunkedScanner, Parsed, RequestHead, ResponseHead};
 use crate::log::{LogRecord, Retries, Tm};
 use crate::parking::Parked;
 use crate::rules::{self, ErrorPages, HttpSample, ReqState, Verdict};
@@ -395,10 +395,7 @@ impl Session<'_> {
                     }
                     Err(e) => {
                         self.fe.counters.req_errors.fetch_add(1, Relaxed);
-                        let status = match e {
-                            HeadError::TooLarge => 400,
-                            HeadError::Invalid(_) => 400,
-                        };
+                        let status = e.status();
                         self.error(status, None).await;
                         self.log_badreq(i32::from(status), *b"PR", began(self.opened), false);
                         return Err(Next::Close);
