@@ -669,11 +669,12 @@ impl Connection {
             return self.trailers(i, id, end_stream, block);
         }
         if id <= self.last_stream {
-            // Decoded all the same, so that the table stays in step; the stream is closed.
+            // A stream we refused or reset, whose trailers were in flight: ignored (RFC 9113
+            // §5.4.2), decoded all the same so that the table stays in step.
             self.decoder
                 .decode(block, |_, _| {})
                 .map_err(|_| compression())?;
-            return Err(ConnError(Reason::STREAM_CLOSED));
+            return Ok(());
         }
         self.last_stream = id;
         let builder = &mut self.builder;
@@ -736,7 +737,9 @@ impl Connection {
                 return Ok(());
             }
         };
-        let mut st = StreamState::new(id, sh.peer_initial_window, sh.our_window);
+        // Until the client acknowledges our SETTINGS it may count on the default window.
+        let recv_window = sh.our_window.max(frame::DEFAULT_WINDOW);
+        let mut st = StreamState::new(id, sh.peer_initial_window, recv_window);
         st.head_request = head_request;
         match framing {
             Framing::None => st.req_done = true,
@@ -781,7 +784,14 @@ impl Connection {
         let Some(st) = slot.stream.as_mut() else {
             return Err(ConnError(Reason::INTERNAL_ERROR));
         };
-        let chunked = st.chunked && !st.req_done && !st.reset;
+        if st.reset {
+            // Reset by us with the trailers in flight: ignored, decoded all the same.
+            return self
+                .decoder
+                .decode(block, |_, _| {})
+                .map_err(|_| compression());
+        }
+        let chunked = st.chunked && !st.req_done;
         let closed = st.req_done;
         let inbox = &mut slot.inbox;
         if chunked && end_stream {
@@ -830,11 +840,11 @@ impl Connection {
         let body = Self::unpad(&h, p, false)?;
         let end = h.flags & frame::END_STREAM != 0;
         let Some(i) = sh.slot_of(h.stream) else {
-            // Paid back at once: nobody will read it.
+            // Paid back at once: nobody will read it. A stream we refused or reset may have
+            // had DATA in flight: ignored (RFC 9113 §5.4.2).
             return_credit(&mut sh, h.len);
             drop(sh);
-            self.closed_or_idle(h.stream)?;
-            return self.stream_error(h.stream, Reason::STREAM_CLOSED);
+            return self.closed_or_idle(h.stream);
         };
         let slot = &mut sh.slots[i];
         let Some(st) = slot.stream.as_mut() else {
