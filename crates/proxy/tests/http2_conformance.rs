@@ -650,3 +650,23 @@ fn bodies_larger_than_the_windows_flow_and_never_mix_between_streams() {
     });
     assert_eq!(a.hits(), 23);
 }
+
+#[test]
+fn an_idle_connection_ends_with_goaway_at_the_keep_alive_timeout() {
+    let a = HttpBackend::start("a");
+    let p = start_proxy(&format!(
+        "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n    timeout http-keep-alive 200ms\nfrontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server a {}\n",
+        a.addr
+    ));
+    let mut c = Raw::connect(p.local_addrs("fe")[0]);
+    c.write(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get("/x")));
+    let f = c.until("the answer", |f| f.id == 1 && f.flags & END_STREAM != 0);
+    assert_eq!(f.payload, b"a");
+    // Then nothing: the server says GOAWAY (NO_ERROR, last stream 1) and closes.
+    let f = c.until("GOAWAY", |f| f.ty == GOAWAY);
+    assert_eq!((code(&f.payload, 0), code(&f.payload, 4)), (1, 0), "{f:?}");
+    assert!(
+        c.next().is_none(),
+        "the connection should close after GOAWAY"
+    );
+}

@@ -143,12 +143,19 @@ pub async fn serve(
         idle: timeouts.http_keep_alive.or(timeouts.client),
         handshake: timeouts.client,
         last_active: tokio::time::Instant::now(),
+        started: tokio::time::Instant::now(),
     };
     let mut stop = w.stop.clone();
     let stopped = stop.wait_for(|v| *v != RUN);
     tokio::pin!(stopped);
     let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
-    let first_deadline = c.handshake.map_or(far, |d| c.last_active + d);
+    // The first of the handshake's and the idle deadlines; later ones are set as it fires.
+    let first_deadline = [c.handshake, c.idle]
+        .into_iter()
+        .flatten()
+        .map(|d| c.last_active + d)
+        .min()
+        .unwrap_or(far);
     let timer = tokio::time::sleep_until(first_deadline);
     tokio::pin!(timer);
     let mut stopping = false;
@@ -220,6 +227,7 @@ struct Connection {
     idle: Option<Duration>,
     handshake: Option<Duration>,
     last_active: tokio::time::Instant,
+    started: tokio::time::Instant,
 }
 
 /// A connection error: GOAWAY with this reason, then close.
@@ -329,8 +337,13 @@ impl Connection {
         let now = tokio::time::Instant::now();
         if !self.got_settings {
             // No preface and SETTINGS within `timeout client`.
-            self.read_closed = true;
-            return far;
+            match self.handshake {
+                Some(d) if now < self.started + d => return self.started + d,
+                _ => {
+                    self.read_closed = true;
+                    return far;
+                }
+            }
         }
         let Some(idle) = self.idle else {
             return far;
