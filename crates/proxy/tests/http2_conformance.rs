@@ -670,3 +670,40 @@ fn an_idle_connection_ends_with_goaway_at_the_keep_alive_timeout() {
         "the connection should close after GOAWAY"
     );
 }
+
+#[test]
+fn pings_from_a_client_that_reads_late_are_all_answered() {
+    let (_a, _p, addr) = one_backend_proxy();
+    let mut c = Raw::connect(addr);
+    // 200,000 PINGs (3.4 MB) written before the client reads anything: the answers fill the
+    // socket and dermaga's output bound, so dermaga stops reading for a while and must
+    // resume by itself once the client reads.
+    const N: usize = 200_000;
+    let mut w = c.s.try_clone().unwrap();
+    let (half, halfway) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let ping = frame(PING, 0, 0, b"12345678");
+        let batch: Vec<u8> = ping
+            .iter()
+            .copied()
+            .cycle()
+            .take(ping.len() * 1000)
+            .collect();
+        for i in 0..N / 1000 {
+            w.write_all(&batch).expect("write");
+            if i == N / 2000 {
+                let _ = half.send(());
+            }
+        }
+    });
+    halfway.recv().expect("half the PINGs written");
+    let mut acks = 0;
+    while acks < N {
+        let f = c.next().expect("a PING ack");
+        if f.ty == PING && f.flags & ACK != 0 {
+            assert_eq!(f.payload, b"12345678");
+            acks += 1;
+        }
+    }
+    writer.join().unwrap();
+}

@@ -244,50 +244,59 @@ impl Connection {
             }
         }
         let mut read_some = false;
-        while !self.read_closed && self.sh.borrow().out.len() < MAX_OUT {
-            if self.rend == self.rbuf.len() {
-                self.rbuf.copy_within(self.rstart..self.rend, 0);
-                self.rend -= self.rstart;
-                self.rstart = 0;
-            }
-            let mut rb = ReadBuf::new(&mut self.rbuf[self.rend..]);
-            match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    let n = rb.filled().len();
-                    if n == 0 {
-                        self.read_closed = true;
-                        break;
+        loop {
+            // Reading stops while the output is over its bound (a client that sends PINGs
+            // or SETTINGS without reading the answers); once the write made room, it goes on
+            // here, since no readiness event would come for bytes already waiting.
+            let mut held_back = false;
+            while !self.read_closed {
+                if self.sh.borrow().out.len() >= MAX_OUT {
+                    held_back = true;
+                    break;
+                }
+                if self.rend == self.rbuf.len() {
+                    self.rbuf.copy_within(self.rstart..self.rend, 0);
+                    self.rend -= self.rstart;
+                    self.rstart = 0;
+                }
+                let mut rb = ReadBuf::new(&mut self.rbuf[self.rend..]);
+                match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) => {
+                        let n = rb.filled().len();
+                        if n == 0 {
+                            self.read_closed = true;
+                            break;
+                        }
+                        self.rend += n;
+                        read_some = true;
+                        if let Err(ConnError(r)) = self.frames() {
+                            self.go_away(r);
+                            self.read_closed = true;
+                        }
                     }
-                    self.rend += n;
-                    read_some = true;
-                    if let Err(ConnError(r)) = self.frames() {
-                        self.go_away(r);
+                    Poll::Ready(Err(_)) => {
+                        // Nothing more can be written either.
                         self.read_closed = true;
+                        self.sh.borrow_mut().out.clear();
+                        self.wpos = 0;
+                        return Poll::Ready(());
                     }
-                }
-                Poll::Ready(Err(_)) => {
-                    self.read_closed = true;
-                    // Nothing more can be written either.
-                    let mut sh = self.sh.borrow_mut();
-                    sh.out.clear();
-                    self.wpos = 0;
-                    return Poll::Ready(());
-                }
-                Poll::Pending => break,
-            }
-        }
-        if read_some {
-            self.last_active = tokio::time::Instant::now();
-        }
-        match self.flush(cx) {
-            Err(()) => return Poll::Ready(()),
-            Ok(flushed) => {
-                if flushed && self.done() {
-                    return Poll::Ready(());
+                    Poll::Pending => break,
                 }
             }
+            if read_some {
+                self.last_active = tokio::time::Instant::now();
+                read_some = false;
+            }
+            match self.flush(cx) {
+                Err(()) => return Poll::Ready(()),
+                Ok(true) if self.done() => return Poll::Ready(()),
+                Ok(_) => {}
+            }
+            if !(held_back && self.sh.borrow().out.len() < MAX_OUT) {
+                return Poll::Pending;
+            }
         }
-        Poll::Pending
     }
 
     /// Whether the connection has nothing left to do once its output is written.
