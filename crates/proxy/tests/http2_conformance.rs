@@ -707,3 +707,51 @@ fn pings_from_a_client_that_reads_late_are_all_answered() {
     }
     writer.join().unwrap();
 }
+
+#[test]
+fn connection_errors_end_in_goaway_with_their_code_and_others_are_served() {
+    let (_a, _p, addr) = one_backend_proxy();
+    const FLOW_CONTROL_ERROR: u32 = 0x3;
+    const FRAME_SIZE_ERROR: u32 = 0x6;
+    const COMPRESSION_ERROR: u32 = 0x9;
+    const CONTINUATION: u8 = 0x9;
+    let cases: [(&str, Vec<u8>, u32); 6] = [
+        ("DATA on stream 0", frame(DATA, 0, 0, b"x"), PROTOCOL_ERROR),
+        (
+            "a frame above SETTINGS_MAX_FRAME_SIZE",
+            frame(DATA, 0, 1, &[0u8; 16_385]),
+            FRAME_SIZE_ERROR,
+        ),
+        (
+            "a connection window above 2^31-1",
+            frame(WINDOW_UPDATE, 0, 0, &0x7fff_ffffu32.to_be_bytes()),
+            FLOW_CONTROL_ERROR,
+        ),
+        (
+            "an HPACK index beyond the tables",
+            frame(HEADERS, END_HEADERS | END_STREAM, 1, &[0xff, 0x7f]),
+            COMPRESSION_ERROR,
+        ),
+        (
+            "CONTINUATION without HEADERS",
+            frame(CONTINUATION, END_HEADERS, 1, &get("/")),
+            PROTOCOL_ERROR,
+        ),
+        (
+            "HEADERS on an even stream",
+            frame(HEADERS, END_HEADERS | END_STREAM, 2, &get("/")),
+            PROTOCOL_ERROR,
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        let mut c = Raw::connect(addr);
+        c.write(&bytes);
+        let f = c.until(what, |f| f.ty == GOAWAY);
+        assert_eq!(code(&f.payload, 4), want, "{what}: {f:?}");
+        assert!(c.next().is_none(), "{what}: the connection should close");
+    }
+    let mut c = Raw::connect(addr);
+    c.write(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get("/x")));
+    let f = c.until("the answer", |f| f.id == 1 && f.ty == DATA);
+    assert_eq!(f.payload, b"a");
+}
