@@ -910,6 +910,7 @@ impl Connection {
         if end {
             st.req_done = true;
         }
+        slot.compact_inbox();
         if chunked && !body.is_empty() {
             let _ = write!(slot.inbox, "{:x}\r\n", body.len());
             slot.inbox.extend_from_slice(body);

@@ -72,6 +72,17 @@ pub struct Slot {
     pub conv: Converter,
 }
 
+impl Slot {
+    /// Drops the part of the inbox the session already read, before more is appended: a
+    /// long upload the session reads as it comes would otherwise never let it shrink.
+    pub fn compact_inbox(&mut self) {
+        if self.inbox_at > 0 && self.inbox_at >= self.inbox.len() / 2 {
+            self.inbox.drain(..self.inbox_at);
+            self.inbox_at = 0;
+        }
+    }
+}
+
 /// A stream bound to a slot.
 pub struct StreamState {
     pub id: u32,
