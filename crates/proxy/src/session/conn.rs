@@ -19,7 +19,7 @@ use tokio::io::{
 use tokio::net::TcpStream;
 
 use crate::h2::server::H2Stream;
-use crate::tls::facts::{TlsFacts, TlsView};
+use crate::tls::facts::TlsView;
 
 /// A client or server connection.
 pub enum Conn {
@@ -53,16 +53,14 @@ impl AsyncRead for LentReader {
     }
 }
 
-/// The session's end of an HTTP/2 stream's in-memory pipe: a client's stream, with the TLS
-/// facts of the connection that carries it (for the `ssl_fc*` fetches), or a stream to an
-/// HTTP/2 server (`crate::h2::upstream`), with word of whether the server refused it.
-/// Its two directions can be lent out ([`Conn::take_reader`], [`Conn::take_writer`]) so that
+/// The session's end of the in-memory pipe to a stream of an HTTP/2 server
+/// (`crate::h2::upstream`, also a health check's), with word of whether the server refused
+/// it. Its two directions can be lent out ([`Conn::take_reader`], [`Conn::take_writer`]) so that
 /// a request body flows on its own task while the answer comes back.
 pub struct StreamConn {
     /// Buffered so that `readable` can wait for bytes without losing them.
     rd: Option<PipeReader>,
     wr: Option<PipeWriter>,
-    tls: Option<Arc<TlsFacts>>,
     refused: Option<Arc<AtomicBool>>,
 }
 
@@ -72,12 +70,11 @@ pub type PipeReader = BufReader<ReadHalf<DuplexStream>>;
 pub type PipeWriter = WriteHalf<DuplexStream>;
 
 impl StreamConn {
-    pub fn new(io: DuplexStream, tls: Option<Arc<TlsFacts>>) -> StreamConn {
+    pub fn new(io: DuplexStream) -> StreamConn {
         let (rd, wr) = tokio::io::split(io);
         StreamConn {
             rd: Some(BufReader::with_capacity(STREAM_PEEK, rd)),
             wr: Some(wr),
-            tls,
             refused: None,
         }
     }
@@ -86,7 +83,7 @@ impl StreamConn {
     pub fn upstream(io: DuplexStream, refused: Arc<AtomicBool>) -> StreamConn {
         StreamConn {
             refused: Some(refused),
-            ..StreamConn::new(io, None)
+            ..StreamConn::new(io)
         }
     }
 }
@@ -126,11 +123,10 @@ impl Conn {
     }
 
     /// The client's TLS session as the `ssl_fc*` and `ssl_c_*` fetches see it: the live one,
-    /// or the facts an HTTP/2 stream carries from its connection.
+    /// or the facts an HTTP/2 client's slot carries from its connection.
     pub fn tls_view(&self) -> Option<TlsView<'_>> {
         match self {
             Conn::TlsServer(t) => Some(TlsView::Live(t.get_ref().1)),
-            Conn::Stream(s) => s.tls.as_deref().map(TlsView::Captured),
             Conn::H2(h) => h.tls().map(TlsView::Captured),
             _ => None,
         }
