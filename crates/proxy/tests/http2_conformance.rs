@@ -755,3 +755,51 @@ fn connection_errors_end_in_goaway_with_their_code_and_others_are_served() {
     let f = c.until("the answer", |f| f.id == 1 && f.ty == DATA);
     assert_eq!(f.payload, b"a");
 }
+
+#[test]
+fn random_frames_never_panic_and_the_proxy_keeps_serving() {
+    // Any panic anywhere in the process (a worker's task included) is remembered.
+    static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.store(true, std::sync::atomic::Ordering::SeqCst);
+        default(info);
+    }));
+    let (_a, _p, addr) = one_backend_proxy();
+    // A fixed-seed generator: the same frames every run.
+    let mut seed: u64 = 0x5eed_1234_abcd_0001;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as u32
+    };
+    for _ in 0..40 {
+        let mut c = Raw::connect(addr);
+        c.s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut burst = Vec::new();
+        for _ in 0..60 {
+            let ty = (next() % 11) as u8;
+            let flags = (next() & 0x2d) as u8;
+            let id = next() % 8;
+            let payload: Vec<u8> = if ty == HEADERS && next() % 2 == 0 {
+                get("/x")
+            } else {
+                (0..next() % 40).map(|_| next() as u8).collect()
+            };
+            burst.extend(frame(ty, flags, id, &payload));
+        }
+        // The server may close while the burst is still being written.
+        let _ = c.s.write_all(&burst);
+        // Read until the server closes (or goes quiet).
+        while c.next().is_some() {}
+    }
+    let mut c = Raw::connect(addr);
+    c.write(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get("/x")));
+    let f = c.until("the answer", |f| f.id == 1 && f.ty == DATA);
+    assert_eq!(f.payload, b"a");
+    assert!(
+        !PANICKED.load(std::sync::atomic::Ordering::SeqCst),
+        "a panic happened"
+    );
+}
