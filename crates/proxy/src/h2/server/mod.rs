@@ -72,7 +72,7 @@ pub async fn serve(
     let max_frame = tuning.frame_size(w.bufsize) as usize;
     let our_window = tuning.initial_window_size;
     let sh = Rc::new(RefCell::new(Shared {
-        out: Vec::with_capacity(16 * 1024),
+        out: Vec::with_capacity(4096),
         conn_waker: None,
         woken: false,
         slots: Vec::new(),
@@ -118,7 +118,8 @@ pub async fn serve(
         local,
         io: cli,
         sh: sh.clone(),
-        rbuf: vec![0; (max_frame + frame::HEADER_LEN).max(32 * 1024)],
+        // One whole frame at most: frames are handled as they complete.
+        rbuf: vec![0; max_frame + frame::HEADER_LEN],
         rstart: 0,
         rend: 0,
         preface_left: PREFACE.len(),
