@@ -473,7 +473,7 @@ impl Connection {
                 }
                 Ok(())
             }
-            frame::RST_STREAM => self.rst_stream(h, p),
+            frame::RST_STREAM => self.rst_stream(h),
             frame::SETTINGS => self.settings(h, p),
             frame::PUSH_PROMISE => Err(proto()),
             frame::PING => {
@@ -613,14 +613,14 @@ impl Connection {
         }
     }
 
-    fn rst_stream(&mut self, h: Head, p: &[u8]) -> Result<(), ConnError> {
+    /// The client reset a stream (its error code changes nothing here).
+    fn rst_stream(&mut self, h: Head) -> Result<(), ConnError> {
         if h.stream == 0 {
             return Err(ConnError(Reason::PROTOCOL_ERROR));
         }
         if h.len != 4 {
             return Err(ConnError(Reason::FRAME_SIZE_ERROR));
         }
-        let _ = p;
         self.closed_or_idle(h.stream)?;
         self.client_resets.add();
         if self.client_resets.too_many() {
