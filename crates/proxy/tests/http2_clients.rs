@@ -269,3 +269,29 @@ fn a_client_that_says_nothing_is_closed_at_the_request_timeout() {
     );
     assert_eq!(a.hits(), 0);
 }
+
+#[test]
+fn nghttp_over_tls_many_large_answers_at_once() {
+    // Eight 1 MiB answers on one TLS connection: coalesced frames of several streams, the
+    // client's windows and TLS writes that fill the socket, all at once.
+    let dir = tempdir("h2-tls-big");
+    let ca = Ca::new(&dir, "ca");
+    let crt = ca.server(&dir, "site.pem", &["site.test"], false);
+    let a = HttpBackend::start("a");
+    let p = start_proxy(&format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0 ssl crt {} alpn h2,http/1.1\n    default_backend be\nbackend be\n    server a {}\n",
+        crt.display(),
+        a.addr
+    ));
+    let addr = p.local_addrs("fe")[0];
+    let url = format!("https://127.0.0.1:{}/big", addr.port());
+    let (code, out, err) = run("nghttp", &["-n", "-s", "-m", "8", "-t", "10", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    // nghttp -s prints one line per stream with the answer's size (1M) and status.
+    let answered = out
+        .lines()
+        .filter(|l| l.contains(" 200 ") && l.contains(" 1M "))
+        .count();
+    assert_eq!(answered, 8, "{out}");
+    assert_eq!(a.hits(), 8);
+}

@@ -1,6 +1,7 @@
 //! HTTP/2 conformance of dermaga's client side, frame by frame after RFC 9113 and RFC 7541,
 //! driven by independent clients: raw frames over a TcpStream for what a well-behaved
-//! client would never send, and the `h2` crate's client for the rest.
+//! client would never send (and to check the windows frame by frame), and the `h2` crate's
+//! client for the rest.
 
 mod support;
 
@@ -420,5 +421,385 @@ fn tune_h2_errors_name_the_keyword() {
     assert!(
         e.contains("[t.cfg:2]") && e.contains("tune.h2.bogus"),
         "{e}"
+    );
+}
+
+const WINDOW_UPDATE: u8 = 0x8;
+const PROTOCOL_ERROR: u32 = 0x1;
+
+impl Raw {
+    /// As [`Raw::connect`], announcing `settings` as (identifier, value).
+    fn connect_with(addr: SocketAddr, settings: &[(u16, u32)]) -> Raw {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = Raw {
+            s,
+            settings: Vec::new(),
+        };
+        let mut payload = Vec::new();
+        for (id, v) in settings {
+            payload.extend_from_slice(&id.to_be_bytes());
+            payload.extend_from_slice(&v.to_be_bytes());
+        }
+        let mut hello = dermaga_proxy::h2::PREFACE.to_vec();
+        hello.extend(frame(SETTINGS, 0, 0, &payload));
+        r.write(&hello);
+        let f = r.next().expect("the server's SETTINGS");
+        assert_eq!(f.ty, SETTINGS);
+        r.settings = vec![(0, 0)];
+        r
+    }
+}
+
+/// An HPACK literal field without indexing, with a new name (both shorter than 127 octets).
+fn literal(name: &str, value: &str) -> Vec<u8> {
+    let mut b = vec![0x00, name.len() as u8];
+    b.extend_from_slice(name.as_bytes());
+    b.push(value.len() as u8);
+    b.extend_from_slice(value.as_bytes());
+    b
+}
+
+/// `:method GET`, `:scheme http`, `:authority a` and `:path` as given.
+fn get(path: &str) -> Vec<u8> {
+    let mut b = vec![0x82, 0x86, 0x01, 0x01, b'a', 0x04, path.len() as u8];
+    b.extend_from_slice(path.as_bytes());
+    b
+}
+
+#[test]
+fn many_streams_share_the_windows_and_never_overrun_them() {
+    let (_a, _p, addr) = one_backend_proxy();
+    // Stream windows of 16 KiB (SETTINGS_INITIAL_WINDOW_SIZE), the connection's 64 KiB: five
+    // 1 MiB answers at once must wait for WINDOW_UPDATEs, on both levels.
+    let mut c = Raw::connect_with(addr, &[(0x4, 16_384)]);
+    let streams = [1u32, 3, 5, 7, 9];
+    let mut burst = Vec::new();
+    for id in streams {
+        burst.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &get("/big")));
+    }
+    c.write(&burst);
+    let mut conn_window: i64 = 65_535;
+    let mut window = [16_384i64; 5];
+    let mut got = [0usize; 5];
+    let mut ended = [false; 5];
+    while !ended.iter().all(|&e| e) {
+        let f = c.next().expect("the answers");
+        let Some(k) = streams.iter().position(|&s| s == f.id) else {
+            continue;
+        };
+        if f.ty == DATA {
+            let n = f.payload.len() as i64;
+            assert!(n <= window[k], "stream {} overran its window", f.id);
+            assert!(
+                n <= conn_window,
+                "stream {} overran the connection window",
+                f.id
+            );
+            window[k] -= n;
+            conn_window -= n;
+            got[k] += f.payload.len();
+            let mut updates = Vec::new();
+            if window[k] == 0 {
+                updates.extend(frame(WINDOW_UPDATE, 0, f.id, &16_384u32.to_be_bytes()));
+                window[k] += 16_384;
+            }
+            if conn_window < 32_768 {
+                let inc = 65_535 - conn_window;
+                updates.extend(frame(WINDOW_UPDATE, 0, 0, &(inc as u32).to_be_bytes()));
+                conn_window += inc;
+            }
+            c.write(&updates);
+        }
+        if f.flags & END_STREAM != 0 {
+            ended[k] = true;
+        }
+    }
+    assert_eq!(got, [1 << 20; 5]);
+}
+
+#[test]
+fn malformed_requests_are_reset_and_never_reach_a_server() {
+    let (a, _p, addr) = one_backend_proxy();
+    let mut c = Raw::connect(addr);
+    let mut smuggle = get("/x");
+    smuggle.extend(literal("x-a", "1\r\nx-smuggled: 1"));
+    let mut upper = get("/x");
+    upper.extend(literal("X-Upper", "1"));
+    let mut hop = get("/x");
+    hop.extend(literal("connection", "close"));
+    let mut burst = Vec::new();
+    for (id, block) in [(1, &smuggle), (3, &upper), (5, &hop)] {
+        burst.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, block));
+    }
+    c.write(&burst);
+    for id in [1, 3, 5] {
+        let f = c.until("RST_STREAM", |f| f.ty == RST_STREAM && f.id == id);
+        assert_eq!(code(&f.payload, 0), PROTOCOL_ERROR);
+    }
+    // The connection lives on, and nothing reached the server.
+    c.write(&frame(HEADERS, END_HEADERS | END_STREAM, 7, &get("/x")));
+    let f = c.until("the answer", |f| f.id == 7 && f.ty == DATA);
+    assert_eq!(f.payload, b"a");
+    assert_eq!(a.hits(), 1);
+}
+
+#[test]
+fn data_beyond_the_content_length_is_a_stream_error() {
+    let (_a, _p, addr) = one_backend_proxy();
+    let mut c = Raw::connect(addr);
+    // POST /echo, content-length 3 (name index 28), then 6 octets.
+    let mut head = vec![0x83, 0x86, 0x01, 0x01, b'a', 0x04, 0x05];
+    head.extend_from_slice(b"/echo");
+    head.extend_from_slice(&[0x0f, 0x0d, 0x01, b'3']);
+    c.write(&frame(HEADERS, END_HEADERS, 1, &head));
+    c.write(&frame(DATA, END_STREAM, 1, b"abcdef"));
+    let f = c.until("RST_STREAM", |f| f.ty == RST_STREAM && f.id == 1);
+    assert_eq!(code(&f.payload, 0), PROTOCOL_ERROR);
+}
+
+#[test]
+fn connect_is_answered_501() {
+    let (a, _p, addr) = one_backend_proxy();
+    let mut c = Raw::connect(addr);
+    // :method CONNECT (name index 2), :authority a:443 (name index 1).
+    let mut head = vec![0x02, 0x07];
+    head.extend_from_slice(b"CONNECT");
+    head.extend_from_slice(&[0x01, 0x05]);
+    head.extend_from_slice(b"a:443");
+    c.write(&frame(HEADERS, END_HEADERS, 1, &head));
+    let f = c.until("the answer", |f| f.id == 1 && f.ty == HEADERS);
+    // :status as a literal with name index 8.
+    assert!(
+        f.payload.starts_with(&[0x08, 0x03, b'5', b'0', b'1']),
+        "{f:?}"
+    );
+    assert_eq!(a.hits(), 0);
+}
+
+#[test]
+fn a_stream_reset_mid_answer_leaves_the_connection_serving() {
+    let (_a, _p, addr) = one_backend_proxy();
+    let mut c = Raw::connect(addr);
+    c.write(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get("/big")));
+    c.until("the first DATA", |f| f.id == 1 && f.ty == DATA);
+    c.write(&frame(RST_STREAM, 0, 1, &CANCEL.to_be_bytes()));
+    // Give the connection window back so that it cannot be what stops the next answer.
+    c.write(&frame(WINDOW_UPDATE, 0, 0, &(1u32 << 30).to_be_bytes()));
+    c.write(&frame(HEADERS, END_HEADERS | END_STREAM, 3, &get("/x")));
+    let f = c.until("the next answer", |f| f.id == 3 && f.ty == DATA);
+    assert_eq!(f.payload, b"a");
+}
+
+#[test]
+fn bodies_larger_than_the_windows_flow_and_never_mix_between_streams() {
+    let (a, _p, addr) = one_backend_proxy();
+    h2_client(addr, |send| async move {
+        // Three 200 KB bodies at once: more than the connection's and each stream's 64 KiB
+        // window, so dermaga must credit the client as the sessions take the bytes.
+        let mut answers = Vec::new();
+        for i in 0..3u8 {
+            let mut send = send.clone().ready().await.unwrap();
+            let body = vec![b'a' + i; 200_000];
+            let req = http::Request::post(format!("http://{addr}/echo/{i}"))
+                .header("content-length", body.len())
+                .body(())
+                .unwrap();
+            let (resp, mut stream) = send.send_request(req, false).unwrap();
+            answers.push(tokio::spawn(async move {
+                let mut left = bytes::Bytes::from(body);
+                while !left.is_empty() {
+                    stream.reserve_capacity(left.len());
+                    let n = std::future::poll_fn(|cx| stream.poll_capacity(cx))
+                        .await
+                        .expect("capacity")
+                        .expect("capacity");
+                    let part = left.split_to(n.min(left.len()));
+                    stream.send_data(part, left.is_empty()).unwrap();
+                }
+                let resp = resp.await.expect("response");
+                body_of(resp.into_body()).await
+            }));
+        }
+        for (i, a) in answers.into_iter().enumerate() {
+            let got = a.await.unwrap();
+            let want = vec![b'a' + i as u8; 200_000];
+            assert!(got.ends_with(&want), "stream {i}: {} octets", got.len());
+            let head = String::from_utf8_lossy(&got[..got.len() - want.len()]).into_owned();
+            assert!(
+                head.starts_with(&format!("POST /echo/{i} HTTP/1.1\r\n")),
+                "{head}"
+            );
+        }
+        // Then one after the other on the same connection: the sessions serve the next
+        // streams (keep-alive) and each answer is its own.
+        for i in 0..20 {
+            let mut send = send.clone().ready().await.unwrap();
+            let req = http::Request::post(format!("http://{addr}/echo/seq{i}"))
+                .body(())
+                .unwrap();
+            let (resp, mut stream) = send.send_request(req, false).unwrap();
+            stream
+                .send_data(bytes::Bytes::from(format!("body{i}")), true)
+                .unwrap();
+            let got = body_of(resp.await.expect("response").into_body()).await;
+            let got = String::from_utf8(got).unwrap();
+            assert!(got.starts_with(&format!("POST /echo/seq{i} ")), "{got}");
+            assert!(got.ends_with(&format!("\r\n\r\nbody{i}")), "{got:?}");
+        }
+    });
+    assert_eq!(a.hits(), 23);
+}
+
+#[test]
+fn an_idle_connection_ends_with_goaway_at_the_keep_alive_timeout() {
+    let a = HttpBackend::start("a");
+    let p = start_proxy(&format!(
+        "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n    timeout http-keep-alive 200ms\nfrontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server a {}\n",
+        a.addr
+    ));
+    let mut c = Raw::connect(p.local_addrs("fe")[0]);
+    c.write(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get("/x")));
+    let f = c.until("the answer", |f| f.id == 1 && f.flags & END_STREAM != 0);
+    assert_eq!(f.payload, b"a");
+    // Then nothing: the server says GOAWAY (NO_ERROR, last stream 1) and closes.
+    let f = c.until("GOAWAY", |f| f.ty == GOAWAY);
+    assert_eq!((code(&f.payload, 0), code(&f.payload, 4)), (1, 0), "{f:?}");
+    assert!(
+        c.next().is_none(),
+        "the connection should close after GOAWAY"
+    );
+}
+
+#[test]
+fn pings_from_a_client_that_reads_late_are_all_answered() {
+    let (_a, _p, addr) = one_backend_proxy();
+    let mut c = Raw::connect(addr);
+    // 200,000 PINGs (3.4 MB) written before the client reads anything: the answers fill the
+    // socket and dermaga's output bound, so dermaga stops reading for a while and must
+    // resume by itself once the client reads.
+    const N: usize = 200_000;
+    let mut w = c.s.try_clone().unwrap();
+    let (half, halfway) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let ping = frame(PING, 0, 0, b"12345678");
+        let batch: Vec<u8> = ping
+            .iter()
+            .copied()
+            .cycle()
+            .take(ping.len() * 1000)
+            .collect();
+        for i in 0..N / 1000 {
+            w.write_all(&batch).expect("write");
+            if i == N / 2000 {
+                let _ = half.send(());
+            }
+        }
+    });
+    halfway.recv().expect("half the PINGs written");
+    let mut acks = 0;
+    while acks < N {
+        let f = c.next().expect("a PING ack");
+        if f.ty == PING && f.flags & ACK != 0 {
+            assert_eq!(f.payload, b"12345678");
+            acks += 1;
+        }
+    }
+    writer.join().unwrap();
+}
+
+#[test]
+fn connection_errors_end_in_goaway_with_their_code_and_others_are_served() {
+    let (_a, _p, addr) = one_backend_proxy();
+    const FLOW_CONTROL_ERROR: u32 = 0x3;
+    const FRAME_SIZE_ERROR: u32 = 0x6;
+    const COMPRESSION_ERROR: u32 = 0x9;
+    const CONTINUATION: u8 = 0x9;
+    let cases: [(&str, Vec<u8>, u32); 6] = [
+        ("DATA on stream 0", frame(DATA, 0, 0, b"x"), PROTOCOL_ERROR),
+        (
+            "a frame above SETTINGS_MAX_FRAME_SIZE",
+            frame(DATA, 0, 1, &[0u8; 16_385]),
+            FRAME_SIZE_ERROR,
+        ),
+        (
+            "a connection window above 2^31-1",
+            frame(WINDOW_UPDATE, 0, 0, &0x7fff_ffffu32.to_be_bytes()),
+            FLOW_CONTROL_ERROR,
+        ),
+        (
+            "an HPACK index beyond the tables",
+            frame(HEADERS, END_HEADERS | END_STREAM, 1, &[0xff, 0x7f]),
+            COMPRESSION_ERROR,
+        ),
+        (
+            "CONTINUATION without HEADERS",
+            frame(CONTINUATION, END_HEADERS, 1, &get("/")),
+            PROTOCOL_ERROR,
+        ),
+        (
+            "HEADERS on an even stream",
+            frame(HEADERS, END_HEADERS | END_STREAM, 2, &get("/")),
+            PROTOCOL_ERROR,
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        let mut c = Raw::connect(addr);
+        c.write(&bytes);
+        let f = c.until(what, |f| f.ty == GOAWAY);
+        assert_eq!(code(&f.payload, 4), want, "{what}: {f:?}");
+        assert!(c.next().is_none(), "{what}: the connection should close");
+    }
+    let mut c = Raw::connect(addr);
+    c.write(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get("/x")));
+    let f = c.until("the answer", |f| f.id == 1 && f.ty == DATA);
+    assert_eq!(f.payload, b"a");
+}
+
+#[test]
+fn random_frames_never_panic_and_the_proxy_keeps_serving() {
+    // Any panic anywhere in the process (a worker's task included) is remembered.
+    static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.store(true, std::sync::atomic::Ordering::SeqCst);
+        default(info);
+    }));
+    let (_a, _p, addr) = one_backend_proxy();
+    // A fixed-seed generator: the same frames every run.
+    let mut seed: u64 = 0x5eed_1234_abcd_0001;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as u32
+    };
+    for _ in 0..40 {
+        let mut c = Raw::connect(addr);
+        c.s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut burst = Vec::new();
+        for _ in 0..60 {
+            let ty = (next() % 11) as u8;
+            let flags = (next() & 0x2d) as u8;
+            let id = next() % 8;
+            let payload: Vec<u8> = if ty == HEADERS && next() % 2 == 0 {
+                get("/x")
+            } else {
+                (0..next() % 40).map(|_| next() as u8).collect()
+            };
+            burst.extend(frame(ty, flags, id, &payload));
+        }
+        // The server may close while the burst is still being written.
+        let _ = c.s.write_all(&burst);
+        // Read until the server closes (or goes quiet).
+        while c.next().is_some() {}
+    }
+    let mut c = Raw::connect(addr);
+    c.write(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get("/x")));
+    let f = c.until("the answer", |f| f.id == 1 && f.ty == DATA);
+    assert_eq!(f.payload, b"a");
+    assert!(
+        !PANICKED.load(std::sync::atomic::Ordering::SeqCst),
+        "a panic happened"
     );
 }

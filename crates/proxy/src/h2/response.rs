@@ -1,110 +1,16 @@
-//! The session's HTTP/1.1 response as HTTP/2: interim (1xx) answers skipped, the head without
-//! its connection-specific fields (RFC 9113 §8.2.2), the body unframed into DATA frames as
-//! the client's flow-control window allows, chunked trailers as a trailing HEADERS frame.
+//! A request body the session wrote as HTTP/1.1 bytes, sent on an HTTP/2 server's stream
+//! (`upstream`): unframed into DATA as the server's window allows, chunked trailers as a
+//! trailing HEADERS frame.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use h2::SendStream;
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::StreamEnd;
-use crate::http1::{listed_in_connection, BodyKind, Parsed, ResponseHead};
-
-/// Fields that only describe an HTTP/1 connection; HTTP/2 forbids them.
-const CONNECTION_SPECIFIC: [&[u8]; 5] = [
-    b"connection",
-    b"keep-alive",
-    b"proxy-connection",
-    b"transfer-encoding",
-    b"upgrade",
-];
 
 /// How much is read from the pipe at once (the unit DATA frames are cut from).
 const READ_CHUNK: usize = 16 * 1024;
-
-/// A final response head read from the session, and what followed it in the buffer.
-pub struct Head {
-    pub response: Response<()>,
-    pub body: BodyKind,
-    pub rest: BytesMut,
-}
-
-/// Reads the final response head from `pipe` (1xx skipped).
-pub async fn head<R: AsyncRead + Unpin>(
-    pipe: &mut R,
-    head_request: bool,
-    max_head: usize,
-) -> Result<Head, StreamEnd> {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut head = ResponseHead::default();
-    let (response, body) = loop {
-        match head.parse(&buf, head_request) {
-            Ok(Parsed::Complete(n)) if (100..200).contains(&head.status) => buf.advance(n),
-            Ok(Parsed::Complete(n)) => {
-                let r = convert(&head, &buf[..n])?;
-                let body = head.body;
-                buf.advance(n);
-                break (r, body);
-            }
-            Ok(Parsed::Partial) if buf.len() < max_head => {
-                if fill(pipe, &mut buf).await? == 0 {
-                    return Err(StreamEnd::Session("the session closed before a response"));
-                }
-            }
-            _ => {
-                return Err(StreamEnd::Session(
-                    "the session sent an unreadable response",
-                ))
-            }
-        }
-    };
-    Ok(Head {
-        response,
-        body,
-        rest: buf,
-    })
-}
-
-/// Sends the body that follows `head` on `stream`.
-pub async fn body<R: AsyncRead + Unpin>(
-    pipe: &mut R,
-    head: Head,
-    stream: &mut SendStream<Bytes>,
-) -> Result<(), StreamEnd> {
-    let mut buf = head.rest;
-    match head.body {
-        BodyKind::None | BodyKind::Length(0) => Ok(()),
-        BodyKind::Length(n) => copy(pipe, &mut buf, stream, Some(n)).await,
-        BodyKind::UntilClose => copy(pipe, &mut buf, stream, None).await,
-        BodyKind::Chunked => unchunk(pipe, &mut buf, stream).await,
-    }
-}
-
-/// The response head as an `http::Response`, connection-specific fields left out.
-fn convert(head: &ResponseHead, raw: &[u8]) -> Result<Response<()>, StreamEnd> {
-    let bad = || StreamEnd::Session("the session sent a response HTTP/2 cannot carry");
-    let mut r = Response::new(());
-    *r.status_mut() = StatusCode::from_u16(head.status).map_err(|_| bad())?;
-    let h = r.headers_mut();
-    for f in &head.headers {
-        let name = f.name.get(raw);
-        if CONNECTION_SPECIFIC
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(name))
-            || listed_in_connection(&head.headers, raw, name)
-        {
-            continue;
-        }
-        let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name),
-            HeaderValue::from_bytes(f.value.get(raw)),
-        ) else {
-            return Err(bad());
-        };
-        h.append(n, v);
-    }
-    Ok(r)
-}
 
 /// Reads once more from the pipe into `buf`; 0 at its end.
 async fn fill<R: AsyncRead + Unpin>(pipe: &mut R, buf: &mut BytesMut) -> Result<usize, StreamEnd> {

@@ -1,7 +1,9 @@
 //! A connection as the sessions see it: plain TCP, or TLS over TCP on either side (a client
 //! on a `bind ... ssl` listener, or a `server ... ssl`). One type for both, so that the HTTP
-//! and TCP sessions, the idle pool and the tunnels are written once. An HTTP/2 stream is one
-//! too (`Stream`): the gateway in `crate::h2` runs an HTTP/1 session over an in-memory pipe.
+//! and TCP sessions, the idle pool and the tunnels are written once. HTTP/2 streams are ones
+//! too: a client's streams (`H2`, served one after the other by one session, see
+//! `crate::h2::server`) and a stream to an HTTP/2 server (`Stream`, an in-memory pipe to
+//! `crate::h2::upstream`).
 
 use std::io::{self, BufRead};
 use std::pin::Pin;
@@ -16,7 +18,8 @@ use tokio::io::{
 };
 use tokio::net::TcpStream;
 
-use crate::tls::facts::{TlsFacts, TlsView};
+use crate::h2::server::H2Stream;
+use crate::tls::facts::TlsView;
 
 /// A client or server connection.
 pub enum Conn {
@@ -25,20 +28,39 @@ pub enum Conn {
     TlsServer(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     /// A connection to a TLS server (the handshake done).
     TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-    /// One HTTP/2 stream seen as an HTTP/1.1 client connection (see `crate::h2`).
+    /// A stream to an HTTP/2 server, seen as an HTTP/1.1 connection (see `crate::h2::upstream`).
     Stream(Box<StreamConn>),
+    /// A client's HTTP/2 streams, seen as an HTTP/1.1 keep-alive connection.
+    H2(H2Stream),
 }
 
-/// The session's end of an HTTP/2 stream's in-memory pipe: a client's stream, with the TLS
-/// facts of the connection that carries it (for the `ssl_fc*` fetches), or a stream to an
-/// HTTP/2 server (`crate::h2::upstream`), with word of whether the server refused it.
-/// Its two directions can be lent out ([`Conn::take_reader`], [`Conn::take_writer`]) so that
+/// A reading direction lent out for a request body's copy ([`Conn::take_reader`]).
+pub enum LentReader {
+    Pipe(PipeReader),
+    H2(H2Stream),
+}
+
+impl AsyncRead for LentReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            LentReader::Pipe(p) => Pin::new(p).poll_read(cx, buf),
+            LentReader::H2(h) => Pin::new(h).poll_read(cx, buf),
+        }
+    }
+}
+
+/// The session's end of the in-memory pipe to a stream of an HTTP/2 server
+/// (`crate::h2::upstream`, also a health check's), with word of whether the server refused
+/// it. Its two directions can be lent out ([`Conn::take_reader`], [`Conn::take_writer`]) so that
 /// a request body flows on its own task while the answer comes back.
 pub struct StreamConn {
     /// Buffered so that `readable` can wait for bytes without losing them.
     rd: Option<PipeReader>,
     wr: Option<PipeWriter>,
-    tls: Option<Arc<TlsFacts>>,
     refused: Option<Arc<AtomicBool>>,
 }
 
@@ -48,12 +70,11 @@ pub type PipeReader = BufReader<ReadHalf<DuplexStream>>;
 pub type PipeWriter = WriteHalf<DuplexStream>;
 
 impl StreamConn {
-    pub fn new(io: DuplexStream, tls: Option<Arc<TlsFacts>>) -> StreamConn {
+    pub fn new(io: DuplexStream) -> StreamConn {
         let (rd, wr) = tokio::io::split(io);
         StreamConn {
             rd: Some(BufReader::with_capacity(STREAM_PEEK, rd)),
             wr: Some(wr),
-            tls,
             refused: None,
         }
     }
@@ -62,7 +83,7 @@ impl StreamConn {
     pub fn upstream(io: DuplexStream, refused: Arc<AtomicBool>) -> StreamConn {
         StreamConn {
             refused: Some(refused),
-            ..StreamConn::new(io, None)
+            ..StreamConn::new(io)
         }
     }
 }
@@ -88,7 +109,7 @@ impl Conn {
             Conn::Plain(s) => Some(s),
             Conn::TlsServer(t) => Some(t.get_ref().0),
             Conn::TlsClient(t) => Some(t.get_ref().0),
-            Conn::Stream(_) => None,
+            Conn::Stream(_) | Conn::H2(_) => None,
         }
     }
 
@@ -102,11 +123,11 @@ impl Conn {
     }
 
     /// The client's TLS session as the `ssl_fc*` and `ssl_c_*` fetches see it: the live one,
-    /// or the facts an HTTP/2 stream carries from its connection.
+    /// or the facts an HTTP/2 client's slot carries from its connection.
     pub fn tls_view(&self) -> Option<TlsView<'_>> {
         match self {
             Conn::TlsServer(t) => Some(TlsView::Live(t.get_ref().1)),
-            Conn::Stream(s) => s.tls.as_deref().map(TlsView::Captured),
+            Conn::H2(h) => h.tls().map(TlsView::Captured),
             _ => None,
         }
     }
@@ -134,10 +155,11 @@ impl Conn {
         }
     }
 
-    /// Lends out the reading direction of a stream's pipe (none for sockets).
-    pub fn take_reader(&mut self) -> Option<PipeReader> {
+    /// Lends out the reading direction of an HTTP/2 stream (none for sockets).
+    pub fn take_reader(&mut self) -> Option<LentReader> {
         match self {
-            Conn::Stream(s) => s.rd.take(),
+            Conn::Stream(s) => s.rd.take().map(LentReader::Pipe),
+            Conn::H2(h) => h.lend_reader().map(LentReader::H2),
             _ => None,
         }
     }
@@ -157,9 +179,9 @@ impl Conn {
         }
     }
 
-    /// Whether this is an HTTP/2 stream's pipe.
+    /// Whether this carries HTTP/2 streams (a client's, or a pipe to an HTTP/2 server).
     pub fn is_h2_stream(&self) -> bool {
-        matches!(self, Conn::Stream(_))
+        matches!(self, Conn::Stream(_) | Conn::H2(_))
     }
 
     /// Whether this is plain TCP (splice(2) can move its bytes).
@@ -186,7 +208,7 @@ impl Conn {
             Conn::Plain(_) => false,
             Conn::TlsServer(t) => has_plaintext(t.get_mut().1.reader().fill_buf()),
             Conn::TlsClient(t) => has_plaintext(t.get_mut().1.reader().fill_buf()),
-            Conn::Stream(_) => true,
+            Conn::Stream(_) | Conn::H2(_) => true,
         }
     }
 
@@ -200,6 +222,7 @@ impl Conn {
                 s.rd.as_mut().ok_or_else(lent)?.fill_buf().await?;
                 return Ok(());
             }
+            Conn::H2(h) => return std::future::poll_fn(|cx| h.poll_readable(cx)).await,
         };
         if buffered {
             return Ok(());
@@ -231,6 +254,7 @@ impl AsyncRead for Conn {
                 Some(r) => Pin::new(r).poll_read(cx, buf),
                 None => Poll::Ready(Err(lent())),
             },
+            Conn::H2(h) => Pin::new(h).poll_read(cx, buf),
         }
     }
 }
@@ -249,6 +273,7 @@ impl AsyncWrite for Conn {
                 Some(w) => Pin::new(w).poll_write(cx, buf),
                 None => Poll::Ready(Err(lent())),
             },
+            Conn::H2(h) => Pin::new(h).poll_write(cx, buf),
         }
     }
 
@@ -261,6 +286,7 @@ impl AsyncWrite for Conn {
                 Some(w) => Pin::new(w).poll_flush(cx),
                 None => Poll::Ready(Ok(())),
             },
+            Conn::H2(h) => Pin::new(h).poll_flush(cx),
         }
     }
 
@@ -273,6 +299,7 @@ impl AsyncWrite for Conn {
                 Some(w) => Pin::new(w).poll_shutdown(cx),
                 None => Poll::Ready(Ok(())),
             },
+            Conn::H2(h) => Pin::new(h).poll_shutdown(cx),
         }
     }
 
@@ -289,6 +316,7 @@ impl AsyncWrite for Conn {
                 Some(w) => Pin::new(w).poll_write_vectored(cx, bufs),
                 None => Poll::Ready(Err(lent())),
             },
+            Conn::H2(h) => Pin::new(h).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -298,6 +326,7 @@ impl AsyncWrite for Conn {
             Conn::TlsServer(t) => t.is_write_vectored(),
             Conn::TlsClient(t) => t.is_write_vectored(),
             Conn::Stream(m) => m.wr.as_ref().is_some_and(|w| w.is_write_vectored()),
+            Conn::H2(_) => false,
         }
     }
 }

@@ -1759,7 +1759,7 @@ impl RequestBody {
     /// either side goes away (the session then sees a cut request or answer).
     async fn copy(
         self,
-        mut rd: super::conn::PipeReader,
+        mut rd: super::conn::LentReader,
         mut wr: super::conn::PipeWriter,
         buf: &mut Buf,
     ) {

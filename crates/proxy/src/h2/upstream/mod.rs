@@ -180,5 +180,5 @@ pub async fn for_check(
     tokio::task::spawn_local(async move {
         exchange::run(slot, ours, &target, bufsize, &refused).await;
     });
-    Ok(Conn::Stream(Box::new(StreamConn::new(theirs, None))))
+    Ok(Conn::Stream(Box::new(StreamConn::new(theirs))))
 }

@@ -1,0 +1,161 @@
+//! HPACK (RFC 7541) for the client side. Decoding is `loona-hpack`'s (bounded dynamic table,
+//! Huffman); encoding is ours and deliberately small: answers go out as literals without
+//! indexing (names from the static table where they are in it, never Huffman-coded), so the
+//! encoder keeps no dynamic table and the client's SETTINGS_HEADER_TABLE_SIZE never matters.
+//! A few octets per answer more than a stateful encoder, for no state and no allocation.
+
+/// Appends `:status` (indexed for the seven codes the static table has).
+pub fn status(out: &mut Vec<u8>, code: u16) {
+    let indexed = match code {
+        200 => 8,
+        204 => 9,
+        206 => 10,
+        304 => 11,
+        400 => 12,
+        404 => 13,
+        500 => 14,
+        _ => 0,
+    };
+    if indexed != 0 {
+        out.push(0x80 | indexed);
+        return;
+    }
+    // Literal without indexing, name index 8 (`:status`).
+    out.push(0x08);
+    let d = [
+        b'0' + (code / 100 % 10) as u8,
+        b'0' + (code / 10 % 10) as u8,
+        b'0' + (code % 10) as u8,
+    ];
+    string(out, &d);
+}
+
+/// Appends one field as a literal without indexing; `name` is lowercased on the way (HTTP/2
+/// field names are lowercase, HTTP/1 servers write them as they like).
+pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    match static_name(name) {
+        Some(i) => integer(out, 0x00, 4, i),
+        None => {
+            out.push(0x00);
+            integer(out, 0x00, 7, name.len());
+            out.extend(name.iter().map(u8::to_ascii_lowercase));
+        }
+    }
+    string(out, value);
+}
+
+fn string(out: &mut Vec<u8>, s: &[u8]) {
+    integer(out, 0x00, 7, s.len());
+    out.extend_from_slice(s);
+}
+
+/// An integer with an N-bit prefix (RFC 7541 §5.1), `first` holding the bits above it.
+fn integer(out: &mut Vec<u8>, first: u8, prefix: u8, mut v: usize) {
+    let max = (1usize << prefix) - 1;
+    if v < max {
+        out.push(first | v as u8);
+        return;
+    }
+    out.push(first | max as u8);
+    v -= max;
+    while v >= 128 {
+        out.push((v % 128) as u8 | 0x80);
+        v /= 128;
+    }
+    out.push(v as u8);
+}
+
+/// The static table index (RFC 7541 appendix A) of the answer fields servers send most.
+fn static_name(name: &[u8]) -> Option<usize> {
+    const NAMES: [(&[u8], usize); 22] = [
+        (b"accept-ranges", 18),
+        (b"access-control-allow-origin", 20),
+        (b"age", 21),
+        (b"cache-control", 24),
+        (b"content-disposition", 25),
+        (b"content-encoding", 26),
+        (b"content-language", 27),
+        (b"content-length", 28),
+        (b"content-location", 29),
+        (b"content-range", 30),
+        (b"content-type", 31),
+        (b"date", 33),
+        (b"etag", 34),
+        (b"expires", 36),
+        (b"last-modified", 44),
+        (b"link", 45),
+        (b"location", 46),
+        (b"retry-after", 53),
+        (b"server", 54),
+        (b"set-cookie", 55),
+        (b"vary", 59),
+        (b"www-authenticate", 61),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, i)| *i)
+}
+
+/// The decoder of one connection's request header blocks.
+pub struct Decoder {
+    inner: loona_hpack::Decoder<'static>,
+}
+
+impl Decoder {
+    /// A decoder whose dynamic table never exceeds `table_size` octets (our
+    /// SETTINGS_HEADER_TABLE_SIZE): a larger size update from the client is an error.
+    pub fn new(table_size: usize) -> Decoder {
+        let mut inner = loona_hpack::Decoder::new();
+        inner.set_max_allowed_table_size(table_size);
+        inner.set_max_table_size(table_size);
+        Decoder { inner }
+    }
+
+    /// Decodes one complete header block, calling `f` per field. An error is a connection
+    /// error (COMPRESSION_ERROR): the table may be out of step with the client's.
+    pub fn decode(&mut self, block: &[u8], mut f: impl FnMut(&[u8], &[u8])) -> Result<(), ()> {
+        self.inner
+            .decode_with_cb(block, |n, v| f(&n, &v))
+            .map_err(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_decode_with_an_independent_decoder() {
+        let mut out = Vec::new();
+        status(&mut out, 200);
+        status(&mut out, 431);
+        field(&mut out, b"Content-Length", b"12");
+        field(&mut out, b"X-Custom-Header", b"v");
+        field(&mut out, b"x-long", &[b'a'; 300]);
+        let mut d = Decoder::new(4096);
+        let mut seen = Vec::new();
+        d.decode(&out, |n, v| seen.push((n.to_vec(), v.to_vec())))
+            .unwrap();
+        let s = |a: &str, b: &[u8]| (a.as_bytes().to_vec(), b.to_vec());
+        assert_eq!(
+            seen,
+            [
+                s(":status", b"200"),
+                s(":status", b"431"),
+                s("content-length", b"12"),
+                s("x-custom-header", b"v"),
+                s("x-long", &[b'a'; 300]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_table_size_update_beyond_ours_is_an_error() {
+        let mut d = Decoder::new(4096);
+        // Dynamic table size update to 8192 (0x3f, 0xe1, 0x3f), then `:method GET`.
+        assert!(d.decode(&[0x3f, 0xe1, 0x3f, 0x82], |_, _| {}).is_err());
+        let mut d = Decoder::new(4096);
+        assert!(d.decode(&[0x3f, 0xe1, 0x1f, 0x82], |_, _| {}).is_ok());
+    }
+}

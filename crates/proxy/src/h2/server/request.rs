@@ -1,0 +1,333 @@
+//! A client's request header block as the HTTP/1.1 head the session parses: pseudo-header
+//! fields to a request line and `Host` (RFC 9113 §8.3.1), cookie crumbs joined (§8.2.3),
+//! `transfer-encoding: chunked` where a body comes without a length. HTTP/1.1 text is the
+//! session's internal form here (as HTX is haproxy's), so the fields are checked against
+//! what would change its meaning: malformed requests (§8.1.1) never reach the session.
+
+use std::ops::Range;
+
+/// How the request body follows the head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// The HEADERS frame ended the stream.
+    None,
+    /// `content-length` given: DATA goes as it is, and must add up to it.
+    Length(u64),
+    /// No length: chunked, which also carries trailers.
+    Chunked,
+}
+
+/// What a header block said.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Request {
+        framing: Framing,
+        is_head: bool,
+    },
+    /// CONNECT (answered 501: not supported).
+    Connect,
+    /// Larger than SETTINGS_MAX_HEADER_LIST_SIZE: answered 431.
+    TooLarge,
+    /// Malformed (RFC 9113 §8.1.1): the stream is reset with PROTOCOL_ERROR.
+    Malformed,
+}
+
+/// The connection's reusable scratch for building heads.
+#[derive(Default)]
+pub struct HeadBuilder {
+    method: Range<usize>,
+    path: Range<usize>,
+    authority: Option<Range<usize>>,
+    scheme: bool,
+    /// Pseudo-header values, back to back.
+    pseudo: Vec<u8>,
+    /// Regular fields as `name: value\r\n`.
+    fields: Vec<u8>,
+    cookie: Vec<u8>,
+    content_length: Option<u64>,
+    has_host: bool,
+    regular_seen: bool,
+    size: usize,
+    bad: bool,
+}
+
+const CONNECTION_SPECIFIC: [&[u8]; 5] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"transfer-encoding",
+    b"upgrade",
+];
+
+impl HeadBuilder {
+    /// Starts a new request header block.
+    pub fn start(&mut self) {
+        self.method = 0..0;
+        self.path = 0..0;
+        self.authority = None;
+        self.scheme = false;
+        self.pseudo.clear();
+        self.fields.clear();
+        self.cookie.clear();
+        self.content_length = None;
+        self.has_host = false;
+        self.regular_seen = false;
+        self.size = 0;
+        self.bad = false;
+    }
+
+    /// Takes one decoded field (HPACK's callback).
+    pub fn field(&mut self, name: &[u8], value: &[u8]) {
+        // RFC 9113 §6.5.2: the size of a field list counts 32 octets per field.
+        self.size += name.len() + value.len() + 32;
+        if self.bad {
+            return;
+        }
+        if value.iter().any(|&c| c == 0 || c == b'\r' || c == b'\n') {
+            self.bad = true;
+            return;
+        }
+        if let Some(pseudo) = name.strip_prefix(b":") {
+            if self.regular_seen {
+                self.bad = true;
+                return;
+            }
+            let at = self.pseudo.len();
+            self.pseudo.extend_from_slice(value);
+            let r = at..self.pseudo.len();
+            let seen = match pseudo {
+                b"method" => std::mem::replace(&mut self.method, r).end > 0,
+                b"path" => std::mem::replace(&mut self.path, r).end > 0,
+                b"authority" => self.authority.replace(r).is_some(),
+                b"scheme" => std::mem::replace(&mut self.scheme, true),
+                _ => true,
+            };
+            self.bad |= seen;
+            return;
+        }
+        self.regular_seen = true;
+        if name.is_empty() || !name.iter().all(|&c| is_lower_tchar(c)) {
+            self.bad = true;
+            return;
+        }
+        if CONNECTION_SPECIFIC.contains(&name) || (name == b"te" && value != b"trailers") {
+            self.bad = true;
+            return;
+        }
+        match name {
+            b"cookie" => {
+                if !self.cookie.is_empty() {
+                    self.cookie.extend_from_slice(b"; ");
+                }
+                self.cookie.extend_from_slice(value);
+                return;
+            }
+            b"content-length" => {
+                let n = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok());
+                match (n, self.content_length) {
+                    (Some(n), None) => self.content_length = Some(n),
+                    (Some(n), Some(m)) if n == m => {}
+                    _ => {
+                        self.bad = true;
+                        return;
+                    }
+                }
+            }
+            b"host" => self.has_host = true,
+            _ => {}
+        }
+        self.fields.extend_from_slice(name);
+        self.fields.extend_from_slice(b": ");
+        self.fields.extend_from_slice(value);
+        self.fields.extend_from_slice(b"\r\n");
+    }
+
+    /// Ends the block: writes the HTTP/1.1 head into `out` when the request can go on.
+    /// `end_stream`: the HEADERS frame carried END_STREAM. `max_list`: our
+    /// SETTINGS_MAX_HEADER_LIST_SIZE.
+    pub fn finish(&self, end_stream: bool, max_list: usize, out: &mut Vec<u8>) -> Verdict {
+        if self.bad || self.method.is_empty() {
+            return Verdict::Malformed;
+        }
+        if self.size > max_list {
+            return Verdict::TooLarge;
+        }
+        let method = &self.pseudo[self.method.clone()];
+        if !method.iter().all(|&c| is_tchar(c)) {
+            return Verdict::Malformed;
+        }
+        if method == b"CONNECT" {
+            return Verdict::Connect;
+        }
+        let path = &self.pseudo[self.path.clone()];
+        // §8.3.1: :scheme and a non-empty :path for every other method. Both are printed
+        // into the request line, so nothing that would split it may pass.
+        if !self.scheme || path.is_empty() || !path.iter().all(|&c| c > b' ' && c != 0x7f) {
+            return Verdict::Malformed;
+        }
+        let authority = self.authority.clone().map(|r| &self.pseudo[r]);
+        if authority.is_some_and(|a| !a.iter().all(|&c| c > b' ' && c != 0x7f)) {
+            return Verdict::Malformed;
+        }
+        let framing = match (end_stream, self.content_length) {
+            (true, _) => Framing::None,
+            (false, Some(n)) => Framing::Length(n),
+            (false, None) => Framing::Chunked,
+        };
+        out.extend_from_slice(method);
+        out.push(b' ');
+        out.extend_from_slice(path);
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        if let (false, Some(a)) = (self.has_host, authority) {
+            out.extend_from_slice(b"host: ");
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        if !self.cookie.is_empty() {
+            out.extend_from_slice(b"cookie: ");
+            out.extend_from_slice(&self.cookie);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(&self.fields);
+        if framing == Framing::Chunked {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        Verdict::Request {
+            framing,
+            is_head: method == b"HEAD",
+        }
+    }
+}
+
+/// Appends one trailer field of a chunked request body (`0\r\n` before the first, an empty
+/// line after the last are the caller's); fields HTTP/1.1 could not carry are left out.
+pub fn trailer_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    let ok = !name.is_empty()
+        && name.iter().all(|&c| is_lower_tchar(c))
+        && !value.iter().any(|&c| c == 0 || c == b'\r' || c == b'\n');
+    if ok {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+fn is_lower_tchar(c: u8) -> bool {
+    is_tchar(c) && !c.is_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(fields: &[(&str, &str)], end: bool) -> (Verdict, String) {
+        let mut b = HeadBuilder::default();
+        b.start();
+        for (n, v) in fields {
+            b.field(n.as_bytes(), v.as_bytes());
+        }
+        let mut out = Vec::new();
+        let v = b.finish(end, 16384, &mut out);
+        (v, String::from_utf8(out).unwrap())
+    }
+
+    const GET: [(&str, &str); 4] = [
+        (":method", "GET"),
+        (":scheme", "https"),
+        (":authority", "example.test"),
+        (":path", "/a?b=1"),
+    ];
+
+    #[test]
+    fn pseudo_headers_become_a_request_line_and_host_and_cookies_join() {
+        let mut f = GET.to_vec();
+        f.extend([("cookie", "a=1"), ("x-one", "1"), ("cookie", "b=2")]);
+        let (v, head) = build(&f, false);
+        assert_eq!(
+            v,
+            Verdict::Request {
+                framing: Framing::Chunked,
+                is_head: false
+            }
+        );
+        assert_eq!(
+            head,
+            "GET /a?b=1 HTTP/1.1\r\nhost: example.test\r\ncookie: a=1; b=2\r\nx-one: 1\r\n\
+             transfer-encoding: chunked\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_host_header_wins_and_a_length_frames_the_body() {
+        let mut f = GET.to_vec();
+        f.extend([("host", "b.test"), ("content-length", "3")]);
+        let (v, head) = build(&f, false);
+        assert!(matches!(
+            v,
+            Verdict::Request {
+                framing: Framing::Length(3),
+                ..
+            }
+        ));
+        assert_eq!(
+            head,
+            "GET /a?b=1 HTTP/1.1\r\nhost: b.test\r\ncontent-length: 3\r\n\r\n"
+        );
+        assert!(matches!(
+            build(&f, true).0,
+            Verdict::Request {
+                framing: Framing::None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn malformed_requests_never_become_text() {
+        let with = |extra: (&'static str, &'static str)| {
+            let mut f = GET.to_vec();
+            f.push(extra);
+            build(&f, true).0
+        };
+        for bad in [
+            ("x-a", "1\r\nx-smuggled: 1"),
+            ("X-Upper", "1"),
+            ("connection", "close"),
+            ("transfer-encoding", "chunked"),
+            ("te", "gzip"),
+            (":path", "/again"),
+            (":protocol", "websocket"),
+            ("content-length", "x"),
+        ] {
+            assert_eq!(with(bad), Verdict::Malformed, "{bad:?}");
+        }
+        assert!(matches!(with(("te", "trailers")), Verdict::Request { .. }));
+        let (v, _) = build(
+            &[(":method", "GET"), (":scheme", "http"), (":path", "/a b")],
+            true,
+        );
+        assert_eq!(v, Verdict::Malformed);
+        let (v, _) = build(&[(":method", "GET"), (":path", "/")], true);
+        assert_eq!(v, Verdict::Malformed);
+        let (v, _) = build(&[("x-a", "1"), (":method", "GET")], true);
+        assert_eq!(v, Verdict::Malformed);
+    }
+
+    #[test]
+    fn oversized_lists_and_connect_are_told_apart() {
+        let big = "v".repeat(20_000);
+        let mut f = GET.to_vec();
+        f.push(("x-big", &big));
+        assert_eq!(build(&f, true).0, Verdict::TooLarge);
+        let (v, _) = build(&[(":method", "CONNECT"), (":authority", "a:443")], true);
+        assert_eq!(v, Verdict::Connect);
+    }
+}

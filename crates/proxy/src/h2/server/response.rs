@@ -1,0 +1,547 @@
+//! The session's HTTP/1.1 answer, as it writes it, turned into frames in place: the head
+//! into a HEADERS frame (interim 1xx answers skipped, connection-specific fields left out,
+//! RFC 9113 §8.2.2), the body into DATA frames as far as the flow-control windows allow
+//! (the rest is not taken, so the session waits, and with it the server), chunked framing
+//! removed and its trailer section sent as a trailing HEADERS frame. Every frame goes
+//! straight into the connection's output buffer: no copy of the answer is kept.
+
+use super::super::{frame, hpack};
+use crate::http1::{listed_in_connection, BodyKind, Parsed, ResponseHead};
+
+/// Fields that only describe an HTTP/1 connection; HTTP/2 forbids them.
+const CONNECTION_SPECIFIC: [&[u8]; 5] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"transfer-encoding",
+    b"upgrade",
+];
+
+/// The longest chunk-size or trailer line accepted.
+const MAX_LINE: usize = 8 * 1024;
+
+/// Where the conversion of one answer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Head,
+    Length(u64),
+    UntilClose,
+    ChunkSize,
+    ChunkData(u64),
+    ChunkEnd,
+    Trailers,
+    Done,
+}
+
+/// Why the session's bytes could not be taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The flow-control windows are closed: try again after a WINDOW_UPDATE.
+    Blocked,
+    /// The answer cannot be carried (unreadable head, bad chunking, a head too large).
+    Invalid,
+}
+
+/// What one stream's answer is written against.
+pub struct Target<'a> {
+    pub out: &'a mut Vec<u8>,
+    pub stream: u32,
+    pub conn_window: &'a mut i64,
+    pub stream_window: &'a mut i64,
+    pub max_frame: usize,
+    pub head_request: bool,
+    pub max_head: usize,
+}
+
+/// One slot's converter, reused from stream to stream.
+pub struct Converter {
+    phase: Phase,
+    /// A head, chunk-size line or trailer section split across writes.
+    pending: Vec<u8>,
+    /// The HPACK block being built.
+    block: Vec<u8>,
+    head: ResponseHead,
+    /// A HEADERS frame went out (the answer began).
+    pub began: bool,
+}
+
+impl Default for Converter {
+    fn default() -> Converter {
+        Converter {
+            phase: Phase::Head,
+            pending: Vec::new(),
+            block: Vec::new(),
+            head: ResponseHead::default(),
+            began: false,
+        }
+    }
+}
+
+impl Converter {
+    /// Ready for the next stream's answer.
+    pub fn reset(&mut self) {
+        self.phase = Phase::Head;
+        self.pending.clear();
+        self.block.clear();
+        self.began = false;
+    }
+
+    /// Whether END_STREAM went out.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Takes as much of `input` as can go out now; returns how much was taken. Zero with
+    /// `Blocked` means nothing could be taken (the windows are closed).
+    pub fn write(&mut self, input: &[u8], t: &mut Target<'_>) -> Result<usize, Refused> {
+        let mut at = 0;
+        while at < input.len() {
+            let rest = &input[at..];
+            let taken = match self.phase {
+                Phase::Head => self.head(rest, t)?,
+                Phase::Length(left) => {
+                    let n = rest.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let sent = data(&rest[..n], left == n as u64, t);
+                    if sent == 0 {
+                        return stalled(at);
+                    }
+                    let left = left - sent as u64;
+                    self.phase = if left == 0 {
+                        Phase::Done
+                    } else {
+                        Phase::Length(left)
+                    };
+                    sent
+                }
+                Phase::UntilClose => {
+                    let sent = data(rest, false, t);
+                    if sent == 0 {
+                        return stalled(at);
+                    }
+                    sent
+                }
+                Phase::ChunkSize => match self.line(rest)? {
+                    (n, None) => n,
+                    (n, Some(())) => {
+                        let size = chunk_size(&self.pending).ok_or(Refused::Invalid)?;
+                        self.pending.clear();
+                        self.phase = if size == 0 {
+                            Phase::Trailers
+                        } else {
+                            Phase::ChunkData(size)
+                        };
+                        n
+                    }
+                },
+                Phase::ChunkData(left) => {
+                    let n = rest.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let sent = data(&rest[..n], false, t);
+                    if sent == 0 {
+                        return stalled(at);
+                    }
+                    let left = left - sent as u64;
+                    self.phase = if left == 0 {
+                        Phase::ChunkEnd
+                    } else {
+                        Phase::ChunkData(left)
+                    };
+                    sent
+                }
+                Phase::ChunkEnd => match self.line(rest)? {
+                    (n, None) => n,
+                    (n, Some(())) => {
+                        if !self.pending.is_empty() {
+                            return Err(Refused::Invalid);
+                        }
+                        self.phase = Phase::ChunkSize;
+                        n
+                    }
+                },
+                Phase::Trailers => self.trailers(rest, t)?,
+                // Bytes after the end of the answer have nowhere to go.
+                Phase::Done => rest.len(),
+            };
+            at += taken;
+        }
+        Ok(at)
+    }
+
+    /// The session ended: whether the answer was complete (END_STREAM sent now for one
+    /// delimited by the close).
+    pub fn finish(&mut self, t: &mut Target<'_>) -> bool {
+        match self.phase {
+            Phase::Done => true,
+            Phase::UntilClose => {
+                frame::data(t.out, t.stream, &[], true, t.max_frame);
+                self.phase = Phase::Done;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn head(&mut self, rest: &[u8], t: &mut Target<'_>) -> Result<usize, Refused> {
+        // Most heads come whole in one write: parsed where they are.
+        let (parsed, from_pending) = if self.pending.is_empty() {
+            (self.head.parse(rest, t.head_request), false)
+        } else {
+            (Ok(Parsed::Partial), true)
+        };
+        let (n, buf_is_rest) = match parsed {
+            Ok(Parsed::Complete(n)) if !from_pending => (n, true),
+            Ok(Parsed::Partial) | Ok(Parsed::Complete(_)) => {
+                let before = self.pending.len();
+                self.pending.extend_from_slice(rest);
+                match self.head.parse(&self.pending, t.head_request) {
+                    Ok(Parsed::Complete(n)) => (n.saturating_sub(before), false),
+                    Ok(Parsed::Partial) if self.pending.len() <= t.max_head => {
+                        return Ok(rest.len())
+                    }
+                    _ => return Err(Refused::Invalid),
+                }
+            }
+            Err(_) => return Err(Refused::Invalid),
+        };
+        let taken = n;
+        let raw: &[u8] = if buf_is_rest {
+            &rest[..n]
+        } else {
+            &self.pending[..]
+        };
+        if (100..200).contains(&self.head.status) {
+            // Interim answers are not forwarded (101 cannot happen: no upgrade is asked).
+            if self.head.status == 101 {
+                return Err(Refused::Invalid);
+            }
+            self.pending.clear();
+            return Ok(taken);
+        }
+        self.block.clear();
+        hpack::status(&mut self.block, self.head.status);
+        for f in &self.head.headers {
+            let name = f.name.get(raw);
+            if CONNECTION_SPECIFIC
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(name))
+                || listed_in_connection(&self.head.headers, raw, name)
+            {
+                continue;
+            }
+            hpack::field(&mut self.block, name, f.value.get(raw));
+        }
+        let body = self.head.body;
+        let end = matches!(body, BodyKind::None | BodyKind::Length(0));
+        frame::headers(t.out, t.stream, &self.block, end, t.max_frame);
+        self.began = true;
+        self.pending.clear();
+        self.phase = match body {
+            BodyKind::None | BodyKind::Length(0) => Phase::Done,
+            BodyKind::Length(n) => Phase::Length(n),
+            BodyKind::Chunked => Phase::ChunkSize,
+            BodyKind::UntilClose => Phase::UntilClose,
+        };
+        Ok(taken)
+    }
+
+    /// Collects a line into `pending`, CRLF or LF removed; `Some` once it is whole.
+    fn line(&mut self, rest: &[u8]) -> Result<(usize, Option<()>), Refused> {
+        match memchr::memchr(b'\n', rest) {
+            Some(lf) => {
+                self.pending.extend_from_slice(&rest[..lf]);
+                if self.pending.last() == Some(&b'\r') {
+                    self.pending.pop();
+                }
+                Ok((lf + 1, Some(())))
+            }
+            None if self.pending.len() + rest.len() <= MAX_LINE => {
+                self.pending.extend_from_slice(rest);
+                Ok((rest.len(), None))
+            }
+            None => Err(Refused::Invalid),
+        }
+    }
+
+    /// The trailer section, up to its empty line, then END_STREAM (with the trailers as a
+    /// HEADERS frame when there are any).
+    fn trailers(&mut self, rest: &[u8], t: &mut Target<'_>) -> Result<usize, Refused> {
+        // `pending` keeps whole lines (each ended by "\n") and the start of the next.
+        let mut at = 0;
+        while at < rest.len() {
+            let Some(lf) = memchr::memchr(b'\n', &rest[at..]) else {
+                if self.pending.len() + rest.len() - at > MAX_LINE {
+                    return Err(Refused::Invalid);
+                }
+                self.pending.extend_from_slice(&rest[at..]);
+                return Ok(rest.len());
+            };
+            let line_start = self
+                .pending
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map_or(0, |p| p + 1);
+            let started = &self.pending[line_start..];
+            let line_empty = if started.is_empty() {
+                trim_cr(&rest[at..at + lf]).is_empty()
+            } else {
+                lf == 0 && started == b"\r"
+            };
+            self.pending.extend_from_slice(&rest[at..at + lf + 1]);
+            at += lf + 1;
+            if !line_empty {
+                if self.pending.len() > MAX_LINE {
+                    return Err(Refused::Invalid);
+                }
+                continue;
+            }
+            // The empty line: the trailer section is whole.
+            self.block.clear();
+            for line in self.pending.split(|&c| c == b'\n') {
+                let line = trim_cr(line);
+                if line.is_empty() {
+                    continue;
+                }
+                let colon = memchr::memchr(b':', line).ok_or(Refused::Invalid)?;
+                let name = &line[..colon];
+                if CONNECTION_SPECIFIC
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(name))
+                {
+                    continue;
+                }
+                hpack::field(&mut self.block, name, line[colon + 1..].trim_ascii());
+            }
+            if self.block.is_empty() {
+                frame::data(t.out, t.stream, &[], true, t.max_frame);
+            } else {
+                frame::headers(t.out, t.stream, &self.block, true, t.max_frame);
+            }
+            self.pending.clear();
+            self.phase = Phase::Done;
+            return Ok(at);
+        }
+        Ok(at)
+    }
+}
+
+fn stalled(at: usize) -> Result<usize, Refused> {
+    if at == 0 {
+        Err(Refused::Blocked)
+    } else {
+        Ok(at)
+    }
+}
+
+fn trim_cr(l: &[u8]) -> &[u8] {
+    l.strip_suffix(b"\r").unwrap_or(l)
+}
+
+/// A chunk-size line's size (extensions after `;` ignored).
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let digits = line
+        .iter()
+        .position(|c| !c.is_ascii_hexdigit())
+        .unwrap_or(line.len());
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let s = std::str::from_utf8(&line[..digits]).ok()?;
+    u64::from_str_radix(s, 16).ok()
+}
+
+/// Sends as much of `bytes` as the windows allow as DATA (END_STREAM on the last when `end`
+/// and all of it went); returns how much went.
+fn data(bytes: &[u8], end: bool, t: &mut Target<'_>) -> usize {
+    if bytes.is_empty() {
+        if end {
+            frame::data(t.out, t.stream, &[], true, t.max_frame);
+        }
+        return 0;
+    }
+    let allowed = (*t.conn_window).min(*t.stream_window).max(0);
+    let n = bytes
+        .len()
+        .min(usize::try_from(allowed).unwrap_or(usize::MAX));
+    if n == 0 {
+        return 0;
+    }
+    frame::data(
+        t.out,
+        t.stream,
+        &bytes[..n],
+        end && n == bytes.len(),
+        t.max_frame,
+    );
+    *t.conn_window -= n as i64;
+    *t.stream_window -= n as i64;
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::h2::frame::Head;
+
+    struct Sink {
+        out: Vec<u8>,
+        conn: i64,
+        stream: i64,
+    }
+
+    impl Sink {
+        fn new(window: i64) -> Sink {
+            Sink {
+                out: Vec::new(),
+                conn: window,
+                stream: window,
+            }
+        }
+        fn write(&mut self, c: &mut Converter, b: &[u8]) -> Result<usize, Refused> {
+            let mut t = Target {
+                out: &mut self.out,
+                stream: 1,
+                conn_window: &mut self.conn,
+                stream_window: &mut self.stream,
+                max_frame: 16_384,
+                head_request: false,
+                max_head: 16_384,
+            };
+            c.write(b, &mut t)
+        }
+        /// (type, flags, payload) of each frame written.
+        fn frames(&self) -> Vec<(u8, u8, Vec<u8>)> {
+            let mut at = 0;
+            let mut v = Vec::new();
+            while at < self.out.len() {
+                let h = Head::parse(self.out[at..at + 9].try_into().unwrap());
+                v.push((h.ty, h.flags, self.out[at + 9..at + 9 + h.len].to_vec()));
+                at += 9 + h.len;
+            }
+            v
+        }
+    }
+
+    fn decode(block: &[u8]) -> Vec<(String, String)> {
+        let mut d = hpack::Decoder::new(4096);
+        let mut v = Vec::new();
+        d.decode(block, |n, val| {
+            v.push((
+                String::from_utf8_lossy(n).into_owned(),
+                String::from_utf8_lossy(val).into_owned(),
+            ))
+        })
+        .unwrap();
+        v
+    }
+
+    #[test]
+    fn a_head_and_body_in_one_write_become_headers_and_data() {
+        let mut c = Converter::default();
+        let mut s = Sink::new(65_535);
+        let r =
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\nX-A: 1\r\n\r\nhi";
+        assert_eq!(s.write(&mut c, r), Ok(r.len()));
+        let f = s.frames();
+        assert_eq!(f.len(), 2);
+        assert_eq!((f[0].0, f[0].1), (frame::HEADERS, frame::END_HEADERS));
+        assert_eq!(
+            decode(&f[0].2),
+            [
+                (":status".into(), "200".into()),
+                ("content-length".into(), "2".into()),
+                ("x-a".into(), "1".into())
+            ]
+        );
+        assert_eq!(f[1], (frame::DATA, frame::END_STREAM, b"hi".to_vec()));
+        assert!(c.is_done());
+    }
+
+    #[test]
+    fn a_split_head_interim_answers_and_chunked_trailers() {
+        let mut c = Converter::default();
+        let mut s = Sink::new(65_535);
+        let all = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n1\r\nd\r\n0\r\nX-Trailer: a\r\nX-Two: b\r\n\r\n";
+        // One byte at a time: every state split everywhere.
+        for b in all.chunks(1) {
+            assert_eq!(s.write(&mut c, b), Ok(1));
+        }
+        let f = s.frames();
+        assert_eq!(decode(&f[0].2), [(":status".into(), "200".into())]);
+        let body: Vec<u8> = f[1..f.len() - 1]
+            .iter()
+            .inspect(|d| assert_eq!((d.0, d.1), (frame::DATA, 0)))
+            .flat_map(|d| d.2.clone())
+            .collect();
+        assert_eq!(body, b"abcd");
+        let last = &f[f.len() - 1];
+        assert_eq!(
+            (last.0, last.1),
+            (frame::HEADERS, frame::END_STREAM | frame::END_HEADERS)
+        );
+        assert_eq!(
+            decode(&last.2),
+            [
+                ("x-trailer".into(), "a".into()),
+                ("x-two".into(), "b".into())
+            ]
+        );
+        assert!(c.is_done());
+    }
+
+    #[test]
+    fn a_chunked_body_without_trailers_ends_with_empty_data() {
+        let mut c = Converter::default();
+        let mut s = Sink::new(65_535);
+        let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+        assert_eq!(s.write(&mut c, r), Ok(r.len()));
+        let f = s.frames();
+        assert_eq!(
+            f.last().unwrap(),
+            &(frame::DATA, frame::END_STREAM, Vec::new())
+        );
+    }
+
+    #[test]
+    fn the_windows_bound_what_is_taken() {
+        let mut c = Converter::default();
+        let mut s = Sink::new(3);
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcde";
+        assert_eq!(s.write(&mut c, r), Ok(r.len() - 2));
+        assert_eq!(s.write(&mut c, b"de"), Err(Refused::Blocked));
+        s.conn = 10;
+        s.stream = 10;
+        assert_eq!(s.write(&mut c, b"de"), Ok(2));
+        let f = s.frames();
+        assert_eq!(f[1], (frame::DATA, 0, b"abc".to_vec()));
+        assert_eq!(f[2], (frame::DATA, frame::END_STREAM, b"de".to_vec()));
+    }
+
+    #[test]
+    fn a_body_until_close_ends_when_the_session_does() {
+        let mut c = Converter::default();
+        let mut s = Sink::new(65_535);
+        let r = b"HTTP/1.0 200 OK\r\n\r\nsome";
+        assert_eq!(s.write(&mut c, r), Ok(r.len()));
+        let mut t = Target {
+            out: &mut s.out,
+            stream: 1,
+            conn_window: &mut s.conn,
+            stream_window: &mut s.stream,
+            max_frame: 16_384,
+            head_request: false,
+            max_head: 16_384,
+        };
+        assert!(c.finish(&mut t));
+        assert_eq!(
+            s.frames().last().unwrap(),
+            &(frame::DATA, frame::END_STREAM, Vec::new())
+        );
+    }
+
+    #[test]
+    fn bad_chunking_is_refused() {
+        let mut c = Converter::default();
+        let mut s = Sink::new(65_535);
+        let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        assert_eq!(s.write(&mut c, r), Err(Refused::Invalid));
+    }
+}
