@@ -883,12 +883,7 @@ impl Session<'_> {
                         continue;
                     }
                     backend.release(&slist, sidx);
-                    // haproxy's `sH`: the server's timeout struck; `SH`: it failed.
-                    let (status, term) = if matches!(e, RespErr::Timeout) {
-                        (504, *b"sH")
-                    } else {
-                        (502, *b"SH")
-                    };
+                    let (status, term) = e.answer();
                     self.error(status, Some(be_model)).await;
                     self.log_http(
                         &backend.name,
@@ -926,11 +921,7 @@ impl Session<'_> {
                 }
                 if let Err(e) = self.read_response_head(&mut srv, &backend, is_head).await {
                     backend.release(&slist, sidx);
-                    let (status, term) = if matches!(e, RespErr::Timeout) {
-                        (504, *b"sH")
-                    } else {
-                        (502, *b"SH")
-                    };
+                    let (status, term) = e.answer();
                     self.error(status, Some(be_model)).await;
                     self.log_http(
                         &backend.name,
@@ -1811,6 +1802,17 @@ enum RespErr {
     Empty,
     Invalid,
     Timeout,
+}
+
+impl RespErr {
+    /// The client's answer and the log's termination state: haproxy's 504 `sH` when the
+    /// server's timeout struck, 502 `SH` when the server failed.
+    fn answer(&self) -> (u16, [u8; 2]) {
+        match self {
+            RespErr::Timeout => (504, *b"sH"),
+            RespErr::Empty | RespErr::Invalid => (502, *b"SH"),
+        }
+    }
 }
 
 fn effective_conn_mode(fe: &Proxy, be: &Proxy) -> HttpConnMode {
