@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,6 +18,7 @@ use crate::db::{Container, Db, State, Volume};
 use crate::error::{Context, Error, Result};
 use crate::rootfs;
 use crate::runtime::{self, OciRuntime};
+use crate::userns;
 use crate::util::{self, lock_held, now_ns, wait_lock_released, FileLock};
 
 /// The store root's paths and database, and the runtime chosen on the command line.
@@ -196,11 +197,12 @@ impl Engine {
                  until bridge networks exist"
             )));
         }
-        let userns = opts.userns.clone().unwrap_or_default();
-        if !(userns.is_empty() || userns == "host") {
-            return Err(Error::engine(format!(
-                "--userns {userns}: dermaga supports only the host user namespace for now"
-            )));
+        let userns = userns::parse(opts.userns.as_deref(), &opts.uidmap, &opts.gidmap)?;
+        if opts.rootfs && userns != userns::Request::Host {
+            return Err(Error::engine(
+                "--rootfs with a user namespace: dermaga idmaps only image layers; use an image \
+                 (dermaga import) or the host's user namespace",
+            ));
         }
         Ok(())
     }
@@ -224,7 +226,18 @@ impl Engine {
                 "container name {name:?} is invalid: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"
             )));
         }
-        let cfg = self.build_config(opts, &img, &id)?;
+        let request = userns::parse(opts.userns.as_deref(), &opts.uidmap, &opts.gidmap)?;
+        // auto's ranges are free until the container's row holds them: one create at a time
+        // picks them.
+        let _userns_lock = match request {
+            userns::Request::Auto(_) => Some(FileLock::exclusive(&self.root.join("userns.lock"))?),
+            _ => None,
+        };
+        let ns = self.resolve_userns(request, &img)?;
+        let mut cfg = self.build_config(opts, &img, &id)?;
+        cfg.userns = ns.mode;
+        cfg.uid_map = ns.uid_map;
+        cfg.gid_map = ns.gid_map;
         let now = now_ns();
         let c = Container {
             id: id.clone(),
@@ -249,6 +262,7 @@ impl Engine {
             fs::create_dir_all(&d).ctx(|| format!("creating {}", d.display()))?;
         }
         self.write_etc_files(&c)?;
+        self.chown_to_mapped_root(&c)?;
         if let Err(e) = self.db.insert(&c) {
             let _ = fs::remove_dir_all(&p.dir);
             return Err(e);
@@ -451,7 +465,10 @@ impl Engine {
             privileged: o.privileged,
             no_new_privileges,
             seccomp,
-            userns: o.userns.clone().unwrap_or_default(),
+            // Resolved by the caller (resolve_userns).
+            userns: String::new(),
+            uid_map: Vec::new(),
+            gid_map: Vec::new(),
             init: o.init,
             init_path,
             network: if o.network.as_deref() == Some("host") {
@@ -462,6 +479,77 @@ impl Engine {
             runtime,
             create_command: o.create_command.clone(),
         })
+    }
+
+    /// The user namespace a create asks for, with `auto`'s ranges picked (the caller holds
+    /// `userns.lock`).
+    fn resolve_userns(&self, request: userns::Request, img: &ImageInfo) -> Result<userns::UserNs> {
+        use userns::{Request, UserNs};
+        Ok(match request {
+            Request::Host => UserNs::default(),
+            Request::Maps { uid, gid } => UserNs {
+                mode: "private".into(),
+                uid_map: uid,
+                gid_map: gid,
+            },
+            Request::Path(p) => UserNs {
+                mode: format!("ns:{}", p.display()),
+                ..UserNs::default()
+            },
+            Request::Auto(opts) => {
+                let uids = userns::subordinate_ranges(Path::new("/etc/subuid"), userns::AUTO_USER)?;
+                let gids = userns::subordinate_ranges(Path::new("/etc/subgid"), userns::AUTO_USER)?;
+                let (mut used_uids, mut used_gids) = (Vec::new(), Vec::new());
+                for c in self.db.list()? {
+                    used_uids.extend(c.config.uid_map);
+                    used_gids.extend(c.config.gid_map);
+                }
+                let size = match opts.size {
+                    Some(n) => n,
+                    None => {
+                        let read = |f: &str| self.image_file(img, f).unwrap_or_default();
+                        userns::auto_size(&read("etc/passwd"), &read("etc/group"))?
+                    }
+                };
+                let (uid_map, gid_map) =
+                    userns::allocate(size, &uids, &gids, &used_uids, &used_gids, &opts)?;
+                UserNs {
+                    mode: "private".into(),
+                    uid_map,
+                    gid_map,
+                }
+            }
+        })
+    }
+
+    /// A file of the image as its top-most layer has it (whiteouts aside).
+    fn image_file(&self, img: &ImageInfo, rel: &str) -> Option<String> {
+        img.layer_dirs
+            .iter()
+            .rev()
+            .find_map(|d| fs::read_to_string(self.root.join(d).join(rel)).ok())
+    }
+
+    /// In a user namespace, the container's root owns the root of its upper directory and
+    /// the /etc files bound into it, as under podman: else they would be the overflow user's
+    /// and read-only to it.
+    fn chown_to_mapped_root(&self, c: &Container) -> Result<()> {
+        let (Some(uid), Some(gid)) = (
+            userns::to_host(&c.config.uid_map, 0),
+            userns::to_host(&c.config.gid_map, 0),
+        ) else {
+            return Ok(());
+        };
+        let p = self.paths(&c.id);
+        for f in [p.upper(), p.hosts(), p.hostname(), p.resolv_conf()] {
+            std::os::unix::fs::chown(&f, Some(uid), Some(gid)).ctx(|| {
+                format!(
+                    "giving {} to the container's root ({uid}:{gid})",
+                    f.display()
+                )
+            })?;
+        }
+        Ok(())
     }
 
     fn write_etc_files(&self, c: &Container) -> Result<()> {
@@ -750,14 +838,37 @@ impl Engine {
         }
         let p = self.paths(&c.id);
         let (store_root, links) = crate::image::layer_links(&self.root, &c.config.layer_dirs);
-        rootfs::mount_overlay(
-            &store_root,
-            &links,
-            &p.upper(),
-            &p.work(),
-            &p.merged(),
-            c.config.rm || c.config.volatile_rootfs,
-        )?;
+        let volatile = c.config.rm || c.config.volatile_rootfs;
+        let cfg = &c.config;
+        let userns = if let Some(path) = cfg.userns.strip_prefix("ns:") {
+            Some(OwnedFd::from(
+                fs::File::open(path).ctx(|| format!("opening the user namespace {path}"))?,
+            ))
+        } else if !cfg.uid_map.is_empty() || !cfg.gid_map.is_empty() {
+            Some(userns::namespace_with(&cfg.uid_map, &cfg.gid_map)?)
+        } else {
+            None
+        };
+        match userns {
+            Some(ns) => rootfs::mount_overlay_idmapped(
+                &store_root,
+                &links,
+                &p.upper(),
+                &p.work(),
+                &p.merged(),
+                volatile,
+                ns.as_fd(),
+                &p.dir.join("idmapped"),
+            )?,
+            None => rootfs::mount_overlay(
+                &store_root,
+                &links,
+                &p.upper(),
+                &p.work(),
+                &p.merged(),
+                volatile,
+            )?,
+        }
         Ok(p.merged())
     }
 

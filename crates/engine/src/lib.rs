@@ -32,6 +32,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod system_df;
 pub mod template;
+pub mod userns;
 pub mod util;
 
 pub use config::CreateOptions;
