@@ -492,10 +492,15 @@ impl Engine {
                 uid_map: uid,
                 gid_map: gid,
             },
-            Request::Path(p) => UserNs {
-                mode: format!("ns:{}", p.display()),
-                ..UserNs::default()
-            },
+            Request::Path(p) => {
+                // The maps go into the spec too: runc wants them even for a joined namespace.
+                let (uid_map, gid_map) = userns::maps_of(&p)?;
+                UserNs {
+                    mode: format!("ns:{}", p.display()),
+                    uid_map,
+                    gid_map,
+                }
+            }
             Request::Auto(opts) => {
                 let uids = userns::subordinate_ranges(Path::new("/etc/subuid"), userns::AUTO_USER)?;
                 let gids = userns::subordinate_ranges(Path::new("/etc/subgid"), userns::AUTO_USER)?;

@@ -440,16 +440,7 @@ pub fn to_host(maps: &[IdMap], id: u32) -> Option<u32> {
 /// MOUNT_ATTR_IDMAP). A child is cloned into a new user namespace and waits; this process
 /// writes its maps, opens its namespace and lets it exit.
 pub fn namespace_with(uid_map: &[IdMap], gid_map: &[IdMap]) -> Result<OwnedFd> {
-    let mut p = [0; 2];
-    // SAFETY: p has room for two descriptors.
-    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Error::engine(format!(
-            "pipe: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    // SAFETY: both descriptors were just created and are ours.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
+    let (r, w) = pipe()?;
     use std::os::fd::AsRawFd;
     // SAFETY: the child only reads a pipe and exits (async-signal-safe), so this is sound in a
     // threaded caller too.
@@ -499,6 +490,88 @@ pub fn namespace_with(uid_map: &[IdMap], gid_map: &[IdMap]) -> Result<OwnedFd> {
     // SAFETY: reaping our own child.
     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
     res
+}
+
+/// A close-on-exec pipe: (read end, write end).
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut p = [0; 2];
+    // SAFETY: p has room for two descriptors.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::engine(format!(
+            "pipe: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: both descriptors were just created and are ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) })
+}
+
+/// The maps of an existing user namespace (`--userns=ns:PATH`), as its own processes read
+/// them: a child joins it and sends back its /proc/self/uid_map and gid_map.
+pub fn maps_of(path: &Path) -> Result<(Vec<IdMap>, Vec<IdMap>)> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let ns = std::fs::File::open(path).map_err(|e| {
+        Error::engine(format!(
+            "opening the user namespace {}: {e}",
+            path.display()
+        ))
+    })?;
+    let (r, w) = pipe()?;
+    let r = std::fs::File::from(r);
+    // SAFETY: the child uses only async-signal-safe calls on buffers of its stack, then exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: as above; every pointer is to a NUL-terminated literal or a stack buffer.
+        unsafe {
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWUSER) != 0 {
+                libc::_exit(1);
+            }
+            let mut buf = [0u8; 8192];
+            for f in [c"/proc/self/uid_map", c"/proc/self/gid_map"] {
+                let fd = libc::open(f.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                let n = if fd < 0 {
+                    0
+                } else {
+                    libc::read(fd, buf.as_mut_ptr().cast(), buf.len()).max(0) as usize
+                };
+                libc::write(w.as_raw_fd(), buf.as_ptr().cast(), n);
+                libc::write(w.as_raw_fd(), c"=".as_ptr().cast(), 1);
+            }
+            libc::_exit(0);
+        }
+    }
+    drop(w);
+    if pid < 0 {
+        return Err(Error::engine(format!(
+            "fork: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    let mut text = String::new();
+    let read = (&r).read_to_string(&mut text);
+    let mut status = 0;
+    // SAFETY: reaping our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let parts: Vec<&str> = text.split('=').collect();
+    let (Ok(_), [uids, gids, ..]) = (read, parts.as_slice()) else {
+        return Err(Error::engine(format!(
+            "--userns ns:{}: cannot join it to read its maps (is it a user namespace?)",
+            path.display()
+        )));
+    };
+    let parse = |t: &str| -> Result<Vec<IdMap>> {
+        t.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                parse_map(
+                    &format!("the uid/gid map of {}", path.display()),
+                    &f.join(":"),
+                )
+            })
+            .collect()
+    };
+    Ok((parse(uids)?, parse(gids)?))
 }
 
 #[cfg(test)]
