@@ -671,7 +671,7 @@ impl Engine {
         let rt = self.runtime_for(&c.config);
         let _ = rt.kill(&c.id, libc::SIGKILL, true);
         let _ = rt.delete(&c.id, true);
-        let _ = rootfs::unmount(&p.merged());
+        let _ = rootfs::unmount_container(&p.dir);
         self.db.set_exited(
             &c.id,
             137,
@@ -765,7 +765,7 @@ impl Engine {
     pub(crate) fn remove_files(&self, c: &Container, volumes: bool) -> Result<()> {
         let p = self.paths(&c.id);
         self.db.set_state(&c.id, State::Removing)?;
-        rootfs::unmount(&p.merged())?;
+        rootfs::unmount_container(&p.dir)?;
         if p.dir.exists() {
             fs::remove_dir_all(&p.dir).ctx(|| format!("removing {}", p.dir.display()))?;
         }
@@ -863,7 +863,7 @@ impl Engine {
                 &p.merged(),
                 volatile,
                 ns.as_fd(),
-                &p.dir.join("idmapped"),
+                &p.dir.join(rootfs::IDMAP_STAGING),
             )?,
             None => rootfs::mount_overlay(
                 &store_root,
@@ -881,7 +881,7 @@ impl Engine {
         if c.config.rootfs.is_some() {
             return Ok(());
         }
-        rootfs::unmount(&self.paths(&c.id).merged())
+        rootfs::unmount_container(&self.paths(&c.id).dir)
     }
 
     /// The OCI runtime for this engine's new containers.

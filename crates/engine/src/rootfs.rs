@@ -269,6 +269,21 @@ pub fn mount(
     }
 }
 
+/// Unmounts a container's root file system and, should a crash have left them, the idmapped
+/// layer mounts of its staging directory: removing the container's directory must never
+/// descend into the image's layers through them.
+pub fn unmount_container(dir: &Path) -> Result<()> {
+    if let Ok(entries) = std::fs::read_dir(dir.join(IDMAP_STAGING)) {
+        for e in entries.flatten() {
+            unmount(&e.path())?;
+        }
+    }
+    unmount(&dir.join("merged"))
+}
+
+/// Where [`mount_overlay_idmapped`]'s clones are attached, in a container's directory.
+pub const IDMAP_STAGING: &str = "idmapped";
+
 /// Unmounts `path` if it is mounted (lazily when busy).
 pub fn unmount(path: &Path) -> Result<()> {
     if !is_mounted(path) {
