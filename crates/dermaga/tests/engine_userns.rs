@@ -161,6 +161,25 @@ fn mapped_root_is_not_host_root(s: &Store) {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "host\ncontainer\n");
 }
 
+/// A new named volume belongs to the container's root, mapped, as under podman.
+fn new_volume_is_the_mapped_roots(s: &Store) {
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--uidmap",
+        "0:300000:100",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo x > /data/f && stat -c %u /data/f",
+    ]);
+    assert_eq!(out, "0\n");
+    let f = s.root.join("volumes/data/_data/f");
+    assert_eq!(std::fs::metadata(f).unwrap().uid(), 300000);
+}
+
 /// Several --uidmap and --gidmap lines, each kind on its own.
 fn explicit_maps(s: &Store, runtime: &[&str]) {
     let mut args: Vec<&str> = runtime.to_vec();
@@ -216,6 +235,7 @@ fn user_namespaces_with_our_runtime() {
     let s = Store::new("userns");
     auto_containers(&s);
     mapped_root_is_not_host_root(&s);
+    new_volume_is_the_mapped_roots(&s);
     explicit_maps(&s, &[]);
 }
 

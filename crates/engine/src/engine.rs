@@ -588,6 +588,16 @@ impl Engine {
             if self.db.volume(&m.source)?.is_none() {
                 let anonymous = m.source.len() == 64;
                 self.create_volume(&m.source, BTreeMap::new(), anonymous)?;
+                // As podman does for a new volume: the container's root (here the mapped
+                // one) owns it, else a container in a user namespace could not write to it.
+                if let (Some(uid), Some(gid)) = (
+                    userns::to_host(&cfg.uid_map, 0),
+                    userns::to_host(&cfg.gid_map, 0),
+                ) {
+                    let data = self.volumes_dir().join(&m.source).join("_data");
+                    std::os::unix::fs::chown(&data, Some(uid), Some(gid))
+                        .ctx(|| format!("giving {} to the container's root", data.display()))?;
+                }
             }
         }
         Ok(())
