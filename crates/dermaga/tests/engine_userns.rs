@@ -218,6 +218,14 @@ fn explicit_maps(s: &Store, runtime: &[&str]) {
     let (code, _, err) = s.run(&["exec", "m", "chown", "2000", "/f"]);
     assert_ne!(code, 0);
     assert!(err.contains("Invalid argument"), "{err}");
+    // cp gives what it copies in to the container's root.
+    let host_file = s.base().join("copied-in");
+    std::fs::write(&host_file, "in\n").unwrap();
+    s.ok(&["cp", host_file.to_str().unwrap(), "m:/copied-in"]);
+    assert_eq!(
+        s.ok(&["exec", "m", "stat", "-c", "%u:%g", "/copied-in"]),
+        "0:0\n"
+    );
     let hc = idmappings(s, "m");
     assert_eq!(
         hc["IDMappings"]["UidMap"],
