@@ -773,8 +773,22 @@ impl Engine {
     /// Removes a container's files and record; the caller holds its monitor lock and the
     /// store lock (shared, or exclusively as `system check` does).
     pub(crate) fn remove_files(&self, c: &Container, volumes: bool) -> Result<()> {
-        let p = self.paths(&c.id);
         self.db.set_state(&c.id, State::Removing)?;
+        self.remove_files_marked(c, volumes)
+    }
+
+    /// The end of a container that goes with its exit (--rm): its exit recorded as the start
+    /// of its removal in one transaction (one fewer than exit, then removal), under the store
+    /// lock as every removal is, then its files and record removed.
+    pub fn record_exit_and_remove(&self, c: &Container, code: i32, oom: bool) -> Result<()> {
+        let _store = self.lock_store()?;
+        self.db
+            .set_ended(&c.id, State::Removing, code, oom, now_ns(), "")?;
+        self.remove_files_marked(c, true)
+    }
+
+    fn remove_files_marked(&self, c: &Container, volumes: bool) -> Result<()> {
+        let p = self.paths(&c.id);
         rootfs::unmount_container(&p.dir)?;
         if p.dir.exists() {
             fs::remove_dir_all(&p.dir).ctx(|| format!("removing {}", p.dir.display()))?;

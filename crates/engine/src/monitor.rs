@@ -185,9 +185,10 @@ pub fn run(eng: &Engine, id: &str, attached: bool, mut sync: Option<File>) -> Re
     };
     let _ = rt.delete(&c.id, true);
     let _ = eng.unmount_rootfs(&c);
-    eng.db.set_exited(&c.id, code, oom, now_ns(), "")?;
     if c.config.rm {
-        eng.remove_locked(&c, true)?;
+        eng.record_exit_and_remove(&c, code, oom)?;
+    } else {
+        eng.db.set_exited(&c.id, code, oom, now_ns(), "")?;
     }
     drop(lock);
     Ok(code)
