@@ -80,6 +80,7 @@ impl Engine {
                         } else {
                             let _ = rootfs::unmount_container(&p.dir);
                             let _ = fs::remove_dir_all(&p.dir);
+                            let _ = fs::remove_dir_all(&p.run);
                             self.db.delete(&c.id)?;
                         }
                         r.repairs

@@ -30,9 +30,15 @@ pub struct Engine {
     pub runtime_override: Option<Vec<OsString>>,
 }
 
-/// Where a container's files live.
+/// Where a container's files live: what must survive a reboot (the upper directory, the log)
+/// under the store root; what each start writes again (the bundle's config.json, the /etc
+/// files bound into it, the monitor's lock, the pid file) under the run root, a tmpfs, as
+/// podman keeps its `userdata` (creating and removing them on ext4 was a tenth of a
+/// `run --rm`'s CPU).
 pub struct ContainerPaths {
     pub dir: PathBuf,
+    /// The bundle directory.
+    pub run: PathBuf,
 }
 
 impl ContainerPaths {
@@ -49,22 +55,22 @@ impl ContainerPaths {
         self.dir.join("ctr.log")
     }
     pub fn lock(&self) -> PathBuf {
-        self.dir.join("monitor.lock")
+        self.run.join("monitor.lock")
     }
     pub fn pidfile(&self) -> PathBuf {
-        self.dir.join("pidfile")
+        self.run.join("pidfile")
     }
     pub fn hosts(&self) -> PathBuf {
-        self.dir.join("hosts")
+        self.run.join("hosts")
     }
     pub fn hostname(&self) -> PathBuf {
-        self.dir.join("hostname")
+        self.run.join("hostname")
     }
     pub fn resolv_conf(&self) -> PathBuf {
-        self.dir.join("resolv.conf")
+        self.run.join("resolv.conf")
     }
     pub fn config_json(&self) -> PathBuf {
-        self.dir.join("config.json")
+        self.run.join("config.json")
     }
 }
 
@@ -126,6 +132,7 @@ impl Engine {
     pub fn paths(&self, id: &str) -> ContainerPaths {
         ContainerPaths {
             dir: self.root.join("containers").join(id),
+            run: self.runroot.join("containers").join(id),
         }
     }
 
@@ -258,13 +265,14 @@ impl Engine {
         let _lock = self.lock_store()?;
         self.ensure_volumes(&c.config)?;
         let p = self.paths(&id);
-        for d in [p.upper(), p.work(), p.merged()] {
+        for d in [p.upper(), p.work(), p.merged(), p.run.clone()] {
             fs::create_dir_all(&d).ctx(|| format!("creating {}", d.display()))?;
         }
         self.write_etc_files(&c)?;
         self.chown_to_mapped_root(&c)?;
         if let Err(e) = self.db.insert(&c) {
             let _ = fs::remove_dir_all(&p.dir);
+            let _ = fs::remove_dir_all(&p.run);
             return Err(e);
         }
         Ok(c)
@@ -538,6 +546,17 @@ impl Engine {
     /// In a user namespace, the container's root owns the root of its upper directory and
     /// the /etc files bound into it, as under podman: else they would be the overflow user's
     /// and read-only to it.
+    /// The run root's files of a container, written again if a reboot emptied the run root.
+    pub(crate) fn ensure_run_files(&self, c: &Container) -> Result<()> {
+        let p = self.paths(&c.id);
+        if p.hosts().exists() {
+            return Ok(());
+        }
+        fs::create_dir_all(&p.run).ctx(|| format!("creating {}", p.run.display()))?;
+        self.write_etc_files(c)?;
+        self.chown_to_mapped_root(c)
+    }
+
     fn chown_to_mapped_root(&self, c: &Container) -> Result<()> {
         let (Some(uid), Some(gid)) = (
             userns::to_host(&c.config.uid_map, 0),
@@ -792,6 +811,9 @@ impl Engine {
         rootfs::unmount_container(&p.dir)?;
         if p.dir.exists() {
             fs::remove_dir_all(&p.dir).ctx(|| format!("removing {}", p.dir.display()))?;
+        }
+        if p.run.exists() {
+            fs::remove_dir_all(&p.run).ctx(|| format!("removing {}", p.run.display()))?;
         }
         self.db.delete(&c.id)?;
         // Anonymous volumes go with their container (podman's --rm and rm -v).

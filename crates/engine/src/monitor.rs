@@ -287,6 +287,7 @@ fn say_rlimit_notes_once(eng: &Engine, notes: &[String]) {
 fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result<Started> {
     let p = eng.paths(&c.id);
     let cfg = &c.config;
+    eng.ensure_run_files(c)?;
     let rootfs = eng.mount_rootfs(c)?;
     let user = spec::resolve_user(&rootfs, &cfg.user)?;
     let (rlimits, notes) = spec::rlimits(cfg);
@@ -365,7 +366,7 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         stderr: err_w,
     };
     let pid = if rt.in_process() {
-        let created = rt.create_in_process(&c.id, &p.dir, &stdio, console_sock.clone());
+        let created = rt.create_in_process(&c.id, &p.run, &stdio, console_sock.clone());
         drop(stdio); // our copies of the container's ends
         let pid = created.map_err(|msg| Error {
             code: classify_start_error(&msg),
@@ -382,7 +383,7 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
     } else {
         let console = console_sock.as_deref().zip(listener.as_ref());
         let (pid, terminal) =
-            create_by_command(rt, &c.id, &p.dir, &p.pidfile(), stdio, console, &err_r)?;
+            create_by_command(rt, &c.id, &p.run, &p.pidfile(), stdio, console, &err_r)?;
         ours.console = terminal;
         pid
     };
