@@ -33,8 +33,7 @@ pub struct Engine {
 /// Where a container's files live: what must survive a reboot (the upper directory, the log)
 /// under the store root; what each start writes again (the bundle's config.json, the /etc
 /// files bound into it, the monitor's lock, the pid file) under the run root, a tmpfs, as
-/// podman keeps its `userdata` (creating and removing them on ext4 was a tenth of a
-/// `run --rm`'s CPU).
+/// podman keeps its `userdata` (on ext4 their inodes cost a `run --rm` about 0.3 ms of CPU).
 pub struct ContainerPaths {
     pub dir: PathBuf,
     /// The bundle directory.
