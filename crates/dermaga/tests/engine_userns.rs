@@ -114,6 +114,20 @@ fn auto_containers(s: &Store) {
         ]);
         assert_eq!(probe, "2048\nfine\n", "{probe}");
     }
+    // The same capabilities as without a user namespace (now over the namespace's objects).
+    let caps = |args: &[&str]| {
+        let mut a = vec!["run", "--rm"];
+        a.extend(args);
+        a.extend([
+            IMAGE,
+            "grep",
+            "-E",
+            "^Cap(Eff|Bnd|Prm)",
+            "/proc/self/status",
+        ]);
+        s.ok(&a)
+    };
+    assert_eq!(caps(&["--userns=auto"]), caps(&[]));
     let (a, b) = (ranges[0], ranges[1]);
     assert!(a.1 <= b.0 || b.1 <= a.0, "auto ranges overlap: {a:?} {b:?}");
 
