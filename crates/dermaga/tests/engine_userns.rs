@@ -150,6 +150,30 @@ fn auto_containers(s: &Store) {
         "{out}"
     );
     assert_eq!(lines.next(), Some("0"), "{out}");
+
+    // Or by the container's name: the same namespace, and inspect says whose.
+    let a1_id = s.ok(&["inspect", "-f", "{{.Id}}", "a1"]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "j",
+        "--userns",
+        "container:a1",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let jpid = s.ok(&["inspect", "-f", "{{.State.Pid}}", "j"]);
+    let ns_of = |pid: &str| std::fs::read_link(format!("/proc/{}/ns/user", pid.trim())).unwrap();
+    assert_eq!(ns_of(&jpid), ns_of(&pid));
+    let hc = idmappings(s, "j");
+    assert_eq!(hc["UsernsMode"], format!("container:{}", a1_id.trim()));
+    s.ok(&["rm", "-f", "j"]);
+    s.ok(&["stop", "-t", "0", "a1"]);
+    let (code, _, err) = s.run(&["run", "--rm", "--userns", "container:a1", IMAGE, "true"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("a1: that container is not running"), "{err}");
     s.ok(&["rm", "-f", "a1", "a2"]);
 }
 
@@ -300,6 +324,11 @@ fn userns_flags_refused_by_name() {
             "nomap is only supported in rootless mode",
         ),
         (&["--userns=bogus"], "--userns bogus: unrecognized"),
+        (
+            &["--userns=private"],
+            "must provide at least one UID or GID mapping",
+        ),
+        (&["--userns=container:nosuch"], "nosuch"),
         (&["--userns=auto:foo=1"], "unknown option \"foo\""),
         (&["--userns=auto:size=x"], "size=\"x\""),
         (&["--uidmap", "0:100000"], "--uidmap \"0:100000\": expected"),

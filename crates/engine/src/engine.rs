@@ -508,6 +508,19 @@ impl Engine {
                     gid_map,
                 }
             }
+            Request::Container(name) => {
+                let other = self.db.get(&name)?;
+                if other.config.uid_map.is_empty() && other.config.gid_map.is_empty() {
+                    // Its namespace is the host's: joining it is the default.
+                    UserNs::default()
+                } else {
+                    UserNs {
+                        mode: format!("container:{}", other.id),
+                        uid_map: other.config.uid_map,
+                        gid_map: other.config.gid_map,
+                    }
+                }
+            }
             Request::Auto(opts) => {
                 let uids = userns::subordinate_ranges(Path::new("/etc/subuid"), userns::AUTO_USER)?;
                 let gids = userns::subordinate_ranges(Path::new("/etc/subgid"), userns::AUTO_USER)?;
@@ -890,10 +903,10 @@ impl Engine {
         let (store_root, links) = crate::image::layer_links(&self.root, &c.config.layer_dirs);
         let volatile = c.config.rm || c.config.volatile_rootfs;
         let cfg = &c.config;
-        let userns = if let Some(path) = cfg.userns.strip_prefix("ns:") {
-            Some(OwnedFd::from(
-                fs::File::open(path).ctx(|| format!("opening the user namespace {path}"))?,
-            ))
+        let userns = if let Some(path) = self.userns_path(cfg)? {
+            Some(OwnedFd::from(fs::File::open(&path).ctx(|| {
+                format!("opening the user namespace {}", path.display())
+            })?))
         } else if !cfg.uid_map.is_empty() || !cfg.gid_map.is_empty() {
             Some(userns::namespace_with(&cfg.uid_map, &cfg.gid_map)?)
         } else {
@@ -920,6 +933,26 @@ impl Engine {
             )?,
         }
         Ok(p.merged())
+    }
+
+    /// The user namespace a container joins (`ns:PATH`, or the namespace of the running
+    /// container it names); None when it has its own or the host's.
+    pub fn userns_path(&self, cfg: &ContainerConfig) -> Result<Option<PathBuf>> {
+        if let Some(path) = cfg.userns.strip_prefix("ns:") {
+            return Ok(Some(PathBuf::from(path)));
+        }
+        let Some(id) = cfg.userns.strip_prefix("container:") else {
+            return Ok(None);
+        };
+        let other = self.db.get(id)?;
+        if other.state != State::Running || other.pid <= 0 {
+            return Err(Error::engine(format!(
+                "--userns container:{}: that container is not running, so it has no user \
+                 namespace to join (start it first)",
+                other.name
+            )));
+        }
+        Ok(Some(PathBuf::from(format!("/proc/{}/ns/user", other.pid))))
     }
 
     pub fn unmount_rootfs(&self, c: &Container) -> Result<()> {

@@ -296,12 +296,14 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
     }
     let volumes_dir = eng.volumes_dir();
     let (hosts, hostname, resolv) = (p.hosts(), p.hostname(), p.resolv_conf());
+    let userns_path = eng.userns_path(cfg)?;
     let bp = BundlePaths {
         rootfs: &rootfs,
         hosts: &hosts,
         hostname: &hostname,
         resolv_conf: &resolv,
         volumes_dir: &volumes_dir,
+        userns_path: userns_path.as_deref(),
     };
     let spec = spec::build(&c.id, cfg, &bp, &user, rlimits)?;
     let cwd = if cfg.workdir.is_empty() {

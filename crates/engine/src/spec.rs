@@ -320,6 +320,8 @@ pub struct BundlePaths<'a> {
     pub hostname: &'a Path,
     pub resolv_conf: &'a Path,
     pub volumes_dir: &'a Path,
+    /// The existing user namespace the container joins ([`crate::Engine::userns_path`]).
+    pub userns_path: Option<&'a Path>,
 }
 
 /// Builds the runtime spec. `user` comes from [`resolve_user`] on the mounted root.
@@ -444,7 +446,7 @@ pub fn build(
         "host" => {}
         _ => namespaces.push(json!({"type": "network"})),
     }
-    if let Some(path) = cfg.userns.strip_prefix("ns:") {
+    if let Some(path) = paths.userns_path {
         namespaces.push(json!({"type": "user", "path": path}));
     } else if !cfg.uid_map.is_empty() || !cfg.gid_map.is_empty() {
         namespaces.push(json!({"type": "user"}));
@@ -548,7 +550,7 @@ fn devpts_options(cfg: &ContainerConfig) -> Vec<&'static str> {
         "ptmxmode=0666",
         "mode=0620",
     ];
-    let in_userns = !cfg.gid_map.is_empty() || cfg.userns.starts_with("ns:");
+    let in_userns = !cfg.gid_map.is_empty() || crate::userns::joins_existing(&cfg.userns);
     if !in_userns || crate::userns::to_host(&cfg.gid_map, 5).is_some() {
         o.push("gid=5");
     }

@@ -55,6 +55,8 @@ pub enum Request {
     },
     Auto(AutoOptions),
     Path(PathBuf),
+    /// `container:NAME`: the user namespace of another container of the store.
+    Container(String),
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -146,13 +148,21 @@ pub fn parse(userns: Option<&str>, uidmap: &[String], gidmap: &[String]) -> Resu
             })?;
             Ok(Request::Path(p))
         }
+        "container" if !opts.is_empty() => Ok(Request::Container(opts.to_string())),
+        "container" => Err(Error::engine(
+            "--userns container: needs the name or id of a container (container:NAME)",
+        )),
+        "private" => Err(Error::engine(
+            "--userns private: must provide at least one UID or GID mapping to configure a user \
+             namespace (--uidmap/--gidmap), or use --userns=auto",
+        )),
         "keep-id" | "nomap" => Err(Error::engine(format!(
             "--userns {mode}: {name} is only supported in rootless mode (podman refuses it for \
              root too); as root use --userns=auto or --uidmap/--gidmap"
         ))),
         _ => Err(Error::engine(format!(
             "--userns {mode}: unrecognized user namespace mode; dermaga accepts host, \
-             auto[:size=N,uidmapping=C:H:N,gidmapping=C:H:N] and ns:PATH"
+             auto[:size=N,uidmapping=C:H:N,gidmapping=C:H:N], ns:PATH and container:NAME"
         ))),
     }
 }
@@ -427,6 +437,12 @@ pub fn allocate(
         one("uid", available_uids, used_uids, &opts.uid_mappings)?,
         one("gid", available_gids, used_gids, &opts.gid_mappings)?,
     ))
+}
+
+/// Whether a container with this UsernsMode joins a user namespace that exists already
+/// (`ns:PATH`, `container:ID`) rather than getting its own.
+pub fn joins_existing(mode: &str) -> bool {
+    mode.starts_with("ns:") || mode.starts_with("container:")
 }
 
 /// The host id that `id` inside is, if mapped.
