@@ -229,6 +229,8 @@ unsafe fn clone_in_user_ns(user_ns: RawFd, flags: libc::c_int) -> libc::c_long {
             libc::write(w.as_raw_fd(), msg.as_ptr().cast(), msg.len());
             libc::_exit(1);
         }
+        // With CLONE_PARENT the child's exit signal is the helper's own (SIGCHLD), so the
+        // caller reaps it as any child.
         let pid = libc::syscall(
             libc::SYS_clone,
             (flags | libc::CLONE_PARENT) as libc::c_ulong,
