@@ -71,6 +71,15 @@ if [ -w /proc/sys/net/ipv6/conf/lo/disable_ipv6 ] &&
     echo "test.sh: cannot enable IPv6 on lo; the tests that use ::1 will fail" >&2
 fi
 
+# --userns=auto takes its ranges from the user "containers" in /etc/subuid and /etc/subgid,
+# as podman does as root; the range is podman's documented one.
+for f in /etc/subuid /etc/subgid; do
+  if ! grep -q '^containers:' "$f" 2>/dev/null; then
+    echo "containers:2147483647:2147483648" >> "$f" ||
+      echo "test.sh: cannot add the containers range to $f; the --userns tests will fail" >&2
+  fi
+done
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"

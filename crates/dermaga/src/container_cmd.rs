@@ -402,6 +402,12 @@ struct RunArgs {
     security_opt: Vec<String>,
     #[arg(long)]
     userns: Option<String>,
+    /// CONTAINER:HOST:SIZE; may be given several times.
+    #[arg(long)]
+    uidmap: Vec<String>,
+    /// CONTAINER:HOST:SIZE; may be given several times.
+    #[arg(long)]
+    gidmap: Vec<String>,
     #[arg(long)]
     init: bool,
     #[arg(long = "init-path")]
@@ -481,6 +487,8 @@ fn create_options(a: RunArgs, create_command: Vec<String>) -> CreateOptions {
         privileged: a.privileged,
         security_opt: a.security_opt,
         userns: a.userns,
+        uidmap: a.uidmap,
+        gidmap: a.gidmap,
         init: a.init,
         init_path: a.init_path,
         network: a.network,

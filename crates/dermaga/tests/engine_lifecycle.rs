@@ -518,3 +518,24 @@ fn own_runtime_and_runc_give_the_same_streams() {
         assert_eq!(s.ok(&["system", "check"]), "No problems found\n", "{which}");
     }
 }
+
+/// The run root (a tmpfs) holds the bundle, the /etc files and the monitor's lock; a reboot
+/// empties it, and a stopped container starts again as before, its files written anew.
+#[test]
+fn starts_again_after_the_run_root_is_emptied() {
+    let s = Store::new("runroot");
+    s.ok(&["create", "--name", "again", IMAGE, "cat", "/etc/hostname"]);
+    let first = s.ok(&["start", "-a", "again"]);
+    std::fs::remove_dir_all(&s.runroot).unwrap();
+    assert_eq!(s.ok(&["start", "-a", "again"]), first);
+    assert_eq!(s.ok(&["system", "check"]), "No problems found\n");
+    s.ok(&["rm", "again"]);
+    assert!(
+        !s.runroot.join("containers").exists()
+            || std::fs::read_dir(s.runroot.join("containers"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "rm leaves nothing in the run root"
+    );
+}

@@ -78,8 +78,9 @@ impl Engine {
                             let _ = self.runtime_for(&c.config).delete(&c.id, true);
                             self.remove_files(c, true)?;
                         } else {
-                            let _ = rootfs::unmount(&p.merged());
+                            let _ = rootfs::unmount_container(&p.dir);
                             let _ = fs::remove_dir_all(&p.dir);
+                            let _ = fs::remove_dir_all(&p.run);
                             self.db.delete(&c.id)?;
                         }
                         r.repairs
@@ -94,7 +95,7 @@ impl Engine {
                             &c.id[..12]
                         ));
                         if repair {
-                            rootfs::unmount(&p.merged())?;
+                            rootfs::unmount_container(&p.dir)?;
                             r.repairs.push(format!("container {}: unmounted", c.name));
                         }
                     }
@@ -140,7 +141,7 @@ impl Engine {
                 ));
                 if repair {
                     let dir = e.path();
-                    let _ = rootfs::unmount(&dir.join("merged"));
+                    let _ = rootfs::unmount_container(&dir);
                     fs::remove_dir_all(&dir).ok();
                     r.repairs.push(format!("containers/{name}: removed"));
                 }

@@ -36,6 +36,9 @@ pub struct CreateOptions {
     pub privileged: bool,
     pub security_opt: Vec<String>,
     pub userns: Option<String>,
+    /// `--uidmap`/`--gidmap`, each `CONTAINER:HOST:SIZE`.
+    pub uidmap: Vec<String>,
+    pub gidmap: Vec<String>,
     pub init: bool,
     pub init_path: Option<String>,
     pub network: Option<String>,
@@ -126,7 +129,12 @@ pub struct ContainerConfig {
     pub privileged: bool,
     pub no_new_privileges: bool,
     pub seccomp: Seccomp,
+    /// inspect's UsernsMode: "" (the host's user namespace), "private" (a new one with the
+    /// maps below) or "ns:PATH" (joined).
     pub userns: String,
+    /// The new user namespace's maps (empty for the host's or a joined one).
+    pub uid_map: Vec<crate::userns::IdMap>,
+    pub gid_map: Vec<crate::userns::IdMap>,
     pub init: bool,
     pub init_path: String,
     pub network: String,

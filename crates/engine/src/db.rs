@@ -299,10 +299,31 @@ impl Db {
         finished_ns: i64,
         error: &str,
     ) -> Result<()> {
+        self.set_ended(id, State::Exited, exit_code, oom, finished_ns, error)
+    }
+
+    /// The end of a run, in one transaction: `state` is `Exited`, or `Removing` for a
+    /// container that goes with its exit (--rm), whose removal follows.
+    pub fn set_ended(
+        &self,
+        id: &str,
+        state: State,
+        exit_code: i32,
+        oom: bool,
+        finished_ns: i64,
+        error: &str,
+    ) -> Result<()> {
         self.conn()?.execute(
-            "UPDATE containers SET state = 'exited', pid = 0, monitor_pid = 0, exit_code = ?2, \
+            "UPDATE containers SET state = ?6, pid = 0, monitor_pid = 0, exit_code = ?2, \
              oom_killed = ?3, finished_ns = ?4, error = ?5 WHERE id = ?1",
-            params![id, exit_code, oom as i64, finished_ns, error],
+            params![
+                id,
+                exit_code,
+                oom as i64,
+                finished_ns,
+                error,
+                state.as_str()
+            ],
         )?;
         Ok(())
     }

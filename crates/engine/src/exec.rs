@@ -91,7 +91,7 @@ impl Engine {
             return self.exec_in_process(&rt, &c.id, process, o);
         }
         let file = p
-            .dir
+            .run
             .join(format!("exec-{}.json", &util::random_id()?[..16]));
         fs::write(&file, serde_json::to_vec(&process)?)
             .map_err(|e| Error::engine(format!("writing {}: {e}", file.display())))?;

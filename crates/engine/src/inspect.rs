@@ -89,7 +89,7 @@ pub fn container(eng: &Engine, c: &Container) -> Value {
     } else {
         c.error.clone()
     };
-    json!({
+    let mut v = json!({
         "Id": c.id,
         "Created": ts(c.created_ns),
         "Path": argv.first().cloned().unwrap_or_default(),
@@ -212,7 +212,14 @@ pub fn container(eng: &Engine, c: &Container) -> Value {
             "Ulimits": cfg.ulimits.iter().map(|u| json!({"Name": crate::config::rlimit_resource(&u.name).unwrap_or(""), "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
             "Init": cfg.init,
         },
-    })
+    });
+    if !cfg.uid_map.is_empty() || !cfg.gid_map.is_empty() {
+        let lines =
+            |maps: &[crate::userns::IdMap]| maps.iter().map(|m| m.podman()).collect::<Vec<_>>();
+        v["HostConfig"]["IDMappings"] =
+            json!({"UidMap": lines(&cfg.uid_map), "GidMap": lines(&cfg.gid_map)});
+    }
+    v
 }
 
 fn security_opts(c: &Container) -> Vec<String> {

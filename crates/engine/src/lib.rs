@@ -9,9 +9,12 @@
 //! It also runs the RUN steps of `dermaga build` ([`build_run::ContainerStepRunner`]).
 //!
 //! Under the store root: `dermaga.db` (tables `containers`, `volumes`, beside the image
-//! store's), `containers/<id>/` (upper, work and merged directories, config.json, the log,
-//! /etc files, `monitor.lock`), `volumes/<name>/_data`, `engine.lock` (held shared by creates
-//! and removals, exclusively by `system check`). Runtime state lives under the run root.
+//! store's), `containers/<id>/` (upper, work and merged directories, the log),
+//! `volumes/<name>/_data`, `engine.lock` (held shared by creates and removals, exclusively by
+//! `system check`), `userns.lock` (held while `--userns=auto` picks ranges). Under the run
+//! root (a tmpfs): `containers/<id>/` (the bundle's config.json, the /etc files bound into the
+//! container, `monitor.lock`, the pid file; written again at a start after a reboot) and the
+//! runtime's state.
 
 pub mod build_run;
 pub mod check;
@@ -32,6 +35,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod system_df;
 pub mod template;
+pub mod userns;
 pub mod util;
 
 pub use config::CreateOptions;

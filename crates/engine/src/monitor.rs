@@ -185,9 +185,10 @@ pub fn run(eng: &Engine, id: &str, attached: bool, mut sync: Option<File>) -> Re
     };
     let _ = rt.delete(&c.id, true);
     let _ = eng.unmount_rootfs(&c);
-    eng.db.set_exited(&c.id, code, oom, now_ns(), "")?;
     if c.config.rm {
-        eng.remove_locked(&c, true)?;
+        eng.record_exit_and_remove(&c, code, oom)?;
+    } else {
+        eng.db.set_exited(&c.id, code, oom, now_ns(), "")?;
     }
     drop(lock);
     Ok(code)
@@ -286,6 +287,7 @@ fn say_rlimit_notes_once(eng: &Engine, notes: &[String]) {
 fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result<Started> {
     let p = eng.paths(&c.id);
     let cfg = &c.config;
+    eng.ensure_run_files(c)?;
     let rootfs = eng.mount_rootfs(c)?;
     let user = spec::resolve_user(&rootfs, &cfg.user)?;
     let (rlimits, notes) = spec::rlimits(cfg);
@@ -294,12 +296,14 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
     }
     let volumes_dir = eng.volumes_dir();
     let (hosts, hostname, resolv) = (p.hosts(), p.hostname(), p.resolv_conf());
+    let userns_path = eng.userns_path(cfg)?;
     let bp = BundlePaths {
         rootfs: &rootfs,
         hosts: &hosts,
         hostname: &hostname,
         resolv_conf: &resolv,
         volumes_dir: &volumes_dir,
+        userns_path: userns_path.as_deref(),
     };
     let spec = spec::build(&c.id, cfg, &bp, &user, rlimits)?;
     let cwd = if cfg.workdir.is_empty() {
@@ -364,7 +368,7 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         stderr: err_w,
     };
     let pid = if rt.in_process() {
-        let created = rt.create_in_process(&c.id, &p.dir, &stdio, console_sock.clone());
+        let created = rt.create_in_process(&c.id, &p.run, &stdio, console_sock.clone());
         drop(stdio); // our copies of the container's ends
         let pid = created.map_err(|msg| Error {
             code: classify_start_error(&msg),
@@ -381,7 +385,7 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
     } else {
         let console = console_sock.as_deref().zip(listener.as_ref());
         let (pid, terminal) =
-            create_by_command(rt, &c.id, &p.dir, &p.pidfile(), stdio, console, &err_r)?;
+            create_by_command(rt, &c.id, &p.run, &p.pidfile(), stdio, console, &err_r)?;
         ours.console = terminal;
         pid
     };
@@ -562,23 +566,22 @@ impl Drop for RawTerminal {
 /// detached monitor lives as long as its container and needs only its copy loop, whose pages
 /// come back from the page cache on first use.
 ///
-/// Read-only file mappings without copied-on-write pages (the binary's code and constants,
-/// the libraries') are dropped from this process with `MADV_DONTNEED`: their contents are the
-/// file's, so nothing is lost, and unlike `MADV_PAGEOUT` it works while the `dermaga` that
-/// started us still maps the same pages. Mappings holding relocated (anonymous) pages are left
-/// alone. Then the allocator returns its free memory to the system.
+/// Read-only file mappings (the binary's code and constants, the libraries') are dropped
+/// from this process with `MADV_DONTNEED`: their contents are the file's, so nothing is lost,
+/// and unlike `MADV_PAGEOUT` it works while the `dermaga` that started us still maps the same
+/// pages. In a mapping that also holds copied-on-write pages (relocated data), only the pages
+/// still the file's go, as /proc/self/pagemap tells them apart. The allocator returns its free
+/// memory first, and the binary's own mappings go last (from the highest address down): each
+/// page of code touched after its mapping is dropped comes back with up to 15 neighbours (the
+/// kernel's fault-around), so as little as possible runs after.
 fn release_startup_pages() {
     let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else {
         return;
     };
-    let mut current: Option<(usize, usize)> = None;
-    let release = |range: Option<(usize, usize)>| {
-        if let Some((a, b)) = range {
-            // SAFETY: a read-only, file-backed mapping of our own with no private copies:
-            // dropped pages are read again from the file when touched.
-            unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
-        }
-    };
+    let pagemap = File::open("/proc/self/pagemap").ok();
+    // (start, end, read-only, has copied-on-write pages) of each file mapping.
+    let mut maps: Vec<(usize, usize, bool, bool)> = Vec::new();
+    let mut current: Option<(usize, usize, bool)> = None;
     for line in smaps.lines() {
         let mut f = line.split_whitespace();
         let first = f.next().unwrap_or_default();
@@ -594,20 +597,76 @@ fn release_startup_pages() {
                 .ok()
                 .zip(usize::from_str_radix(b, 16).ok());
             current = match parsed {
-                Some(r) if inode != "0" && !perms.contains('w') => Some(r),
+                Some((a, b)) if inode != "0" => Some((a, b, !perms.contains('w'))),
                 _ => None,
             };
         } else if first == "Anonymous:" {
-            // The header's fields are all read by now: decide on this mapping.
-            if f.next() == Some("0") {
-                release(current.take());
+            // The header's fields are all read by now.
+            if let Some((a, b, ro)) = current.take() {
+                maps.push((a, b, ro, f.next() != Some("0")));
             }
-            current = None;
         }
     }
     // SAFETY: glibc's malloc_trim only returns free memory to the system.
     unsafe { libc::malloc_trim(0) };
     release_unused_stack(&smaps);
+    drop(smaps);
+    for &(a, b, ro, cow) in maps.iter().rev() {
+        match (ro, cow) {
+            // SAFETY: a read-only, file-backed mapping of our own with no private copies:
+            // dropped pages are read again from the file when touched.
+            (true, false) => unsafe {
+                libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
+            },
+            (true, true) => {
+                if let Some(pm) = &pagemap {
+                    release_file_pages(pm, a, b);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Drops the pages of the read-only file mapping `a..b` that are still the file's (pagemap's
+/// bit 61), keeping the copied-on-write ones, which hold what the file does not.
+fn release_file_pages(pagemap: &File, a: usize, b: usize) {
+    use std::os::unix::fs::FileExt;
+    const PAGE: usize = 4096;
+    const FILE_PAGE: u64 = 1 << 61;
+    let n = (b - a) / PAGE;
+    let mut raw = vec![0u8; n * 8];
+    if pagemap
+        .read_exact_at(&mut raw, (a / PAGE * 8) as u64)
+        .is_err()
+    {
+        return;
+    }
+    let is_file = |i: usize| {
+        let mut e = [0u8; 8];
+        e.copy_from_slice(&raw[i * 8..i * 8 + 8]);
+        u64::from_ne_bytes(e) & FILE_PAGE != 0
+    };
+    let mut i = 0;
+    while i < n {
+        if !is_file(i) {
+            i += 1;
+            continue;
+        }
+        let run = i;
+        while i < n && is_file(i) {
+            i += 1;
+        }
+        // SAFETY: these pages of our own read-only mapping are the file's unchanged pages;
+        // touched again, they are read from the file as they were.
+        unsafe {
+            libc::madvise(
+                (a + run * PAGE) as *mut libc::c_void,
+                (i - run) * PAGE,
+                libc::MADV_DONTNEED,
+            )
+        };
+    }
 }
 
 /// Drops the pages of this thread's stack below the current frame (deep start-up calls left
@@ -658,8 +717,9 @@ fn supervise(
         // Nothing is recorded until the container ends: the connection's memory and its
         // shared-memory index are given back meanwhile.
         eng.db.close_while_idle();
-        release_startup_pages();
     }
+    // Start-up pages go right before the first wait, so that little code runs after.
+    let mut release_pending = !attached;
     let _raw = (attached && c.config.tty && c.config.interactive).then(RawTerminal::enter);
     let mut stdin_open = attached && c.config.interactive;
     let mut container_in = s.stdin;
@@ -724,6 +784,9 @@ fn supervise(
             });
         }
         let timeout = if status.is_some() { 50 } else { -1 };
+        if std::mem::take(&mut release_pending) {
+            release_startup_pages();
+        }
         // SAFETY: pfds is a valid array of pollfd.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
         if n < 0 {

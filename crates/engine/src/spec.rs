@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::config::{ContainerConfig, MountKind, Seccomp};
 use crate::error::{Error, Result};
 use crate::seccomp;
+use crate::userns::IdMap;
 use crate::util::resolve_in_root;
 
 /// podman's default capability set.
@@ -319,6 +320,8 @@ pub struct BundlePaths<'a> {
     pub hostname: &'a Path,
     pub resolv_conf: &'a Path,
     pub volumes_dir: &'a Path,
+    /// The existing user namespace the container joins ([`crate::Engine::userns_path`]).
+    pub userns_path: Option<&'a Path>,
 }
 
 /// Builds the runtime spec. `user` comes from [`resolve_user`] on the mounted root.
@@ -360,7 +363,7 @@ pub fn build(
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": devpts_options(cfg)}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
     if cfg.network == "host" {
@@ -443,6 +446,11 @@ pub fn build(
         "host" => {}
         _ => namespaces.push(json!({"type": "network"})),
     }
+    if let Some(path) = paths.userns_path {
+        namespaces.push(json!({"type": "user", "path": path}));
+    } else if !cfg.uid_map.is_empty() || !cfg.gid_map.is_empty() {
+        namespaces.push(json!({"type": "user"}));
+    }
 
     let devices_allowed = [
         ("c", 1, 3),
@@ -480,6 +488,15 @@ pub fn build(
         "resources": resources,
         "cgroupsPath": cgroup_path(id),
     });
+    if !cfg.uid_map.is_empty() || !cfg.gid_map.is_empty() {
+        let lines = |maps: &[IdMap]| {
+            maps.iter()
+                .map(|m| json!({"containerID": m.container, "hostID": m.host, "size": m.size}))
+                .collect::<Vec<_>>()
+        };
+        linux["uidMappings"] = json!(lines(&cfg.uid_map));
+        linux["gidMappings"] = json!(lines(&cfg.gid_map));
+    }
     if !cfg.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
@@ -521,6 +538,23 @@ pub fn build(
     });
     serde_json::from_value(spec)
         .map_err(|e| Error::engine(format!("building the runtime spec: {e}")))
+}
+
+/// devpts gives new terminals the group tty (5); in a user namespace that does not map 5,
+/// the kernel refuses the option, so it goes (podman does the same).
+fn devpts_options(cfg: &ContainerConfig) -> Vec<&'static str> {
+    let mut o = vec![
+        "nosuid",
+        "noexec",
+        "newinstance",
+        "ptmxmode=0666",
+        "mode=0620",
+    ];
+    let in_userns = !cfg.gid_map.is_empty() || crate::userns::joins_existing(&cfg.userns);
+    if !in_userns || crate::userns::to_host(&cfg.gid_map, 5).is_some() {
+        o.push("gid=5");
+    }
+    o
 }
 
 /// The cgroup the runtime puts the container in (relative to each hierarchy's root).

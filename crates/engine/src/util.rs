@@ -160,14 +160,26 @@ pub struct FileLock {
 
 impl FileLock {
     fn open(path: &Path) -> Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .ctx(|| format!("opening lock {}", path.display()))
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+        };
+        match open() {
+            // A lock in the run root, which a reboot empties.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
+                }
+                open()
+            }
+            r => r,
+        }
+        .ctx(|| format!("opening lock {}", path.display()))
     }
 
     /// Takes the lock, waiting for it.

@@ -32,13 +32,27 @@ pub struct CgroupSet {
     pub dirs: Vec<CgroupDir>,
 }
 
+#[derive(Clone)]
 struct Hierarchy {
     mount: PathBuf,
     controllers: Vec<String>,
 }
 
-/// Finds the mounted cgroup hierarchies. Pure v2 when /sys/fs/cgroup itself is cgroup2.
+/// The mounted cgroup hierarchies, found once per process: `run` asks before the container
+/// exists (the early move) and again to plan its cgroups, and each scan of
+/// /proc/self/mountinfo costs about 0.2 ms.
 fn hierarchies() -> Result<(bool, Vec<Hierarchy>)> {
+    static FOUND: std::sync::OnceLock<(bool, Vec<Hierarchy>)> = std::sync::OnceLock::new();
+    if let Some(found) = FOUND.get() {
+        return Ok(found.clone());
+    }
+    let found = scan_hierarchies()?;
+    let _ = FOUND.set(found.clone());
+    Ok(found)
+}
+
+/// Finds the mounted cgroup hierarchies. Pure v2 when /sys/fs/cgroup itself is cgroup2.
+fn scan_hierarchies() -> Result<(bool, Vec<Hierarchy>)> {
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     let root = c"/sys/fs/cgroup";
     if unsafe { libc::statfs(root.as_ptr(), &mut st) } == 0 && st.f_type == CGROUP2_SUPER_MAGIC {
@@ -144,11 +158,16 @@ fn join_rel(base: &Path, sub: &Path) -> PathBuf {
 /// is reaped by whoever waits for any child, or by init after the caller exits; it exits
 /// with 1 if it could not move itself. Returns its pid.
 pub fn start_move_grace_period() -> Option<i32> {
-    let (v2, hs) = hierarchies().ok()?;
-    let h = hs.first()?;
     let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let rel = own_cgroup(&own, v2, &h.controllers);
-    let procs = join_rel(&h.mount, Path::new(&rel)).join("cgroup.procs");
+    let procs = match conventional_procs(&own) {
+        Some(p) => p,
+        None => {
+            let (v2, hs) = hierarchies().ok()?;
+            let h = hs.first()?;
+            let rel = own_cgroup(&own, v2, &h.controllers);
+            join_rel(&h.mount, Path::new(&rel)).join("cgroup.procs")
+        }
+    };
     let path = std::ffi::CString::new(procs.as_os_str().as_encoded_bytes()).ok()?;
     // SAFETY: the child calls only open, write and _exit on memory prepared before the fork.
     unsafe {
@@ -160,6 +179,29 @@ pub fn start_move_grace_period() -> Option<i32> {
         }
         (pid > 0).then_some(pid)
     }
+}
+
+/// Our own `cgroup.procs` where hierarchies are mounted as systemd and every distribution
+/// mount them (/sys/fs/cgroup, or /sys/fs/cgroup/CONTROLLERS for v1), if it is there: `exec`
+/// then needs no scan of /proc/self/mountinfo (0.2 ms) for its early move.
+fn conventional_procs(own: &str) -> Option<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    let v2 = unsafe { libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) } == 0
+        && st.f_type == CGROUP2_SUPER_MAGIC;
+    let candidate = own.lines().find_map(|line| {
+        let mut it = line.splitn(3, ':');
+        let (_, ctrls, rel) = (it.next()?, it.next()?, it.next()?);
+        match (v2, ctrls) {
+            (true, "") => Some(join_rel(base, Path::new(rel))),
+            (false, c) if !c.is_empty() && !c.starts_with("name=") => {
+                Some(join_rel(&base.join(c), Path::new(rel)))
+            }
+            _ => None,
+        }
+    })?;
+    let procs = candidate.join("cgroup.procs");
+    procs.exists().then_some(procs)
 }
 
 const V1_ALWAYS: &[&str] = &["memory", "pids", "cpu", "cpuacct", "devices"];

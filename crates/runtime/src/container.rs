@@ -195,6 +195,82 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// A fork-like clone with namespace `flags`: 0 in the child, its pid (or -1) in the caller.
+///
+/// # Safety
+/// The caller is single-threaded, as for fork.
+unsafe fn clone_flags(flags: libc::c_int) -> libc::c_long {
+    libc::syscall(
+        libc::SYS_clone,
+        (flags | libc::SIGCHLD) as libc::c_ulong,
+        0usize,
+        0usize,
+        0usize,
+        0usize,
+    )
+}
+
+/// [`clone_flags`] from inside the user namespace `user_ns`: a helper joins it and clones
+/// the child as the caller's own (CLONE_PARENT), sends its pid back and exits. Returns as
+/// [`clone_flags`] does (0 in the child).
+///
+/// # Safety
+/// As [`clone_flags`].
+unsafe fn clone_in_user_ns(user_ns: RawFd, flags: libc::c_int) -> libc::c_long {
+    let Ok((r, w)) = pipe() else {
+        return -1;
+    };
+    let helper = clone_flags(0);
+    if helper == 0 {
+        drop(r);
+        if libc::setns(user_ns, libc::CLONE_NEWUSER) != 0 {
+            let e = errno().raw_os_error().unwrap_or(libc::EPERM);
+            let msg = (-(e as i64)).to_ne_bytes();
+            libc::write(w.as_raw_fd(), msg.as_ptr().cast(), msg.len());
+            libc::_exit(1);
+        }
+        // With CLONE_PARENT the child's exit signal is the helper's own (SIGCHLD), so the
+        // caller reaps it as any child.
+        let pid = libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::CLONE_PARENT) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        );
+        if pid == 0 {
+            drop(w);
+            return 0;
+        }
+        let v = if pid < 0 {
+            -(errno().raw_os_error().unwrap_or(libc::EPERM) as i64)
+        } else {
+            pid
+        };
+        let msg = v.to_ne_bytes();
+        libc::write(w.as_raw_fd(), msg.as_ptr().cast(), msg.len());
+        libc::_exit(0);
+    }
+    drop(w);
+    if helper < 0 {
+        return -1;
+    }
+    let mut buf = [0u8; 8];
+    let n = libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len());
+    libc::waitpid(helper as i32, std::ptr::null_mut(), 0);
+    if n != 8 {
+        *libc::__errno_location() = libc::EPROTO;
+        return -1;
+    }
+    let v = i64::from_ne_bytes(buf);
+    if v < 0 {
+        *libc::__errno_location() = -v as i32;
+        return -1;
+    }
+    v
+}
+
 fn kill_and_reap(pid: i32) {
     unsafe {
         libc::kill(pid, libc::SIGKILL);
@@ -417,15 +493,11 @@ fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
     let _ = io::stderr().flush();
     // SAFETY: this process is single-threaded (the runtime is entered from a fresh exec), so
     // a fork-like clone leaves the child with a consistent heap and no held locks.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
+    let pid = match &user_ns_path {
+        None => unsafe { clone_flags(flags) },
+        // Namespaces belong to the user namespace their creator is in: to be usable by the
+        // container's root, they are made after joining it, by a helper (runc's way).
+        Some(user_ns) => unsafe { clone_in_user_ns(user_ns.as_raw_fd(), flags) },
     };
     if pid < 0 {
         let e = errno();
@@ -667,9 +739,6 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         .as_ref()
         .ok_or_else(|| Error::new("no process"))?;
 
-    if let Some(fd) = c.user_ns_path {
-        cvt(unsafe { libc::setns(fd, libc::CLONE_NEWUSER) }).ctx(|| "join user namespace")?;
-    }
     for (flag, fd) in &c.join_ns {
         cvt(unsafe { libc::setns(*fd, *flag) }).ctx(|| format!("join namespace {flag:#x}"))?;
     }
