@@ -157,3 +157,29 @@ fn cli_killed_at_awkward_moments() {
     // And new containers run.
     assert_eq!(s.ok(&["run", "--rm", IMAGE, "echo", "ok"]), "ok\n");
 }
+
+/// A removal cut short between the store's directory and the run root's leaves the latter:
+/// `system check` names it and `--repair` removes it.
+#[test]
+fn check_finds_a_run_root_directory_without_a_record() {
+    let s = Store::new("runroot-orphan");
+    let id = s.ok(&["create", IMAGE, "true"]);
+    let left = s.runroot.join("containers").join(id.trim());
+    assert!(
+        left.join("hosts").exists(),
+        "the /etc files live in the run root"
+    );
+    s.ok(&["rm", id.trim()]);
+    assert!(!left.exists(), "rm removes the run root's directory");
+    std::fs::create_dir_all(&left).unwrap();
+    std::fs::write(left.join("hosts"), "left\n").unwrap();
+    let (code, out, _) = s.run(&["system", "check"]);
+    assert_eq!(code, 125, "{out}");
+    assert!(
+        out.contains("a run-root directory with no container record"),
+        "{out}"
+    );
+    s.ok(&["system", "check", "--repair"]);
+    assert!(!left.exists());
+    assert_eq!(s.ok(&["system", "check"]), "No problems found\n");
+}

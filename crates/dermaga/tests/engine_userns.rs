@@ -197,6 +197,26 @@ fn mapped_root_is_not_host_root(s: &Store) {
     assert_ne!(code, 0, "a mapped root wrote a host file: {out}");
     assert!(err.contains("Permission denied"), "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "host\ncontainer\n");
+    // Nor make a device node, even given CAP_MKNOD: that needs it over the host.
+    let mknod = |userns: &str| {
+        s.run(&[
+            "run",
+            "--rm",
+            userns,
+            "--cap-add",
+            "mknod",
+            IMAGE,
+            "mknod",
+            "/tmp/null",
+            "c",
+            "1",
+            "3",
+        ])
+    };
+    assert_eq!(mknod("--userns=host").0, 0);
+    let (code, _, err) = mknod("--userns=auto");
+    assert_ne!(code, 0);
+    assert!(err.contains("Operation not permitted"), "{err}");
 }
 
 /// A new named volume belongs to the container's root, mapped, as under podman.
@@ -279,6 +299,13 @@ fn explicit_maps(s: &Store, runtime: &[&str]) {
 #[test]
 fn user_namespaces_with_our_runtime() {
     let s = Store::new("userns");
+    // Store and run roots closed to others (as /run/dermaga may be): the mapped root still
+    // finds its root file system and /etc files.
+    use std::os::unix::fs::PermissionsExt;
+    for d in [&s.root, &s.runroot] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
     auto_containers(&s);
     mapped_root_is_not_host_root(&s);
     new_volume_is_the_mapped_roots(&s);

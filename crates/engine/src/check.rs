@@ -147,6 +147,24 @@ impl Engine {
                 }
             }
         }
+        // The same under the run root (bundles, /etc files, locks): a removal cut short
+        // between the two directories.
+        if let Ok(rd) = fs::read_dir(self.runroot.join("containers")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if containers.iter().any(|c| c.id == name) {
+                    continue;
+                }
+                r.problems.push(format!(
+                    "{}: a run-root directory with no container record",
+                    e.path().display()
+                ));
+                if repair {
+                    fs::remove_dir_all(e.path()).ok();
+                    r.repairs.push(format!("{}: removed", e.path().display()));
+                }
+            }
+        }
         // Volume directories without a record, and records without a directory.
         let vols = self.db.volumes()?;
         if let Ok(rd) = fs::read_dir(self.volumes_dir()) {

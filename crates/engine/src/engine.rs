@@ -269,6 +269,7 @@ impl Engine {
         }
         self.write_etc_files(&c)?;
         self.chown_to_mapped_root(&c)?;
+        self.let_mapped_root_through(&c)?;
         if let Err(e) = self.db.insert(&c) {
             let _ = fs::remove_dir_all(&p.dir);
             let _ = fs::remove_dir_all(&p.run);
@@ -567,6 +568,41 @@ impl Engine {
         fs::create_dir_all(&p.run).ctx(|| format!("creating {}", p.run.display()))?;
         self.write_etc_files(c)?;
         self.chown_to_mapped_root(c)
+    }
+
+    /// The container's init resolves its root file system and the /etc files it binds as
+    /// the mapped root, which host root's directories grant only what they grant others: the
+    /// store's and the run root's own directories (and /run/dermaga, the default run roots'
+    /// parent) get search permission for others (0711 at least, as containers-storage gives
+    /// its directories), never read. Directories that are not dermaga's are left as they are;
+    /// if they forbid the way, the runtime's error names the file.
+    fn let_mapped_root_through(&self, c: &Container) -> Result<()> {
+        if c.config.uid_map.is_empty() && !userns::joins_existing(&c.config.userns) {
+            return Ok(());
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let mut dirs = vec![
+            self.root.clone(),
+            self.root.join("containers"),
+            self.runroot.clone(),
+            self.runroot.join("containers"),
+        ];
+        if self.runroot == default_runroot(&self.root) {
+            dirs.extend(self.runroot.parent().map(Path::to_path_buf));
+        }
+        for d in dirs {
+            let Ok(meta) = fs::metadata(&d) else { continue };
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o001 == 0 {
+                fs::set_permissions(&d, fs::Permissions::from_mode(mode | 0o011)).ctx(|| {
+                    format!(
+                        "letting the container's mapped root through {}",
+                        d.display()
+                    )
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn chown_to_mapped_root(&self, c: &Container) -> Result<()> {
