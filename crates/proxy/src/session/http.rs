@@ -883,20 +883,9 @@ impl Session<'_> {
                         continue;
                     }
                     backend.release(&slist, sidx);
-                    let (status, term) = e.answer();
-                    self.error(status, Some(be_model)).await;
-                    self.log_http(
-                        &backend.name,
-                        &server.name,
-                        ms(t_req),
-                        ms(t_queue),
-                        ms(t_connect),
-                        -1,
-                        t_start,
-                        status as i32,
-                        accept_tm,
-                        term,
-                    );
+                    let timers = [ms(t_req), ms(t_queue), ms(t_connect)];
+                    self.server_failed(&e, &backend, &server.name, timers, t_start, accept_tm)
+                        .await;
                     return Next::Close;
                 }
             }
@@ -921,20 +910,9 @@ impl Session<'_> {
                 }
                 if let Err(e) = self.read_response_head(&mut srv, &backend, is_head).await {
                     backend.release(&slist, sidx);
-                    let (status, term) = e.answer();
-                    self.error(status, Some(be_model)).await;
-                    self.log_http(
-                        &backend.name,
-                        &server.name,
-                        ms(t_req),
-                        ms(t_queue),
-                        ms(t_connect),
-                        -1,
-                        t_start,
-                        status as i32,
-                        accept_tm,
-                        term,
-                    );
+                    let timers = [ms(t_req), ms(t_queue), ms(t_connect)];
+                    self.server_failed(&e, &backend, &server.name, timers, t_start, accept_tm)
+                        .await;
                     return Next::Close;
                 }
             }
@@ -1081,6 +1059,34 @@ impl Session<'_> {
     }
 
     /// Sends a locally generated response, then keeps or closes the connection.
+    /// Answers and logs a server that failed before its answer's head: 502 `SH` or, when
+    /// `timeout server` struck, 504 `sH`. `timers`: `%TR`, `%Tw`, `%Tc` in milliseconds.
+    async fn server_failed(
+        &mut self,
+        e: &RespErr,
+        backend: &Backend,
+        server: &str,
+        timers: [i64; 3],
+        t_start: Instant,
+        accept: Tm,
+    ) {
+        let (status, term) = e.answer();
+        self.error(status, Some(&backend.model)).await;
+        let [t_req, t_queue, t_connect] = timers;
+        self.log_http(
+            &backend.name,
+            server,
+            t_req,
+            t_queue,
+            t_connect,
+            -1,
+            t_start,
+            i32::from(status),
+            accept,
+            term,
+        );
+    }
+
     async fn finish_local(
         &mut self,
         r: Vec<u8>,
