@@ -948,26 +948,20 @@ impl Engine {
         } else {
             None
         };
-        match userns {
-            Some(ns) => rootfs::mount_overlay_idmapped(
-                &store_root,
-                &links,
-                &p.upper(),
-                &p.work(),
-                &p.merged(),
-                volatile,
-                ns.as_fd(),
-                &p.dir.join(rootfs::IDMAP_STAGING),
-            )?,
-            None => rootfs::mount_overlay(
-                &store_root,
-                &links,
-                &p.upper(),
-                &p.work(),
-                &p.merged(),
-                volatile,
-            )?,
-        }
+        let staging = p.dir.join(rootfs::IDMAP_STAGING);
+        let idmap = userns.as_ref().map(|ns| rootfs::Idmap {
+            userns: ns.as_fd(),
+            staging: &staging,
+        });
+        rootfs::mount_overlay(
+            &store_root,
+            &links,
+            &p.upper(),
+            &p.work(),
+            &p.merged(),
+            volatile,
+            idmap,
+        )?;
         Ok(p.merged())
     }
 

@@ -29,10 +29,24 @@ pub fn is_mounted(path: &Path) -> bool {
     r == 0 && st.stx_attributes_mask & root != 0 && st.stx_attributes & root != 0
 }
 
+/// How a container in a user namespace sees the image's layers: through idmapped mounts of
+/// `userns`, attached under `staging` while the overlay is made.
+pub struct Idmap<'a> {
+    pub userns: BorrowedFd<'a>,
+    pub staging: &'a Path,
+}
+
 /// Mounts an overlay at `merged`: `links` (lowest first) are relative to `store_root`, where
 /// the mount is made from, so that 100+ layers fit the mount options' page. `volatile` (for
 /// containers that go with their exit, as podman does for --rm) skips the syncs of the upper
 /// directory, which make the unmount wait for the disk.
+///
+/// With `idmap`, the lower layers are seen through idmapped mounts of its user namespace: a
+/// file the image has as uid 0 is, in the container and to the kernel's checks, the host uid
+/// that the namespace maps 0 to, with nothing copied or chowned. Each directory that holds
+/// layers is cloned once (`open_tree`), idmapped (`mount_setattr`), attached under the
+/// staging directory for the overlay mount to find, and detached again once overlayfs holds
+/// it.
 pub fn mount_overlay(
     store_root: &Path,
     links: &[PathBuf],
@@ -40,36 +54,18 @@ pub fn mount_overlay(
     work: &Path,
     merged: &Path,
     volatile: bool,
+    idmap: Option<Idmap<'_>>,
 ) -> Result<()> {
     if is_mounted(merged) {
         return Ok(());
     }
-    let lower: Vec<String> = links
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    overlay_from(store_root, &lower, upper, work, merged, volatile)
-}
-
-/// The same overlay, its lower layers seen through idmapped mounts of the user namespace
-/// `userns`: a file the image has as uid 0 is, in the container and to the kernel's checks,
-/// the host uid that the namespace maps 0 to, with nothing copied or chowned. Each directory
-/// that holds layers is cloned once (`open_tree`), idmapped (`mount_setattr`), attached under
-/// `staging` for the overlay mount to find, and detached again once overlayfs holds it.
-#[allow(clippy::too_many_arguments)]
-pub fn mount_overlay_idmapped(
-    store_root: &Path,
-    links: &[PathBuf],
-    upper: &Path,
-    work: &Path,
-    merged: &Path,
-    volatile: bool,
-    userns: BorrowedFd<'_>,
-    staging: &Path,
-) -> Result<()> {
-    if is_mounted(merged) {
-        return Ok(());
-    }
+    let Some(Idmap { userns, staging }) = idmap else {
+        let lower: Vec<String> = links
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        return overlay_from(store_root, &lower, upper, work, merged, volatile);
+    };
     // Layers live side by side in a few directories (the store's layers/): one idmapped clone
     // of each such directory serves them all.
     let mut parents: Vec<PathBuf> = Vec::new();
@@ -285,7 +281,7 @@ pub fn unmount_container(dir: &Path) -> Result<()> {
     unmount(&dir.join("merged"))
 }
 
-/// Where [`mount_overlay_idmapped`]'s clones are attached, in a container's directory.
+/// Where [`mount_overlay`]'s idmapped clones are attached, in a container's directory.
 pub const IDMAP_STAGING: &str = "idmapped";
 
 /// Unmounts `path` if it is mounted (lazily when busy).
