@@ -278,25 +278,32 @@ fn kill_and_reap(pid: i32) {
     }
 }
 
+/// Runs the spec's poststart hooks once the container runs (their failures are warnings,
+/// as the runtime spec asks).
+fn poststart(spec: &Spec, id: &str, st: &State) -> Result<()> {
+    let Some(h) = spec.hooks() else {
+        return Ok(());
+    };
+    let stj = hooks::state_json(
+        id,
+        "running",
+        st.pid,
+        &st.bundle.display().to_string(),
+        &st.annotations,
+    );
+    hooks::run(
+        "poststart",
+        h.poststart().as_deref().unwrap_or(&[]),
+        &stj,
+        false,
+    )
+}
+
 /// `create` and `run`. Returns the exit code of the command.
 pub fn create(g: &Global, o: &CreateOpts, mode: Mode) -> Result<i32> {
     let s = spawn(g, o, mode)?;
     if let Mode::Run { .. } = mode {
-        if let Some(h) = s.spec.hooks() {
-            let stj = hooks::state_json(
-                &o.id,
-                "running",
-                s.state.pid,
-                &s.state.bundle.display().to_string(),
-                &s.state.annotations,
-            );
-            hooks::run(
-                "poststart",
-                h.poststart().as_deref().unwrap_or(&[]),
-                &stj,
-                false,
-            )?;
-        }
+        poststart(&s.spec, &o.id, &s.state)?;
     }
     if mode != (Mode::Run { detach: false }) {
         return Ok(0);
@@ -970,21 +977,7 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
     }
     fs::remove_file(&fifo).ctx(|| format!("remove {}", fifo.display()))?;
     if let Ok((spec, _)) = load_spec(&st.bundle) {
-        if let Some(h) = spec.hooks() {
-            let stj = hooks::state_json(
-                id,
-                "running",
-                st.pid,
-                &st.bundle.display().to_string(),
-                &st.annotations,
-            );
-            hooks::run(
-                "poststart",
-                h.poststart().as_deref().unwrap_or(&[]),
-                &stj,
-                false,
-            )?;
-        }
+        poststart(&spec, id, &st)?;
     }
     Ok(())
 }
