@@ -463,3 +463,42 @@ backend hangs\n server s1 {hangs}\n"
     assert!(runs[1][1].1.contains(" # # - - sH-- "), "{:?}", runs[1]);
     assert_eq!(runs[1], runs[0], "dermaga then haproxy");
 }
+
+/// In TCP mode too: a refusing server is retried after the turn-around, and the tcplog line
+/// counts the retries as haproxy's does.
+#[test]
+fn refused_tcp_connections_are_retried_and_logged_as_haproxy_does() {
+    let refused = free_port();
+    let mut runs = Vec::new();
+    for prog in [HAPROXY, DERMAGA] {
+        let (rx, lport) = receiver();
+        let tport = free_port();
+        let cfg = format!(
+            "global\n log 127.0.0.1:{lport} local0\ndefaults\n log global\n retries 2\n timeout connect 200ms\n timeout client 5s\n timeout server 5s\n\
+listen tl\n mode tcp\n option tcplog\n bind 127.0.0.1:{tport}\n server t1 127.0.0.1:{refused}\n"
+        );
+        let _p = spawn(prog, &cfg, "tcpretries");
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{tport}").parse().unwrap();
+        wait_port(addr);
+        {
+            use std::io::Read;
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut b = [0u8; 16];
+            // Closed by the proxy once the retries ran out.
+            let _ = s.read(&mut b);
+        }
+        let line = recv_matching(&rx, " SC");
+        let counters = line
+            .split_whitespace()
+            .find(|w| w.matches('/').count() == 4)
+            .expect("the connection counters")
+            .to_string();
+        runs.push((
+            counters.rsplit('/').next().unwrap().to_string(),
+            shape(&line),
+        ));
+    }
+    assert_eq!(runs[1].0, "2", "{:?}", runs[1]);
+    assert_eq!(runs[1], runs[0], "dermaga then haproxy");
+}

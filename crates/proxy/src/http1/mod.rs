@@ -231,6 +231,10 @@ fn conn_flags(v: &[u8], f: &mut ConnFlags) {
 
 /// The authority of an absolute-form target (`http://user@host:port/path`): `host:port`.
 fn absolute_authority(uri: &[u8]) -> Option<&[u8]> {
+    // Origin form, nearly every request: nothing to look for.
+    if uri.first() == Some(&b'/') {
+        return None;
+    }
     let scheme_end = memchr::memmem::find(uri, b"://")?;
     let rest = &uri[scheme_end + 3..];
     let end = rest
