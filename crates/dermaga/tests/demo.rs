@@ -1,7 +1,7 @@
 //! The README's first command: `dermaga demo` serves what it prints, on loopback.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,29 +15,12 @@ impl Drop for Demo {
     }
 }
 
-/// A base port whose next three neighbours are free too (the demo's example servers).
+/// A base port whose next three neighbours are reserved too (the demo's example servers).
 fn free_port_block() -> u16 {
-    for _ in 0..50 {
-        let base = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or(0);
-        if base == 0 || base > u16::MAX - 4 {
-            continue;
-        }
-        if (1..=3).all(|n| TcpListener::bind(("127.0.0.1", base + n)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no block of four free loopback ports found");
+    dermaga_test_ports::block(4)
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback UDP port")
-}
+use dermaga_test_ports::port as free_udp_port;
 
 fn http_get(port: u16, path: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the demo balancer");

@@ -5,7 +5,6 @@
 //! a fixed time.
 
 use std::io::Read;
-use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,17 +48,7 @@ impl Drop for TempDir {
     }
 }
 
-/// A loopback port that was free for both UDP and TCP a moment ago.
-fn free_port() -> u16 {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp port 0");
-        let port = udp.local_addr().expect("udp local addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no loopback port free for both UDP and TCP after 100 tries");
-}
+use dermaga_test_ports::port as free_port;
 
 fn zone_text(serial: u32, extra: &str) -> String {
     format!(

@@ -1,7 +1,7 @@
 //! `dermaga push` and `dermaga pull` through a real registry (Debian's docker-registry) on
 //! loopback, then `dermaga run` of the pulled image.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -57,10 +57,7 @@ fn start_registry(dir: &Path) -> (Registry, u16) {
         registry_bin.exists(),
         "docker-registry is missing: scripts/test.sh installs it"
     );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
+    let port = dermaga_test_ports::port();
     std::fs::write(
         dir.join("registry.yml"),
         format!(

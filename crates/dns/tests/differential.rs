@@ -30,16 +30,7 @@ fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/differential")
 }
 
-/// A port free on 127.0.0.1 for both UDP and TCP, for a server that binds it itself.
-fn free_port() -> u16 {
-    loop {
-        let u = UdpSocket::bind("127.0.0.1:0").expect("udp bind");
-        let port = u.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+use dermaga_test_ports::port as free_port;
 
 /// A reference server process, killed when dropped.
 struct Peer {

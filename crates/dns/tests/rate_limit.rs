@@ -167,15 +167,7 @@ impl Drop for Nsd {
     }
 }
 
-fn free_port() -> u16 {
-    loop {
-        let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp bind");
-        let port = u.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+use dermaga_test_ports::port as free_port;
 
 fn start_nsd(dir: &TempDir, ratelimit: u32, slip: u32) -> (Nsd, u16) {
     let port = free_port();

@@ -37,13 +37,7 @@ impl Registry {
         );
         let dir = dir.join("registry");
         std::fs::create_dir_all(dir.join("storage")).unwrap();
-        // An ephemeral port: bind 0, read it, release it for the registry (the window is tiny
-        // and the registry fails loudly if it loses the race).
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = dermaga_test_ports::port();
         let addr = format!("127.0.0.1:{port}");
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",

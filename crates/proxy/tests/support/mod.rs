@@ -225,14 +225,8 @@ impl TcpBackend {
     }
 }
 
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// A loopback port reserved for this test process (see the `dermaga-test-ports` crate).
+pub use dermaga_test_ports::port as free_port;
 
 /// A parsed HTTP response.
 #[derive(Debug, Clone)]
