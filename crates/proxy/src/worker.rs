@@ -10,7 +10,7 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
@@ -91,7 +91,8 @@ struct LbState {
 
 struct Idle {
     stream: crate::session::Conn,
-    since: Instant,
+    /// When it was parked, on the coarse clock.
+    since: Duration,
 }
 
 /// The per-thread context shared by the sessions of one worker.
@@ -99,7 +100,7 @@ pub struct Worker {
     pub shared: Arc<Shared>,
     pub index: usize,
     lb: RefCell<Vec<LbState>>,
-    idle: RefCell<HashMap<IdleKey, Vec<Idle>>>,
+    idle: RefCell<HashMap<IdleKey, Vec<Idle>, foldhash::fast::FixedState>>,
     bufs: RefCell<Vec<Vec<u8>>>,
     pub bufsize: usize,
     pub stop: watch::Receiver<u8>,
@@ -147,6 +148,19 @@ const MAX_IDLE_PER_SERVER: usize = 512;
 const MAX_POOLED_BUFS: usize = 256;
 const IDLE_MAX_AGE: Duration = Duration::from_secs(30);
 
+/// The monotonic clock at the kernel tick's resolution (a few ms): enough to age idle
+/// connections by the second, and it reads a variable where the precise clock reads the
+/// time-stamp counter, twice per request.
+fn coarse_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 impl Worker {
     pub fn new(shared: Arc<Shared>, index: usize, stop: watch::Receiver<u8>) -> Worker {
         let lb = shared
@@ -167,7 +181,7 @@ impl Worker {
             shared,
             index,
             lb: RefCell::new(lb),
-            idle: RefCell::new(HashMap::new()),
+            idle: RefCell::new(HashMap::default()),
             bufs: RefCell::new(Vec::new()),
             bufsize,
             stop,
@@ -264,7 +278,7 @@ impl Worker {
         // retries on a fresh connection, which is safe because only requests without a body
         // go on reused connections.
         while let Some(c) = list.pop() {
-            if c.since.elapsed() <= IDLE_MAX_AGE {
+            if coarse_now().saturating_sub(c.since) <= IDLE_MAX_AGE {
                 return Some(c.stream);
             }
         }
@@ -281,7 +295,7 @@ impl Worker {
         if list.len() < MAX_IDLE_PER_SERVER {
             list.push(Idle {
                 stream,
-                since: Instant::now(),
+                since: coarse_now(),
             });
         }
     }
@@ -290,8 +304,9 @@ impl Worker {
     pub fn purge_idle(&self) {
         self.h2.purge();
         let mut idle = self.idle.borrow_mut();
+        let now = coarse_now();
         for list in idle.values_mut() {
-            list.retain(|c| c.since.elapsed() <= IDLE_MAX_AGE);
+            list.retain(|c| now.saturating_sub(c.since) <= IDLE_MAX_AGE);
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncWriteExt;
 
 use super::hdrs::HeaderList;
-use super::{turnaround, with_timeout, Buf, Conn};
+use super::{turnaround, with_timeout, Buf, Conn, Timer};
 use crate::config::model::HeaderCapture;
 use crate::config::{Balance, CookieMode, HttpConnMode, Proxy};
 use crate::http1::{self, BodyKind, ChunkedScanner, Parsed, RequestHead, ResponseHead};
@@ -90,6 +90,10 @@ struct Session<'a> {
     opened: Option<SystemTime>,
     /// The current request's connection retries (`%rc`).
     retries: Retries,
+    /// Waits for the client's next request.
+    cli_timer: Timer,
+    /// Waits for a server's answer head.
+    srv_timer: Timer,
 }
 
 pub async fn run(
@@ -249,6 +253,8 @@ impl<'a> Session<'a> {
             bytes_out: 0,
             opened,
             retries: Retries::default(),
+            cli_timer: Timer::default(),
+            srv_timer: Timer::default(),
         }
     }
 
@@ -346,7 +352,7 @@ impl Session<'_> {
                 _ => Some(PARK_AFTER),
             };
             let mut stop = self.w.stop.clone();
-            let readable = with_timeout(hot_wait, self.cli.readable());
+            let readable = self.cli_timer.run(hot_wait, self.cli.readable());
             tokio::select! {
                 r = readable => {
                     if r.is_err() && first {
@@ -1371,7 +1377,7 @@ impl Session<'_> {
                 }
             }
             let had = self.sbuf.len();
-            match with_timeout(to, self.sbuf.read_from(srv)).await {
+            match self.srv_timer.run(to, self.sbuf.read_from(srv)).await {
                 Ok(0) => {
                     return Err(if had == 0 {
                         RespErr::Empty

@@ -99,6 +99,40 @@ impl Buf {
     }
 }
 
+/// One timer for a session's successive waits of one kind (the client's next request, a
+/// server's answer). Moving a registered tokio timer's deadline later only updates it in
+/// place, where a fresh `timeout` per wait inserts into and removes from the timer wheel every
+/// time; as these deadlines only move forward request after request, the wheel sees a timer
+/// again only when it comes due.
+#[derive(Default)]
+pub struct Timer(Option<std::pin::Pin<Box<tokio::time::Sleep>>>);
+
+impl Timer {
+    /// Runs `f`, failing with [`timed_out`] after `d` when there is a limit.
+    pub async fn run<T>(
+        &mut self,
+        d: Option<Duration>,
+        f: impl Future<Output = io::Result<T>>,
+    ) -> io::Result<T> {
+        let Some(d) = d else {
+            return f.await;
+        };
+        let deadline = tokio::time::Instant::now() + d;
+        let sleep = match &mut self.0 {
+            Some(s) => {
+                s.as_mut().reset(deadline);
+                s
+            }
+            empty => empty.insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        tokio::select! {
+            biased;
+            r = f => r,
+            _ = sleep.as_mut() => Err(timed_out()),
+        }
+    }
+}
+
 /// The error a timeout turns into.
 pub fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "timeout")
