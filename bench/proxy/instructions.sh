@@ -49,14 +49,17 @@ backend be
 CFG
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$TMP/cg.$name.$sc.%p" \
     "$bin" -db -f "$TMP/$name.cfg" >/dev/null 2>"$TMP/vg.$name.$sc.err" &
-  local vp=$!
+  PIDS+=($!)
   for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
+  # The tool's own process id (valgrind's launcher script may fork it off).
+  local vp; vp=$(callgrind_control | awk -v c="$TMP/$name.cfg" 'index($0, c) { sub(":", "", $2); print $2; exit }')
+  [ -n "$vp" ] || { echo "bench: callgrind did not start for $name" >&2; exit 1; }
   h2load "$@" -n 2000 "http://127.0.0.1:$p/" >/dev/null
   callgrind_control -i on "$vp" >/dev/null 2>&1
   local done; done=$(h2load "$@" -n "$N" "http://127.0.0.1:$p/" | awk '/^requests:/{print $8}')
   callgrind_control -i off "$vp" >/dev/null 2>&1
   callgrind_control -d "$vp" >/dev/null 2>&1
-  kill "$vp"; wait "$vp" 2>/dev/null || true
+  kill "$vp"; while kill -0 "$vp" 2>/dev/null; do sleep 0.1; done
   [ "$done" = "$N" ] || { echo "bench: $name $sc: $done of $N requests succeeded" >&2; exit 1; }
   local ir; ir=$(cat "$TMP"/cg."$name.$sc".*.1 | awk '/^summary:|^totals:/{print $2}' | sort -n | tail -1)
   echo $(( ir / N ))

@@ -39,6 +39,18 @@ pub struct Tm {
 }
 
 impl Tm {
+    /// 1970-01-01 00:00:00 UTC, what `Tm::from(UNIX_EPOCH)` computes.
+    pub const EPOCH: Tm = Tm {
+        year: 1970,
+        mon: 1,
+        day: 1,
+        hour: 0,
+        min: 0,
+        sec: 0,
+        ms: 0,
+        us: 0,
+    };
+
     pub fn now() -> Tm {
         Tm::from(SystemTime::now())
     }
@@ -520,6 +532,11 @@ mod tests {
         let mut s = String::new();
         Tm::from(UNIX_EPOCH).rfc3164(&mut s);
         assert_eq!(s, "Jan  1 00:00:00");
+        let (a, b) = (Tm::from(UNIX_EPOCH), Tm::EPOCH);
+        assert_eq!(
+            (a.year, a.mon, a.day, a.hour, a.min, a.sec, a.ms, a.us),
+            (b.year, b.mon, b.day, b.hour, b.min, b.sec, b.ms, b.us)
+        );
     }
 
     #[test]

@@ -23,12 +23,18 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Seconds since the UNIX epoch.
+/// Seconds since the UNIX epoch, from the clock the kernel updates each tick: a second's
+/// resolution needs no time-stamp counter read (one per request, for `last_session`).
 pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
+        return 0;
+    }
+    u64::try_from(ts.tv_sec).unwrap_or(0)
 }
 
 /// Administrative flags (`set server ... state`, `disable server`).
