@@ -295,3 +295,68 @@ fn nghttp_over_tls_many_large_answers_at_once() {
     assert_eq!(answered, 8, "{out}");
     assert_eq!(a.hits(), 8);
 }
+
+#[test]
+fn a_servers_100_continue_reaches_an_h2_client() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    // A server that answers `Expect: 100-continue` with 100 Continue before reading the body,
+    // then says how many body bytes it got.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((c, _)) = l.accept() else { return };
+        let mut w = c.try_clone().unwrap();
+        let mut r = BufReader::new(c);
+        let (mut expect, mut length) = (false, 0usize);
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let lower = line.to_ascii_lowercase();
+            expect |= lower.starts_with("expect:") && lower.contains("100-continue");
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        if expect {
+            w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").unwrap();
+        }
+        let mut body = vec![0u8; length];
+        r.read_exact(&mut body).unwrap();
+        let text = format!("got {} expect {expect}", body.len());
+        write!(
+            w,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
+            text.len()
+        )
+        .unwrap();
+    });
+    let p = start_proxy(&format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s {server}\n"
+    ));
+    let addr = p.local_addrs("fe")[0];
+    let body = "x".repeat(5000);
+    // curl holds the body until the 100 comes or its expect timeout (30 s here) runs out;
+    // --max-time 10 fails the transfer unless the 100 came through.
+    let (code, out, err) = h2c(
+        addr,
+        "/upload",
+        &[
+            "-v",
+            "-H",
+            "Expect: 100-continue",
+            "--expect100-timeout",
+            "30",
+            "--data-binary",
+            &body,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "got 5000 expect true");
+    assert!(err.contains("< HTTP/2 100"), "{err}");
+    assert!(err.contains("< HTTP/2 200"), "{err}");
+}

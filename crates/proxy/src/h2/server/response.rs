@@ -1,5 +1,5 @@
 //! The session's HTTP/1.1 answer, as it writes it, turned into frames in place: the head
-//! into a HEADERS frame (interim 1xx answers skipped, connection-specific fields left out,
+//! into a HEADERS frame (interim 1xx answers into HEADERS frames of their own, connection-specific fields left out,
 //! RFC 9113 §8.2.2), the body into DATA frames as far as the flow-control windows allow
 //! (the rest is not taken, so the session waits, and with it the server), chunked framing
 //! removed and its trailer section sent as a trailing HEADERS frame. Every frame goes
@@ -208,13 +208,10 @@ impl Converter {
         } else {
             &self.pending[..]
         };
-        if (100..200).contains(&self.head.status) {
-            // Interim answers are not forwarded (101 cannot happen: no upgrade is asked).
-            if self.head.status == 101 {
-                return Err(Refused::Invalid);
-            }
-            self.pending.clear();
-            return Ok(taken);
+        let interim = (100..200).contains(&self.head.status);
+        // 101 cannot happen: HTTP/2 has no upgrade, and none is asked of the server.
+        if self.head.status == 101 {
+            return Err(Refused::Invalid);
         }
         self.block.clear();
         hpack::status(&mut self.block, self.head.status);
@@ -228,6 +225,14 @@ impl Converter {
                 continue;
             }
             hpack::field(&mut self.block, name, f.value.get(raw));
+        }
+        if interim {
+            // An interim answer (100 Continue, 103 Early Hints) is a HEADERS frame of its own
+            // before the final one (RFC 9113 §8.1); the answer has not begun: an error now
+            // can still be answered with a status.
+            frame::headers(t.out, t.stream, &self.block, false, t.max_frame);
+            self.pending.clear();
+            return Ok(taken);
         }
         let body = self.head.body;
         let end = matches!(body, BodyKind::None | BodyKind::Length(0));
@@ -465,8 +470,11 @@ mod tests {
             assert_eq!(s.write(&mut c, b), Ok(1));
         }
         let f = s.frames();
-        assert_eq!(decode(&f[0].2), [(":status".into(), "200".into())]);
-        let body: Vec<u8> = f[1..f.len() - 1]
+        // The interim answer is a HEADERS frame of its own, without END_STREAM.
+        assert_eq!((f[0].0, f[0].1), (frame::HEADERS, frame::END_HEADERS));
+        assert_eq!(decode(&f[0].2), [(":status".into(), "100".into())]);
+        assert_eq!(decode(&f[1].2), [(":status".into(), "200".into())]);
+        let body: Vec<u8> = f[2..f.len() - 1]
             .iter()
             .inspect(|d| assert_eq!((d.0, d.1), (frame::DATA, 0)))
             .flat_map(|d| d.2.clone())
@@ -485,6 +493,27 @@ mod tests {
             ]
         );
         assert!(c.is_done());
+    }
+
+    #[test]
+    fn an_interim_answer_alone_leaves_the_answer_unbegun() {
+        let mut c = Converter::default();
+        let mut s = Sink::new(65_535);
+        let r = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\nConnection: x\r\n\r\n";
+        assert_eq!(s.write(&mut c, r), Ok(r.len()));
+        assert!(
+            !c.began,
+            "a failure now can still be answered with a status"
+        );
+        let f = s.frames();
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            decode(&f[0].2),
+            [
+                (":status".into(), "103".into()),
+                ("link".into(), "</s.css>; rel=preload".into())
+            ]
+        );
     }
 
     #[test]
