@@ -235,6 +235,11 @@ fn no_server_and_bad_requests() {
         // An absolute-form target and a Host header naming different hosts.
         b"GET http://other/x HTTP/1.1\r\nHost: t\r\n\r\n",
         b"GET http://t:8080/x HTTP/1.1\r\nHost: t\r\n\r\n",
+        // Versions: any one-digit HTTP/d.d is taken, anything longer is not.
+        b"GET / HTTP/2.0\r\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.2\r\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.10\r\nHost: t\r\n\r\n",
+        b"GET / HTTP/12.0\r\nHost: t\r\n\r\n",
     ] {
         let h = raw(p.hap.1, req).unwrap();
         let d = raw(p.der.1, req).unwrap();

@@ -302,3 +302,18 @@ frontend fe\n bind 127.0.0.1:0\n default_backend be\nbackend be\n server s1 {}\n
     p.stop();
     p.wait();
 }
+
+#[test]
+fn other_http_versions_go_to_the_server_as_http_1_1() {
+    let a = HttpBackend::start("s1");
+    let p = start_proxy(&cfg("", &[&a]));
+    let r = raw(addr(&p), b"GET /echo HTTP/2.0\r\nHost: t\r\n\r\n").unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body_str().starts_with("GET /echo HTTP/1.1\r\n"),
+        "{}",
+        r.body_str()
+    );
+    p.stop();
+    p.wait();
+}

@@ -293,6 +293,40 @@ impl RequestHead {
         self.host = None;
     }
 
+    /// A request line with a version other than HTTP/1.0 and 1.1 (httparse takes only those):
+    /// as haproxy, any `HTTP/d.d` is taken, above 1.1 as HTTP/1.1 and below 1.0 as HTTP/1.0,
+    /// and forwarded as that. The head is parsed from a copy with the version replaced: same
+    /// length, so the spans found there hold for `buf`.
+    #[cold]
+    fn parse_other_version(&mut self, buf: &[u8]) -> Result<Parsed, HeadError> {
+        let bad = Err(HeadError::Invalid("bad version"));
+        let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
+        let line = buf[..line_end]
+            .strip_suffix(b"\r")
+            .unwrap_or(&buf[..line_end]);
+        let Some(at) = line.len().checked_sub(8) else {
+            return bad;
+        };
+        let (major, minor) = match &line[at..] {
+            [b'H', b'T', b'T', b'P', b'/', ma, b'.', mi]
+                if ma.is_ascii_digit() && mi.is_ascii_digit() =>
+            {
+                (ma - b'0', mi - b'0')
+            }
+            _ => return bad,
+        };
+        let (as_minor, version): (u8, &[u8]) = match (major, minor) {
+            (0, _) => (0, b"1.0"),
+            (1, 0 | 1) => return bad, // httparse refused something else in the line
+            _ => (1, b"1.1"),
+        };
+        let mut patched = buf.to_vec();
+        patched[at + 5..at + 8].copy_from_slice(version);
+        let parsed = self.parse(&patched)?;
+        self.minor = as_minor;
+        Ok(parsed)
+    }
+
     /// Parses a request head from the start of `buf`.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, HeadError> {
         self.clear();
@@ -304,7 +338,7 @@ impl RequestHead {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
             Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-            Err(httparse::Error::Version) => return Err(HeadError::Invalid("bad version")),
+            Err(httparse::Error::Version) => return self.parse_other_version(buf),
             Err(httparse::Error::Token) => return Err(HeadError::Invalid("bad method")),
             Err(httparse::Error::HeaderName) => return Err(HeadError::Invalid("bad header name")),
             Err(httparse::Error::HeaderValue) => {

@@ -90,9 +90,34 @@ fn smuggling_vectors_refused() {
     bad(b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n");
     bad(b"GET foo HTTP/1.1\r\nHost: a\r\n\r\n");
     bad(b"GET * HTTP/1.1\r\nHost: a\r\n\r\n");
-    bad(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n");
+    bad(b"GET / HTTP/1.10\r\nHost: a\r\n\r\n");
+    bad(b"GET / HTTP/12.0\r\nHost: a\r\n\r\n");
+    bad(b"GET / HTTP/x.0\r\nHost: a\r\n\r\n");
+    bad(b"GET / HTTPS/2.0\r\nHost: a\r\n\r\n");
     bad(b"GET /\r\n\r\n");
     bad(b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n");
+}
+
+#[test]
+fn other_one_digit_versions_are_taken_as_haproxy_takes_them() {
+    for (line, minor) in [
+        (&b"GET /v HTTP/2.0\r\nHost: a\r\n\r\n"[..], 1),
+        (b"GET /v HTTP/1.2\r\nHost: a\r\n\r\n", 1),
+        (b"GET /v HTTP/3.0\nHost: a\n\n", 1),
+        (b"GET /v HTTP/0.9\r\nHost: a\r\n\r\n", 0),
+    ] {
+        let mut h = RequestHead::default();
+        assert!(matches!(h.parse(line), Ok(Parsed::Complete(n)) if n == line.len()));
+        assert_eq!(h.minor, minor, "{}", String::from_utf8_lossy(line));
+        assert_eq!(h.uri.get(line), b"/v");
+        assert_eq!(h.headers.len(), 1);
+    }
+    // Incomplete: asks for more, as any head does.
+    let mut h = RequestHead::default();
+    assert!(matches!(
+        h.parse(b"GET / HTTP/2.0\r\nHost"),
+        Ok(Parsed::Partial)
+    ));
 }
 
 #[test]
