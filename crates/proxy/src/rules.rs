@@ -474,16 +474,16 @@ pub fn redirect_response(rd: &Redirect, s: &HttpSample, fe: &str, be: &str) -> V
     );
     out.extend_from_slice(&loc);
     out.extend_from_slice(b"\r\n");
+    // haproxy keeps caches from storing the temporary redirects.
+    if matches!(rd.code, 302 | 303 | 307) {
+        out.extend_from_slice(b"cache-control: no-cache\r\n");
+    }
+    // The cookie lines as haproxy 2.6 writes them, trailing semicolon included.
     if let Some(c) = &rd.set_cookie {
-        out.extend_from_slice(format!("set-cookie: {c}; path=/\r\n").as_bytes());
+        out.extend_from_slice(format!("set-cookie: {c}; path=/;\r\n").as_bytes());
     }
     if let Some(c) = &rd.clear_cookie {
-        out.extend_from_slice(
-            format!(
-                "set-cookie: {c}; path=/; Max-Age=0; Expires=Thu, 01-Jan-1970 00:00:01 GMT\r\n"
-            )
-            .as_bytes(),
-        );
+        out.extend_from_slice(format!("set-cookie: {c}; path=/; Max-Age=0;\r\n").as_bytes());
     }
     out.extend_from_slice(b"\r\n");
     out

@@ -182,6 +182,9 @@ fn statuses_and_headers_of_rules() {
  http-request redirect location /new code 301 if {{ path /old }}\n\
  http-request redirect scheme https if {{ path /secure }}\n\
  http-request redirect prefix /v2 if {{ path_beg /v1 }}\n\
+ http-request redirect location /t code 307 set-cookie T=1 if {{ path /temp }}\n\
+ http-request redirect location /p code 308 clear-cookie P= if {{ path /perm }}\n\
+ redirect prefix /o drop-query if {{ path_beg /legacy }}\n\
  http-response set-header X-Resp r1\n\
  default_backend be\nbackend be\n{}",
         server_lines(&bs, &[])
@@ -197,6 +200,9 @@ fn statuses_and_headers_of_rules() {
         "/v1/a",
         "/status/404",
         "/status/503",
+        "/temp",
+        "/perm",
+        "/legacy/x?q=1",
     ] {
         let h = get(p.hap.1, path).unwrap();
         let d = get(p.der.1, path).unwrap();
@@ -207,6 +213,8 @@ fn statuses_and_headers_of_rules() {
             "x-resp",
             "x-server",
             "set-cookie",
+            "cache-control",
+            "content-length",
         ] {
             assert_eq!(d.header(name), h.header(name), "{path}: header {name}");
         }
