@@ -397,3 +397,70 @@ fn stats_socket_shapes() {
         }
     }
 }
+
+/// A server that answers every request with `reply` and keeps the connection, or says
+/// nothing when `reply` is empty.
+fn scripted_server(reply: &'static [u8]) -> SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while matches!(c.read(&mut buf), Ok(n) if n > 0) {
+                    if !reply.is_empty() && c.write_all(reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    a
+}
+
+#[test]
+fn answers_for_failed_requests_keep_the_connection_as_haproxy_does() {
+    let bs = servers(&["s1"]);
+    let garbage = scripted_server(b"garbage\r\n\r\n");
+    let silent = scripted_server(b"");
+    let refused = free_port();
+    let cfg = format!(
+        "global\n nbthread 1\ndefaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 500ms\n retries 1\n\
+frontend fe\n bind 127.0.0.1:{{PORT}}\n\
+ use_backend none if {{ path_beg /none }}\n use_backend garbage if {{ path_beg /garbage }}\n\
+ use_backend silent if {{ path_beg /silent }}\n use_backend refused if {{ path_beg /refused }}\n\
+ default_backend be\n\
+backend be\n{}\
+backend none\n\
+backend garbage\n server g {garbage}\n\
+backend silent\n server s {silent}\n\
+backend refused\n server r 127.0.0.1:{refused}\n",
+        server_lines(&bs, &[])
+    );
+    let p = pair(&cfg);
+    for path in ["/none", "/garbage", "/silent", "/refused"] {
+        let mut seen = Vec::new();
+        for a in [p.hap.1, p.der.1] {
+            let mut c = Client::connect(a);
+            let first = c
+                .get(path)
+                .map(|r| (r.status, r.header("connection").map(str::to_owned)));
+            // The same connection serves the next request, or is closed.
+            let next = c.get("/").map(|r| r.status);
+            seen.push((first, next));
+        }
+        assert_eq!(seen[1], seen[0], "{path}: dermaga then haproxy");
+        assert_eq!(seen[0].1, Some(200), "{path}: haproxy keeps the connection");
+    }
+    // A request with a body, whole, that the server never answered.
+    let mut seen = Vec::new();
+    for a in [p.hap.1, p.der.1] {
+        let mut c = Client::connect(a);
+        c.send(b"POST /silent HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+        let first = c.read(false).map(|r| r.status);
+        seen.push((first, c.get("/").map(|r| r.status)));
+    }
+    assert_eq!(seen[1], seen[0], "POST: dermaga then haproxy");
+}

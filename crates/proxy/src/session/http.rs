@@ -323,13 +323,80 @@ impl Session<'_> {
     }
 
     async fn error(&mut self, status: u16, be: Option<&Proxy>) {
-        let page = ErrorPages {
+        let page = self.error_page(status, be);
+        self.respond(page, true).await;
+    }
+
+    /// The page for `status` (the backend's `errorfile`, else the frontend's, else the
+    /// built-in one), counted in the frontend's statistics.
+    fn error_page(&self, status: u16, be: Option<&Proxy>) -> Vec<u8> {
+        self.fe.counters.count_status(status);
+        ErrorPages {
             backend: be,
             frontend: &self.fe.model,
         }
-        .page(status);
-        self.fe.counters.count_status(status);
-        self.respond(page, true).await;
+        .page(status)
+    }
+
+    /// Answers a request the servers could not serve (503, 502, 504) with the error page.
+    /// As haproxy, the connection stays open for the next request when this one was read
+    /// whole (`keepable`) and the client keeps alive; gives whether it stays.
+    async fn error_keeping(
+        &mut self,
+        status: u16,
+        be: &Proxy,
+        mode: HttpConnMode,
+        keepable: bool,
+    ) -> bool {
+        let page = self.error_page(status, Some(be));
+        let keep = keepable
+            && mode != HttpConnMode::Close
+            && self.req.wants_keep_alive()
+            && !self.w.shared.stopping.load(Relaxed);
+        self.respond(page, !keep).await;
+        keep
+    }
+
+    /// A retry found no server to go to: haproxy's 503 `SC`, logged, the connection kept
+    /// as [`Session::error_keeping`] says.
+    #[allow(clippy::too_many_arguments)]
+    async fn no_server_left(
+        &mut self,
+        backend: &Backend,
+        mode: HttpConnMode,
+        keepable: bool,
+        [t_req, t_queue]: [i64; 2],
+        t_start: Instant,
+        accept: Tm,
+        (buf_start, head_len): (usize, usize),
+    ) -> Next {
+        let keep = self
+            .error_keeping(503, &backend.model, mode, keepable)
+            .await;
+        self.log_http(
+            &backend.name,
+            "<NOSRV>",
+            t_req,
+            t_queue,
+            -1,
+            -1,
+            t_start,
+            503,
+            accept,
+            *b"SC",
+        );
+        self.after_answer(keep, buf_start, head_len)
+    }
+
+    /// After a locally made answer (already logged): the request's `used` bytes leave the
+    /// buffer when the connection stays.
+    fn after_answer(&mut self, keep: bool, buf_start: usize, used: usize) -> Next {
+        if keep {
+            self.consume_request(buf_start, used);
+            Next::KeepAlive
+        } else {
+            Next::Close
+        }
     }
 
     /// Waits for and reads one request head; the error says what to do with the connection.
@@ -673,24 +740,28 @@ impl Session<'_> {
         let (mut sidx, mut slist) = match chosen {
             Ok(c) => c,
             Err(why) => {
-                let flags = match why {
+                // As haproxy: the 503 keeps the connection for the client's next request.
+                let term = match why {
                     NoServer::Unavailable => *b"SC",
                     NoServer::Queue => *b"sQ",
                 };
-                self.error(503, Some(be_model)).await;
-                self.log_http(
-                    &backend.name,
-                    "<NOSRV>",
-                    ms(t_req),
-                    -1,
-                    -1,
-                    -1,
+                let page = ErrorPages {
+                    backend: Some(be_model),
+                    frontend: &self.fe.model,
+                }
+                .page(503);
+                self.fe.counters.count_status(503);
+                let logged = LocalLog {
+                    be: &backend.name,
+                    status: 503,
+                    term,
+                    t_req: ms(t_req),
                     t_start,
-                    503,
-                    accept_tm,
-                    flags,
-                );
-                return Next::Close;
+                    accept: accept_tm,
+                };
+                return self
+                    .finish_local(page, has_body, buf_start, head_len, logged)
+                    .await;
             }
         };
 
@@ -738,7 +809,7 @@ impl Session<'_> {
                     backend.counters.conn_errors.fetch_add(1, Relaxed);
                     if retries_left == 0 {
                         backend.release(&slist, sidx);
-                        self.error(503, Some(be_model)).await;
+                        let keep = self.error_keeping(503, be_model, conn_mode, bodyless).await;
                         self.log_http(
                             &backend.name,
                             &server.name,
@@ -751,7 +822,7 @@ impl Session<'_> {
                             accept_tm,
                             *b"SC",
                         );
-                        return Next::Close;
+                        return self.after_answer(keep, buf_start, head_len);
                     }
                     retries_left -= 1;
                     self.retries.count += 1;
@@ -772,8 +843,17 @@ impl Session<'_> {
                                 slist = l;
                             }
                             None => {
-                                self.error(503, Some(be_model)).await;
-                                return Next::Close;
+                                return self
+                                    .no_server_left(
+                                        &backend,
+                                        conn_mode,
+                                        bodyless,
+                                        [ms(t_req), ms(t_queue)],
+                                        t_start,
+                                        accept_tm,
+                                        (buf_start, head_len),
+                                    )
+                                    .await;
                             }
                         }
                         // haproxy's `+` in the log: the retry went to another server.
@@ -891,9 +971,21 @@ impl Session<'_> {
                     }
                     backend.release(&slist, sidx);
                     let timers = [ms(t_req), ms(t_queue), ms(t_connect)];
-                    self.server_failed(&e, &backend, &server.name, timers, t_start, accept_tm)
+                    // The whole request went to the server (its body too, unless it waits for a
+                    // 100 or flows on its own task): the connection may serve the next one.
+                    let keepable = (conn_mode, !deferred && !duplex);
+                    let keep = self
+                        .server_failed(
+                            &e,
+                            &backend,
+                            &server.name,
+                            timers,
+                            t_start,
+                            accept_tm,
+                            keepable,
+                        )
                         .await;
-                    return Next::Close;
+                    return self.after_answer(keep, buf_start, head_len + body_sent_from_buf);
                 }
             }
             // 1xx: forward, and go on with the body after a 100 Continue.
@@ -918,9 +1010,21 @@ impl Session<'_> {
                 if let Err(e) = self.read_response_head(&mut srv, &backend, is_head).await {
                     backend.release(&slist, sidx);
                     let timers = [ms(t_req), ms(t_queue), ms(t_connect)];
-                    self.server_failed(&e, &backend, &server.name, timers, t_start, accept_tm)
+                    // The whole request went to the server (its body too, unless it waits for a
+                    // 100 or flows on its own task): the connection may serve the next one.
+                    let keepable = (conn_mode, !deferred && !duplex);
+                    let keep = self
+                        .server_failed(
+                            &e,
+                            &backend,
+                            &server.name,
+                            timers,
+                            t_start,
+                            accept_tm,
+                            keepable,
+                        )
                         .await;
-                    return Next::Close;
+                    return self.after_answer(keep, buf_start, head_len + body_sent_from_buf);
                 }
             }
             // retry-on <status>: try another server.
@@ -937,13 +1041,31 @@ impl Session<'_> {
                             slist = l;
                         }
                         None => {
-                            self.error(503, Some(be_model)).await;
-                            return Next::Close;
+                            return self
+                                .no_server_left(
+                                    &backend,
+                                    conn_mode,
+                                    bodyless,
+                                    [ms(t_req), ms(t_queue)],
+                                    t_start,
+                                    accept_tm,
+                                    (buf_start, head_len),
+                                )
+                                .await;
                         }
                     }
                 } else if !self.w.take_specific(be_idx, &slist[sidx]) {
-                    self.error(503, Some(be_model)).await;
-                    return Next::Close;
+                    return self
+                        .no_server_left(
+                            &backend,
+                            conn_mode,
+                            bodyless,
+                            [ms(t_req), ms(t_queue)],
+                            t_start,
+                            accept_tm,
+                            (buf_start, head_len),
+                        )
+                        .await;
                 }
                 continue;
             }
@@ -1068,6 +1190,7 @@ impl Session<'_> {
     /// Sends a locally generated response, then keeps or closes the connection.
     /// Answers and logs a server that failed before its answer's head: 502 `SH` or, when
     /// `timeout server` struck, 504 `sH`. `timers`: `%TR`, `%Tw`, `%Tc` in milliseconds.
+    #[allow(clippy::too_many_arguments)]
     async fn server_failed(
         &mut self,
         e: &RespErr,
@@ -1076,9 +1199,12 @@ impl Session<'_> {
         timers: [i64; 3],
         t_start: Instant,
         accept: Tm,
-    ) {
+        (mode, keepable): (HttpConnMode, bool),
+    ) -> bool {
         let (status, term) = e.answer();
-        self.error(status, Some(&backend.model)).await;
+        let keep = self
+            .error_keeping(status, &backend.model, mode, keepable)
+            .await;
         let [t_req, t_queue, t_connect] = timers;
         self.log_http(
             &backend.name,
@@ -1092,6 +1218,7 @@ impl Session<'_> {
             accept,
             term,
         );
+        keep
     }
 
     async fn finish_local(
