@@ -464,3 +464,40 @@ backend refused\n server r 127.0.0.1:{refused}\n",
     }
     assert_eq!(seen[1], seen[0], "POST: dermaga then haproxy");
 }
+
+#[test]
+fn connection_headers_tell_http_1_0_clients_what_haproxy_tells_them() {
+    let bs = servers(&["s1"]);
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n bind 127.0.0.1:{{PORT}}\n use_backend none if {{ path_beg /none }}\n\
+ http-request deny if {{ path_beg /deny }}\n default_backend be\nbackend be\n{}backend none\n",
+        server_lines(&bs, &[])
+    );
+    let p = pair(&cfg);
+    for req in [
+        &b"GET / HTTP/1.0\r\n\r\n"[..],
+        b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        b"HEAD / HTTP/1.0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /none HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        b"GET /none HTTP/1.0\r\n\r\n",
+        b"GET /deny HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    ] {
+        let seen = |a| {
+            let mut c = Client::connect(a);
+            c.send(req);
+            let r = c.read(req.starts_with(b"HEAD")).expect("an answer");
+            (
+                r.status,
+                r.header("connection").map(str::to_ascii_lowercase),
+            )
+        };
+        assert_eq!(
+            seen(p.der.1),
+            seen(p.hap.1),
+            "{:?}",
+            String::from_utf8_lossy(req)
+        );
+    }
+}

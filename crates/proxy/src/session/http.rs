@@ -314,9 +314,17 @@ impl Session<'_> {
 
     /// Sends a proxy-made response; `close` adds `connection: close`.
     async fn respond(&mut self, mut resp: Vec<u8>, close: bool) {
-        if close {
+        // An HTTP/1.0 client keeps the connection only when told to, as haproxy tells it.
+        let line: &[u8] = if close {
+            b"connection: close\r\n"
+        } else if self.req.minor == 0 && !self.cli.is_h2_stream() {
+            b"connection: keep-alive\r\n"
+        } else {
+            b""
+        };
+        if !line.is_empty() {
             if let Some(p) = find_head_end(&resp) {
-                resp.splice(p..p, b"connection: close\r\n".iter().copied());
+                resp.splice(p..p, line.iter().copied());
             }
         }
         self.send_raw(&resp).await;
@@ -1668,11 +1676,13 @@ impl Session<'_> {
             http1::is_hop_by_hop(n)
                 || (other_tokens && http1::listed_in_connection(resp_headers, sb, n))
         });
+        // As haproxy: what an HTTP/1.0 client would not assume is said (keep-alive), and a
+        // close is said to every client.
         if client_keep {
             if self.req.minor == 0 {
                 out.extend_from_slice(b"connection: keep-alive\r\n");
             }
-        } else if self.req.minor == 1 {
+        } else {
             out.extend_from_slice(b"connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
