@@ -501,3 +501,41 @@ fn connection_headers_tell_http_1_0_clients_what_haproxy_tells_them() {
         );
     }
 }
+
+#[test]
+fn monitor_uri_answers_as_haproxy_does() {
+    let bs = servers(&["s1"]);
+    let cfg = format!(
+        "{DEFAULTS} monitor-uri /healthz\nfrontend fe\n bind 127.0.0.1:{{PORT}}\n\
+ acl failing hdr(x-fail) -m found\n monitor fail if failing\n default_backend be\nbackend be\n{}",
+        server_lines(&bs, &[])
+    );
+    let p = pair(&cfg);
+    for req in [
+        &b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"[..],
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Fail: 1\r\n\r\n",
+        b"HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /healthz HTTP/1.0\r\n\r\n",
+        // Only the exact target: these go to the server.
+        b"GET /healthz?x=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /healthz/ HTTP/1.1\r\nHost: t\r\n\r\n",
+    ] {
+        let head = req.starts_with(b"HEAD");
+        let seen = |a| {
+            let mut c = Client::connect(a);
+            c.send(req);
+            let r = c.read(head).expect("an answer");
+            let mut hdrs: Vec<(String, String)> = r
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+                .collect();
+            hdrs.sort();
+            // The connection serves a next request (or was closed, for HTTP/1.0).
+            let next = c.get("/").map(|r| r.status);
+            (r.status, hdrs, r.body_str().to_string(), next)
+        };
+        let (h, d) = (seen(p.hap.1), seen(p.der.1));
+        assert_eq!(d, h, "{:?}", String::from_utf8_lossy(req));
+    }
+}

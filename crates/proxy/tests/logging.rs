@@ -502,3 +502,30 @@ listen tl\n mode tcp\n option tcplog\n bind 127.0.0.1:{tport}\n server t1 127.0.
     assert_eq!(runs[1].0, "2", "{:?}", runs[1]);
     assert_eq!(runs[1], runs[0], "dermaga then haproxy");
 }
+
+/// Requests for the monitor URI are answered and not logged, as haproxy does not log them.
+#[test]
+fn monitor_uri_requests_are_not_logged() {
+    let a = HttpBackend::start("s1");
+    for prog in [HAPROXY, DERMAGA] {
+        let (rx, lport) = receiver();
+        let hport = free_port();
+        let cfg = format!(
+            "global\n log 127.0.0.1:{lport} local0\ndefaults\n mode http\n log global\n option httplog\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+frontend fe\n bind 127.0.0.1:{hport}\n monitor-uri /healthz\n monitor fail if {{ hdr(x-fail) -m found }}\n default_backend be\n\
+backend be\n server s1 {}\n",
+            a.addr
+        );
+        let _p = spawn(prog, &cfg, "monitor");
+        let addr = format!("127.0.0.1:{hport}").parse().unwrap();
+        wait_port(addr);
+        let mut c = Client::connect(addr);
+        assert_eq!(c.get("/healthz").unwrap().status, 200, "{prog}");
+        c.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Fail: 1\r\n\r\n");
+        assert_eq!(c.read(false).unwrap().status, 503, "{prog}");
+        assert_eq!(c.get("/after").unwrap().status, 200, "{prog}");
+        // (The readiness probe's connection is logged as a bad request first.)
+        let first = recv_matching(&rx, "\"GET ");
+        assert!(first.contains("\"GET /after HTTP/1.1\""), "{prog}: {first}");
+    }
+}

@@ -532,6 +532,8 @@ pub struct Proxy {
     pub capture_request: Vec<HeaderCapture>,
     /// `capture response header NAME len N` lines, in order.
     pub capture_response: Vec<HeaderCapture>,
+    /// `monitor fail if|unless COND` lines: the monitor URI answers 503 when one holds.
+    pub monitor_fail: Vec<Condition>,
 }
 
 /// A header whose value goes into the log line (`%hr`/`%hs`, httplog's `{...}` blocks).
@@ -603,6 +605,9 @@ pub struct ProxySettings {
     pub logs: ProxyLogs,
     /// `tcp-request inspect-delay T`.
     pub inspect_delay: Option<Duration>,
+    /// `monitor-uri URI`: a request for exactly this target is answered by the proxy itself,
+    /// 200 while no `monitor fail` condition holds, 503 otherwise, and not logged.
+    pub monitor_uri: Option<String>,
 }
 
 impl Default for ProxySettings {
@@ -625,6 +630,7 @@ impl Default for ProxySettings {
             errorfiles: BTreeMap::new(),
             logs: ProxyLogs::default(),
             inspect_delay: None,
+            monitor_uri: None,
         }
     }
 }

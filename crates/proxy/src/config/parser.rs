@@ -363,6 +363,7 @@ struct ProxyState {
     tcp_connection: Vec<(Location, TcpAction, Option<PendingCond>)>,
     tcp_content: Vec<(Location, TcpAction, Option<PendingCond>)>,
     redirects: Vec<(Location, Redirect, Option<PendingCond>)>,
+    monitor_fail: Vec<(Location, PendingCond)>,
     server_lines: HashMap<String, u32>,
     /// Errors haproxy reports after reading everything (duplicate server names).
     late_errors: Vec<Diagnostic>,
@@ -694,6 +695,7 @@ impl<'e> Parser<'e> {
             redirects: Vec::new(),
             capture_request: Vec::new(),
             capture_response: Vec::new(),
+            monitor_fail: Vec::new(),
         };
         let default_backend = if kind.is_frontend() {
             inherit.default_backend
@@ -712,6 +714,7 @@ impl<'e> Parser<'e> {
             tcp_connection: Vec::new(),
             tcp_content: Vec::new(),
             redirects: Vec::new(),
+            monitor_fail: Vec::new(),
             server_lines: HashMap::new(),
             late_errors: Vec::new(),
             l6_fetch_locs: Vec::new(),
@@ -1803,6 +1806,58 @@ impl<'e> Parser<'e> {
                     self.proxies[i].redirects.push((loc.clone(), r, cond));
                 }
             }
+            "monitor-uri" => {
+                if !self.check_cap(loc, t, kw, Cap::Frontend) {
+                    return;
+                }
+                let uri = arg(w, 1);
+                if uri.is_empty() {
+                    self.alert(loc, "'monitor-uri' expects an URI.".to_string());
+                    return;
+                }
+                if !arg(w, 2).is_empty() {
+                    self.alert(
+                        loc,
+                        format!("'monitor-uri' cannot handle unexpected argument '{}'.", arg(w, 2)),
+                    );
+                    return;
+                }
+                let uri = uri.to_string();
+                self.inherit_mut(t).0.monitor_uri = Some(uri);
+            }
+            "monitor" => {
+                if !(self.check_cap(loc, t, kw, Cap::NotInDefaults)
+                    && self.check_cap(loc, t, kw, Cap::Frontend))
+                {
+                    return;
+                }
+                let Target::Proxy(i) = t else { return };
+                if arg(w, 1) != "fail" {
+                    self.alert(loc, "'monitor' only supports 'fail'.".to_string());
+                    return;
+                }
+                let cond_w = args_from(w, 2);
+                if !matches!(cond_w.first().map(String::as_str), Some("if" | "unless")) {
+                    self.alert(
+                        loc,
+                        "'monitor fail' requires either 'if' or 'unless' followed by a condition."
+                            .to_string(),
+                    );
+                    return;
+                }
+                if let Some(c) =
+                    self.condition(loc, i, cond_w, "a 'monitor fail' condition", CondContext::Http)
+                {
+                    self.proxies[i].monitor_fail.push((loc.clone(), c));
+                }
+            }
+            "monitor-net" => self.alert(
+                loc,
+                format!(
+                    "'monitor-net' doesn't exist anymore. Please use 'http-request return status 200 if {{ src {} }}' instead.",
+                    arg(w, 1)
+                ),
+            ),
             "description" | "fullconn" => self.harmless(loc, kw),
             "log-format" => self.log_format_line(loc, w, t),
             "capture" if arg(w, 1) == "cookie" => self.harmless(loc, "capture cookie"),
@@ -1833,7 +1888,6 @@ impl<'e> Parser<'e> {
                         | "stick"
                         | "capture"
                         | "email-alert"
-                        | "monitor"
                         | "rate-limit"
                         | "http-error" => format!("{kw} {}", arg(w, 1)).trim_end().to_string(),
                         _ => kw.to_string(),
@@ -4010,6 +4064,11 @@ impl<'e> Parser<'e> {
                     redirect: r.clone(),
                     cond: resolve(c, l),
                 })
+                .collect();
+            p.monitor_fail = st
+                .monitor_fail
+                .iter()
+                .filter_map(|(l, c)| resolve(&Some(c.clone()), l))
                 .collect();
             p.acls = acls.clone();
             if kind.is_backend() {

@@ -268,6 +268,9 @@ impl<'a> Session<'a> {
     }
 }
 
+/// haproxy's answer to the monitor URI while the service is up.
+const MONITOR_OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 58\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n\r\n<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n";
+
 fn ms(d: Duration) -> i64 {
     d.as_millis() as i64
 }
@@ -322,6 +325,12 @@ impl Session<'_> {
         } else {
             b""
         };
+        // The answer to a HEAD request has no body (its content-length stays, as haproxy's).
+        if self.req.is_head(self.cbuf.pending()) {
+            if let Some(p) = find_head_end(&resp) {
+                resp.truncate(p + 2);
+            }
+        }
         if !line.is_empty() {
             if let Some(p) = find_head_end(&resp) {
                 resp.splice(p..p, line.iter().copied());
@@ -363,6 +372,36 @@ impl Session<'_> {
             && !self.w.shared.stopping.load(Relaxed);
         self.respond(page, !keep).await;
         keep
+    }
+
+    /// The answer to the monitor URI: 200 "Service ready", or the 503 page when a
+    /// `monitor fail` condition holds.
+    async fn monitor(&mut self, has_body: bool, buf_start: usize, head_len: usize) -> Next {
+        let fe = self.fe.clone();
+        let failed = !fe.model.monitor_fail.is_empty() && {
+            let buf = &self.cbuf.data[buf_start..self.cbuf.end];
+            let sample = HttpSample {
+                buf,
+                method: self.req.method.get(buf),
+                url: &self.uri,
+                minor: self.req.minor,
+                hdrs: &self.hdrs,
+                src: self.peer,
+                dst: self.local,
+                tls: self.cli.tls_view(),
+            };
+            fe.model.monitor_fail.iter().any(|c| c.eval(&sample))
+        };
+        let page = if failed {
+            self.error_page(503, None)
+        } else {
+            self.fe.counters.count_status(200);
+            MONITOR_OK.to_vec()
+        };
+        let keep =
+            !has_body && self.req.wants_keep_alive() && !self.w.shared.stopping.load(Relaxed);
+        self.respond(page, !keep).await;
+        self.after_answer(keep, buf_start, head_len)
     }
 
     /// A retry found no server to go to: haproxy's 503 `SC`, logged, the connection kept
@@ -584,6 +623,13 @@ impl Session<'_> {
                 self.fe.counters.req_errors.fetch_add(1, Relaxed);
                 self.error(400, None).await;
                 return Next::Close;
+            }
+        }
+
+        // `monitor-uri`: answered here, before any rule, and not logged (as haproxy).
+        if let Some(uri) = &self.fe.model.settings.monitor_uri {
+            if self.uri == uri.as_bytes() {
+                return self.monitor(has_body, buf_start, head_len).await;
             }
         }
 
