@@ -31,6 +31,7 @@ pub mod selection;
 pub mod session;
 pub mod state;
 pub mod stats;
+pub mod stats_page;
 pub mod tls;
 pub mod worker;
 

@@ -592,7 +592,7 @@ fn counters(r: &mut Row, c: &crate::state::Counters) {
     }
 }
 
-fn show_stat(shared: &Shared, out: &mut String) {
+pub(crate) fn show_stat(shared: &Shared, out: &mut String) {
     out.push_str(STAT_HEADER);
     out.push('\n');
     let pid = 1;
@@ -731,7 +731,9 @@ fn show_stat(shared: &Shared, out: &mut String) {
         r.set("wretr", b.counters.retries.load(Relaxed));
         r.set("wredis", b.counters.redispatches.load(Relaxed));
         let (act, bck) = b.usable_counts();
-        r.set("status", if act + bck > 0 { "UP" } else { "DOWN" });
+        // haproxy calls a backend without any server UP (its stats page's own, for one).
+        let up = act + bck > 0 || servers.is_empty();
+        r.set("status", if up { "UP" } else { "DOWN" });
         let wsum: u32 = servers
             .iter()
             .filter(|s| s.usable() && (!s.opts.backup || act == 0))

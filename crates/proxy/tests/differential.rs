@@ -539,3 +539,96 @@ fn monitor_uri_answers_as_haproxy_does() {
         assert_eq!(d, h, "{:?}", String::from_utf8_lossy(req));
     }
 }
+
+#[test]
+fn the_statistics_page_answers_as_haproxy_does() {
+    let bs = servers(&["s1"]);
+    let stats_port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}listen stats\n bind 127.0.0.1:{{STATS}}\n stats enable\n stats uri /stats\n stats refresh 10s\n stats auth admin:secret\n stats realm Private\n\
+frontend fe\n bind 127.0.0.1:{{PORT}}\n stats enable\n default_backend be\nbackend be\n{}",
+        server_lines(&bs, &[])
+    );
+    // Each proxy gets its own stats port: the pair helper fills {PORT} only.
+    let hap_stats = stats_port;
+    let der_stats = free_port();
+    let p = Pair {
+        hap: {
+            let port = free_port();
+            let c = cfg
+                .replace("{PORT}", &port.to_string())
+                .replace("{STATS}", &hap_stats.to_string());
+            let proc = spawn(HAPROXY, &c, "hap-stats");
+            let a: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            wait_port(a);
+            (proc, a)
+        },
+        der: {
+            let port = free_port();
+            let c = cfg
+                .replace("{PORT}", &port.to_string())
+                .replace("{STATS}", &der_stats.to_string());
+            let proc = spawn(DERMAGA, &c, "der-stats");
+            let a: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            wait_port(a);
+            (proc, a)
+        },
+    };
+    let addr = |port: u16| -> SocketAddr { format!("127.0.0.1:{port}").parse().unwrap() };
+    // admin:secret in Basic form.
+    let auth = "Authorization: Basic YWRtaW46c2VjcmV0\r\n";
+    let ask = |a: SocketAddr, target: &str, extra: &str| {
+        let req = format!("GET {target} HTTP/1.1\r\nHost: t\r\n{extra}\r\n");
+        let mut c = Client::connect(a);
+        c.send(req.as_bytes());
+        let r = c.read(false).expect("an answer");
+        let next = c.get("/").map(|r| r.status);
+        (r, next)
+    };
+    for (target, extra) in [
+        ("/stats", ""),
+        ("/stats", "Authorization: Basic YWRtaW46bm9wZQ==\r\n"),
+        ("/stats", auth),
+        ("/stats;csv", auth),
+        ("/stats;csv;norefresh", auth),
+    ] {
+        let (h, hn) = ask(addr(hap_stats), target, extra);
+        let (d, dn) = ask(addr(der_stats), target, extra);
+        let summary = |r: &Response| {
+            (
+                r.status,
+                r.header("content-type").map(str::to_owned),
+                r.header("refresh").map(str::to_owned),
+                r.header("www-authenticate").map(str::to_owned),
+            )
+        };
+        assert_eq!(summary(&d), summary(&h), "{target} {extra:?}");
+        assert_eq!(dn, hn, "{target}: the connection afterwards");
+        if target.contains(";csv") {
+            // The same rows (proxy, service, status) under the same header.
+            let rows = |r: &Response| -> Vec<String> {
+                r.body_str()
+                    .lines()
+                    .map(|l| {
+                        l.split(',')
+                            .take(2)
+                            .chain(l.split(',').nth(17))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .collect()
+            };
+            assert_eq!(rows(&d), rows(&h), "{target}");
+        }
+    }
+    // The frontend's page at haproxy's default URI; other targets reach the server.
+    for path in ["/haproxy?stats", "/haproxy?stats;csv", "/other"] {
+        let h = get(p.hap.1, path).unwrap();
+        let d = get(p.der.1, path).unwrap();
+        assert_eq!(
+            (d.status, d.header("content-type"), d.header("x-server")),
+            (h.status, h.header("content-type"), h.header("x-server")),
+            "{path}"
+        );
+    }
+}

@@ -608,6 +608,45 @@ pub struct ProxySettings {
     /// `monitor-uri URI`: a request for exactly this target is answered by the proxy itself,
     /// 200 while no `monitor fail` condition holds, 503 otherwise, and not logged.
     pub monitor_uri: Option<String>,
+    /// The statistics page (`stats enable`, `stats uri`, ...); `None`: not served.
+    pub stats_page: Option<StatsPage>,
+}
+
+/// `stats enable|uri|refresh|realm|auth|hide-version|show-*` of a proxy: the statistics page
+/// haproxy serves on requests whose target begins with `uri`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsPage {
+    /// The target prefix (haproxy's default `/haproxy?stats`).
+    pub uri: String,
+    /// `stats refresh`: the page asks the browser to reload itself this often.
+    pub refresh: Option<Duration>,
+    /// `stats realm` (default "HAProxy Statistics").
+    pub realm: String,
+    /// `stats auth USER:PASS` accounts; empty: no authentication asked.
+    pub auth: Vec<String>,
+    /// `stats hide-version`.
+    pub hide_version: bool,
+    /// `stats show-node [NAME]`: the node name shown (`Some("")`: the host name).
+    pub show_node: Option<String>,
+    /// `stats show-desc [TEXT]`.
+    pub show_desc: Option<String>,
+    /// `stats show-legends`.
+    pub show_legends: bool,
+}
+
+impl Default for StatsPage {
+    fn default() -> StatsPage {
+        StatsPage {
+            uri: "/haproxy?stats".to_string(),
+            refresh: None,
+            realm: "HAProxy Statistics".to_string(),
+            auth: Vec::new(),
+            hide_version: false,
+            show_node: None,
+            show_desc: None,
+            show_legends: false,
+        }
+    }
 }
 
 impl Default for ProxySettings {
@@ -631,6 +670,7 @@ impl Default for ProxySettings {
             logs: ProxyLogs::default(),
             inspect_delay: None,
             monitor_uri: None,
+            stats_page: None,
         }
     }
 }

@@ -1876,10 +1876,7 @@ impl<'e> Parser<'e> {
                     format!("'http-reuse' only supports 'never', 'safe', 'aggressive', 'always' (got '{other}')."),
                 ),
             },
-            "stats" => {
-                let sub = arg(w, 1);
-                self.unsupported(loc, format!("stats {sub}").trim_end());
-            }
+            "stats" => self.stats_line(loc, w, t),
             _ => {
                 if PROXY_KEYWORDS.contains(&kw) {
                     let what = match kw {
@@ -1899,6 +1896,63 @@ impl<'e> Parser<'e> {
                 }
             }
         }
+    }
+
+    /// `stats ...` in a proxy or defaults section: the statistics page.
+    fn stats_line(&mut self, loc: &Location, w: &[String], t: Target) {
+        const EXPECTS: &str = "expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'";
+        let sub = arg(w, 1);
+        let value = arg(w, 2).to_string();
+        let mut page = self.inherit_mut(t).0.stats_page.clone().unwrap_or_default();
+        match sub {
+            "" => {
+                let m = format!("[{loc}]: missing keyword in 'stats', {EXPECTS}.");
+                self.diags
+                    .push(Diagnostic::alert(Some(loc.clone()), format!("parsing {m}")));
+                return;
+            }
+            "enable" => {}
+            "uri" if value.is_empty() => {
+                return self.alert(loc, "'uri' needs an URI prefix.".to_string())
+            }
+            "uri" => page.uri = value,
+            "realm" if value.is_empty() => {
+                return self.alert(loc, "'realm' needs an realm name.".to_string())
+            }
+            // haproxy keeps the rest of the line, spaces included.
+            "realm" => page.realm = args_from(w, 2).join(" "),
+            "auth" if value.is_empty() => {
+                return self.alert(loc, "'auth' needs a user:password account.".to_string())
+            }
+            "auth" => page.auth.push(value),
+            "refresh" => match parse_time(&value) {
+                Ok(d) => page.refresh = Some(d),
+                Err(e) => {
+                    let c = match e {
+                        TimeError::BadChar(c) => c.to_string(),
+                        _ => String::new(),
+                    };
+                    let m = format!("[{loc}]: unexpected character '{c}' in argument to stats refresh interval.");
+                    self.diags
+                        .push(Diagnostic::alert(Some(loc.clone()), format!("parsing {m}")));
+                    return;
+                }
+            },
+            "hide-version" => page.hide_version = true,
+            "show-legends" => page.show_legends = true,
+            "show-node" => page.show_node = Some(value),
+            "show-desc" => page.show_desc = Some(args_from(w, 2).join(" ")),
+            "admin" | "scope" | "http-request" | "show-modules" => {
+                return self.unsupported(loc, &format!("stats {sub}"));
+            }
+            other => {
+                let m = format!("[{loc}]: unknown stats parameter '{other}', {EXPECTS}.");
+                self.diags
+                    .push(Diagnostic::alert(Some(loc.clone()), format!("parsing {m}")));
+                return;
+            }
+        }
+        self.inherit_mut(t).0.stats_page = Some(page);
     }
 
     fn timeout_line(&mut self, loc: &Location, w: &[String], t: Target) {

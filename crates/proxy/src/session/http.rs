@@ -13,13 +13,14 @@ use tokio::io::AsyncWriteExt;
 use super::hdrs::HeaderList;
 use super::{turnaround, with_timeout, Buf, Conn, Timer};
 use crate::config::model::HeaderCapture;
-use crate::config::{Balance, CookieMode, HttpConnMode, Proxy};
+use crate::config::{Balance, CookieMode, HttpConnMode, Proxy, StatsPage};
 use crate::http1::{self, BodyKind, ChunkedScanner, Parsed, RequestHead, ResponseHead};
 use crate::log::{LogRecord, Retries, Tm};
 use crate::parking::Parked;
 use crate::rules::{self, ErrorPages, HttpSample, ReqState, Verdict};
 use crate::selection::{hash, Key};
 use crate::state::{Backend, Frontend, Server};
+use crate::stats_page;
 use crate::worker::{NoServer, Worker, RUN};
 
 /// How a transaction ended, for the session loop.
@@ -374,6 +375,47 @@ impl Session<'_> {
         keep
     }
 
+    /// The statistics page of proxy `px` (or haproxy's 401 when `stats auth` accounts do not
+    /// match), logged as haproxy logs it (`px/<STATS>`, `LR--`).
+    async fn stats_page(
+        &mut self,
+        page: &StatsPage,
+        px: &str,
+        (has_body, buf_start, head_len): (bool, usize, usize),
+        t_req: Duration,
+        t_start: Instant,
+        accept: Tm,
+    ) -> Next {
+        let buf = &self.cbuf.data[buf_start..self.cbuf.end];
+        let authorization = self.hdrs.get(buf, b"authorization");
+        let (answer, status) = if stats_page::authorized(page, authorization) {
+            (stats_page::answer(&self.w.shared, page, &self.uri), 200)
+        } else {
+            (stats_page::unauthorized(page), 401)
+        };
+        self.fe.counters.count_status(status);
+        // haproxy closes after asking for credentials.
+        let keep = status == 200
+            && !has_body
+            && self.req.wants_keep_alive()
+            && !self.w.shared.stopping.load(Relaxed);
+        self.respond(answer, !keep).await;
+        let tr = if status == 200 { 0 } else { -1 };
+        self.log_http(
+            px,
+            "<STATS>",
+            ms(t_req),
+            0,
+            0,
+            tr,
+            t_start,
+            i32::from(status),
+            accept,
+            *b"LR",
+        );
+        self.after_answer(keep, buf_start, head_len)
+    }
+
     /// The answer to the monitor URI: 200 "Service ready", or the 503 page when a
     /// `monitor fail` condition holds.
     async fn monitor(&mut self, has_body: bool, buf_start: usize, head_len: usize) -> Next {
@@ -692,6 +734,22 @@ impl Session<'_> {
                 }
             };
         }
+        // The frontend's statistics page, after its rules (as haproxy).
+        if let Some(page) = self.fe.model.settings.stats_page.clone() {
+            if stats_page::asked(&page, &self.uri) {
+                let fe = self.fe.clone();
+                return self
+                    .stats_page(
+                        &page,
+                        &fe.name,
+                        (has_body, buf_start, head_len),
+                        t_req,
+                        t_start,
+                        accept_tm,
+                    )
+                    .await;
+            }
+        }
         let Some(be_idx) = be_ref_idx else {
             // No backend for it: haproxy's 503 (the connection kept), logged with no request
             // time (`-1`).
@@ -749,6 +807,24 @@ impl Session<'_> {
                 return self
                     .finish_local(r, has_body, buf_start, head_len, logged)
                     .await;
+            }
+        }
+        // The backend's statistics page, after its rules.
+        if self.fe.own_backend != Some(be_idx) {
+            if let Some(page) = &be_model.settings.stats_page {
+                if stats_page::asked(page, &self.uri) {
+                    let page = page.clone();
+                    return self
+                        .stats_page(
+                            &page,
+                            &backend.name,
+                            (has_body, buf_start, head_len),
+                            t_req,
+                            t_start,
+                            accept_tm,
+                        )
+                        .await;
+                }
             }
         }
         backend.counters.http_requests.fetch_add(1, Relaxed);

@@ -1,0 +1,221 @@
+//! The statistics page (`stats enable`, `stats uri`, ...): what haproxy serves on requests
+//! whose target begins with the stats URI. `;csv` in the target gives the same CSV as the
+//! stats socket's `show stat`; otherwise an HTML table of the same rows. `stats auth`
+//! accounts are asked for with HTTP Basic authentication.
+//!
+//! Not here: the admin forms (`stats admin`), `stats scope` and `stats http-request` rules,
+//! which the configuration refuses; the HTML is dermaga's own layout, not haproxy's.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+
+use crate::config::StatsPage;
+use crate::state::Shared;
+
+/// Whether a request for `target` is one for the page.
+pub fn asked(page: &StatsPage, target: &[u8]) -> bool {
+    target.starts_with(page.uri.as_bytes())
+}
+
+/// Whether the request's `Authorization` header value (if any) names one of the accounts.
+pub fn authorized(page: &StatsPage, authorization: Option<&[u8]>) -> bool {
+    if page.auth.is_empty() {
+        return true;
+    }
+    let Some(v) = authorization else {
+        return false;
+    };
+    let v = v.trim_ascii();
+    let Some(b64) = v
+        .get(..6)
+        .filter(|s| s.eq_ignore_ascii_case(b"basic "))
+        .map(|_| v[6..].trim_ascii())
+    else {
+        return false;
+    };
+    let Ok(creds) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+        return false;
+    };
+    page.auth.iter().any(|a| a.as_bytes() == creds.as_slice())
+}
+
+/// haproxy's answer when the credentials are missing or wrong.
+pub fn unauthorized(page: &StatsPage) -> Vec<u8> {
+    let body = "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n";
+    format!(
+        "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nwww-authenticate: Basic realm=\"{}\"\r\n\r\n{body}",
+        body.len(),
+        page.realm.replace('"', "")
+    )
+    .into_bytes()
+}
+
+/// The page for `target`: CSV when it holds `;csv`, else HTML.
+pub fn answer(shared: &Shared, page: &StatsPage, target: &[u8]) -> Vec<u8> {
+    let mut csv = String::new();
+    crate::stats::show_stat(shared, &mut csv);
+    // The socket's answer ends with an empty line; the page's does not.
+    if csv.ends_with("\n\n") {
+        csv.pop();
+    }
+    let rest = &target[page.uri.len().min(target.len())..];
+    let want_csv = memchr::memmem::find(rest, b";csv").is_some();
+    let norefresh = memchr::memmem::find(rest, b";norefresh").is_some();
+    let (ctype, body) = if want_csv {
+        ("text/plain", csv)
+    } else {
+        ("text/html", html(page, &csv))
+    };
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: {ctype}\r\n",
+        body.len()
+    );
+    if let (Some(r), false) = (page.refresh, norefresh) {
+        let _ = write!(out, "refresh: {}\r\n", r.as_secs().max(1));
+    }
+    out.push_str("\r\n");
+    out.push_str(&body);
+    out.into_bytes()
+}
+
+/// Columns of the HTML table: (CSV column, heading).
+const COLUMNS: &[(&str, &str)] = &[
+    ("svname", "Name"),
+    ("status", "Status"),
+    ("weight", "Weight"),
+    ("act", "Act"),
+    ("bck", "Bck"),
+    ("qcur", "Queue"),
+    ("scur", "Sessions"),
+    ("smax", "Max"),
+    ("slim", "Limit"),
+    ("stot", "Total"),
+    ("bin", "Bytes in"),
+    ("bout", "Bytes out"),
+    ("dreq", "Denied"),
+    ("ereq", "Req errors"),
+    ("econ", "Conn errors"),
+    ("eresp", "Resp errors"),
+    ("wretr", "Retries"),
+    ("wredis", "Redispatches"),
+    ("check_status", "Check"),
+    ("lastchg", "Last change (s)"),
+];
+
+/// One table per proxy, rows in `show stat`'s order.
+fn html(page: &StatsPage, csv: &str) -> String {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let picked: Vec<(Option<usize>, &str)> = COLUMNS.iter().map(|(c, h)| (col(c), *h)).collect();
+    let px = col("pxname");
+    let mut out = String::with_capacity(4096);
+    out.push_str("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Statistics Report for dermaga</title>\n<style>body{font-family:sans-serif;font-size:12px}table{border-collapse:collapse;margin-bottom:1.5em}th,td{border:1px solid #999;padding:2px 6px;text-align:right}td:first-child,th:first-child{text-align:left}.UP{background:#c0f0c0}.DOWN{background:#f0c0c0}.MAINT{background:#c0c0f0}.DRAIN{background:#f0f0a0}</style></head><body>\n<h1>Statistics Report</h1>\n");
+    if !page.hide_version {
+        let _ = writeln!(out, "<p>dermaga {}</p>", env!("CARGO_PKG_VERSION"));
+    }
+    if let Some(node) = &page.show_node {
+        let _ = writeln!(out, "<p>Node: {}</p>", escape(node));
+    }
+    if let Some(desc) = &page.show_desc {
+        let _ = writeln!(out, "<p>{}</p>", escape(desc));
+    }
+    let mut current: Option<String> = None;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let name = px.and_then(|i| f.get(i)).copied().unwrap_or("");
+        if current.as_deref() != Some(name) {
+            if current.is_some() {
+                out.push_str("</table>\n");
+            }
+            let _ = writeln!(out, "<h2>{}</h2>\n<table><tr>", escape(name));
+            for (_, h) in &picked {
+                let _ = write!(out, "<th>{h}</th>");
+            }
+            out.push_str("</tr>\n");
+            current = Some(name.to_string());
+        }
+        let status = col("status").and_then(|i| f.get(i)).copied().unwrap_or("");
+        let class = status.split_whitespace().next().unwrap_or("");
+        let _ = write!(out, "<tr class=\"{}\">", escape(class));
+        for (i, _) in &picked {
+            let v = i.and_then(|i| f.get(i)).copied().unwrap_or("");
+            let _ = write!(out, "<td>{}</td>", escape(v));
+        }
+        out.push_str("</tr>\n");
+    }
+    if current.is_some() {
+        out.push_str("</table>\n");
+    }
+    if page.show_legends {
+        out.push_str("<p>UP: in rotation; DOWN: failed its checks; MAINT: in maintenance; DRAIN: takes no new traffic.</p>\n");
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '"' => o.push_str("&quot;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_checked() {
+        let page = StatsPage {
+            auth: vec!["admin:secret".into(), "ro:x y".into()],
+            ..StatsPage::default()
+        };
+        let b = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        assert!(authorized(
+            &page,
+            Some(format!("Basic {}", b("admin:secret")).as_bytes())
+        ));
+        assert!(authorized(
+            &page,
+            Some(format!("basic  {} ", b("ro:x y")).as_bytes())
+        ));
+        assert!(!authorized(
+            &page,
+            Some(format!("Basic {}", b("admin:nope")).as_bytes())
+        ));
+        assert!(!authorized(&page, Some(b"Basic !!!")));
+        assert!(!authorized(&page, Some(b"Bearer abc")));
+        assert!(!authorized(&page, None));
+        assert!(authorized(&StatsPage::default(), None));
+    }
+
+    #[test]
+    fn the_target_prefix_asks_for_the_page() {
+        let page = StatsPage::default();
+        assert!(asked(&page, b"/haproxy?stats"));
+        assert!(asked(&page, b"/haproxy?stats;csv"));
+        assert!(!asked(&page, b"/haproxy"));
+    }
+
+    #[test]
+    fn html_escapes_names() {
+        let csv = "# pxname,svname,status\n<fe>,FRONTEND,OPEN\n";
+        let h = html(&StatsPage::default(), csv);
+        assert!(h.contains("<h2>&lt;fe&gt;</h2>"));
+        assert!(!h.contains("<fe>"));
+    }
+}
