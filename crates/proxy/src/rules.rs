@@ -2,13 +2,14 @@
 //! `option forwardfor`, format strings, and the proxy's own responses (errors, redirects,
 //! `return`), in haproxy's order and with haproxy's response layouts.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 
 use crate::acl::{render_sample, SampleSource};
 use crate::config::{
     FormatPart, FormatString, HeaderNameMatch, HttpRequestAction, HttpResponseAction, LogVar,
-    Proxy, Redirect, RedirectKind, TcpAction, TcpRequestRule,
+    Proxy, Redirect, RedirectKind, ReturnBody, TcpAction, TcpRequestRule,
 };
 use crate::http1::reason_phrase;
 use crate::session::hdrs::HeaderList;
@@ -354,13 +355,31 @@ pub fn http_request(
             HttpRequestAction::Return {
                 status,
                 content_type,
+                headers,
                 body,
             } => {
-                return Verdict::Respond(
-                    return_response(*status, content_type.as_deref(), body.as_deref()),
-                    *status,
-                    Answer::Local,
-                );
+                let s = st.sample();
+                let mut out = Vec::with_capacity(128);
+                let mut rendered = Vec::new();
+                let payload: &[u8] = match body {
+                    ReturnBody::None => b"",
+                    ReturnBody::Bytes(b) => b,
+                    ReturnBody::Format(f) => {
+                        render(f, &s, fe_name, be_name, &mut rendered);
+                        &rendered
+                    }
+                };
+                let _ = write!(out, "HTTP/1.1 {} {}\r\n", status, reason_phrase(*status));
+                for (name, value) in headers {
+                    val.clear();
+                    render(value, &s, fe_name, be_name, &mut val);
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(&val);
+                    out.extend_from_slice(b"\r\n");
+                }
+                return_tail(&mut out, *status, content_type.as_deref(), payload);
+                return Verdict::Respond(out, *status, Answer::Local);
             }
         }
     }
@@ -491,20 +510,24 @@ pub fn redirect_response(rd: &Redirect, s: &HttpSample, fe: &str, be: &str) -> V
 
 /// `http-request return` response.
 pub fn return_response(status: u16, ctype: Option<&str>, body: Option<&[u8]>) -> Vec<u8> {
-    let body = body.unwrap_or(b"");
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\ncontent-length: {}\r\n",
-        status,
-        reason_phrase(status),
-        body.len()
-    )
-    .into_bytes();
+    let mut out = format!("HTTP/1.1 {} {}\r\n", status, reason_phrase(status)).into_bytes();
+    return_tail(&mut out, status, ctype, body.unwrap_or(b""));
+    out
+}
+
+/// The end of a `return` answer after its status line and `hdr` lines: the length (none for
+/// 204 and 304, which have no body), the content type, the payload.
+fn return_tail(out: &mut Vec<u8>, status: u16, ctype: Option<&str>, body: &[u8]) {
+    if !matches!(status, 204 | 304) {
+        let _ = write!(out, "content-length: {}\r\n", body.len());
+    }
     if let Some(t) = ctype {
-        out.extend_from_slice(format!("content-type: {t}\r\n").as_bytes());
+        let _ = write!(out, "content-type: {t}\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
-    out
+    if !matches!(status, 204 | 304) {
+        out.extend_from_slice(body);
+    }
 }
 
 /// haproxy's built-in error messages.

@@ -244,11 +244,13 @@ fn rules_config() {
         HttpRequestAction::Return {
             status,
             content_type,
+            headers,
             body,
         } => {
             assert_eq!(*status, 200);
             assert_eq!(content_type.as_deref(), Some("text/plain"));
-            assert_eq!(body.as_deref(), Some(&b"pong"[..]));
+            assert!(headers.is_empty());
+            assert!(matches!(body, ReturnBody::Bytes(b) if b == b"pong"));
         }
         other => panic!("{other:?}"),
     }

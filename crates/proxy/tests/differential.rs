@@ -632,3 +632,38 @@ frontend fe\n bind 127.0.0.1:{{PORT}}\n stats enable\n default_backend be\nbacke
         );
     }
 }
+
+#[test]
+fn return_answers_with_headers_and_formats_as_haproxy_does() {
+    let dir = tempdir("return-lf");
+    let lf = dir.join("body.lf");
+    std::fs::write(&lf, "file:%[path]\n").unwrap();
+    let bs = servers(&["s1"]);
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n bind 127.0.0.1:{{PORT}}\n\
+ http-request return status 200 content-type text/plain hdr X-A 1 hdr X-P \"%[path]\" lf-string \"p=%[path] h=%[req.hdr(host)]\" if {{ path_beg /both }}\n\
+ http-request return status 204 hdr Access-Control-Allow-Origin \"*\" if {{ path_beg /cors }}\n\
+ http-request return content-type text/plain lf-file {} if {{ path_beg /lff }}\n\
+ http-request return status 404 content-type application/json string \"{{}}\" if {{ path_beg /json }}\n\
+ default_backend be\nbackend be\n{}",
+        lf.display(),
+        server_lines(&bs, &[])
+    );
+    let p = pair(&cfg);
+    for path in ["/both/x", "/cors", "/lff/y", "/json"] {
+        let seen = |a| {
+            let mut c = Client::connect(a);
+            let r = c.get(path).expect("an answer");
+            let hdrs: Vec<(String, String)> = r
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+                .collect();
+            // The connection stays for the next request.
+            let next = c.get("/").map(|r| r.status);
+            (r.status, hdrs, r.body_str().to_string(), next)
+        };
+        assert_eq!(seen(p.der.1), seen(p.hap.1), "{path}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1298,8 +1298,21 @@ pub enum HttpRequestAction {
     Return {
         status: u16,
         content_type: Option<String>,
-        body: Option<Vec<u8>>,
+        /// `hdr NAME FMT` lines, names lower-cased as haproxy writes them.
+        headers: Vec<(String, FormatString)>,
+        body: ReturnBody,
     },
+}
+
+/// The payload of `http-request return`.
+#[derive(Debug, Clone, Default)]
+pub enum ReturnBody {
+    #[default]
+    None,
+    /// `string TEXT` or `file PATH`: the same bytes every time.
+    Bytes(Vec<u8>),
+    /// `lf-string FMT` or `lf-file PATH`: rendered for each request.
+    Format(FormatString),
 }
 
 /// How `del-header` matches names.

@@ -4599,7 +4599,8 @@ fn parse_redirect(a: &[String]) -> Result<Redirect, String> {
 fn parse_return(a: &[String]) -> Result<HttpRequestAction, String> {
     let mut status = 200;
     let mut content_type = None;
-    let mut body = None;
+    let mut headers = Vec::new();
+    let mut body = ReturnBody::None;
     let mut i = 0;
     while i < a.len() {
         let w = a[i].as_str();
@@ -4619,16 +4620,30 @@ fn parse_return(a: &[String]) -> Result<HttpRequestAction, String> {
                 content_type = Some(v.to_string());
                 i += 2;
             }
+            "hdr" => {
+                if a.get(i + 2).is_none() {
+                    return Err("'hdr' expects <name> and <value> as arguments".to_string());
+                }
+                headers.push((v.to_ascii_lowercase(), parse_format(&a[i + 2])?));
+                i += 3;
+            }
             "string" => {
                 if v.is_empty() && a.get(i + 1).is_none() {
                     return Err("'string' expects an argument".to_string());
                 }
-                body = Some(v.as_bytes().to_vec());
+                body = ReturnBody::Bytes(v.as_bytes().to_vec());
+                i += 2;
+            }
+            "lf-string" => {
+                if a.get(i + 1).is_none() {
+                    return Err("'lf-string' expects <fmt> as argument".to_string());
+                }
+                body = ReturnBody::Format(parse_format(v)?);
                 i += 2;
             }
             "file" | "errorfile" => {
                 let data = std::fs::read(v).map_err(|_| format!("failed to open file '{v}'"))?;
-                body = Some(data);
+                body = ReturnBody::Bytes(data);
                 i += 2;
                 if w == "errorfile" {
                     return Err(
@@ -4636,22 +4651,29 @@ fn parse_return(a: &[String]) -> Result<HttpRequestAction, String> {
                     );
                 }
             }
-            "lf-string" | "lf-file" | "errorfiles" | "hdr" | "default-errorfiles" => {
+            "lf-file" => {
+                let data =
+                    std::fs::read(v).map_err(|_| format!("error opening file '{v}'"))?;
+                body = ReturnBody::Format(parse_format(&String::from_utf8_lossy(&data))?);
+                i += 2;
+            }
+            "errorfiles" | "default-errorfiles" => {
                 return Err(format!("'{w}' is not supported by dermaga"));
             }
             _ => {
                 return Err(format!(
-                    "expects 'status', 'content-type', 'string' or 'file' but got '{w}'"
+                    "expects 'status', 'content-type', 'hdr', 'string', 'lf-string', 'file' or 'lf-file' but got '{w}'"
                 ))
             }
         }
     }
-    if body.is_some() && content_type.is_none() {
+    if !matches!(body, ReturnBody::None) && content_type.is_none() {
         return Err("a 'content-type' must be set with a response payload".to_string());
     }
     Ok(HttpRequestAction::Return {
         status,
         content_type,
+        headers,
         body,
     })
 }
