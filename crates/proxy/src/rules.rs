@@ -189,6 +189,8 @@ pub enum Answer {
     Denied,
     /// `return` and redirects: haproxy's `LR--`.
     Local,
+    /// `tarpit`: held for `timeout tarpit` before the answer goes out; haproxy's `PT--`.
+    Tarpit,
 }
 
 impl Answer {
@@ -197,6 +199,7 @@ impl Answer {
         match self {
             Answer::Denied => *b"PR",
             Answer::Local => *b"LR",
+            Answer::Tarpit => *b"PT",
         }
     }
 }
@@ -350,6 +353,9 @@ pub fn http_request(
             }
             HttpRequestAction::Deny { status } => {
                 return Verdict::Respond(errors.page(*status), *status, Answer::Denied);
+            }
+            HttpRequestAction::Tarpit { status } => {
+                return Verdict::Respond(errors.page(*status), *status, Answer::Tarpit);
             }
             HttpRequestAction::Allow => break,
             HttpRequestAction::Return {

@@ -213,6 +213,7 @@ fn rules_config() {
             HttpRequestAction::ReplacePath { .. } => "replace-path",
             HttpRequestAction::Redirect(_) => "redirect",
             HttpRequestAction::Deny { .. } => "deny",
+            HttpRequestAction::Tarpit { .. } => "tarpit",
             HttpRequestAction::Allow => "allow",
             HttpRequestAction::Return { .. } => "return",
         })

@@ -331,18 +331,27 @@ backend be\n mode http\n server s1 {}\n",
 fn locally_answered_requests_are_logged_as_haproxy_logs_them() {
     let a = HttpBackend::start("s1");
     let paths = [
-        "/deny", "/d429", "/ret", "/redir", "/pre/a", "/none", "/be/deny", "/b2/ret",
+        "/deny",
+        "/d429",
+        "/ret",
+        "/redir",
+        "/pre/a",
+        "/none",
+        "/be/deny",
+        "/b2/ret",
+        "/tarpit",
+        "/be/tarpit",
     ];
     let mut runs = Vec::new();
     for prog in [HAPROXY, DERMAGA] {
         let (rx, lport) = receiver();
         let hport = free_port();
         let cfg = format!(
-            "global\n log 127.0.0.1:{lport} local0\ndefaults\n mode http\n log global\n option httplog\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
-frontend fe\n bind 127.0.0.1:{hport}\n http-request deny if {{ path_beg /deny }}\n http-request deny deny_status 429 if {{ path_beg /d429 }}\n\
+            "global\n log 127.0.0.1:{lport} local0\ndefaults\n mode http\n log global\n option httplog\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n timeout tarpit 100ms\n\
+frontend fe\n bind 127.0.0.1:{hport}\n http-request tarpit if {{ path_beg /tarpit }}\n http-request deny if {{ path_beg /deny }}\n http-request deny deny_status 429 if {{ path_beg /d429 }}\n\
  http-request return status 200 content-type text/plain string hello if {{ path_beg /ret }}\n http-request redirect location /x code 301 if {{ path_beg /redir }}\n\
  redirect prefix /p if {{ path_beg /pre }}\n use_backend be if {{ path_beg /be }}\n use_backend be2 if {{ path_beg /b2 }}\n\
-backend be\n http-request deny if {{ path_beg /be/deny }}\n server s1 {addr}\n\
+backend be\n http-request deny if {{ path_beg /be/deny }}\n http-request tarpit deny_status 403 if {{ path_beg /be/tarpit }}\n server s1 {addr}\n\
 backend be2\n http-request return status 404 if {{ path_beg /b2/ret }}\n server s1 {addr}\n",
             addr = a.addr
         );

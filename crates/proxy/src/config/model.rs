@@ -705,6 +705,9 @@ pub struct Timeouts {
     pub client_fin: Option<Duration>,
     /// `timeout server-fin`: inactivity once the server has closed its side.
     pub server_fin: Option<Duration>,
+    /// `timeout tarpit`: how long `http-request tarpit` holds a request (`connect`'s when
+    /// unset).
+    pub tarpit: Option<Duration>,
 }
 
 /// HTTP connection handling mode.
@@ -1292,6 +1295,9 @@ pub enum HttpRequestAction {
     Redirect(Redirect),
     /// `deny [deny_status N]`: answer N (default 403) and close.
     Deny { status: u16 },
+    /// `tarpit [deny_status N]`: hold the request for `timeout tarpit`, then answer as `deny`
+    /// (500 by default).
+    Tarpit { status: u16 },
     /// `allow`: stop evaluating `http-request` rules.
     Allow,
     /// `return [status N] [content-type T] [string S | file F | errorfile F]`.

@@ -260,7 +260,6 @@ const UNSUPPORTED_HTTP_REQUEST_ACTIONS: &[&str] = &[
     "set-query",
     "set-uri",
     "strict-mode",
-    "tarpit",
     "set-timeout",
     "wait-for-body",
     "set-dst",
@@ -1979,10 +1978,6 @@ impl<'e> Parser<'e> {
             self.alert(loc, format!("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got '{which}')"));
             return;
         }
-        if which == "tarpit" {
-            self.unsupported(loc, &name);
-            return;
-        }
         let v = arg(w, 2);
         let d = match parse_time(v) {
             Ok(d) => d,
@@ -2040,6 +2035,7 @@ impl<'e> Parser<'e> {
             "http-request" => to.http_request = d,
             "tunnel" => to.tunnel = d,
             "client-fin" => to.client_fin = d,
+            "tarpit" => to.tarpit = d,
             _ => to.server_fin = d,
         }
     }
@@ -3709,8 +3705,8 @@ impl<'e> Parser<'e> {
                 }
             }
             "redirect" => parse_redirect(a).map(HttpRequestAction::Redirect),
-            "deny" => {
-                let mut status = 403;
+            "deny" | "tarpit" => {
+                let mut status = if action == "tarpit" { 500 } else { 403 };
                 let mut i = 0;
                 let mut res = Ok(());
                 while i < a.len() {
@@ -3736,7 +3732,9 @@ impl<'e> Parser<'e> {
                         }
                         o @ ("content-type" | "string" | "lf-string" | "file" | "lf-file"
                         | "errorfile" | "errorfiles" | "hdr" | "default-errorfiles") => {
-                            res = Err(format!("'{o}' after 'deny' is not supported by dermaga"));
+                            res = Err(format!(
+                                "'{o}' after '{action}' is not supported by dermaga"
+                            ));
                             break;
                         }
                         o => {
@@ -3746,7 +3744,13 @@ impl<'e> Parser<'e> {
                         }
                     }
                 }
-                res.map(|_| HttpRequestAction::Deny { status })
+                res.map(|_| {
+                    if action == "tarpit" {
+                        HttpRequestAction::Tarpit { status }
+                    } else {
+                        HttpRequestAction::Deny { status }
+                    }
+                })
             }
             "allow" => {
                 if let Some(x) = a.first() {

@@ -17,7 +17,7 @@ use crate::config::{Balance, CookieMode, HttpConnMode, Proxy, StatsPage};
 use crate::http1::{self, BodyKind, ChunkedScanner, Parsed, RequestHead, ResponseHead};
 use crate::log::{LogRecord, Retries, Tm};
 use crate::parking::Parked;
-use crate::rules::{self, ErrorPages, HttpSample, ReqState, Verdict};
+use crate::rules::{self, Answer, ErrorPages, HttpSample, ReqState, Verdict};
 use crate::selection::{hash, Key};
 use crate::state::{Backend, Frontend, Server};
 use crate::stats_page;
@@ -49,6 +49,8 @@ struct LocalLog<'a> {
     term: [u8; 2],
     /// `%TR` in milliseconds (-1: not measured).
     t_req: i64,
+    /// `%Tw` in milliseconds: the tarpit's hold (-1: none).
+    t_wait: i64,
     t_start: Instant,
     accept: Tm,
 }
@@ -416,6 +418,17 @@ impl Session<'_> {
         self.after_answer(keep, buf_start, head_len)
     }
 
+    /// Holds a tarpitted request for `timeout tarpit` (else `timeout connect`), as haproxy;
+    /// gives the time held in milliseconds, or `None` for any other answer.
+    async fn tarpit(&self, why: Answer, t: &crate::config::Timeouts) -> Option<i64> {
+        if why != Answer::Tarpit {
+            return None;
+        }
+        let hold = t.tarpit.or(t.connect).unwrap_or_default();
+        tokio::time::sleep(hold).await;
+        Some(ms(hold))
+    }
+
     /// The answer to the monitor URI: 200 "Service ready", or the 503 page when a
     /// `monitor fail` condition holds.
     async fn monitor(&mut self, has_body: bool, buf_start: usize, head_len: usize) -> Next {
@@ -700,15 +713,17 @@ impl Session<'_> {
                 rules::http_request(fe_model, &mut st, &self.fe.name, "", &errors)
             {
                 self.fe.counters.count_status(status);
-                if status == 403 {
+                if status == 403 || why == Answer::Tarpit {
                     self.fe.counters.denied_req.fetch_add(1, Relaxed);
                 }
+                let held = self.tarpit(why, &self.fe.model.settings.timeouts).await;
                 let fe = self.fe.clone();
                 let logged = LocalLog {
                     be: &fe.name,
                     status,
                     term: why.term(),
-                    t_req: ms(t_req),
+                    t_req: if held.is_some() { -1 } else { ms(t_req) },
+                    t_wait: held.unwrap_or(-1),
                     t_start,
                     accept: accept_tm,
                 };
@@ -765,6 +780,7 @@ impl Session<'_> {
                 status: 503,
                 term: *b"SC",
                 t_req: -1,
+                t_wait: -1,
                 t_start,
                 accept: accept_tm,
             };
@@ -796,11 +812,13 @@ impl Session<'_> {
                 rules::http_request(be_model, &mut st, &self.fe.name, &backend.name, &errors)
             {
                 self.fe.counters.count_status(status);
+                let held = self.tarpit(why, &be_model.settings.timeouts).await;
                 let logged = LocalLog {
                     be: &backend.name,
                     status,
                     term: why.term(),
-                    t_req: ms(t_req),
+                    t_req: if held.is_some() { -1 } else { ms(t_req) },
+                    t_wait: held.unwrap_or(-1),
                     t_start,
                     accept: accept_tm,
                 };
@@ -886,6 +904,7 @@ impl Session<'_> {
                     status: 503,
                     term,
                     t_req: ms(t_req),
+                    t_wait: -1,
                     t_start,
                     accept: accept_tm,
                 };
@@ -1366,7 +1385,7 @@ impl Session<'_> {
             logged.be,
             "<NOSRV>",
             logged.t_req,
-            -1,
+            logged.t_wait,
             -1,
             -1,
             logged.t_start,
