@@ -369,10 +369,7 @@ impl Session<'_> {
         keepable: bool,
     ) -> bool {
         let page = self.error_page(status, Some(be));
-        let keep = keepable
-            && mode != HttpConnMode::Close
-            && self.req.wants_keep_alive()
-            && !self.w.shared.stopping.load(Relaxed);
+        let keep = mode != HttpConnMode::Close && self.may_keep(keepable);
         self.respond(page, !keep).await;
         keep
     }
@@ -397,10 +394,7 @@ impl Session<'_> {
         };
         self.fe.counters.count_status(status);
         // haproxy closes after asking for credentials.
-        let keep = status == 200
-            && !has_body
-            && self.req.wants_keep_alive()
-            && !self.w.shared.stopping.load(Relaxed);
+        let keep = status == 200 && self.may_keep(!has_body);
         self.respond(answer, !keep).await;
         let tr = if status == 200 { 0 } else { -1 };
         self.log_http(
@@ -453,8 +447,7 @@ impl Session<'_> {
             self.fe.counters.count_status(200);
             MONITOR_OK.to_vec()
         };
-        let keep =
-            !has_body && self.req.wants_keep_alive() && !self.w.shared.stopping.load(Relaxed);
+        let keep = self.may_keep(!has_body);
         self.respond(page, !keep).await;
         self.after_answer(keep, buf_start, head_len)
     }
@@ -488,6 +481,12 @@ impl Session<'_> {
             *b"SC",
         );
         self.after_answer(keep, buf_start, head_len)
+    }
+
+    /// Whether the connection stays after an answer made here: the request was read whole
+    /// (`whole`), the client keeps alive and the proxy is not stopping.
+    fn may_keep(&self, whole: bool) -> bool {
+        whole && self.req.wants_keep_alive() && !self.w.shared.stopping.load(Relaxed)
     }
 
     /// After a locally made answer (already logged): the request's `used` bytes leave the
@@ -750,12 +749,16 @@ impl Session<'_> {
             };
         }
         // The frontend's statistics page, after its rules (as haproxy).
-        if let Some(page) = self.fe.model.settings.stats_page.clone() {
-            if stats_page::asked(&page, &self.uri) {
-                let fe = self.fe.clone();
+        let stats = &self.fe.model.settings.stats_page;
+        if stats
+            .as_ref()
+            .is_some_and(|p| stats_page::asked(p, &self.uri))
+        {
+            let fe = self.fe.clone();
+            if let Some(page) = &fe.model.settings.stats_page {
                 return self
                     .stats_page(
-                        &page,
+                        page,
                         &fe.name,
                         (has_body, buf_start, head_len),
                         t_req,
@@ -831,10 +834,9 @@ impl Session<'_> {
         if self.fe.own_backend != Some(be_idx) {
             if let Some(page) = &be_model.settings.stats_page {
                 if stats_page::asked(page, &self.uri) {
-                    let page = page.clone();
                     return self
                         .stats_page(
-                            &page,
+                            page,
                             &backend.name,
                             (has_body, buf_start, head_len),
                             t_req,
@@ -1378,8 +1380,7 @@ impl Session<'_> {
         head_len: usize,
         logged: LocalLog<'_>,
     ) -> Next {
-        let keep =
-            !has_body && self.req.wants_keep_alive() && !self.w.shared.stopping.load(Relaxed);
+        let keep = self.may_keep(!has_body);
         self.respond(r, !keep).await;
         self.log_http(
             logged.be,
