@@ -31,20 +31,14 @@ start() { # $1 = variant, $2 = port; sets PP
   case $1 in
     haproxy|dermaga)
       local bin=$HAPROXY; [ "$1" = dermaga ] && bin=$DERMAGA
-      cat > "$TMP/$1.cfg" <<CFG
-global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
+      { http_cfg_head; cat <<CFG
 frontend fe
     bind 127.0.0.1:$2
     default_backend be
 backend be
     server s1 127.0.0.1:$BE
 CFG
+      } > "$TMP/$1.cfg"
       taskset -c 0 "$bin" -db -f "$TMP/$1.cfg" >/dev/null 2>&1 & PP=$! ;;
     floor) taskset -c 0 "$FLOOR" "$2" "$BE" & PP=$! ;;
     floor-tokio) taskset -c 0 "$FLOOR" --tokio "$2" "$BE" & PP=$! ;;

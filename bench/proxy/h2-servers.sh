@@ -28,15 +28,8 @@ BE=$(port)
 taskset -c 1 "$PEER" h2-backend "$BE" & PIDS+=($!)
 
 config() { # $1 = port
+  http_cfg_head 9000
   cat <<CFG
-global
-    nbthread 1
-    maxconn 9000
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
 frontend fe
     bind 127.0.0.1:$1
     default_backend be

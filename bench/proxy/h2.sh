@@ -35,15 +35,8 @@ taskset -c 1 "$PEER" http-backend "$BE" & PIDS+=($!)
 
 
 config() { # $1 = cleartext port, $2 = TLS port
+  http_cfg_head 9000
   cat <<CFG
-global
-    nbthread 1
-    maxconn 9000
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
 frontend fe
     bind 127.0.0.1:$1
     bind 127.0.0.1:$2 ssl crt $TMP/ec.pem alpn h2,http/1.1

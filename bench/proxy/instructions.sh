@@ -33,20 +33,14 @@ BE=$(port)
 count() {
   local name=$1 bin=$2 sc=$3; shift 3
   local p; p=$(port)
-  cat > "$TMP/$name.cfg" <<CFG
-global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
+  { http_cfg_head; cat <<CFG
 frontend fe
     bind 127.0.0.1:$p
     default_backend be
 backend be
     server s1 127.0.0.1:$BE
 CFG
+  } > "$TMP/$name.cfg"
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$TMP/cg.$name.$sc.%p" \
     "$bin" -db -f "$TMP/$name.cfg" >/dev/null 2>"$TMP/vg.$name.$sc.err" &
   PIDS+=($!)

@@ -49,3 +49,11 @@ h2load_table() {
     printf "%-10s ratio dermaga/haproxy: per-CPU-s %s, raw %s\n" "" "$(ratio "$(per_n "$dc")" "$(per_n "$hc")")" "$(ratio "$dr" "$hr")"
   done
 }
+
+# The global and defaults sections every HTTP bench configuration starts with (one thread,
+# long timeouts); $1 = global maxconn (optional).
+http_cfg_head() {
+  printf 'global\n    nbthread 1\n'
+  [ -n "${1:-}" ] && printf '    maxconn %s\n' "$1"
+  printf 'defaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
+}

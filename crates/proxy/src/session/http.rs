@@ -55,6 +55,19 @@ struct LocalLog<'a> {
     accept: Tm,
 }
 
+/// What answering a request that no retry could place needs to know of it.
+struct RetryFailure {
+    mode: HttpConnMode,
+    /// Read whole: it has no body.
+    keepable: bool,
+    /// `%TR` and `%Tw` in milliseconds.
+    timers: [i64; 2],
+    t_start: Instant,
+    accept: Tm,
+    /// Where the request starts in the client buffer, and its head's length.
+    request: (usize, usize),
+}
+
 /// What the hot loop ended with.
 enum Hot {
     Close,
@@ -454,20 +467,11 @@ impl Session<'_> {
 
     /// A retry found no server to go to: haproxy's 503 `SC`, logged, the connection kept
     /// as [`Session::error_keeping`] says.
-    #[allow(clippy::too_many_arguments)]
-    async fn no_server_left(
-        &mut self,
-        backend: &Backend,
-        mode: HttpConnMode,
-        keepable: bool,
-        [t_req, t_queue]: [i64; 2],
-        t_start: Instant,
-        accept: Tm,
-        (buf_start, head_len): (usize, usize),
-    ) -> Next {
+    async fn no_server_left(&mut self, backend: &Backend, f: &RetryFailure) -> Next {
         let keep = self
-            .error_keeping(503, &backend.model, mode, keepable)
+            .error_keeping(503, &backend.model, f.mode, f.keepable)
             .await;
+        let [t_req, t_queue] = f.timers;
         self.log_http(
             &backend.name,
             "<NOSRV>",
@@ -475,12 +479,12 @@ impl Session<'_> {
             t_queue,
             -1,
             -1,
-            t_start,
+            f.t_start,
             503,
-            accept,
+            f.accept,
             *b"SC",
         );
-        self.after_answer(keep, buf_start, head_len)
+        self.after_answer(keep, f.request.0, f.request.1)
     }
 
     /// Whether the connection stays after an answer made here: the request was read whole
@@ -887,6 +891,14 @@ impl Session<'_> {
             }
         };
         let t_queue = t_q.elapsed();
+        let retry_failure = RetryFailure {
+            mode: conn_mode,
+            keepable: !has_body,
+            timers: [ms(t_req), ms(t_queue)],
+            t_start,
+            accept: accept_tm,
+            request: (buf_start, head_len),
+        };
         let (mut sidx, mut slist) = match chosen {
             Ok(c) => c,
             Err(why) => {
@@ -994,17 +1006,7 @@ impl Session<'_> {
                                 slist = l;
                             }
                             None => {
-                                return self
-                                    .no_server_left(
-                                        &backend,
-                                        conn_mode,
-                                        bodyless,
-                                        [ms(t_req), ms(t_queue)],
-                                        t_start,
-                                        accept_tm,
-                                        (buf_start, head_len),
-                                    )
-                                    .await;
+                                return self.no_server_left(&backend, &retry_failure).await;
                             }
                         }
                         // haproxy's `+` in the log: the retry went to another server.
@@ -1192,31 +1194,11 @@ impl Session<'_> {
                             slist = l;
                         }
                         None => {
-                            return self
-                                .no_server_left(
-                                    &backend,
-                                    conn_mode,
-                                    bodyless,
-                                    [ms(t_req), ms(t_queue)],
-                                    t_start,
-                                    accept_tm,
-                                    (buf_start, head_len),
-                                )
-                                .await;
+                            return self.no_server_left(&backend, &retry_failure).await;
                         }
                     }
                 } else if !self.w.take_specific(be_idx, &slist[sidx]) {
-                    return self
-                        .no_server_left(
-                            &backend,
-                            conn_mode,
-                            bodyless,
-                            [ms(t_req), ms(t_queue)],
-                            t_start,
-                            accept_tm,
-                            (buf_start, head_len),
-                        )
-                        .await;
+                    return self.no_server_left(&backend, &retry_failure).await;
                 }
                 continue;
             }
