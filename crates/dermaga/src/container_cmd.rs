@@ -506,7 +506,7 @@ fn create_options(a: RunArgs, create_command: Vec<String>) -> CreateOptions {
 }
 
 fn run_verb(
-    _g: &Globals,
+    g: &Globals,
     root: &Path,
     rest: Vec<String>,
     open: &dyn Fn() -> Result<Engine>,
@@ -549,7 +549,10 @@ fn run_verb(
     match cli.verb {
         Verb::Run(a) => {
             let detach = a.detach;
-            dermaga_engine::runtime::begin_cgroup_move();
+            let own_userns = a.userns.as_deref().is_some_and(|u| u != "host")
+                || !a.uidmap.is_empty()
+                || !a.gidmap.is_empty();
+            dermaga_engine::runtime::begin_cgroup_move(g.runtime.is_some() || own_userns);
             let eng = open()?;
             let c = eng.create(&create_options(a, create_command))?;
             if detach {
@@ -695,7 +698,7 @@ fn run_verb(
             Ok(0)
         }
         Verb::Exec(a) => {
-            dermaga_engine::runtime::begin_cgroup_move();
+            dermaga_engine::runtime::begin_cgroup_move(g.runtime.is_some());
             let eng = open()?;
             let mut it = a.container_and_command.into_iter();
             let ctr = it.next().unwrap_or_default();

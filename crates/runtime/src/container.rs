@@ -1,11 +1,13 @@
 //! The container lifecycle: create (and run), start, state, kill, delete.
 //!
 //! `create` clones the init process once with every namespace flag of the spec. The two sides
-//! then talk over two pipes: the parent writes the uid/gid maps and joins the init to its
-//! cgroups, then sends one byte ("go"); the init builds its root file system, switches user
-//! and capabilities, and closes its end of the sync pipe (or sends an error over it). Under
-//! `create`, the init then blocks opening `exec.fifo` for writing until `start` opens it for
-//! reading, as runc's does; under `run` there is no fifo and the init execs at once.
+//! then talk over two pipes: the parent writes the uid/gid maps and makes the cgroups, then
+//! sends one byte ("go"), on which the init moves itself into them (the parent moves it by
+//! pid where it cannot: see `CgroupSet::join_self`); the init builds its root file system,
+//! switches user and capabilities, and closes its end of the sync pipe (or sends an error
+//! over it). Under `create`, the init then blocks opening `exec.fifo` for writing until
+//! `start` opens it for reading, as runc's does; under `run` there is no fifo and the init
+//! execs at once.
 
 use std::convert::Infallible;
 use std::fs;
@@ -141,6 +143,9 @@ struct InitCtx<'a> {
     join_ns: Vec<(libc::c_int, RawFd)>,
     user_ns_path: Option<RawFd>,
     cgroupns: bool,
+    /// The init moves itself into its cgroups once the parent has made them (see
+    /// [`CgroupSet::join_self`]); otherwise the parent moves it by pid.
+    joins_cgroups_itself: bool,
     userns: bool,
     uts: bool,
     seccomp: Option<seccomp::Program>,
@@ -437,6 +442,14 @@ fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
         }
         None => None,
     };
+    // An init in a user namespace of its own cannot open the host's cgroup files, and hooks
+    // run by the parent before "go" expect the init in its cgroups already: the parent moves
+    // those by pid.
+    let hooks_before_go = spec.hooks().as_ref().is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|l| !l.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|l| !l.is_empty())
+    });
+    let joins_cgroups_itself = cgroups.self_join_is_free() && !userns && !hooks_before_go;
 
     let fifo = if mode == Mode::Create {
         let fifo_path = sdir.join("exec.fifo");
@@ -476,6 +489,7 @@ fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
             .collect(),
         user_ns_path: user_ns_path.as_ref().map(|f| f.as_raw_fd()),
         cgroupns,
+        joins_cgroups_itself,
         userns,
         uts,
         seccomp,
@@ -528,7 +542,9 @@ fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
             write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init")?;
         }
         cgroups.create(linux.resources().as_ref())?;
-        cgroups.join(pid)?;
+        if !joins_cgroups_itself {
+            cgroups.join(pid)?;
+        }
         if let Some(adj) = proc_cfg.oom_score_adj() {
             crate::util::write_file(
                 Path::new(&format!("/proc/{pid}/oom_score_adj")),
@@ -735,6 +751,7 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         fd: c.go_r,
         passed: std::cell::Cell::new(false),
         cgroupns: c.cgroupns,
+        join: c.joins_cgroups_itself.then_some(c.cgroups),
     };
     let spec = c.spec;
     let linux = spec
@@ -912,14 +929,16 @@ pub(crate) fn adopt_stdio(stdio: [RawFd; 3], keep: &[RawFd]) -> Result<()> {
     Ok(())
 }
 
-/// The parent's "go": its cgroup work is done and the init is in its cgroups.
-struct Gate {
+/// The parent's "go": its cgroup work is done, and the init is in its cgroups or moves
+/// itself there (`join`) on passing.
+struct Gate<'a> {
     fd: RawFd,
     passed: std::cell::Cell<bool>,
     cgroupns: bool,
+    join: Option<&'a CgroupSet>,
 }
 
-impl Gate {
+impl Gate<'_> {
     fn pass(&self) -> Result<()> {
         if self.passed.get() {
             return Ok(());
@@ -930,6 +949,11 @@ impl Gate {
         }
         unsafe { libc::close(self.fd) };
         self.passed.set(true);
+        if let Some(cgroups) = self.join {
+            cgroups
+                .join_self()
+                .ctx(|| "move the container's init into its cgroups")?;
+        }
         if self.cgroupns {
             cvt(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) })
                 .ctx(|| "create cgroup namespace")?;
