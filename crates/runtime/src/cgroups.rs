@@ -796,4 +796,40 @@ mod tests {
         );
         assert_eq!(fs::read_to_string("/proc/self/cgroup").unwrap(), before);
     }
+
+    #[test]
+    fn a_process_moves_itself_into_every_directory_of_its_set() {
+        use std::os::unix::process::CommandExt;
+        let id = format!("join-self-{}", std::process::id());
+        let rel = format!("/dermaga-test/{id}");
+        let set = plan(Some(Path::new(&rel)), &id, None).unwrap();
+        set.create(None)
+            .expect("cgroup directories (the test needs root)");
+        let moved = set.clone();
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("10");
+        // SAFETY: the child is single-threaded after the fork, as join_self requires.
+        unsafe {
+            cmd.pre_exec(move || moved.join_self().map_err(|e| std::io::Error::other(e.0)));
+        }
+        let mut child = cmd.spawn().expect("a process that joins its cgroups");
+        let pid = child.id() as i32;
+        let seen = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let listed = set.pids();
+        let _ = child.kill();
+        let _ = child.wait();
+        set.remove();
+        for d in &set.dirs {
+            let _ = d.path.parent().map(fs::remove_dir);
+        }
+        for d in &set.dirs {
+            let ctrl = d.controllers.join(",");
+            assert!(
+                seen.lines().any(|l| l.ends_with(&format!(":{ctrl}:{rel}"))),
+                "{ctrl} of {pid}: {seen}"
+            );
+        }
+        assert_eq!(listed, vec![pid]);
+        assert!(set.dirs.iter().all(|d| !d.path.exists()));
+    }
 }
