@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::db::{Container, State};
+use crate::deferred_removal::hold_mount_namespace;
 use crate::engine::Engine;
 use crate::error::{Error, Result, EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND};
 use crate::logs::{LogWriter, Stream};
@@ -175,6 +176,8 @@ pub fn run(eng: &Engine, id: &str, attached: bool, mut sync: Option<File>) -> Re
         }
     };
     send_sync(&mut sync, Ok(started.pid));
+    let mut started = started;
+    let held: Vec<OwnedFd> = started.mount_ns.take().into_iter().collect();
     let (status, oom) = supervise(eng, &c, started, attached, &sigfd);
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
@@ -183,6 +186,14 @@ pub fn run(eng: &Engine, id: &str, attached: bool, mut sync: Option<File>) -> Re
     } else {
         -1
     };
+    if c.config.rm && attached {
+        // Someone waits for this command: what the container leaves on the host goes after
+        // it returns (see `deferred_removal`).
+        eng.remove_exited_deferring_files(&c, &rt, held)?;
+        drop(lock);
+        return Ok(code);
+    }
+    drop(held);
     let _ = rt.delete(&c.id, true);
     let _ = eng.unmount_rootfs(&c);
     if c.config.rm {
@@ -201,6 +212,9 @@ struct Started {
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     console: Option<OwnedFd>,
+    /// The container's mount namespace, for an attached `--rm` (see
+    /// `deferred_removal::hold_mount_namespace`).
+    mount_ns: Option<OwnedFd>,
 }
 
 /// Checks that the command exists and is executable in the root file system, as podman's
@@ -333,6 +347,7 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         stdout: None,
         stderr: None,
         console: None,
+        mount_ns: None,
     };
     let mut listener = None;
     let mut console_sock = None;
@@ -367,8 +382,18 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         stdout,
         stderr: err_w,
     };
-    let pid = if rt.in_process() {
-        let created = rt.create_in_process(&c.id, &p.run, &stdio, console_sock.clone());
+    let in_process = rt.in_process();
+    let pid = if in_process {
+        // Recorded as running while the init builds its root file system: it execs as
+        // soon as it is ready, with no `start` after.
+        let mut cloned = |pid: i32| -> Result<()> {
+            if attached && cfg.rm {
+                ours.mount_ns = hold_mount_namespace(pid);
+            }
+            eng.db
+                .set_running(&c.id, pid, std::process::id() as i32, now_ns())
+        };
+        let created = rt.run_in_process(&c.id, &p.run, &stdio, console_sock.clone(), &mut cloned);
         drop(stdio); // our copies of the container's ends
         let pid = created.map_err(|msg| Error {
             code: classify_start_error(&msg),
@@ -400,6 +425,12 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         ours.stderr = Some(err_r);
     }
     ours.pid = pid;
+    if in_process {
+        return Ok(ours);
+    }
+    if attached && cfg.rm {
+        ours.mount_ns = hold_mount_namespace(pid);
+    }
     eng.db
         .set_running(&c.id, pid, std::process::id() as i32, now_ns())?;
     if let Err(e) = rt.start(&c.id) {

@@ -159,15 +159,18 @@ impl OciRuntime {
         Error::engine(format!("OCI runtime {} {what}: {}", self.name(), e.0))
     }
 
-    /// `create` in this process (see [`OciRuntime::in_process`]): the init gets `stdio`;
-    /// the runtime's warnings go to the container's stderr, as an exec'd runtime's would.
+    /// `create` and `start` in this process (see [`OciRuntime::in_process`]): the init gets
+    /// `stdio` and execs as soon as it is ready; `cloned` gets its pid first, while it
+    /// builds its root file system (see `dermaga_runtime::container::run_in_process`). The
+    /// runtime's warnings go to the container's stderr, as an exec'd runtime's would.
     /// Returns the init's pid; the error reads as the command line's.
-    pub fn create_in_process(
+    pub fn run_in_process(
         &self,
         id: &str,
         bundle: &Path,
         stdio: &ContainerStdio,
         console_socket: Option<PathBuf>,
+        cloned: &mut dyn FnMut(i32) -> Result<()>,
     ) -> std::result::Result<i32, String> {
         let fds: [RawFd; 3] = [
             stdio.stdin.as_raw_fd(),
@@ -183,8 +186,9 @@ impl OciRuntime {
             stdio: Some(fds),
         };
         let g = self.global();
+        let mut cloned = |pid| cloned(pid).map_err(|e| dermaga_runtime::util::Error(e.msg));
         dermaga_runtime::util::warnings_to(fds[2], || {
-            dermaga_runtime::container::create_in_process(&g, &o)
+            dermaga_runtime::container::run_in_process(&g, &o, &mut cloned)
         })
         .map_err(|e| e.0)
     }
@@ -290,6 +294,18 @@ impl OciRuntime {
         }
         c.arg(id);
         self.run(c, "delete").map(|_| ())
+    }
+
+    /// Ids of the containers our own runtime keeps state for; none for an external runtime
+    /// (whose state is asked for per container).
+    pub fn state_ids(&self) -> Vec<String> {
+        if !self.own {
+            return Vec::new();
+        }
+        dermaga_runtime::container::list_states(&self.global())
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
     }
 
     /// The runtime's state of a container (`status`, `pid`, ...), None if it has none.

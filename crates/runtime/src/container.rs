@@ -306,7 +306,7 @@ fn poststart(spec: &Spec, id: &str, st: &State) -> Result<()> {
 
 /// `create` and `run`. Returns the exit code of the command.
 pub fn create(g: &Global, o: &CreateOpts, mode: Mode) -> Result<i32> {
-    let s = spawn(g, o, mode)?;
+    let s = spawn(g, o, mode, None)?;
     if let Mode::Run { .. } = mode {
         poststart(&s.spec, &o.id, &s.state)?;
     }
@@ -325,7 +325,23 @@ pub fn create(g: &Global, o: &CreateOpts, mode: Mode) -> Result<i32> {
 ///
 /// The caller must be single-threaded: the init is a fork-like clone of it.
 pub fn create_in_process(g: &Global, o: &CreateOpts) -> Result<i32> {
-    Ok(spawn(g, o, Mode::Create)?.state.pid)
+    Ok(spawn(g, o, Mode::Create, None)?.state.pid)
+}
+
+/// `create` and `start` in one for such a caller (see [`create_in_process`]): the init
+/// execs its process as soon as it is ready, with no `exec.fifo` to wait on, and `cloned`
+/// is called with its pid right after the clone, for the caller's own bookkeeping, which
+/// then overlaps the init's work on its root file system (a failure there ends the init).
+/// The init dies with the caller until it execs, as a created one does until started.
+/// Runs the spec's poststart hooks; returns the init's pid once it is ready.
+pub fn run_in_process(
+    g: &Global,
+    o: &CreateOpts,
+    cloned: &mut dyn FnMut(i32) -> Result<()>,
+) -> Result<i32> {
+    let s = spawn(g, o, Mode::Run { detach: true }, Some(cloned))?;
+    poststart(&s.spec, &o.id, &s.state)?;
+    Ok(s.state.pid)
 }
 
 /// A created init: its state (saved), its spec, and the signal mask to restore once an
@@ -336,7 +352,12 @@ struct Spawned {
     oldmask: libc::sigset_t,
 }
 
-fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
+fn spawn(
+    g: &Global,
+    o: &CreateOpts,
+    mode: Mode,
+    cloned: Option<&mut dyn FnMut(i32) -> Result<()>>,
+) -> Result<Spawned> {
     state::validate_id(&o.id)?;
     let bundle = fs::canonicalize(&o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
     let (spec, _) = load_spec(&bundle)?;
@@ -541,6 +562,11 @@ fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
             }
             write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init")?;
         }
+        if let Some(f) = cloned {
+            // The init reaches its gate (before its cgroups are needed) after about 2 ms of
+            // its own work; the caller's bookkeeping and the cgroups fit in that time.
+            f(pid)?;
+        }
         cgroups.create(linux.resources().as_ref())?;
         if !joins_cgroups_itself {
             cgroups.join(pid)?;
@@ -566,33 +592,38 @@ fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
         }
         Ok(())
     };
-    let res =
-        setup().and_then(|()| write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init"));
-    // The init's own error, if it failed, says more than a broken pipe.
-    let res = match (read_msgs(sync_r), res) {
-        (Err(e), _) | (Ok(()), Err(e)) => Err(e),
-        (Ok(()), Ok(())) => Ok(()),
+    // The state is written while the init builds its root file system; the guard removes
+    // it if the init fails.
+    let save = || -> Result<State> {
+        let start_time = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
+        let st = State {
+            id: o.id.clone(),
+            pid,
+            start_time,
+            bundle: bundle.clone(),
+            rootfs: rootfs.clone(),
+            created: rfc3339_nano(now_realtime()),
+            annotations: annotations(&spec),
+            cgroups: cgroups.clone(),
+            namespaces: names.clone(),
+            seccomp: linux.seccomp().is_some(),
+        };
+        st.save(&g.root)?;
+        Ok(st)
     };
-    if let Err(e) = res {
-        kill_and_reap(pid);
-        return Err(e);
-    }
+    let res = setup()
+        .and_then(|()| write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init"))
+        .and_then(|()| save());
+    // The init's own error, if it failed, says more than a broken pipe.
+    let st = match (read_msgs(sync_r), res) {
+        (Err(e), _) | (Ok(()), Err(e)) => {
+            kill_and_reap(pid);
+            return Err(e);
+        }
+        (Ok(()), Ok(st)) => st,
+    };
     drop(go_w);
 
-    let start_time = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
-    let st = State {
-        id: o.id.clone(),
-        pid,
-        start_time,
-        bundle: bundle.clone(),
-        rootfs,
-        created: rfc3339_nano(now_realtime()),
-        annotations: annotations(&spec),
-        cgroups: cgroups.clone(),
-        namespaces: names,
-        seccomp: linux.seccomp().is_some(),
-    };
-    st.save(&g.root)?;
     if let Some(pf) = &o.pid_file {
         write_atomic(pf, pid.to_string().as_bytes(), 0o644)
             .ctx(|| format!("write pid file {}", pf.display()))?;
@@ -726,9 +757,10 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
     process::reset_signals();
     // Created by a caller in its own process (the engine's monitor): if that caller dies
     // before `start`, nobody will ever open the fifo, so the init goes with it instead of
-    // waiting forever. Cleared once started (below). A `runtime create` command exits after
-    // creating, as runc's does, so its init must not be tied to it.
-    if c.fifo.is_some() && c.stdio.is_some() {
+    // waiting forever; without a fifo (`run_in_process`), it goes with it until it execs.
+    // Cleared once started (below). A `runtime create` command exits after creating, as
+    // runc's does, so its init must not be tied to it.
+    if c.stdio.is_some() {
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
     }
     if let Some(stdio) = c.stdio {
@@ -893,6 +925,9 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         if let Some(h) = spec.hooks() {
             hooks::run_in_container("startContainer", h.start_container().as_ref(), "created")?;
         }
+    } else if c.stdio.is_some() {
+        // Started at once: from here the container outlives its monitor.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0 as libc::c_ulong) };
     }
     if let (Some(p), true) = (&c.seccomp, nnp) {
         seccomp::apply(p).ctx(|| "load seccomp filter")?;
