@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::db::{Container, State};
-use crate::deferred_removal::hold_mount_namespace;
+use crate::deferred_removal::{hold_mount_namespace, Remover};
 use crate::engine::Engine;
 use crate::error::{Error, Result, EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND};
 use crate::logs::{LogWriter, Stream};
@@ -178,6 +178,7 @@ pub fn run(eng: &Engine, id: &str, attached: bool, mut sync: Option<File>) -> Re
     send_sync(&mut sync, Ok(started.pid));
     let mut started = started;
     let held: Vec<OwnedFd> = started.mount_ns.take().into_iter().collect();
+    let remover = started.remover.take();
     let (status, oom) = supervise(eng, &c, started, attached, &sigfd);
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
@@ -186,9 +187,14 @@ pub fn run(eng: &Engine, id: &str, attached: bool, mut sync: Option<File>) -> Re
     } else {
         -1
     };
-    if c.config.rm && attached {
+    if let Some(remover) = remover {
         // Someone waits for this command: what the container leaves on the host goes after
         // it returns (see `deferred_removal`).
+        eng.remove_exited_handing_over(&c, remover)?;
+        drop(lock);
+        return Ok(code);
+    }
+    if c.config.rm && attached {
         eng.remove_exited_deferring_files(&c, &rt, held)?;
         drop(lock);
         return Ok(code);
@@ -215,6 +221,8 @@ struct Started {
     /// The container's mount namespace, for an attached `--rm` (see
     /// `deferred_removal::hold_mount_namespace`).
     mount_ns: Option<OwnedFd>,
+    /// For an attached `--rm`: the child that removes what the container leaves.
+    remover: Option<Remover>,
 }
 
 /// Checks that the command exists and is executable in the root file system, as podman's
@@ -348,6 +356,7 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         stderr: None,
         console: None,
         mount_ns: None,
+        remover: None,
     };
     let mut listener = None;
     let mut console_sock = None;
@@ -387,11 +396,12 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         // Recorded as running while the init builds its root file system: it execs as
         // soon as it is ready, with no `start` after.
         let mut cloned = |pid: i32| -> Result<()> {
-            if attached && cfg.rm {
-                ours.mount_ns = hold_mount_namespace(pid);
-            }
             eng.db
-                .set_running(&c.id, pid, std::process::id() as i32, now_ns())
+                .set_running(&c.id, pid, std::process::id() as i32, now_ns())?;
+            if attached && cfg.rm {
+                ours.remover = eng.fork_remover(c, rt, hold_mount_namespace(pid));
+            }
+            Ok(())
         };
         let created = rt.run_in_process(&c.id, &p.run, &stdio, console_sock.clone(), &mut cloned);
         drop(stdio); // our copies of the container's ends

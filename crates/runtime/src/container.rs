@@ -330,8 +330,9 @@ pub fn create_in_process(g: &Global, o: &CreateOpts) -> Result<i32> {
 
 /// `create` and `start` in one for such a caller (see [`create_in_process`]): the init
 /// execs its process as soon as it is ready, with no `exec.fifo` to wait on, and `cloned`
-/// is called with its pid right after the clone, for the caller's own bookkeeping, which
-/// then overlaps the init's work on its root file system (a failure there ends the init).
+/// is called with its pid once the init is let go (in its cgroups, with its state saved),
+/// for the caller's own bookkeeping, which then overlaps the init's work on its root file
+/// system (a failure there ends the init). The init may have exec'd, even exited, by then.
 /// The init dies with the caller until it execs, as a created one does until started.
 /// Runs the spec's poststart hooks; returns the init's pid once it is ready.
 pub fn run_in_process(
@@ -562,11 +563,6 @@ fn spawn(
             }
             write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init")?;
         }
-        if let Some(f) = cloned {
-            // The init reaches its gate (before its cgroups are needed) after about 2 ms of
-            // its own work; the caller's bookkeeping and the cgroups fit in that time.
-            f(pid)?;
-        }
         cgroups.create(linux.resources().as_ref())?;
         if !joins_cgroups_itself {
             cgroups.join(pid)?;
@@ -613,7 +609,15 @@ fn spawn(
     };
     let res = setup()
         .and_then(|()| write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init"))
-        .and_then(|()| save());
+        .and_then(|()| save())
+        .and_then(|st| {
+            // The caller's bookkeeping, while the init builds its root file system (about
+            // 3 ms, in which this process would only wait).
+            if let Some(f) = cloned {
+                f(pid)?;
+            }
+            Ok(st)
+        });
     // The init's own error, if it failed, says more than a broken pipe.
     let st = match (read_msgs(sync_r), res) {
         (Err(e), _) | (Ok(()), Err(e)) => {
