@@ -553,6 +553,11 @@ fn run_verb(
                 || !a.uidmap.is_empty()
                 || !a.gidmap.is_empty();
             dermaga_engine::runtime::begin_cgroup_move(g.runtime.is_some() || own_userns);
+            // An attached run is its own monitor: the namespace is made in this process.
+            if !detach && g.runtime.is_none() && !own_userns && a.network.as_deref() != Some("host")
+            {
+                dermaga_engine::runtime::begin_network_namespace();
+            }
             let eng = open()?;
             let c = eng.create(&create_options(a, create_command))?;
             if detach {

@@ -319,6 +319,15 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
     let volumes_dir = eng.volumes_dir();
     let (hosts, hostname, resolv) = (p.hosts(), p.hostname(), p.resolv_conf());
     let userns_path = eng.userns_path(cfg)?;
+    // Our runtime in this process joins a namespace by path as it makes one; an external
+    // runtime, or a user namespace (which must own the network namespace), makes its own.
+    let own_userns = userns_path.is_some() || !cfg.uid_map.is_empty() || !cfg.gid_map.is_empty();
+    let netns = (rt.in_process() && cfg.network != "host" && !own_userns)
+        .then(crate::runtime::take_network_namespace)
+        .flatten();
+    let netns_path = netns
+        .as_ref()
+        .map(|fd| std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())));
     let bp = BundlePaths {
         rootfs: &rootfs,
         hosts: &hosts,
@@ -326,6 +335,7 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         resolv_conf: &resolv,
         volumes_dir: &volumes_dir,
         userns_path: userns_path.as_deref(),
+        netns_path: netns_path.as_deref(),
     };
     let spec = spec::build(&c.id, cfg, &bp, &user, rlimits)?;
     let cwd = if cfg.workdir.is_empty() {
@@ -405,6 +415,7 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         };
         let created = rt.run_in_process(&c.id, &p.run, &stdio, console_sock.clone(), &mut cloned);
         drop(stdio); // our copies of the container's ends
+        drop(netns); // the init is in it, or gone
         let pid = created.map_err(|msg| Error {
             code: classify_start_error(&msg),
             msg: format!("OCI runtime error: {msg}"),

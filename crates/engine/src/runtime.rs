@@ -76,6 +76,24 @@ pub fn begin_cgroup_move(by_pid: bool) {
     let _ = dermaga_runtime::cgroups::start_move_grace_period();
 }
 
+/// A network namespace made while the command prepares (see `dermaga_runtime::netns`).
+static NETWORK_NAMESPACE: std::sync::Mutex<Option<dermaga_runtime::netns::Pending>> =
+    std::sync::Mutex::new(None);
+
+/// Call before creating and starting a container with a network namespace of its own, made
+/// by our runtime in this process: a child makes the namespace on the other core meanwhile,
+/// and [`take_network_namespace`] gives it to the container.
+pub fn begin_network_namespace() {
+    if let Ok(mut slot) = NETWORK_NAMESPACE.lock() {
+        *slot = dermaga_runtime::netns::start();
+    }
+}
+
+/// The namespace [`begin_network_namespace`] made, if it made one.
+pub fn take_network_namespace() -> Option<OwnedFd> {
+    NETWORK_NAMESPACE.lock().ok()?.take()?.take()
+}
+
 /// A new container's standard streams, as the monitor holds them.
 pub struct ContainerStdio {
     pub stdin: OwnedFd,
