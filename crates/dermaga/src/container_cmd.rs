@@ -36,6 +36,14 @@ fn exit(code: i32) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
+/// Ends an attached `run` or an `exec` with its container's code at once: whoever waits for
+/// the command waits for this process's exit, and what is left to drop (the database
+/// connection, the engine's caches) is the kernel's to free (about 0.2 ms).
+fn end_now(out: &mut impl Write, code: i32) -> ! {
+    let _ = out.flush();
+    std::process::exit(code.clamp(0, 255))
+}
+
 fn fail(e: &Error) -> ExitCode {
     eprintln!("Error: {}", e.msg);
     ExitCode::from(e.code)
@@ -565,7 +573,8 @@ fn run_verb(
                 let _ = writeln!(out, "{}", c.id);
                 return Ok(0);
             }
-            monitor::run(&eng, &c.id, true, None)
+            let code = monitor::run(&eng, &c.id, true, None)?;
+            end_now(out, code)
         }
         Verb::Create(a) => {
             let eng = open()?;
@@ -717,7 +726,8 @@ fn run_verb(
                 user: a.user,
             };
             let _ = a.privileged;
-            eng.exec(&ctr, it.collect(), &opts)
+            let code = eng.exec(&ctr, it.collect(), &opts)?;
+            end_now(out, code)
         }
         Verb::Inspect {
             format,
