@@ -573,17 +573,42 @@ fn device_rule(r: &LinuxDeviceCgroup) -> String {
     format!("{t} {}:{} {access}", num(r.major()), num(r.minor()))
 }
 
+/// v1 takes one rule per write; each file is opened once for all of its rules (21 rules by
+/// default: 42 system calls fewer than opening it for each).
 fn apply_devices_v1(p: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+    use std::io::Write;
+    let open = |name: &str| {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(p.join(name))
+            .ctx(|| format!("open cgroup {}", p.join(name).display()))
+    };
+    let (mut allow, mut deny) = (None, None);
+    let mut write = |name: &'static str, rule: &str| -> Result<()> {
+        let slot = if name == "devices.allow" {
+            &mut allow
+        } else {
+            &mut deny
+        };
+        if slot.is_none() {
+            *slot = Some(open(name)?);
+        }
+        if let Some(f) = slot.as_mut() {
+            f.write_all(rule.as_bytes())
+                .ctx(|| format!("set cgroup {} to {rule}", p.join(name).display()))?;
+        }
+        Ok(())
+    };
     for r in rules {
         let file = if r.allow() {
             "devices.allow"
         } else {
             "devices.deny"
         };
-        set(p, file, &device_rule(r))?;
+        write(file, &device_rule(r))?;
     }
     for r in DEFAULT_ALLOWED_DEVICES {
-        set(p, "devices.allow", r)?;
+        write("devices.allow", r)?;
     }
     Ok(())
 }
