@@ -183,3 +183,140 @@ fn check_finds_a_run_root_directory_without_a_record() {
     assert!(!left.exists());
     assert_eq!(s.ok(&["system", "check"]), "No problems found\n");
 }
+
+/// The container's cgroup directories that exist, in every hierarchy.
+fn cgroup_dirs_of(id: &str) -> Vec<std::path::PathBuf> {
+    let rel = format!("dermaga/dermaga-{id}");
+    let mut out = Vec::new();
+    let v2 = std::path::Path::new("/sys/fs/cgroup").join(&rel);
+    if v2.exists() {
+        out.push(v2);
+    }
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let d = h.path().join(&rel);
+        if d.exists() {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The container id in the output of `cat /proc/self/cgroup` run in it.
+fn id_from_cgroup_lines(out: &str) -> String {
+    let at = out.find("dermaga-").expect("a cgroup of the container") + "dermaga-".len();
+    out[at..at + 64].to_string()
+}
+
+/// An attached `run --rm` returns once the container's record is gone; its runtime state,
+/// cgroups, mount and directories go just after (deferred_removal). Every command after
+/// it finds the container gone and its name free; `system check` waits for the removal and
+/// finds nothing left.
+#[test]
+fn run_rm_is_gone_when_it_returns_and_leaves_nothing() {
+    let s = Store::new("rm-deferred");
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "once",
+        IMAGE,
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    let id = id_from_cgroup_lines(&out);
+    assert_eq!(s.ok(&["ps", "-a", "-q"]), "");
+    let (code, _, err) = s.run(&["inspect", &id]);
+    assert_ne!(code, 0, "{err}");
+    s.ok(&["run", "--rm", "--name", "once", IMAGE, "true"]);
+    assert_eq!(s.ok(&["system", "check"]), "No problems found\n");
+    assert!(!s.root.join("containers").join(&id).exists());
+    assert!(!s.runroot.join("containers").join(&id).exists());
+    assert!(!s.runroot.join("runtime").join(&id).exists());
+    assert!(mounted_under(&s.root).is_empty());
+    assert!(cgroup_dirs_of(&id).is_empty(), "{:?}", cgroup_dirs_of(&id));
+}
+
+/// A removal killed after the record went (the child that removes the rest, killed while
+/// a cgroup it removes is kept busy) leaves runtime state, cgroups, a mount and directories:
+/// `system check` names them, `--repair` removes them all.
+#[test]
+fn removal_killed_after_the_record_went_is_repaired() {
+    use std::io::{BufRead, BufReader, Write};
+    let s = Store::new("rm-killed");
+    let mut run = s
+        .cmd(&[
+            "run",
+            "--rm",
+            "-i",
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; read x",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(run.stdout.take().unwrap());
+    let mut out = String::new();
+    while !out.contains(":pids:") && !out.contains("0::/") {
+        assert_ne!(lines.read_line(&mut out).unwrap(), 0, "{out}");
+    }
+    let id = id_from_cgroup_lines(&out);
+    // A host process in one of the container's cgroups keeps its removal retrying.
+    let dirs = cgroup_dirs_of(&id);
+    let busy = dirs
+        .iter()
+        .find(|d| d.to_string_lossy().contains("/pids/"))
+        .unwrap_or(&dirs[0])
+        .clone();
+    let mut keeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    std::fs::write(busy.join("cgroup.procs"), keeper.id().to_string()).unwrap();
+    run.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert!(run.wait().unwrap().success());
+    // The command has returned: what runs with the store root on its command line now is
+    // the child removing the rest.
+    let root = s.root.to_string_lossy().into_owned();
+    let mut cleaner = None;
+    for _ in 0..200 {
+        cleaner = std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains(&root) && cmd.contains(" run ") && alive(pid)).then_some(pid)
+        });
+        if cleaner.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let cleaner = cleaner.expect("the removal still running (it retries the busy cgroup)");
+    let st = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(cleaner.to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    while alive(cleaner) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = keeper.kill();
+    let _ = keeper.wait();
+    assert_eq!(s.ok(&["ps", "-a", "-q"]), "");
+    let (code, report, _) = s.run(&["system", "check"]);
+    assert_eq!(code, 125, "{report}");
+    assert!(
+        report.contains("runtime state of") && report.contains("with no container record"),
+        "{report}"
+    );
+    s.ok(&["system", "check", "--repair"]);
+    assert_eq!(s.ok(&["system", "check"]), "No problems found\n");
+    assert!(!s.root.join("containers").join(&id).exists());
+    assert!(!s.runroot.join("containers").join(&id).exists());
+    assert!(!s.runroot.join("runtime").join(&id).exists());
+    assert!(mounted_under(&s.root).is_empty());
+    assert!(cgroup_dirs_of(&id).is_empty(), "{:?}", cgroup_dirs_of(&id));
+}

@@ -1,7 +1,7 @@
 //! `dermaga system check [--repair]`: finds (and fixes) what a crash or a kill -9 can leave:
 //! containers recorded running whose monitor is gone, half-removed containers, directories
 //! without a record, records without a directory, root file systems left mounted, runtime
-//! state of containers that are not running.
+//! state of containers that are not running or have no record.
 
 use std::fs;
 
@@ -163,6 +163,25 @@ impl Engine {
                     fs::remove_dir_all(e.path()).ok();
                     r.repairs.push(format!("{}: removed", e.path().display()));
                 }
+            }
+        }
+        // Runtime state (and the cgroups it names) without a record: a removal after the
+        // record went, cut short (see `deferred_removal`).
+        let rt = self.runtime_for(&Default::default());
+        for id in rt.state_ids() {
+            if containers.iter().any(|c| c.id == id) {
+                continue;
+            }
+            r.problems.push(format!(
+                "runtime state of {} with no container record",
+                &id[..id.len().min(12)]
+            ));
+            if repair {
+                rt.delete(&id, true)?;
+                r.repairs.push(format!(
+                    "runtime state of {}: deleted with its cgroups",
+                    &id[..id.len().min(12)]
+                ));
             }
         }
         // Volume directories without a record, and records without a directory.

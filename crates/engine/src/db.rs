@@ -352,6 +352,19 @@ impl Db {
         Ok(())
     }
 
+    /// Removes a container's record and the records of `volumes` (its anonymous volumes) in
+    /// one transaction.
+    pub fn delete_with_volumes(&self, id: &str, volumes: &[String]) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
+        for v in volumes {
+            tx.execute("DELETE FROM volumes WHERE name = ?1", [v])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn insert_volume(&self, v: &Volume) -> Result<bool> {
         let n = self.conn()?.execute(
             "INSERT OR IGNORE INTO volumes (name, created_ns, driver, labels, options, anonymous) \

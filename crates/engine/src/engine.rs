@@ -157,7 +157,7 @@ impl Engine {
         }
     }
 
-    fn lock_store(&self) -> Result<FileLock> {
+    pub(crate) fn lock_store(&self) -> Result<FileLock> {
         FileLock::shared(&self.root.join("engine.lock"))
     }
 

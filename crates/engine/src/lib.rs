@@ -21,6 +21,7 @@ pub mod check;
 pub mod config;
 pub mod cp;
 pub mod db;
+pub mod deferred_removal;
 pub mod engine;
 pub mod error;
 pub mod exec;

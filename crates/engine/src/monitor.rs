@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::db::{Container, State};
+use crate::deferred_removal::{hold_mount_namespace, Remover};
 use crate::engine::Engine;
 use crate::error::{Error, Result, EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND};
 use crate::logs::{LogWriter, Stream};
@@ -175,6 +176,9 @@ pub fn run(eng: &Engine, id: &str, attached: bool, mut sync: Option<File>) -> Re
         }
     };
     send_sync(&mut sync, Ok(started.pid));
+    let mut started = started;
+    let held: Vec<OwnedFd> = started.mount_ns.take().into_iter().collect();
+    let remover = started.remover.take();
     let (status, oom) = supervise(eng, &c, started, attached, &sigfd);
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
@@ -183,6 +187,19 @@ pub fn run(eng: &Engine, id: &str, attached: bool, mut sync: Option<File>) -> Re
     } else {
         -1
     };
+    if let Some(remover) = remover {
+        // Someone waits for this command: what the container leaves on the host goes after
+        // it returns (see `deferred_removal`).
+        eng.remove_exited_handing_over(&c, remover)?;
+        drop(lock);
+        return Ok(code);
+    }
+    if c.config.rm && attached {
+        eng.remove_exited_deferring_files(&c, &rt, held)?;
+        drop(lock);
+        return Ok(code);
+    }
+    drop(held);
     let _ = rt.delete(&c.id, true);
     let _ = eng.unmount_rootfs(&c);
     if c.config.rm {
@@ -201,6 +218,11 @@ struct Started {
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     console: Option<OwnedFd>,
+    /// The container's mount namespace, for an attached `--rm` (see
+    /// `deferred_removal::hold_mount_namespace`).
+    mount_ns: Option<OwnedFd>,
+    /// For an attached `--rm`: the child that removes what the container leaves.
+    remover: Option<Remover>,
 }
 
 /// Checks that the command exists and is executable in the root file system, as podman's
@@ -297,6 +319,15 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
     let volumes_dir = eng.volumes_dir();
     let (hosts, hostname, resolv) = (p.hosts(), p.hostname(), p.resolv_conf());
     let userns_path = eng.userns_path(cfg)?;
+    // Our runtime in this process joins a namespace by path as it makes one; an external
+    // runtime, or a user namespace (which must own the network namespace), makes its own.
+    let own_userns = userns_path.is_some() || !cfg.uid_map.is_empty() || !cfg.gid_map.is_empty();
+    let netns = (rt.in_process() && cfg.network != "host" && !own_userns)
+        .then(crate::runtime::take_network_namespace)
+        .flatten();
+    let netns_path = netns
+        .as_ref()
+        .map(|fd| std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())));
     let bp = BundlePaths {
         rootfs: &rootfs,
         hosts: &hosts,
@@ -304,6 +335,7 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         resolv_conf: &resolv,
         volumes_dir: &volumes_dir,
         userns_path: userns_path.as_deref(),
+        netns_path: netns_path.as_deref(),
     };
     let spec = spec::build(&c.id, cfg, &bp, &user, rlimits)?;
     let cwd = if cfg.workdir.is_empty() {
@@ -333,6 +365,8 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         stdout: None,
         stderr: None,
         console: None,
+        mount_ns: None,
+        remover: None,
     };
     let mut listener = None;
     let mut console_sock = None;
@@ -367,9 +401,21 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         stdout,
         stderr: err_w,
     };
-    let pid = if rt.in_process() {
-        let created = rt.create_in_process(&c.id, &p.run, &stdio, console_sock.clone());
+    let in_process = rt.in_process();
+    let pid = if in_process {
+        // Recorded as running while the init builds its root file system: it execs as
+        // soon as it is ready, with no `start` after.
+        let mut cloned = |pid: i32| -> Result<()> {
+            eng.db
+                .set_running(&c.id, pid, std::process::id() as i32, now_ns())?;
+            if attached && cfg.rm {
+                ours.remover = eng.fork_remover(c, rt, hold_mount_namespace(pid));
+            }
+            Ok(())
+        };
+        let created = rt.run_in_process(&c.id, &p.run, &stdio, console_sock.clone(), &mut cloned);
         drop(stdio); // our copies of the container's ends
+        drop(netns); // the init is in it, or gone
         let pid = created.map_err(|msg| Error {
             code: classify_start_error(&msg),
             msg: format!("OCI runtime error: {msg}"),
@@ -400,6 +446,12 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         ours.stderr = Some(err_r);
     }
     ours.pid = pid;
+    if in_process {
+        return Ok(ours);
+    }
+    if attached && cfg.rm {
+        ours.mount_ns = hold_mount_namespace(pid);
+    }
     eng.db
         .set_running(&c.id, pid, std::process::id() as i32, now_ns())?;
     if let Err(e) = rt.start(&c.id) {

@@ -322,6 +322,9 @@ pub struct BundlePaths<'a> {
     pub volumes_dir: &'a Path,
     /// The existing user namespace the container joins ([`crate::Engine::userns_path`]).
     pub userns_path: Option<&'a Path>,
+    /// A network namespace made for the container ahead of its clone
+    /// (`runtime::take_network_namespace`); None: the runtime makes a new one.
+    pub netns_path: Option<&'a Path>,
 }
 
 /// Builds the runtime spec. `user` comes from [`resolve_user`] on the mounted root.
@@ -444,7 +447,10 @@ pub fn build(
     ];
     match cfg.network.as_str() {
         "host" => {}
-        _ => namespaces.push(json!({"type": "network"})),
+        _ => namespaces.push(match paths.netns_path {
+            Some(p) => json!({"type": "network", "path": p}),
+            None => json!({"type": "network"}),
+        }),
     }
     if let Some(path) = paths.userns_path {
         namespaces.push(json!({"type": "user", "path": path}));

@@ -181,6 +181,15 @@ pub fn start_move_grace_period() -> Option<i32> {
     }
 }
 
+/// Whether processes that move themselves into their cgroups ([`CgroupSet::join_self`]) do
+/// so without the grace-period wait on this host: v1 hierarchies (not pure v2).
+pub fn host_self_join_is_free() -> bool {
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    let v2 = unsafe { libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) } == 0
+        && st.f_type == CGROUP2_SUPER_MAGIC;
+    !v2
+}
+
 /// Our own `cgroup.procs` where hierarchies are mounted as systemd and every distribution
 /// mount them (/sys/fs/cgroup, or /sys/fs/cgroup/CONTROLLERS for v1), if it is there: `exec`
 /// then needs no scan of /proc/self/mountinfo (0.2 ms) for its early move.
@@ -564,17 +573,42 @@ fn device_rule(r: &LinuxDeviceCgroup) -> String {
     format!("{t} {}:{} {access}", num(r.major()), num(r.minor()))
 }
 
+/// v1 takes one rule per write; each file is opened once for all of its rules (21 rules by
+/// default: 42 system calls fewer than opening it for each).
 fn apply_devices_v1(p: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+    use std::io::Write;
+    let open = |name: &str| {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(p.join(name))
+            .ctx(|| format!("open cgroup {}", p.join(name).display()))
+    };
+    let (mut allow, mut deny) = (None, None);
+    let mut write = |name: &'static str, rule: &str| -> Result<()> {
+        let slot = if name == "devices.allow" {
+            &mut allow
+        } else {
+            &mut deny
+        };
+        if slot.is_none() {
+            *slot = Some(open(name)?);
+        }
+        if let Some(f) = slot.as_mut() {
+            f.write_all(rule.as_bytes())
+                .ctx(|| format!("set cgroup {} to {rule}", p.join(name).display()))?;
+        }
+        Ok(())
+    };
     for r in rules {
         let file = if r.allow() {
             "devices.allow"
         } else {
             "devices.deny"
         };
-        set(p, file, &device_rule(r))?;
+        write(file, &device_rule(r))?;
     }
     for r in DEFAULT_ALLOWED_DEVICES {
-        set(p, "devices.allow", r)?;
+        write("devices.allow", r)?;
     }
     Ok(())
 }
@@ -658,6 +692,26 @@ impl CgroupSet {
             set(&d.path, "cgroup.procs", &s)?;
         }
         Ok(())
+    }
+
+    /// Moves the calling process, which must have one thread, into every directory of the
+    /// set. Under v1 it writes 0 to each `tasks` file: the kernel moves the calling thread
+    /// alone without taking `cgroup_threadgroup_rwsem`, so this does not wait for the RCU
+    /// grace period (7.5 ms on a quiet 2-core machine, 10–20 ms under load) that a write
+    /// to `cgroup.procs`, or of any other pid, waits for after a quiet spell. For a process
+    /// of one thread the result is the same as moving the process. v2 has no such file for
+    /// a domain cgroup: `cgroup.procs` there.
+    pub fn join_self(&self) -> Result<()> {
+        let file = if self.v2 { "cgroup.procs" } else { "tasks" };
+        for d in &self.dirs {
+            set(&d.path, file, "0")?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`join_self`](Self::join_self) avoids the grace-period wait here (v1).
+    pub fn self_join_is_free(&self) -> bool {
+        !self.v2
     }
 
     /// The directory whose cgroup.procs lists the container's processes.
@@ -766,5 +820,41 @@ mod tests {
             "the child could not write its cgroup.procs (needs root): status {status}"
         );
         assert_eq!(fs::read_to_string("/proc/self/cgroup").unwrap(), before);
+    }
+
+    #[test]
+    fn a_process_moves_itself_into_every_directory_of_its_set() {
+        use std::os::unix::process::CommandExt;
+        let id = format!("join-self-{}", std::process::id());
+        let rel = format!("/dermaga-test/{id}");
+        let set = plan(Some(Path::new(&rel)), &id, None).unwrap();
+        set.create(None)
+            .expect("cgroup directories (the test needs root)");
+        let moved = set.clone();
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("10");
+        // SAFETY: the child is single-threaded after the fork, as join_self requires.
+        unsafe {
+            cmd.pre_exec(move || moved.join_self().map_err(|e| std::io::Error::other(e.0)));
+        }
+        let mut child = cmd.spawn().expect("a process that joins its cgroups");
+        let pid = child.id() as i32;
+        let seen = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let listed = set.pids();
+        let _ = child.kill();
+        let _ = child.wait();
+        set.remove();
+        for d in &set.dirs {
+            let _ = d.path.parent().map(fs::remove_dir);
+        }
+        for d in &set.dirs {
+            let ctrl = d.controllers.join(",");
+            assert!(
+                seen.lines().any(|l| l.ends_with(&format!(":{ctrl}:{rel}"))),
+                "{ctrl} of {pid}: {seen}"
+            );
+        }
+        assert_eq!(listed, vec![pid]);
+        assert!(set.dirs.iter().all(|d| !d.path.exists()));
     }
 }

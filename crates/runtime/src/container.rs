@@ -1,11 +1,13 @@
 //! The container lifecycle: create (and run), start, state, kill, delete.
 //!
 //! `create` clones the init process once with every namespace flag of the spec. The two sides
-//! then talk over two pipes: the parent writes the uid/gid maps and joins the init to its
-//! cgroups, then sends one byte ("go"); the init builds its root file system, switches user
-//! and capabilities, and closes its end of the sync pipe (or sends an error over it). Under
-//! `create`, the init then blocks opening `exec.fifo` for writing until `start` opens it for
-//! reading, as runc's does; under `run` there is no fifo and the init execs at once.
+//! then talk over two pipes: the parent writes the uid/gid maps and makes the cgroups, then
+//! sends one byte ("go"), on which the init moves itself into them (the parent moves it by
+//! pid where it cannot: see `CgroupSet::join_self`); the init builds its root file system,
+//! switches user and capabilities, and closes its end of the sync pipe (or sends an error
+//! over it). Under `create`, the init then blocks opening `exec.fifo` for writing until
+//! `start` opens it for reading, as runc's does; under `run` there is no fifo and the init
+//! execs at once.
 
 use std::convert::Infallible;
 use std::fs;
@@ -141,6 +143,9 @@ struct InitCtx<'a> {
     join_ns: Vec<(libc::c_int, RawFd)>,
     user_ns_path: Option<RawFd>,
     cgroupns: bool,
+    /// The init moves itself into its cgroups once the parent has made them (see
+    /// [`CgroupSet::join_self`]); otherwise the parent moves it by pid.
+    joins_cgroups_itself: bool,
     userns: bool,
     uts: bool,
     seccomp: Option<seccomp::Program>,
@@ -301,7 +306,7 @@ fn poststart(spec: &Spec, id: &str, st: &State) -> Result<()> {
 
 /// `create` and `run`. Returns the exit code of the command.
 pub fn create(g: &Global, o: &CreateOpts, mode: Mode) -> Result<i32> {
-    let s = spawn(g, o, mode)?;
+    let s = spawn(g, o, mode, None)?;
     if let Mode::Run { .. } = mode {
         poststart(&s.spec, &o.id, &s.state)?;
     }
@@ -320,7 +325,24 @@ pub fn create(g: &Global, o: &CreateOpts, mode: Mode) -> Result<i32> {
 ///
 /// The caller must be single-threaded: the init is a fork-like clone of it.
 pub fn create_in_process(g: &Global, o: &CreateOpts) -> Result<i32> {
-    Ok(spawn(g, o, Mode::Create)?.state.pid)
+    Ok(spawn(g, o, Mode::Create, None)?.state.pid)
+}
+
+/// `create` and `start` in one for such a caller (see [`create_in_process`]): the init
+/// execs its process as soon as it is ready, with no `exec.fifo` to wait on, and `cloned`
+/// is called with its pid once the init is let go (in its cgroups, with its state saved),
+/// for the caller's own bookkeeping, which then overlaps the init's work on its root file
+/// system (a failure there ends the init). The init may have exec'd, even exited, by then.
+/// The init dies with the caller until it execs, as a created one does until started.
+/// Runs the spec's poststart hooks; returns the init's pid once it is ready.
+pub fn run_in_process(
+    g: &Global,
+    o: &CreateOpts,
+    cloned: &mut dyn FnMut(i32) -> Result<()>,
+) -> Result<i32> {
+    let s = spawn(g, o, Mode::Run { detach: true }, Some(cloned))?;
+    poststart(&s.spec, &o.id, &s.state)?;
+    Ok(s.state.pid)
 }
 
 /// A created init: its state (saved), its spec, and the signal mask to restore once an
@@ -331,7 +353,12 @@ struct Spawned {
     oldmask: libc::sigset_t,
 }
 
-fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
+fn spawn(
+    g: &Global,
+    o: &CreateOpts,
+    mode: Mode,
+    cloned: Option<&mut dyn FnMut(i32) -> Result<()>>,
+) -> Result<Spawned> {
     state::validate_id(&o.id)?;
     let bundle = fs::canonicalize(&o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
     let (spec, _) = load_spec(&bundle)?;
@@ -437,6 +464,14 @@ fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
         }
         None => None,
     };
+    // An init in a user namespace of its own cannot open the host's cgroup files, and hooks
+    // run by the parent before "go" expect the init in its cgroups already: the parent moves
+    // those by pid.
+    let hooks_before_go = spec.hooks().as_ref().is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|l| !l.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|l| !l.is_empty())
+    });
+    let joins_cgroups_itself = cgroups.self_join_is_free() && !userns && !hooks_before_go;
 
     let fifo = if mode == Mode::Create {
         let fifo_path = sdir.join("exec.fifo");
@@ -476,6 +511,7 @@ fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
             .collect(),
         user_ns_path: user_ns_path.as_ref().map(|f| f.as_raw_fd()),
         cgroupns,
+        joins_cgroups_itself,
         userns,
         uts,
         seccomp,
@@ -528,7 +564,9 @@ fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
             write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init")?;
         }
         cgroups.create(linux.resources().as_ref())?;
-        cgroups.join(pid)?;
+        if !joins_cgroups_itself {
+            cgroups.join(pid)?;
+        }
         if let Some(adj) = proc_cfg.oom_score_adj() {
             crate::util::write_file(
                 Path::new(&format!("/proc/{pid}/oom_score_adj")),
@@ -550,33 +588,46 @@ fn spawn(g: &Global, o: &CreateOpts, mode: Mode) -> Result<Spawned> {
         }
         Ok(())
     };
-    let res =
-        setup().and_then(|()| write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init"));
-    // The init's own error, if it failed, says more than a broken pipe.
-    let res = match (read_msgs(sync_r), res) {
-        (Err(e), _) | (Ok(()), Err(e)) => Err(e),
-        (Ok(()), Ok(())) => Ok(()),
+    // The state is written while the init builds its root file system; the guard removes
+    // it if the init fails.
+    let save = || -> Result<State> {
+        let start_time = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
+        let st = State {
+            id: o.id.clone(),
+            pid,
+            start_time,
+            bundle: bundle.clone(),
+            rootfs: rootfs.clone(),
+            created: rfc3339_nano(now_realtime()),
+            annotations: annotations(&spec),
+            cgroups: cgroups.clone(),
+            namespaces: names.clone(),
+            seccomp: linux.seccomp().is_some(),
+        };
+        st.save(&g.root)?;
+        Ok(st)
     };
-    if let Err(e) = res {
-        kill_and_reap(pid);
-        return Err(e);
-    }
+    let res = setup()
+        .and_then(|()| write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init"))
+        .and_then(|()| save())
+        .and_then(|st| {
+            // The caller's bookkeeping, while the init builds its root file system (about
+            // 3 ms, in which this process would only wait).
+            if let Some(f) = cloned {
+                f(pid)?;
+            }
+            Ok(st)
+        });
+    // The init's own error, if it failed, says more than a broken pipe.
+    let st = match (read_msgs(sync_r), res) {
+        (Err(e), _) | (Ok(()), Err(e)) => {
+            kill_and_reap(pid);
+            return Err(e);
+        }
+        (Ok(()), Ok(st)) => st,
+    };
     drop(go_w);
 
-    let start_time = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
-    let st = State {
-        id: o.id.clone(),
-        pid,
-        start_time,
-        bundle: bundle.clone(),
-        rootfs,
-        created: rfc3339_nano(now_realtime()),
-        annotations: annotations(&spec),
-        cgroups: cgroups.clone(),
-        namespaces: names,
-        seccomp: linux.seccomp().is_some(),
-    };
-    st.save(&g.root)?;
     if let Some(pf) = &o.pid_file {
         write_atomic(pf, pid.to_string().as_bytes(), 0o644)
             .ctx(|| format!("write pid file {}", pf.display()))?;
@@ -710,9 +761,10 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
     process::reset_signals();
     // Created by a caller in its own process (the engine's monitor): if that caller dies
     // before `start`, nobody will ever open the fifo, so the init goes with it instead of
-    // waiting forever. Cleared once started (below). A `runtime create` command exits after
-    // creating, as runc's does, so its init must not be tied to it.
-    if c.fifo.is_some() && c.stdio.is_some() {
+    // waiting forever; without a fifo (`run_in_process`), it goes with it until it execs.
+    // Cleared once started (below). A `runtime create` command exits after creating, as
+    // runc's does, so its init must not be tied to it.
+    if c.stdio.is_some() {
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
     }
     if let Some(stdio) = c.stdio {
@@ -735,6 +787,7 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         fd: c.go_r,
         passed: std::cell::Cell::new(false),
         cgroupns: c.cgroupns,
+        join: c.joins_cgroups_itself.then_some(c.cgroups),
     };
     let spec = c.spec;
     let linux = spec
@@ -876,6 +929,9 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         if let Some(h) = spec.hooks() {
             hooks::run_in_container("startContainer", h.start_container().as_ref(), "created")?;
         }
+    } else if c.stdio.is_some() {
+        // Started at once: from here the container outlives its monitor.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0 as libc::c_ulong) };
     }
     if let (Some(p), true) = (&c.seccomp, nnp) {
         seccomp::apply(p).ctx(|| "load seccomp filter")?;
@@ -912,14 +968,16 @@ pub(crate) fn adopt_stdio(stdio: [RawFd; 3], keep: &[RawFd]) -> Result<()> {
     Ok(())
 }
 
-/// The parent's "go": its cgroup work is done and the init is in its cgroups.
-struct Gate {
+/// The parent's "go": its cgroup work is done, and the init is in its cgroups or moves
+/// itself there (`join`) on passing.
+struct Gate<'a> {
     fd: RawFd,
     passed: std::cell::Cell<bool>,
     cgroupns: bool,
+    join: Option<&'a CgroupSet>,
 }
 
-impl Gate {
+impl Gate<'_> {
     fn pass(&self) -> Result<()> {
         if self.passed.get() {
             return Ok(());
@@ -930,6 +988,11 @@ impl Gate {
         }
         unsafe { libc::close(self.fd) };
         self.passed.set(true);
+        if let Some(cgroups) = self.join {
+            cgroups
+                .join_self()
+                .ctx(|| "move the container's init into its cgroups")?;
+        }
         if self.cgroupns {
             cvt(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) })
                 .ctx(|| "create cgroup namespace")?;

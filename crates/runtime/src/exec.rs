@@ -288,7 +288,7 @@ fn child(c: &Child<'_>) -> Result<Infallible> {
         keep.extend(c.ns_fds.iter().map(|(_, fd)| *fd));
         adopt_stdio(stdio, &keep)?;
     }
-    c.st.cgroups.join(0)?;
+    c.st.cgroups.join_self()?;
     for (flag, fd) in &c.ns_fds {
         cvt(unsafe { libc::setns(*fd, *flag) })
             .ctx(|| format!("join the container's namespace {flag:#x}"))?;

@@ -17,6 +17,7 @@ pub mod container;
 pub mod exec;
 mod hooks;
 pub mod mounts;
+pub mod netns;
 pub mod process;
 pub mod seccomp;
 pub mod state;
