@@ -590,6 +590,8 @@ fn build_request(raw: &[u8], head: &RequestHead, target: &Target) -> Option<Requ
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     *req.version_mut() = http::Version::HTTP_2;
+    // Room for every field at once: the map does not grow field by field.
+    *req.headers_mut() = HeaderMap::with_capacity(head.headers.len());
     let h = req.headers_mut();
     for f in &head.headers {
         let name = f.name.get(raw);
