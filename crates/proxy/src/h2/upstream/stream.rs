@@ -657,6 +657,14 @@ fn response_head(
     out: &mut BytesMut,
 ) -> Framing {
     let status = parts.status.as_u16();
+    // One allocation for the whole head (growing field by field reallocated three or four
+    // times per answer).
+    let fields: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    out.reserve(fields + 64);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(parts.status.as_str().as_bytes());
     // HTTP/2 has no reason phrase; none is made up (haproxy sends none either).
