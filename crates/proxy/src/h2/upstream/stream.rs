@@ -507,20 +507,36 @@ impl Exchange {
         }
     }
 
+    /// Gives the session all that is there, up to the room it has: the answer's head and
+    /// the DATA that came with it in one read, so that the session forwards them in one
+    /// write (one system call to an HTTP/1.1 client).
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if self.poll_fill(cx).is_pending() {
-            return Poll::Pending;
+        let mut gave = false;
+        loop {
+            if self.poll_fill(cx).is_pending() {
+                return if gave {
+                    Poll::Ready(Ok(()))
+                } else {
+                    Poll::Pending
+                };
+            }
+            if !self.out.is_empty() {
+                let k = self.out.len().min(buf.remaining());
+                buf.put_slice(&self.out[..k]);
+                self.out.advance(k);
+            } else if !self.data.is_empty() {
+                let k = self.data.len().min(buf.remaining());
+                buf.put_slice(&self.data[..k]);
+                self.data.advance(k);
+            } else {
+                // The end of the answer.
+                return Poll::Ready(Ok(()));
+            }
+            gave = true;
+            if buf.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
         }
-        if !self.out.is_empty() {
-            let k = self.out.len().min(buf.remaining());
-            buf.put_slice(&self.out[..k]);
-            self.out.advance(k);
-        } else if !self.data.is_empty() {
-            let k = self.data.len().min(buf.remaining());
-            buf.put_slice(&self.data[..k]);
-            self.data.advance(k);
-        }
-        Poll::Ready(Ok(()))
     }
 
     /// The request body stopped short (the session's client left): the server learns.
