@@ -21,7 +21,7 @@ command -v openssl >/dev/null || { echo "bench: openssl is missing (apt-get inst
 
 cargo build --release -q -p dermaga-proxy --bin dermaga-proxy --example bench_peer
 TARGET=${CARGO_TARGET_DIR:-target}
-DERMAGA=$TARGET/release/dermaga-proxy
+DERMAGA=${DERMAGA:-$TARGET/release/dermaga-proxy}  # DERMAGA=path compares another build
 PEER=$TARGET/release/examples/bench_peer
 # shellcheck source=bench/proxy/lib.sh
 . bench/proxy/lib.sh  # the scripts run from the repository root (cd above)

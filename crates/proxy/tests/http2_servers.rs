@@ -109,6 +109,64 @@ fn request_bodies_and_trailers_cross_both_ways() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A chunked request arriving a few bytes at a time: chunk-size lines, CRLFs and trailer
+/// lines split across writes, a chunk extension, uppercase hex, and a chunk larger than the
+/// server's stream window (sent as its window allows) all reach the server as DATA and
+/// trailers, unchanged.
+#[test]
+fn chunked_request_bodies_split_anywhere_reach_the_server_whole() {
+    let h = H2Backend::start("h2p", 100);
+    let (_p, addr) = proxy_to(&format!("server s1 {} proto h2", h.addr));
+    let big: Vec<u8> = (0..100_000).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut req = b"POST /pieces HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+        A;ext=1\r\n0123456789\r\n"
+        .to_vec();
+    req.extend_from_slice(format!("{:X}\r\n", big.len()).as_bytes());
+    req.extend_from_slice(&big);
+    req.extend_from_slice(b"\r\n1\r\n!\r\n0\r\nx-req: split\r\nx-two: 2\r\n\r\n");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (head_and_first, rest) = req.split_at(120);
+    for piece in head_and_first.chunks(3) {
+        s.write_all(piece).unwrap();
+    }
+    for piece in rest.chunks(997) {
+        s.write_all(piece).unwrap();
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let got = String::from_utf8_lossy(&out);
+    assert!(
+        got.starts_with("HTTP/1.1 200 \r\n"),
+        "{}",
+        &got[..got.len().min(300)]
+    );
+    let mut want = b"h2p POST /pieces authority=t te=-\n0123456789".to_vec();
+    want.extend_from_slice(&big);
+    want.push(b'!');
+    // The answer is chunked: its payload, unframed, is the echo.
+    let body_at = got.find("\r\n\r\n").expect("a head") + 4;
+    let mut body = Vec::new();
+    let mut rest = &out[body_at..];
+    loop {
+        let lf = rest.iter().position(|&c| c == b'\n').expect("a chunk line");
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&rest[..lf - 1]).unwrap(), 16).unwrap();
+        rest = &rest[lf + 1..];
+        if size == 0 {
+            break;
+        }
+        body.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+    assert_eq!(body.len(), want.len());
+    assert!(body == want, "the body changed on the way");
+    let trailers = String::from_utf8_lossy(rest);
+    assert!(trailers.contains("x-echo-x-req: split\r\n"), "{trailers}");
+    assert!(trailers.contains("x-echo-x-two: 2\r\n"), "{trailers}");
+}
+
 #[test]
 fn grpc_style_trailers_only_answers_and_empty_bodies() {
     let h = H2Backend::start("h2c", 100);

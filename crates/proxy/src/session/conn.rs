@@ -2,23 +2,19 @@
 //! on a `bind ... ssl` listener, or a `server ... ssl`). One type for both, so that the HTTP
 //! and TCP sessions, the idle pool and the tunnels are written once. HTTP/2 streams are ones
 //! too: a client's streams (`H2`, served one after the other by one session, see
-//! `crate::h2::server`) and a stream to an HTTP/2 server (`Stream`, an in-memory pipe to
-//! `crate::h2::upstream`).
+//! `crate::h2::server`) and a stream to an HTTP/2 server (`Stream`, converted as the session
+//! reads and writes it, see `crate::h2::upstream`).
 
 use std::io::{self, BufRead};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::ReadBuf;
-use tokio::io::{
-    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream, ReadHalf,
-    WriteHalf,
-};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::h2::server::H2Stream;
+use crate::h2::upstream::{ServerStream, ServerWriter};
 use crate::tls::facts::TlsView;
 
 /// A client or server connection.
@@ -29,72 +25,10 @@ pub enum Conn {
     /// A connection to a TLS server (the handshake done).
     TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// A stream to an HTTP/2 server, seen as an HTTP/1.1 connection (see `crate::h2::upstream`).
-    Stream(Box<StreamConn>),
+    Stream(ServerStream),
     /// A client's HTTP/2 streams, seen as an HTTP/1.1 keep-alive connection.
     H2(H2Stream),
 }
-
-/// A reading direction lent out for a request body's copy ([`Conn::take_reader`]).
-pub enum LentReader {
-    Pipe(PipeReader),
-    H2(H2Stream),
-}
-
-impl AsyncRead for LentReader {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            LentReader::Pipe(p) => Pin::new(p).poll_read(cx, buf),
-            LentReader::H2(h) => Pin::new(h).poll_read(cx, buf),
-        }
-    }
-}
-
-/// The session's end of the in-memory pipe to a stream of an HTTP/2 server
-/// (`crate::h2::upstream`, also a health check's), with word of whether the server refused
-/// it. Its two directions can be lent out ([`Conn::take_reader`], [`Conn::take_writer`]) so that
-/// a request body flows on its own task while the answer comes back.
-pub struct StreamConn {
-    /// Buffered so that `readable` can wait for bytes without losing them.
-    rd: Option<PipeReader>,
-    wr: Option<PipeWriter>,
-    refused: Option<Arc<AtomicBool>>,
-}
-
-/// The reading direction of a stream's pipe.
-pub type PipeReader = BufReader<ReadHalf<DuplexStream>>;
-/// The writing direction of a stream's pipe.
-pub type PipeWriter = WriteHalf<DuplexStream>;
-
-impl StreamConn {
-    pub fn new(io: DuplexStream) -> StreamConn {
-        let (rd, wr) = tokio::io::split(io);
-        StreamConn {
-            rd: Some(BufReader::with_capacity(STREAM_PEEK, rd)),
-            wr: Some(wr),
-            refused: None,
-        }
-    }
-
-    /// A stream to a server; the gateway sets `refused` when the server did not process it.
-    pub fn upstream(io: DuplexStream, refused: Arc<AtomicBool>) -> StreamConn {
-        StreamConn {
-            refused: Some(refused),
-            ..StreamConn::new(io)
-        }
-    }
-}
-
-fn lent() -> io::Error {
-    io::Error::other("this direction of the stream's pipe is lent out")
-}
-
-/// What `readable` pulls from a stream's pipe ahead of the session's read; reads larger
-/// than this go straight to the pipe.
-const STREAM_PEEK: usize = 1024;
 
 impl From<TcpStream> for Conn {
     fn from(s: TcpStream) -> Conn {
@@ -150,32 +84,31 @@ impl Conn {
     /// that the request may go again.
     pub fn refused(&self) -> bool {
         match self {
-            Conn::Stream(s) => s.refused.as_ref().is_some_and(|r| r.load(Relaxed)),
+            Conn::Stream(s) => s.refused(),
             _ => false,
         }
     }
 
-    /// Lends out the reading direction of an HTTP/2 stream (none for sockets).
-    pub fn take_reader(&mut self) -> Option<LentReader> {
+    /// Lends out the reading direction of a client's HTTP/2 stream (none for sockets).
+    pub fn take_reader(&mut self) -> Option<H2Stream> {
         match self {
-            Conn::Stream(s) => s.rd.take().map(LentReader::Pipe),
-            Conn::H2(h) => h.lend_reader().map(LentReader::H2),
+            Conn::H2(h) => h.lend_reader(),
             _ => None,
         }
     }
 
-    /// Lends out the writing direction of a stream's pipe (none for sockets).
-    pub fn take_writer(&mut self) -> Option<PipeWriter> {
+    /// Lends out the writing direction of a stream to an HTTP/2 server (none for sockets).
+    pub fn take_writer(&mut self) -> Option<ServerWriter> {
         match self {
-            Conn::Stream(s) => s.wr.take(),
+            Conn::Stream(s) => s.lend_writer(),
             _ => None,
         }
     }
 
     /// Returns a writing direction lent out by [`Conn::take_writer`].
-    pub fn give_back_writer(&mut self, w: PipeWriter) {
+    pub fn give_back_writer(&mut self, w: ServerWriter) {
         if let Conn::Stream(s) = self {
-            s.wr = Some(w);
+            s.give_back_writer(w);
         }
     }
 
@@ -217,11 +150,8 @@ impl Conn {
             Conn::Plain(_) => false,
             Conn::TlsServer(t) => has_plaintext(t.get_mut().1.reader().fill_buf()),
             Conn::TlsClient(t) => has_plaintext(t.get_mut().1.reader().fill_buf()),
-            Conn::Stream(s) => {
-                // End of stream counts as readable, as it does for a socket.
-                s.rd.as_mut().ok_or_else(lent)?.fill_buf().await?;
-                return Ok(());
-            }
+            // End of stream counts as readable, as it does for a socket.
+            Conn::Stream(s) => return std::future::poll_fn(|cx| s.poll_readable(cx)).await,
             Conn::H2(h) => return std::future::poll_fn(|cx| h.poll_readable(cx)).await,
         };
         if buffered {
@@ -250,10 +180,7 @@ impl AsyncRead for Conn {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
-            Conn::Stream(m) => match m.rd.as_mut() {
-                Some(r) => Pin::new(r).poll_read(cx, buf),
-                None => Poll::Ready(Err(lent())),
-            },
+            Conn::Stream(s) => Pin::new(s).poll_read(cx, buf),
             Conn::H2(h) => Pin::new(h).poll_read(cx, buf),
         }
     }
@@ -269,10 +196,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_write(cx, buf),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_write(cx, buf),
-            Conn::Stream(m) => match m.wr.as_mut() {
-                Some(w) => Pin::new(w).poll_write(cx, buf),
-                None => Poll::Ready(Err(lent())),
-            },
+            Conn::Stream(s) => Pin::new(s).poll_write(cx, buf),
             Conn::H2(h) => Pin::new(h).poll_write(cx, buf),
         }
     }
@@ -282,10 +206,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_flush(cx),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_flush(cx),
-            Conn::Stream(m) => match m.wr.as_mut() {
-                Some(w) => Pin::new(w).poll_flush(cx),
-                None => Poll::Ready(Ok(())),
-            },
+            Conn::Stream(s) => Pin::new(s).poll_flush(cx),
             Conn::H2(h) => Pin::new(h).poll_flush(cx),
         }
     }
@@ -295,10 +216,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
-            Conn::Stream(m) => match m.wr.as_mut() {
-                Some(w) => Pin::new(w).poll_shutdown(cx),
-                None => Poll::Ready(Ok(())),
-            },
+            Conn::Stream(s) => Pin::new(s).poll_shutdown(cx),
             Conn::H2(h) => Pin::new(h).poll_shutdown(cx),
         }
     }
@@ -312,10 +230,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Conn::TlsServer(t) => Pin::new(t.as_mut()).poll_write_vectored(cx, bufs),
             Conn::TlsClient(t) => Pin::new(t.as_mut()).poll_write_vectored(cx, bufs),
-            Conn::Stream(m) => match m.wr.as_mut() {
-                Some(w) => Pin::new(w).poll_write_vectored(cx, bufs),
-                None => Poll::Ready(Err(lent())),
-            },
+            Conn::Stream(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Conn::H2(h) => Pin::new(h).poll_write_vectored(cx, bufs),
         }
     }
@@ -325,8 +240,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => s.is_write_vectored(),
             Conn::TlsServer(t) => t.is_write_vectored(),
             Conn::TlsClient(t) => t.is_write_vectored(),
-            Conn::Stream(m) => m.wr.as_ref().is_some_and(|w| w.is_write_vectored()),
-            Conn::H2(_) => false,
+            Conn::Stream(_) | Conn::H2(_) => false,
         }
     }
 }

@@ -2024,8 +2024,8 @@ impl RequestBody {
     /// either side goes away (the session then sees a cut request or answer).
     async fn copy(
         self,
-        mut rd: super::conn::LentReader,
-        mut wr: super::conn::PipeWriter,
+        mut rd: crate::h2::server::H2Stream,
+        mut wr: crate::h2::upstream::ServerWriter,
         buf: &mut Buf,
     ) {
         let counted = |k: usize| {

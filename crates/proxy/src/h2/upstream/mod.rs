@@ -1,36 +1,31 @@
 //! HTTP/2 to servers (`server ... proto h2`, or `ssl alpn h2,...` when the server picks
-//! `h2`), as the mirror image of the client-side gateway: the session still speaks HTTP/1.1,
-//! to an in-memory pipe, and [`exchange`] turns each request on it into one stream of a
-//! shared HTTP/2 connection ([`pool`]), so that rules, balancing, `maxconn`, retries,
-//! logging and statistics stay the HTTP/1 session's.
+//! `h2`): the session still speaks HTTP/1.1, to a [`ServerStream`] that turns each of its
+//! writes and reads into one stream of a shared HTTP/2 connection ([`pool`]) as they happen,
+//! so that rules, balancing, `maxconn`, retries, logging and statistics stay the HTTP/1
+//! session's.
 //!
 //! Not here: server push (refused in our SETTINGS), CONNECT and websockets to HTTP/2
 //! servers (RFC 8441). Request and answer bodies flow at once only when the client is an
-//! HTTP/2 stream too (the session lends both pipes' directions to a body task).
+//! HTTP/2 stream too (the session lends the stream's writing direction to a body task).
 
-mod exchange;
 mod pool;
+mod stream;
 
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::uri::Scheme;
 
 pub use pool::Pool;
+pub use stream::{ServerStream, ServerWriter};
 
 use crate::config::{H2Tuning, ServerProto};
-use crate::session::conn::StreamConn;
 use crate::session::{connect_server, with_timeout, Conn};
 use crate::state::Server;
 use crate::worker::Worker;
-
-/// The in-memory pipe between the session and a server stream, each way.
-const PIPE: usize = 64 * 1024;
 
 /// How a server's traffic picks its HTTP version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,8 +47,8 @@ fn version(proto: Option<ServerProto>, tls: Option<&crate::config::ServerTls>) -
     }
 }
 
-/// A connection for one request to `server`: a stream on a shared HTTP/2 connection (as a
-/// pipe the session speaks HTTP/1.1 to), else an HTTP/1 connection, idle or new. The flag
+/// A connection for one request to `server`: a stream on a shared HTTP/2 connection (that
+/// the session speaks HTTP/1.1 to), else an HTTP/1 connection, idle or new. The flag
 /// says an idle HTTP/1 connection was reused (it may have been closed meanwhile).
 pub async fn open(
     w: &Rc<Worker>,
@@ -132,30 +127,22 @@ async fn handshake(
     Ok((send, state))
 }
 
-/// Starts the exchange of one request on `slot` and gives the session its end of the pipe.
+/// One request's stream on `slot`, as the session's connection to the server.
 fn stream(w: &Rc<Worker>, slot: pool::Slot, server: &Server, addr: SocketAddr) -> Conn {
-    let target = target_of(server, addr);
-    let (ours, theirs) = tokio::io::duplex(PIPE);
-    let refused = Arc::new(AtomicBool::new(false));
-    let flag = refused.clone();
-    let max_head = w.bufsize;
-    tokio::task::spawn_local(async move {
-        exchange::run(slot, ours, &target, max_head, &flag).await;
-    });
-    Conn::Stream(Box::new(StreamConn::upstream(theirs, refused)))
+    Conn::Stream(ServerStream::new(slot, target_of(server, addr), w.bufsize))
 }
 
-fn target_of(server: &Server, addr: SocketAddr) -> exchange::Target {
+fn target_of(server: &Server, addr: SocketAddr) -> stream::Target {
     let scheme = if server.opts.tls.is_some() {
         Scheme::HTTPS
     } else {
         Scheme::HTTP
     };
-    exchange::Target { scheme, addr }
+    stream::Target { scheme, addr }
 }
 
-/// A health check's connection as the HTTP check sees it: the check's own HTTP/2 connection
-/// behind a pipe when `check-proto h2`, `proto h2` or the check's ALPN says so; else as is.
+/// A health check's connection as the HTTP check sees it: a stream of the check's own HTTP/2
+/// connection when `check-proto h2`, `proto h2` or the check's ALPN says so; else as is.
 pub async fn for_check(
     conn: Conn,
     server: &Server,
@@ -174,11 +161,9 @@ pub async fn for_check(
     let addr = server.check_target();
     let (send, state) = handshake(conn, tuning, bufsize).await?;
     let slot = pool::Slot::single(send, state);
-    let target = target_of(server, addr);
-    let (ours, theirs) = tokio::io::duplex(PIPE);
-    let refused = Arc::new(AtomicBool::new(false));
-    tokio::task::spawn_local(async move {
-        exchange::run(slot, ours, &target, bufsize, &refused).await;
-    });
-    Ok(Conn::Stream(Box::new(StreamConn::new(theirs))))
+    Ok(Conn::Stream(ServerStream::new(
+        slot,
+        target_of(server, addr),
+        bufsize,
+    )))
 }

@@ -83,14 +83,17 @@ impl Drop for Slot {
     }
 }
 
+/// Looked up once per request: a fast hash (the keys are ours, not an attacker's).
+type Map<V> = HashMap<Key, V, foldhash::fast::FixedState>;
+
 /// A worker's HTTP/2 server connections, by (backend index, server id).
 #[derive(Default)]
 pub struct Pool {
-    conns: RefCell<HashMap<Key, Vec<ServerConn>>>,
+    conns: RefCell<Map<Vec<ServerConn>>>,
     /// Connections being opened: requests that find no room wait for them rather than
     /// each opening its own (a burst of streams from one client would otherwise open as
     /// many connections as it has streams).
-    opening: RefCell<HashMap<Key, Rc<Notify>>>,
+    opening: RefCell<Map<Rc<Notify>>>,
 }
 
 /// A connection being opened to a server; waiters are woken when it is dropped.
