@@ -55,8 +55,9 @@ struct LocalLog<'a> {
     accept: Tm,
 }
 
-/// What answering a request that no retry could place needs to know of it.
-struct RetryFailure {
+/// What an answer made here for a request a backend could not serve needs to know of it
+/// (no server left after retries, or a server that failed).
+struct FailedRequest {
     mode: HttpConnMode,
     /// Read whole: it has no body.
     keepable: bool,
@@ -66,6 +67,15 @@ struct RetryFailure {
     accept: Tm,
     /// Where the request starts in the client buffer, and its head's length.
     request: (usize, usize),
+}
+
+/// How far a request that a server failed had gone: `%Tc`, whether the whole of it reached
+/// the server (its body too, unless the body waits for a 100 or flows on its own task), and
+/// the body bytes taken from the client buffer.
+struct Sent {
+    t_connect: i64,
+    whole: bool,
+    body_from_buf: usize,
 }
 
 /// What the hot loop ended with.
@@ -467,7 +477,7 @@ impl Session<'_> {
 
     /// A retry found no server to go to: haproxy's 503 `SC`, logged, the connection kept
     /// as [`Session::error_keeping`] says.
-    async fn no_server_left(&mut self, backend: &Backend, f: &RetryFailure) -> Next {
+    async fn no_server_left(&mut self, backend: &Backend, f: &FailedRequest) -> Next {
         let keep = self
             .error_keeping(503, &backend.model, f.mode, f.keepable)
             .await;
@@ -891,7 +901,7 @@ impl Session<'_> {
             }
         };
         let t_queue = t_q.elapsed();
-        let retry_failure = RetryFailure {
+        let on_failure = FailedRequest {
             mode: conn_mode,
             keepable: !has_body,
             timers: [ms(t_req), ms(t_queue)],
@@ -1006,7 +1016,7 @@ impl Session<'_> {
                                 slist = l;
                             }
                             None => {
-                                return self.no_server_left(&backend, &retry_failure).await;
+                                return self.no_server_left(&backend, &on_failure).await;
                             }
                         }
                         // haproxy's `+` in the log: the retry went to another server.
@@ -1123,22 +1133,14 @@ impl Session<'_> {
                         continue;
                     }
                     backend.release(&slist, sidx);
-                    let timers = [ms(t_req), ms(t_queue), ms(t_connect)];
-                    // The whole request went to the server (its body too, unless it waits for a
-                    // 100 or flows on its own task): the connection may serve the next one.
-                    let keepable = (conn_mode, !deferred && !duplex);
-                    let keep = self
-                        .server_failed(
-                            &e,
-                            &backend,
-                            &server.name,
-                            timers,
-                            t_start,
-                            accept_tm,
-                            keepable,
-                        )
+                    let sent = Sent {
+                        t_connect: ms(t_connect),
+                        whole: !deferred && !duplex,
+                        body_from_buf: body_sent_from_buf,
+                    };
+                    return self
+                        .server_failed(&e, &backend, &server.name, sent, &on_failure)
                         .await;
-                    return self.after_answer(keep, buf_start, head_len + body_sent_from_buf);
                 }
             }
             // 1xx: forward, and go on with the body after a 100 Continue.
@@ -1162,22 +1164,14 @@ impl Session<'_> {
                 }
                 if let Err(e) = self.read_response_head(&mut srv, &backend, is_head).await {
                     backend.release(&slist, sidx);
-                    let timers = [ms(t_req), ms(t_queue), ms(t_connect)];
-                    // The whole request went to the server (its body too, unless it waits for a
-                    // 100 or flows on its own task): the connection may serve the next one.
-                    let keepable = (conn_mode, !deferred && !duplex);
-                    let keep = self
-                        .server_failed(
-                            &e,
-                            &backend,
-                            &server.name,
-                            timers,
-                            t_start,
-                            accept_tm,
-                            keepable,
-                        )
+                    let sent = Sent {
+                        t_connect: ms(t_connect),
+                        whole: !deferred && !duplex,
+                        body_from_buf: body_sent_from_buf,
+                    };
+                    return self
+                        .server_failed(&e, &backend, &server.name, sent, &on_failure)
                         .await;
-                    return self.after_answer(keep, buf_start, head_len + body_sent_from_buf);
                 }
             }
             // retry-on <status>: try another server.
@@ -1194,11 +1188,11 @@ impl Session<'_> {
                             slist = l;
                         }
                         None => {
-                            return self.no_server_left(&backend, &retry_failure).await;
+                            return self.no_server_left(&backend, &on_failure).await;
                         }
                     }
                 } else if !self.w.take_specific(be_idx, &slist[sidx]) {
-                    return self.no_server_left(&backend, &retry_failure).await;
+                    return self.no_server_left(&backend, &on_failure).await;
                 }
                 continue;
             }
@@ -1323,35 +1317,35 @@ impl Session<'_> {
     /// Sends a locally generated response, then keeps or closes the connection.
     /// Answers and logs a server that failed before its answer's head: 502 `SH` or, when
     /// `timeout server` struck, 504 `sH`. `timers`: `%TR`, `%Tw`, `%Tc` in milliseconds.
-    #[allow(clippy::too_many_arguments)]
+    /// A server failed the request (502) or did not answer in time (504): the page, a log
+    /// line, and the connection kept when the request reached the server whole.
     async fn server_failed(
         &mut self,
         e: &RespErr,
         backend: &Backend,
         server: &str,
-        timers: [i64; 3],
-        t_start: Instant,
-        accept: Tm,
-        (mode, keepable): (HttpConnMode, bool),
-    ) -> bool {
+        sent: Sent,
+        f: &FailedRequest,
+    ) -> Next {
         let (status, term) = e.answer();
         let keep = self
-            .error_keeping(status, &backend.model, mode, keepable)
+            .error_keeping(status, &backend.model, f.mode, sent.whole)
             .await;
-        let [t_req, t_queue, t_connect] = timers;
+        let [t_req, t_queue] = f.timers;
         self.log_http(
             &backend.name,
             server,
             t_req,
             t_queue,
-            t_connect,
+            sent.t_connect,
             -1,
-            t_start,
+            f.t_start,
             i32::from(status),
-            accept,
+            f.accept,
             term,
         );
-        keep
+        let (buf_start, head_len) = f.request;
+        self.after_answer(keep, buf_start, head_len + sent.body_from_buf)
     }
 
     async fn finish_local(
