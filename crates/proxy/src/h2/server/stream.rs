@@ -126,6 +126,31 @@ impl StreamState {
 }
 
 impl Shared {
+    /// Slot `i`'s answer converter and what it writes against, while its stream is open and
+    /// not reset.
+    fn answer_target(&mut self, i: usize) -> Option<(&mut Converter, Target<'_>)> {
+        let Shared {
+            out,
+            slots,
+            send_window,
+            peer_max_frame,
+            max_head,
+            ..
+        } = self;
+        let s = &mut slots[i];
+        let st = s.stream.as_mut().filter(|st| !st.reset)?;
+        let t = Target {
+            out,
+            stream: st.id,
+            conn_window: send_window,
+            stream_window: &mut st.send_window,
+            max_frame: *peer_max_frame,
+            head_request: st.head_request,
+            max_head: *max_head,
+        };
+        Some((&mut s.conv, t))
+    }
+
     /// Wakes the connection task (once until it runs).
     pub fn wake_conn(&mut self) {
         if !self.woken {
@@ -378,37 +403,16 @@ impl AsyncWrite for H2Stream {
             register(&mut sh.slots[this.slot].writer, cx);
             return Poll::Pending;
         }
-        let Shared {
-            out,
-            slots,
-            send_window,
-            peer_max_frame,
-            max_head,
-            ..
-        } = &mut *sh;
-        let s = &mut slots[this.slot];
-        let Some(st) = s.stream.as_mut() else {
+        let Some((conv, mut t)) = sh.answer_target(this.slot) else {
             return gone();
         };
-        if st.reset {
-            return gone();
-        }
-        let mut t = Target {
-            out,
-            stream: st.id,
-            conn_window: send_window,
-            stream_window: &mut st.send_window,
-            max_frame: *peer_max_frame,
-            head_request: st.head_request,
-            max_head: *max_head,
-        };
-        match s.conv.write(buf, &mut t) {
+        match conv.write(buf, &mut t) {
             Ok(n) => {
                 sh.wake_conn();
                 Poll::Ready(Ok(n))
             }
             Err(Refused::Blocked) => {
-                register(&mut s.writer, cx);
+                register(&mut sh.slots[this.slot].writer, cx);
                 Poll::Pending
             }
             Err(Refused::Invalid) => {
@@ -471,35 +475,15 @@ fn end_answer(sh: &mut Shared, i: usize) {
     if sh.closed {
         return;
     }
-    let Shared {
-        out,
-        slots,
-        send_window,
-        peer_max_frame,
-        max_head,
-        ..
-    } = sh;
-    let s = &mut slots[i];
-    let Some(st) = s.stream.as_mut() else {
+    let Some((conv, mut t)) = sh.answer_target(i) else {
         return;
     };
-    if st.reset {
-        return;
-    }
-    let mut t = Target {
-        out,
-        stream: st.id,
-        conn_window: send_window,
-        stream_window: &mut st.send_window,
-        max_frame: *peer_max_frame,
-        head_request: st.head_request,
-        max_head: *max_head,
-    };
-    if s.conv.finish(&mut t) {
+    if conv.finish(&mut t) {
         sh.wake_conn();
         return;
     }
-    let reason = if st.touched {
+    let touched = sh.slots[i].stream.as_ref().is_some_and(|st| st.touched);
+    let reason = if touched {
         Reason::INTERNAL_ERROR
     } else {
         Reason::REFUSED_STREAM
