@@ -15,4 +15,13 @@ pub mod server;
 pub mod upstream;
 
 pub use preface::{protocol_of, Protocol, PREFACE};
+
+/// Fields that only describe an HTTP/1 connection: HTTP/2 forbids them (RFC 9113 §8.2.2).
+const CONNECTION_SPECIFIC: [&[u8]; 5] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"transfer-encoding",
+    b"upgrade",
+];
 pub use server::serve;

@@ -6,6 +6,8 @@
 
 use std::ops::Range;
 
+use super::super::CONNECTION_SPECIFIC;
+
 /// How the request body follows the head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framing {
@@ -50,14 +52,6 @@ pub struct HeadBuilder {
     size: usize,
     bad: bool,
 }
-
-const CONNECTION_SPECIFIC: [&[u8]; 5] = [
-    b"connection",
-    b"keep-alive",
-    b"proxy-connection",
-    b"transfer-encoding",
-    b"upgrade",
-];
 
 impl HeadBuilder {
     /// Starts a new request header block.

@@ -5,17 +5,8 @@
 //! removed and its trailer section sent as a trailing HEADERS frame. Every frame goes
 //! straight into the connection's output buffer: no copy of the answer is kept.
 
-use super::super::{frame, hpack};
+use super::super::{frame, hpack, CONNECTION_SPECIFIC};
 use crate::http1::{listed_in_connection, BodyKind, Parsed, ResponseHead};
-
-/// Fields that only describe an HTTP/1 connection; HTTP/2 forbids them.
-const CONNECTION_SPECIFIC: [&[u8]; 5] = [
-    b"connection",
-    b"keep-alive",
-    b"proxy-connection",
-    b"transfer-encoding",
-    b"upgrade",
-];
 
 /// The longest chunk-size or trailer line accepted.
 const MAX_LINE: usize = 8 * 1024;

@@ -24,21 +24,14 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Uri};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::super::CONNECTION_SPECIFIC;
 use super::pool::Slot;
 use crate::http1::{self, BodyKind, Parsed, RequestHead};
 
-/// Fields of an HTTP/1.1 request that HTTP/2 does not carry (RFC 9113 §8.2.2), or that
-/// become pseudo-headers (`host`), or that dermaga answers itself (`expect`).
-const NOT_FORWARDED: [&[u8]; 8] = [
-    b"connection",
-    b"keep-alive",
-    b"proxy-connection",
-    b"transfer-encoding",
-    b"upgrade",
-    b"te",
-    b"host",
-    b"expect",
-];
+/// Fields of an HTTP/1.1 request that HTTP/2 does not carry besides the connection-specific
+/// ones: `te` (only `trailers` goes, added where asked), `host` (the `:authority`), `expect`
+/// (answered by dermaga).
+const NOT_FORWARDED: [&[u8]; 3] = [b"te", b"host", b"expect"];
 
 /// The longest chunk-size or trailer line taken from the session (it checked the framing).
 const MAX_LINE: usize = 16 * 1024;
@@ -616,7 +609,10 @@ fn build_request(raw: &[u8], head: &RequestHead, target: &Target) -> Option<Requ
         // when the client sent it.
         let te_trailers = name.eq_ignore_ascii_case(b"te") && value == b"trailers";
         if !te_trailers
-            && (NOT_FORWARDED.iter().any(|c| c.eq_ignore_ascii_case(name))
+            && (CONNECTION_SPECIFIC
+                .iter()
+                .chain(&NOT_FORWARDED)
+                .any(|c| c.eq_ignore_ascii_case(name))
                 || http1::listed_in_connection(&head.headers, raw, name))
         {
             continue;
