@@ -121,6 +121,14 @@ fn html(page: &StatsPage, csv: &str) -> String {
         let _ = writeln!(out, "<p>dermaga {}</p>", env!("CARGO_PKG_VERSION"));
     }
     if let Some(node) = &page.show_node {
+        // `stats show-node` without a name shows the host's, as haproxy does.
+        let host;
+        let node = if node.is_empty() {
+            host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            host.trim()
+        } else {
+            node.as_str()
+        };
         let _ = writeln!(out, "<p>Node: {}</p>", escape(node));
     }
     if let Some(desc) = &page.show_desc {
@@ -209,6 +217,32 @@ mod tests {
         assert!(asked(&page, b"/haproxy?stats"));
         assert!(asked(&page, b"/haproxy?stats;csv"));
         assert!(!asked(&page, b"/haproxy"));
+    }
+
+    #[test]
+    fn html_shows_what_the_options_ask_for() {
+        let csv = "# pxname,svname,status,scur\nbe,s1,UP,3\nbe,BACKEND,UP,3\n";
+        let plain = html(&StatsPage::default(), csv);
+        assert!(plain.contains(env!("CARGO_PKG_VERSION")));
+        assert!(plain.contains("<tr class=\"UP\"><td>s1</td><td>UP</td>"));
+        assert!(!plain.contains("Node:") && !plain.contains("in rotation"));
+        let page = StatsPage {
+            hide_version: true,
+            show_node: Some("lb<1>".into()),
+            show_desc: Some("edge".into()),
+            show_legends: true,
+            ..StatsPage::default()
+        };
+        let h = html(&page, csv);
+        assert!(!h.contains(env!("CARGO_PKG_VERSION")));
+        assert!(h.contains("Node: lb&lt;1&gt;") && h.contains("<p>edge</p>"));
+        assert!(h.contains("in rotation"));
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let unnamed = StatsPage {
+            show_node: Some(String::new()),
+            ..StatsPage::default()
+        };
+        assert!(html(&unnamed, csv).contains(&format!("Node: {}", host.trim())));
     }
 
     #[test]
