@@ -1790,10 +1790,11 @@ impl Session<'_> {
         out.extend_from_slice(b"\r\n");
         let resp_headers = &self.resp.headers;
         let other_tokens = self.resp.conn.other_tokens;
-        self.rhdrs.write(sb, out, |n| {
+        let skip = |n: &[u8]| {
             http1::is_hop_by_hop(n)
                 || (other_tokens && http1::listed_in_connection(resp_headers, sb, n))
-        });
+        };
+        self.rhdrs.write(sb, out, skip);
         // As haproxy: what an HTTP/1.0 client would not assume is said (keep-alive), and a
         // close is said to every client.
         if client_keep {
@@ -1804,6 +1805,11 @@ impl Session<'_> {
             out.extend_from_slice(b"connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
+        if let Conn::H2(h) = &self.cli {
+            // The HTTP/2 slot builds its HEADERS frame from the fields, not from the text.
+            let fields = self.rhdrs.iter(sb).filter(|&(n, _)| !skip(n));
+            h.announce_head(out, st, self.resp.body, fields);
+        }
     }
 
     /// Sends the response head (in `out`) and streams the body. Gives the bytes sent and whether

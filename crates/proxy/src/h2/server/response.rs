@@ -52,8 +52,21 @@ pub struct Converter {
     /// The HPACK block being built.
     block: Vec<u8>,
     head: ResponseHead,
+    /// The head the session announced it is about to write (see [`Converter::announce`]),
+    /// its HPACK block already in `block`.
+    announced: Announced,
     /// A HEADERS frame went out (the answer began).
     pub began: bool,
+}
+
+/// A head announced by the session: its text, to recognise it by, and what parsing it would
+/// have told.
+#[derive(Default)]
+struct Announced {
+    live: bool,
+    text: Vec<u8>,
+    status: u16,
+    body: BodyKind,
 }
 
 impl Default for Converter {
@@ -63,6 +76,7 @@ impl Default for Converter {
             pending: Vec::new(),
             block: Vec::new(),
             head: ResponseHead::default(),
+            announced: Announced::default(),
             began: false,
         }
     }
@@ -74,7 +88,40 @@ impl Converter {
         self.phase = Phase::Head;
         self.pending.clear();
         self.block.clear();
+        self.announced.live = false;
         self.began = false;
+    }
+
+    /// The session is about to write `text`, the head of a final answer it built from
+    /// `status`, `body` and `fields`: the HPACK block is made from those, so that the text
+    /// need not be parsed again when it comes. A write that does not begin with `text` is
+    /// parsed as usual.
+    pub fn announce<'a>(
+        &mut self,
+        text: &[u8],
+        status: u16,
+        body: BodyKind,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    ) {
+        if self.phase != Phase::Head || !self.pending.is_empty() || (100..200).contains(&status) {
+            return;
+        }
+        let a = &mut self.announced;
+        a.live = true;
+        a.text.clear();
+        a.text.extend_from_slice(text);
+        a.status = status;
+        a.body = body;
+        self.block.clear();
+        hpack::status(&mut self.block, status);
+        for (name, value) in fields {
+            if !CONNECTION_SPECIFIC
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(name))
+            {
+                hpack::field(&mut self.block, name, value);
+            }
+        }
     }
 
     /// Whether END_STREAM went out.
@@ -172,6 +219,14 @@ impl Converter {
     }
 
     fn head(&mut self, rest: &[u8], t: &mut Target<'_>) -> Result<usize, Refused> {
+        if std::mem::take(&mut self.announced.live)
+            && self.pending.is_empty()
+            && rest.starts_with(&self.announced.text)
+        {
+            debug_assert!(self.announced_as_parsed(t.head_request));
+            self.final_head(self.announced.body, t);
+            return Ok(self.announced.text.len());
+        }
         // Most heads come whole in one write: parsed where they are.
         let (parsed, from_pending) = if self.pending.is_empty() {
             (self.head.parse(rest, t.head_request), false)
@@ -225,18 +280,45 @@ impl Converter {
             self.pending.clear();
             return Ok(taken);
         }
-        let body = self.head.body;
+        self.pending.clear();
+        self.final_head(self.head.body, t);
+        Ok(taken)
+    }
+
+    /// The HEADERS frame of the final answer, from `block`; the body is read as `body` says.
+    fn final_head(&mut self, body: BodyKind, t: &mut Target<'_>) {
         let end = matches!(body, BodyKind::None | BodyKind::Length(0));
         frame::headers(t.out, t.stream, &self.block, end, t.max_frame);
         self.began = true;
-        self.pending.clear();
         self.phase = match body {
             BodyKind::None | BodyKind::Length(0) => Phase::Done,
             BodyKind::Length(n) => Phase::Length(n),
             BodyKind::Chunked => Phase::ChunkSize,
             BodyKind::UntilClose => Phase::UntilClose,
         };
-        Ok(taken)
+    }
+
+    /// Whether parsing the announced text tells what the session announced (checked in
+    /// debug builds, so that every test of HTTP/2 clients checks the shortcut).
+    fn announced_as_parsed(&self, head_request: bool) -> bool {
+        let a = &self.announced;
+        let mut head = ResponseHead::default();
+        let mut block = Vec::new();
+        let parsed = matches!(head.parse(&a.text, head_request), Ok(Parsed::Complete(n)) if n == a.text.len());
+        if parsed {
+            hpack::status(&mut block, head.status);
+            for f in &head.headers {
+                let name = f.name.get(&a.text);
+                if !CONNECTION_SPECIFIC
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(name))
+                    && !listed_in_connection(&head.headers, &a.text, name)
+                {
+                    hpack::field(&mut block, name, f.value.get(&a.text));
+                }
+            }
+        }
+        parsed && head.status == a.status && head.body == a.body && block == self.block
     }
 
     /// Collects a line into `pending`, CRLF or LF removed; `Some` once it is whole.

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::response::{Converter, Refused, Target};
 use crate::h2::frame::{self, Reason};
+use crate::http1::BodyKind;
 use crate::tls::facts::TlsFacts;
 
 /// State shared by a connection's task and its sessions (one thread: `Rc<RefCell>`).
@@ -302,6 +303,23 @@ impl H2Stream {
             lent_reader: true,
             tls: None,
         })
+    }
+
+    /// The session is about to write `text`, a final answer head it built: see
+    /// [`Converter::announce`].
+    pub fn announce_head<'a>(
+        &self,
+        text: &[u8],
+        status: u16,
+        body: BodyKind,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    ) {
+        let mut sh = self.sh.borrow_mut();
+        if !self.lent_reader {
+            sh.slots[self.slot]
+                .conv
+                .announce(text, status, body, fields);
+        }
     }
 
     /// Ready when a read would not wait (bytes, or the end of the client).
