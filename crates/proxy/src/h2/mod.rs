@@ -1,5 +1,5 @@
-//! HTTP/2. From clients, natively (`server`): our own framing, HPACK decoding by
-//! `loona-hpack`, flow control and limits, with each request served by the ordinary HTTP
+//! HTTP/2. From clients, natively (`server`): our own framing, HPACK decoding (`hpack`),
+//! flow control and limits, with each request served by the ordinary HTTP
 //! session (`crate::session::http`) so that rules, ACLs, balancing, health, retries, logging
 //! and error pages apply unchanged. To servers (`upstream`): streams of the `h2` crate's
 //! client connections, converted from and to HTTP/1.1 as the session writes and reads
