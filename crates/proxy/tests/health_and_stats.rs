@@ -222,6 +222,12 @@ backend be\n server s1 {} check inter 10m observe layer4 error-limit 2 on-error 
     let f = p.local_addrs("fe")[0];
     let h = p.handle();
     assert!(eventually(5, || h.server_states("be").unwrap()[0].1 == "UP"));
+    // The first health check must be over before s1 goes: a check that finds it gone
+    // would mark it down before the observed errors do.
+    assert!(eventually(5, || a
+        .conns
+        .load(std::sync::atomic::Ordering::Relaxed)
+        >= 1));
     a.stop();
     drop(a);
     // roundrobin sends every other request to s1, which now refuses connections
