@@ -32,6 +32,7 @@ pub mod session;
 pub mod state;
 pub mod stats;
 pub mod stats_page;
+pub mod stop_signal;
 pub mod tls;
 pub mod worker;
 

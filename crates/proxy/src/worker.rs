@@ -104,6 +104,8 @@ pub struct Worker {
     bufs: RefCell<Vec<Vec<u8>>>,
     pub bufsize: usize,
     pub stop: watch::Receiver<u8>,
+    /// `stop` as sessions wait for it between requests (raised when `stop` leaves RUN).
+    pub stopping: crate::stop_signal::StopSignal,
     pub live: std::cell::Cell<u32>,
     /// Idle HTTP/1 client connections between requests.
     pub parking: ParkingLot,
@@ -185,6 +187,7 @@ impl Worker {
             bufs: RefCell::new(Vec::new()),
             bufsize,
             stop,
+            stopping: Default::default(),
             live: std::cell::Cell::new(0),
             parking: ParkingLot::default(),
             h2: Default::default(),
@@ -476,6 +479,7 @@ pub fn run_worker(
                 break;
             }
         }
+        worker.stopping.raise();
         for a in &accepts {
             a.abort();
         }

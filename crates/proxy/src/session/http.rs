@@ -197,10 +197,9 @@ async fn serve(
                     });
                 }
                 let remaining = idle_to.map(|t| t.saturating_sub(since.elapsed()));
-                let mut stop = w.stop.clone();
                 let woke = tokio::select! {
                     r = with_timeout(remaining, cli.readable()) => r.is_ok(),
-                    _ = stop.wait_for(|v| *v != RUN) => false,
+                    _ = w.stopping.raised() => false,
                 };
                 if !woke {
                     break;
@@ -533,7 +532,7 @@ impl Session<'_> {
                 Some(t) if t <= PARK_AFTER => Some(t),
                 _ => Some(PARK_AFTER),
             };
-            let mut stop = self.w.stop.clone();
+            let w = self.w;
             let readable = self.cli_timer.run(hot_wait, self.cli.readable());
             tokio::select! {
                 r = readable => {
@@ -551,7 +550,7 @@ impl Session<'_> {
                         });
                     }
                 }
-                _ = stop.wait_for(|v| *v != RUN), if !first => return Err(Next::Close),
+                _ = w.stopping.raised(), if !first => return Err(Next::Close),
             }
             if *self.w.stop.borrow() != RUN && !first {
                 return Err(Next::Close);
@@ -1776,18 +1775,7 @@ impl Session<'_> {
         let out = &mut self.out;
         out.clear();
         let st = self.resp.status;
-        out.extend_from_slice(if self.resp.minor == 0 {
-            b"HTTP/1.0 "
-        } else {
-            b"HTTP/1.1 "
-        });
-        {
-            use std::io::Write;
-            let _ = write!(out, "{st}");
-        }
-        out.push(b' ');
-        out.extend_from_slice(self.resp.reason.get(sb));
-        out.extend_from_slice(b"\r\n");
+        http1::HeadWriter::new(out).status_line(self.resp.minor, st, self.resp.reason.get(sb));
         let resp_headers = &self.resp.headers;
         let other_tokens = self.resp.conn.other_tokens;
         let skip = |n: &[u8]| {

@@ -39,13 +39,17 @@ pub fn status(out: &mut Vec<u8>, code: u16) {
 /// Appends one field as a literal without indexing; `name` is lowercased on the way (HTTP/2
 /// field names are lowercase, HTTP/1 servers write them as they like).
 pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    match static_name(name) {
-        Some(i) => integer(out, 0x00, 4, i),
-        None => {
-            out.push(0x00);
-            integer(out, 0x00, 7, name.len());
-            out.extend(name.iter().map(u8::to_ascii_lowercase));
-        }
+    // The name is written lowercased as a literal first, then replaced by its static index
+    // when it has one: one pass over it either way.
+    let at = out.len();
+    out.push(0x00);
+    integer(out, 0x00, 7, name.len());
+    let name_at = out.len();
+    out.extend_from_slice(name);
+    out[name_at..].make_ascii_lowercase();
+    if let Some(i) = static_name(&out[name_at..]) {
+        out.truncate(at);
+        integer(out, 0x00, 4, i);
     }
     string(out, value);
 }
@@ -71,36 +75,34 @@ fn integer(out: &mut Vec<u8>, first: u8, prefix: u8, mut v: usize) {
     out.push(v as u8);
 }
 
-/// The static table index (RFC 7541 appendix A) of the answer fields servers send most.
+/// The static table index (RFC 7541 appendix A) of the answer fields servers send most;
+/// `name` is lowercase.
 fn static_name(name: &[u8]) -> Option<usize> {
-    const NAMES: [(&[u8], usize); 22] = [
-        (b"accept-ranges", 18),
-        (b"access-control-allow-origin", 20),
-        (b"age", 21),
-        (b"cache-control", 24),
-        (b"content-disposition", 25),
-        (b"content-encoding", 26),
-        (b"content-language", 27),
-        (b"content-length", 28),
-        (b"content-location", 29),
-        (b"content-range", 30),
-        (b"content-type", 31),
-        (b"date", 33),
-        (b"etag", 34),
-        (b"expires", 36),
-        (b"last-modified", 44),
-        (b"link", 45),
-        (b"location", 46),
-        (b"retry-after", 53),
-        (b"server", 54),
-        (b"set-cookie", 55),
-        (b"vary", 59),
-        (b"www-authenticate", 61),
-    ];
-    NAMES
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, i)| *i)
+    Some(match name {
+        b"accept-ranges" => 18,
+        b"access-control-allow-origin" => 20,
+        b"age" => 21,
+        b"cache-control" => 24,
+        b"content-disposition" => 25,
+        b"content-encoding" => 26,
+        b"content-language" => 27,
+        b"content-length" => 28,
+        b"content-location" => 29,
+        b"content-range" => 30,
+        b"content-type" => 31,
+        b"date" => 33,
+        b"etag" => 34,
+        b"expires" => 36,
+        b"last-modified" => 44,
+        b"link" => 45,
+        b"location" => 46,
+        b"retry-after" => 53,
+        b"server" => 54,
+        b"set-cookie" => 55,
+        b"vary" => 59,
+        b"www-authenticate" => 61,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
