@@ -6,7 +6,7 @@
 # Prints per scenario: requests per proxy CPU-second (utime+stime from /proc/PID/stat), the
 # raw rate, the mean request time, and the ratios.
 #
-#   bench/proxy/h2.sh [REQUESTS]          (default 200000 per scenario and proxy)
+#   bench/proxy/h2.sh [REQUESTS] [ROUNDS]   (default 200000 per scenario and proxy; 3 rounds)
 #
 # Scenarios (h2load -c 10 -m 10: 10 connections, 10 streams in flight on each):
 #   h2c      cleartext HTTP/2 by prior knowledge
@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-200000}
+ROUNDS=${2:-3}
 HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
 command -v h2load >/dev/null || { echo "bench: h2load is missing (apt-get install nghttp2-client)" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "bench: openssl is missing (apt-get install openssl)" >&2; exit 1; }
@@ -54,27 +55,58 @@ start_proxy() { # $1 = name, $2 = binary; sets PROXY_PID, CP, TP
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$TP) 2>/dev/null && break; sleep 0.05; done
 }
 
-# h2_run PID URL -> prints "rps mean_ms cpu_s succeeded"
+# h2_run PID URL -> prints "rps mean_ms cpu_s succeeded user_s sys_s"
 h2_run() {
   local pid=$1 url=$2
-  local c0; c0=$(cpu_ticks "$pid")
+  local u0 s0 u1 s1
+  read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
   local out; out=$(taskset -c 1 h2load -n "$N" -c 10 -m 10 "$url")
-  local c1; c1=$(cpu_ticks "$pid")
+  read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
   local rps mean ok
   rps=$(echo "$out" | awk '/^finished in/{print $4}')
   mean=$(echo "$out" | awk '/^time for request:/{print $6}')
   ok=$(echo "$out" | awk '/^requests:/{print $8}')
-  local cpu; cpu=$(awk -v a="$c0" -v b="$c1" -v t="$ticks" 'BEGIN{printf "%.2f", (b-a)/t}')
-  echo "$rps $mean $cpu $ok"
+  awk -v u0="$u0" -v s0="$s0" -v u1="$u1" -v s1="$s1" -v t="$ticks" -v r="$rps" -v m="$mean" -v ok="$ok" \
+    'BEGIN{printf "%s %s %.2f %s %.2f %.2f", r, m, (u1-u0+s1-s0)/t, ok, (u1-u0)/t, (s1-s0)/t}'
+  echo
 }
 
+# Rounds alternate the proxies, each a fresh process, so that the machine's drift falls on
+# both; the summary gives the median of the rounds' ratios.
 declare -A R
-for name in haproxy dermaga; do
-  if [ $name = haproxy ]; then start_proxy haproxy "$HAPROXY"; else start_proxy dermaga "$DERMAGA"; fi
-  R[$name,h2c]=$(h2_run "$PROXY_PID" "http://127.0.0.1:$CP/")
-  R[$name,tls]=$(h2_run "$PROXY_PID" "https://127.0.0.1:$TP/")
-  kill "$PROXY_PID" 2>/dev/null || true
-  wait "$PROXY_PID" 2>/dev/null || true
+for round in $(seq "$ROUNDS"); do
+  for name in haproxy dermaga; do
+    if [ $name = haproxy ]; then start_proxy haproxy "$HAPROXY"; else start_proxy dermaga "$DERMAGA"; fi
+    R[$name,h2c]=$(h2_run "$PROXY_PID" "http://127.0.0.1:$CP/")
+    R[$name,tls]=$(h2_run "$PROXY_PID" "https://127.0.0.1:$TP/")
+    R[$name,h2c,$round]=${R[$name,h2c]}
+    R[$name,tls,$round]=${R[$name,tls]}
+    kill "$PROXY_PID" 2>/dev/null || true
+    wait "$PROXY_PID" 2>/dev/null || true
+  done
+  echo "round $round of $ROUNDS:"
+  h2load_table succeeded h2c h2c tls "h2 TLS"
 done
 
-h2load_table succeeded h2c h2c tls "h2 TLS"
+# Per scenario: the median ratio of requests per proxy CPU-second, and where the time goes
+# (user and kernel microseconds per request, medians). The kernel's part is the system calls
+# every proxy makes alike; "bound" is the ratio dermaga would reach with no user time at all.
+median() { sort -n | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.2f", (a[NR/2]+a[NR/2+1])/2 }'; }
+us_per_req() { awk -v s="$1" -v n="$N" 'BEGIN{printf "%.2f", s/n*1e6}'; }
+echo
+printf "%-8s %8s %24s %24s %7s\n" scenario ratio "haproxy user+sys us/req" "dermaga user+sys us/req" bound
+for sc in h2c tls; do
+  ratios=() hu=() hs=() du=() ds=()
+  for round in $(seq "$ROUNDS"); do
+    read -r _ _ hc _ hus hss <<< "${R[haproxy,$sc,$round]}"
+    read -r _ _ dc _ dus dss <<< "${R[dermaga,$sc,$round]}"
+    ratios+=("$(ratio "$hc" "$dc")")
+    hu+=("$(us_per_req "$hus")") hs+=("$(us_per_req "$hss")")
+    du+=("$(us_per_req "$dus")") ds+=("$(us_per_req "$dss")")
+  done
+  m() { printf "%s\n" "$@" | median; }
+  r=$(m "${ratios[@]}"); a=$(m "${hu[@]}"); b=$(m "${hs[@]}"); c=$(m "${du[@]}"); d=$(m "${ds[@]}")
+  bound=$(awk -v a="$a" -v b="$b" -v d="$d" 'BEGIN{ if (d>0) printf "%.2f", (a+b)/d; else print "-" }')
+  printf "%-8s %8s %24s %24s %7s\n" "$sc" "$r" "$a + $b" "$c + $d" "$bound"
+done
+echo "(ratio: median over $ROUNDS rounds of dermaga's requests per CPU-second over haproxy's)"
