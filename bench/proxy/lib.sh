@@ -41,7 +41,7 @@ h2load_table() {
   while [ $# -ge 2 ]; do
     local sc=$1 label=$2; shift 2
     for name in haproxy dermaga; do
-      read -r rps mean cpu ok <<< "${R[$name,$sc]}"
+      read -r rps mean cpu ok _ <<< "${R[$name,$sc]}"
       printf "%-10s %-8s %12s %12s %10s %8s %10s\n" "$label" $name "$(per_n "$cpu")" "$rps" "$mean" "$cpu" "$ok"
     done
     read -r hr _ hc _ <<< "${R[haproxy,$sc]}"

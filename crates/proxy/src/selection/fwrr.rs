@@ -1,7 +1,8 @@
 //! `balance roundrobin`: haproxy's "fast weighted round robin" (lb_fwrr.c), reproduced step by
 //! step so that the order of servers is the one haproxy gives for the same weights.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use super::{
     eligible, saturated, Balancer, Key, Loads, SrvInfo, BE_WEIGHT_SCALE, SRV_EWGHT_MAX,
@@ -25,12 +26,18 @@ struct Pos {
     key: (u32, u64),
 }
 
+/// One of haproxy's three ordered trees. Only its least entry is ever looked at or taken
+/// (a server is taken out only right after being picked as the least of its tree), so a
+/// binary heap does: ordered by key, then by insertion, as haproxy's ebtree orders
+/// duplicates.
+type Queue = BinaryHeap<Reverse<((u32, u64), usize)>>;
+
 /// The fwrr state of one group (haproxy keeps one for actives and one for backups; only the
 /// group in use is ever walked, so one suffices here, rebuilt when the group changes).
 pub struct Fwrr {
-    curr: BTreeMap<(u32, u64), usize>,
-    init: BTreeMap<(u32, u64), usize>,
-    next: BTreeMap<(u32, u64), usize>,
+    curr: Queue,
+    init: Queue,
+    next: Queue,
     curr_pos: u32,
     curr_weight: u32,
     next_weight: u32,
@@ -47,9 +54,9 @@ impl Default for Fwrr {
 impl Fwrr {
     pub fn new() -> Fwrr {
         Fwrr {
-            curr: BTreeMap::new(),
-            init: BTreeMap::new(),
-            next: BTreeMap::new(),
+            curr: Queue::new(),
+            init: Queue::new(),
+            next: Queue::new(),
             curr_pos: 0,
             curr_weight: 0,
             next_weight: 0,
@@ -58,7 +65,7 @@ impl Fwrr {
         }
     }
 
-    fn tree(&mut self, t: Tree) -> &mut BTreeMap<(u32, u64), usize> {
+    fn tree(&mut self, t: Tree) -> &mut Queue {
         match t {
             Tree::Curr => &mut self.curr,
             Tree::Init => &mut self.init,
@@ -69,15 +76,17 @@ impl Fwrr {
     fn insert(&mut self, t: Tree, key: u32, s: usize) {
         self.seq += 1;
         let k = (key, self.seq);
-        self.tree(t).insert(k, s);
+        self.tree(t).push(Reverse((k, s)));
         self.pos[s].tree = t;
         self.pos[s].key = k;
     }
 
+    /// Takes `s`, the least of its tree, out of it.
     fn dequeue(&mut self, s: usize) {
         let p = self.pos[s];
         if p.tree != Tree::None {
-            self.tree(p.tree).remove(&p.key);
+            let least = self.tree(p.tree).pop();
+            debug_assert_eq!(least, Some(Reverse((p.key, s))));
             self.pos[s].tree = Tree::None;
         }
     }
@@ -118,13 +127,13 @@ impl Fwrr {
 
     fn next_from_group(&mut self) -> Option<usize> {
         let mut s1 = None;
-        if let Some((_, &s)) = self.curr.iter().next() {
+        if let Some(&Reverse((_, s))) = self.curr.peek() {
             s1 = Some(s);
             if self.pos[s].eweight > 0 && self.pos[s].npos <= self.curr_pos {
                 return s1;
             }
         }
-        if let Some((_, &s)) = self.init.iter().next() {
+        if let Some(&Reverse((_, s))) = self.init.peek() {
             if self.pos[s].eweight > 0 {
                 self.pos[s].npos = 0;
                 self.pos[s].rweight = 0;
