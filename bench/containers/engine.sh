@@ -22,9 +22,10 @@ tmp=$(mktemp -d /tmp/dermaga-bench.XXXXXX)
 # Each tool's store in a block group of its own (ext4's "top directory" flag spreads the
 # directories made under $tmp across groups). On an ext4 without a journal (this machine's),
 # a new inode skips every free inode of its group deleted in the last 60 s (300 s while the
-# inode table is unwritten), one buffer lookup each: after podman's section, which deletes
-# thousands of files under $tmp, a mkdir in the same group took 0.9 ms instead of 25 us, and
-# the sections after podman's paid for its deletions. No effect on other file systems.
+# inode table is unwritten), one buffer lookup each: in a group with 3,000 fresh deletions a
+# mkdir took 0.4-0.9 ms instead of 25 us and `dermaga run --rm` 36 instead of 22 ms, so a
+# store in /tmp's group paid for whatever else (tests, another tool) deleted files near it.
+# No effect on other file systems.
 chattr +T "$tmp" 2>/dev/null || true
 # dermaga's store, and its run root beside it as podman's is ($tmp/p/run): not under /run,
 # which every test's containers churn on this machine (an ext4 file system here).
