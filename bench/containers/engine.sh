@@ -2,7 +2,8 @@
 # Container start-up, side by side on one busybox image: `podman run --rm` (runc, cgroupfs,
 # --network none), raw `runc run` on a prepared bundle, and `dermaga run --rm IMAGE /bin/true`;
 # then `exec` of /bin/true in a running container (podman exec vs dermaga exec).
-# Prints the median wall time of each and the ratios. Needs root, podman, runc, busybox-static.
+# Prints the median wall time of each and the ratios; the commands compared run interleaved
+# (see `interleaved`). Needs root, podman, runc, busybox-static.
 #
 #   bench/containers/engine.sh [N]        N runs of each (default 30)
 #   DERMAGA=path/to/dermaga               the binary (default target/release/dermaga)
@@ -18,8 +19,19 @@ done
 [ -x "$DERMAGA" ] || { echo "engine.sh: build dermaga first: cargo build --release -p dermaga" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/dermaga-bench.XXXXXX)
+# Each tool's store in a block group of its own (ext4's "top directory" flag spreads the
+# directories made under $tmp across groups). On an ext4 without a journal (this machine's),
+# a new inode skips every free inode of its group deleted in the last 60 s (300 s while the
+# inode table is unwritten), one buffer lookup each: in a group with 3,000 fresh deletions a
+# mkdir took 0.4-0.9 ms instead of 25 us and `dermaga run --rm` 36 instead of 22 ms, so a
+# store in /tmp's group paid for whatever else (tests, another tool) deleted files near it.
+# No effect on other file systems.
+chattr +T "$tmp" 2>/dev/null || true
+# dermaga's store, and its run root beside it as podman's is ($tmp/p/run): not under /run,
+# which every test's containers churn on this machine (an ext4 file system here).
+D=(--root "$tmp/d" --runroot "$tmp/d/run")
 cleanup() {
-  "$DERMAGA" --root "$tmp/d" rm -f -a >/dev/null 2>&1 || true
+  "$DERMAGA" "${D[@]}" rm -f -a >/dev/null 2>&1 || true
   podman "${P[@]}" rm -f -a >/dev/null 2>&1 || true
   podman "${P[@]}" system reset -f >/dev/null 2>&1 || true
   umount -R "$tmp" 2>/dev/null || true
@@ -51,7 +63,6 @@ P=(--root "$tmp/p/root" --runroot "$tmp/p/run" --storage-driver overlay --runtim
 podman "${P[@]}" import -q "$tmp/bb.tar" localhost/bench:1 >/dev/null
 
 # dermaga: its own store.
-D=(--root "$tmp/d")
 [ -n "${DERMAGA_RUNTIME:-}" ] && D+=(--runtime "$DERMAGA_RUNTIME")
 if ! "$DERMAGA" "${D[@]}" import "$tmp/bb.tar" localhost/bench:1 >/dev/null 2>&1; then
   echo "engine.sh: dermaga import failed" >&2; exit 1
@@ -62,34 +73,50 @@ mkdir -p "$tmp/bundle"
 (cd "$tmp/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"\/bin\/true"/' config.json)
 cp -a "$tmp/rootfs" "$tmp/bundle/rootfs"
 
-# median of N wall times (ms) of a command
-median() {
-  local times=() i s e
+# N wall times (ms) of each command named (functions), interleaved: one of each per round,
+# the order rotating from round to round. The machine is shared and its load moves within a
+# minute, and each tool leaves the kernel work behind (namespaces, cgroups and files torn
+# down after it returns): in sections, one after the other, each tool was measured in
+# another stretch of time, and each behind whichever came before it. Interleaved, all see
+# the same background and none always follows the same other. Sets T[name] to the times.
+declare -A T
+interleaved() {
+  local fns=("$@") n=$# i j f s e
+  for f in "${fns[@]}"; do T[$f]=""; done
   for ((i = 0; i < N; i++)); do
-    s=$(date +%s%N); "$@" >/dev/null 2>&1 || { echo "engine.sh: failed: $*" >&2; exit 1; }; e=$(date +%s%N)
-    times+=($(( (e - s) / 1000 )))
+    for ((j = 0; j < n; j++)); do
+      f=${fns[(i + j) % n]}
+      s=$(date +%s%N); "$f" >/dev/null 2>&1 || { echo "engine.sh: failed: $f" >&2; exit 1; }; e=$(date +%s%N)
+      T[$f]+="$(( (e - s) / 1000 )) "
+    done
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.2f", m / 1000}'
+}
+# the median (ms) of a command's times
+median() {
+  printf '%s\n' ${T[$1]} | sort -n | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.2f", m / 1000}'
 }
 k=0
 runc_once() { k=$((k + 1)); runc --root "$tmp/runc" run -b "$tmp/bundle" "bench$k-$$"; }
+podman_once() { podman "${P[@]}" run --rm --network none localhost/bench:1 /bin/true; }
+dermaga_once() { "$DERMAGA" "${D[@]}" run --rm localhost/bench:1 /bin/true; }
+podman_exec() { podman "${P[@]}" exec ex /bin/true; }
+dermaga_exec() { "$DERMAGA" "${D[@]}" exec ex /bin/true; }
 
 # The machine is shared: say how busy it was.
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Warm caches once each.
-podman "${P[@]}" run --rm --network none localhost/bench:1 /bin/true
-"$DERMAGA" "${D[@]}" run --rm localhost/bench:1 /bin/true
+podman_once
+dermaga_once
 runc_once
 
-pod=$(median podman "${P[@]}" run --rm --network none localhost/bench:1 /bin/true)
-raw=$(median runc_once)
-der=$(median "$DERMAGA" "${D[@]}" run --rm localhost/bench:1 /bin/true)
+interleaved podman_once runc_once dermaga_once
+pod=$(median podman_once) raw=$(median runc_once) der=$(median dermaga_once)
 
 podman "${P[@]}" run -d --name ex --network none localhost/bench:1 sleep 1000 >/dev/null
 "$DERMAGA" "${D[@]}" run -d --name ex localhost/bench:1 sleep 1000 >/dev/null
-podx=$(median podman "${P[@]}" exec ex /bin/true)
-derx=$(median "$DERMAGA" "${D[@]}" exec ex /bin/true)
+interleaved podman_exec dermaga_exec
+podx=$(median podman_exec) derx=$(median dermaga_exec)
 
 # Private memory of the monitors (conmon vs dermaga's), side by side.
 priv() { awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }

@@ -413,7 +413,14 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
             }
             Ok(())
         };
-        let created = rt.run_in_process(&c.id, &p.run, &stdio, console_sock.clone(), &mut cloned);
+        let created = rt.run_in_process(
+            &c.id,
+            &p.run,
+            spec,
+            &stdio,
+            console_sock.clone(),
+            &mut cloned,
+        );
         drop(stdio); // our copies of the container's ends
         drop(netns); // the init is in it, or gone
         let pid = created.map_err(|msg| Error {

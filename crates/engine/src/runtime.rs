@@ -181,11 +181,14 @@ impl OciRuntime {
     /// `stdio` and execs as soon as it is ready; `cloned` gets its pid first, while it
     /// builds its root file system (see `dermaga_runtime::container::run_in_process`). The
     /// runtime's warnings go to the container's stderr, as an exec'd runtime's would.
+    /// `spec` is the one just written to the bundle's `config.json`, handed over as it is
+    /// rather than read back and parsed again.
     /// Returns the init's pid; the error reads as the command line's.
     pub fn run_in_process(
         &self,
         id: &str,
         bundle: &Path,
+        spec: oci_spec::runtime::Spec,
         stdio: &ContainerStdio,
         console_socket: Option<PathBuf>,
         cloned: &mut dyn FnMut(i32) -> Result<()>,
@@ -202,6 +205,7 @@ impl OciRuntime {
             console_socket,
             preserve_fds: 0,
             stdio: Some(fds),
+            spec: Some(spec),
         };
         let g = self.global();
         let mut cloned = |pid| cloned(pid).map_err(|e| dermaga_runtime::util::Error(e.msg));

@@ -45,6 +45,10 @@ pub struct CreateOpts {
     /// close-on-exec descriptor it inherited from that caller, as an exec'd runtime would
     /// never have had them. None: the init keeps the runtime's own streams (runc's way).
     pub stdio: Option<[RawFd; 3]>,
+    /// The spec the caller wrote to the bundle's `config.json` just before, for a caller in
+    /// this process: used as it is instead of reading and parsing the file back. None: the
+    /// bundle's `config.json` is read.
+    pub spec: Option<Spec>,
 }
 
 // ---- the sync pipe: messages from a child process to the runtime ----
@@ -361,7 +365,10 @@ fn spawn(
 ) -> Result<Spawned> {
     state::validate_id(&o.id)?;
     let bundle = fs::canonicalize(&o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
-    let (spec, _) = load_spec(&bundle)?;
+    let spec = match &o.spec {
+        Some(s) => s.clone(),
+        None => load_spec(&bundle)?.0,
+    };
     let root_cfg = spec
         .root()
         .as_ref()

@@ -105,6 +105,7 @@ fn create_opts(p: &cli::Parsed, verb: &str) -> Result<CreateOpts> {
         console_socket: p.value("console-socket").map(PathBuf::from),
         preserve_fds,
         stdio: None,
+        spec: None,
     })
 }
 
