@@ -149,8 +149,12 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        // Stop what is left, then remove the store.
+        // Stop what is left, then remove the store. `run --rm` and `rm` leave the unmount and
+        // removal to a child that holds the store's lock; `system check` takes the lock
+        // exclusively, so it returns once they are done. Otherwise the test's end could kill
+        // that child mid-removal and leave its overlay mounted on the host.
         let _ = self.cmd(&["rm", "-f", "-a"]).output();
+        let _ = self.cmd(&["system", "check"]).output();
         let _ = std::fs::remove_dir_all(self.base());
     }
 }
