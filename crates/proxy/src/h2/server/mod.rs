@@ -139,6 +139,7 @@ pub async fn serve(
         peer_goaway: false,
         read_closed: false,
         wpos: 0,
+        write_deferred: false,
         client_resets: ResetCount::default(),
         local_resets: 0,
         idle: timeouts.http_keep_alive.or(timeouts.client),
@@ -223,6 +224,9 @@ struct Connection {
     read_closed: bool,
     /// How much of `out` went to the socket.
     wpos: usize,
+    /// The write of `out` was put off once, to let the sessions woken with this one add
+    /// their answers (see `poll`).
+    write_deferred: bool,
     client_resets: ResetCount,
     local_resets: u32,
     idle: Option<Duration>,
@@ -289,6 +293,22 @@ impl Connection {
                 self.last_active = tokio::time::Instant::now();
                 read_some = false;
             }
+            // Answers come from many sessions, each woken by its own server's socket. The
+            // first to write wakes this task; writing at once would carry only the answers
+            // of the sessions that ran before it, and the rest would cost a write each.
+            // Going to the back of the queue once lets those woken in the same round add
+            // theirs (haproxy writes once per round of its event loop, after all events).
+            if !self.write_deferred && self.wpos == 0 && {
+                let out = self.sh.borrow().out.len();
+                out > 0 && out < MAX_OUT / 2
+            } {
+                self.write_deferred = true;
+                // Sessions that write meanwhile need not wake it again.
+                self.sh.borrow_mut().woken = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.write_deferred = false;
             match self.flush(cx) {
                 Err(()) => return Poll::Ready(()),
                 Ok(true) if self.done() => return Poll::Ready(()),
