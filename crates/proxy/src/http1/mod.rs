@@ -34,7 +34,7 @@ impl Span {
 }
 
 /// One header line: name and value, both as spans. The value excludes surrounding whitespace.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeaderSpan {
     pub name: Span,
     pub value: Span,
@@ -92,7 +92,7 @@ pub enum Parsed {
 }
 
 /// Flags gathered from the headers that matter to the proxy.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnFlags {
     /// `Connection: close` present.
     pub close: bool,
@@ -105,7 +105,7 @@ pub struct ConnFlags {
 }
 
 /// A parsed request head.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct RequestHead {
     pub method: Span,
     pub uri: Span,
@@ -155,7 +155,7 @@ fn request_config() -> httparse::ParserConfig {
 /// Methods are tokens; httparse checks that. Targets must also be non-empty and must not hold
 /// bytes haproxy refuses (non-ASCII, `#` fragments are accepted by haproxy only with
 /// `option accept-invalid-http-request`).
-fn valid_target(method: &[u8], uri: &[u8]) -> bool {
+pub(crate) fn valid_target(method: &[u8], uri: &[u8]) -> bool {
     if uri.is_empty() {
         return false;
     }
@@ -325,6 +325,14 @@ impl RequestHead {
         let parsed = self.parse(&patched)?;
         self.minor = as_minor;
         Ok(parsed)
+    }
+
+    /// Whether parsing `buf` gives this head (a head built without the parser, as an
+    /// HTTP/2 stream's, is checked against it in debug builds).
+    pub fn same_as_parse_of(&self, buf: &[u8]) -> bool {
+        let mut parsed = RequestHead::default();
+        matches!(parsed.parse(buf), Ok(Parsed::Complete(n)) if n == self.head_len)
+            && parsed == *self
     }
 
     /// Parses a request head from the start of `buf`.

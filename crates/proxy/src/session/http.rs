@@ -570,7 +570,17 @@ impl Session<'_> {
         };
         loop {
             if !self.cbuf.is_empty() {
-                match self.req.parse(self.cbuf.pending()) {
+                // An HTTP/2 stream's head usually comes parsed by its connection.
+                let parsed = match &self.cli {
+                    Conn::H2(h) => h.take_parsed_head(&mut self.req, self.cbuf.pending()),
+                    _ => false,
+                };
+                let result = if parsed {
+                    Ok(Parsed::Complete(self.req.head_len))
+                } else {
+                    self.req.parse(self.cbuf.pending())
+                };
+                match result {
                     Ok(Parsed::Complete(_)) => return Ok(start),
                     Ok(Parsed::Partial) => {
                         if self.cbuf.is_full() {

@@ -749,8 +749,15 @@ impl Connection {
             let slot = &mut sh.slots[i];
             slot.inbox.clear();
             slot.inbox_at = 0;
-            self.builder
-                .finish(end_stream, self.max_list, &mut slot.inbox)
+            let (verdict, parsed) =
+                self.builder
+                    .finish(end_stream, self.max_list, &mut slot.inbox, &mut slot.head);
+            slot.head_parsed = parsed;
+            if parsed {
+                slot.head_text.clear();
+                slot.head_text.extend_from_slice(&slot.inbox);
+            }
+            verdict
         };
         let (framing, head_request) = match verdict {
             Verdict::Request { framing, is_head } => (framing, is_head),

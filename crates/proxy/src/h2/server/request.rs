@@ -7,6 +7,7 @@
 use std::ops::Range;
 
 use super::super::CONNECTION_SPECIFIC;
+use crate::http1::{self, BodyKind, HeaderSpan, RequestHead, Span};
 
 /// How the request body follows the head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +46,12 @@ pub struct HeadBuilder {
     pseudo: Vec<u8>,
     /// Regular fields as `name: value\r\n`.
     fields: Vec<u8>,
+    /// Where each line of `fields` has its name and value (offsets into `fields`).
+    field_spans: Vec<HeaderSpan>,
+    /// The head the text will be can also be given parsed (see `finish`): nothing in it
+    /// needs the HTTP/1 parser's judgement (no length, `host` or `expect` field, no value
+    /// that parser would trim or refuse).
+    simple: bool,
     cookie: Vec<u8>,
     content_length: Option<u64>,
     has_host: bool,
@@ -62,6 +69,8 @@ impl HeadBuilder {
         self.scheme = false;
         self.pseudo.clear();
         self.fields.clear();
+        self.field_spans.clear();
+        self.simple = true;
         self.cookie.clear();
         self.content_length = None;
         self.has_host = false;
@@ -77,9 +86,15 @@ impl HeadBuilder {
         if self.bad {
             return;
         }
-        if value.iter().any(|&c| c == 0 || c == b'\r' || c == b'\n') {
-            self.bad = true;
-            return;
+        // One pass over the value in the usual case: no control character at all.
+        if value.iter().any(|&c| c < 0x20 || c == 0x7f) {
+            if value.iter().any(|&c| c == 0 || c == b'\r' || c == b'\n') {
+                self.bad = true;
+                return;
+            }
+            self.simple = false;
+        } else if matches!(value.first(), Some(b' ')) || matches!(value.last(), Some(b' ')) {
+            self.simple = false;
         }
         if let Some(pseudo) = name.strip_prefix(b":") {
             if self.regular_seen {
@@ -132,16 +147,99 @@ impl HeadBuilder {
             b"host" => self.has_host = true,
             _ => {}
         }
+        if matches!(name, b"content-length" | b"host" | b"expect") {
+            self.simple = false;
+        }
+        let at = self.fields.len() as u32;
         self.fields.extend_from_slice(name);
         self.fields.extend_from_slice(b": ");
         self.fields.extend_from_slice(value);
         self.fields.extend_from_slice(b"\r\n");
+        let name_end = at + name.len() as u32;
+        self.field_spans.push(HeaderSpan {
+            name: Span {
+                start: at,
+                end: name_end,
+            },
+            value: Span {
+                start: name_end + 2,
+                end: name_end + 2 + value.len() as u32,
+            },
+        });
     }
 
-    /// Ends the block: writes the HTTP/1.1 head into `out` when the request can go on.
+    /// Ends the block: writes the HTTP/1.1 head into `out` (empty) when the request can go
+    /// on, and for a simple request also the head as the session's parser would give it into
+    /// `parsed` (true then), so that the session need not parse the text again.
     /// `end_stream`: the HEADERS frame carried END_STREAM. `max_list`: our
     /// SETTINGS_MAX_HEADER_LIST_SIZE.
-    pub fn finish(&self, end_stream: bool, max_list: usize, out: &mut Vec<u8>) -> Verdict {
+    pub fn finish(
+        &self,
+        end_stream: bool,
+        max_list: usize,
+        out: &mut Vec<u8>,
+        parsed: &mut RequestHead,
+    ) -> (Verdict, bool) {
+        let v = self.finish_text(end_stream, max_list, out);
+        let simple = match v {
+            Verdict::Request { framing, .. } => self.parsed(out, framing, parsed),
+            _ => false,
+        };
+        (v, simple)
+    }
+
+    /// The head written by `finish_text` into `text`, parsed, when it is simple: the
+    /// request line, `host` from `:authority` first, the joined cookies, the fields, then
+    /// `transfer-encoding` for a body without length.
+    fn parsed(&self, text: &[u8], framing: Framing, head: &mut RequestHead) -> bool {
+        let method = &self.pseudo[self.method.clone()];
+        let path = &self.pseudo[self.path.clone()];
+        if !self.simple
+            || !path.starts_with(b"/")
+            || !http1::valid_target(method, path)
+            || !plain_value(&self.cookie)
+            || self.field_spans.len() + 3 > http1::MAX_HEADERS
+        {
+            return false;
+        }
+        head.clear();
+        let span = |start: usize, len: usize| Span {
+            start: start as u32,
+            end: (start + len) as u32,
+        };
+        head.method = span(0, method.len());
+        head.uri = span(method.len() + 1, path.len());
+        head.minor = 1;
+        let mut at = method.len() + 1 + path.len() + b" HTTP/1.1\r\n".len();
+        if let Some(a) = self.authority.clone() {
+            head.host = Some(0);
+            push_line(head, &mut at, b"host".len(), a.len());
+        }
+        if !self.cookie.is_empty() {
+            push_line(head, &mut at, b"cookie".len(), self.cookie.len());
+        }
+        let base = at as u32;
+        head.headers
+            .extend(self.field_spans.iter().map(|h| HeaderSpan {
+                name: Span {
+                    start: base + h.name.start,
+                    end: base + h.name.end,
+                },
+                value: Span {
+                    start: base + h.value.start,
+                    end: base + h.value.end,
+                },
+            }));
+        at += self.fields.len();
+        if framing == Framing::Chunked {
+            push_line(head, &mut at, b"transfer-encoding".len(), b"chunked".len());
+            head.body = BodyKind::Chunked;
+        }
+        head.head_len = at + 2;
+        head.head_len == text.len()
+    }
+
+    fn finish_text(&self, end_stream: bool, max_list: usize, out: &mut Vec<u8>) -> Verdict {
         if self.bad || self.method.is_empty() {
             return Verdict::Malformed;
         }
@@ -210,6 +308,29 @@ pub fn trailer_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     }
 }
 
+/// The spans of a `name: value\r\n` line written at `at`, which moves past it.
+fn push_line(head: &mut RequestHead, at: &mut usize, name_len: usize, value_len: usize) {
+    let value_at = *at + name_len + 2;
+    head.headers.push(HeaderSpan {
+        name: Span {
+            start: *at as u32,
+            end: (*at + name_len) as u32,
+        },
+        value: Span {
+            start: value_at as u32,
+            end: (value_at + value_len) as u32,
+        },
+    });
+    *at = value_at + value_len + 2;
+}
+
+/// A field value the HTTP/1 parser takes as it is: no surrounding whitespace to trim, no
+/// control character it would refuse.
+fn plain_value(v: &[u8]) -> bool {
+    let edge = |c: Option<&u8>| !matches!(c, Some(b' ' | b'\t'));
+    edge(v.first()) && edge(v.last()) && v.iter().all(|&c| c == b'\t' || (c >= 0x20 && c != 0x7f))
+}
+
 fn is_tchar(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
@@ -229,7 +350,11 @@ mod tests {
             b.field(n.as_bytes(), v.as_bytes());
         }
         let mut out = Vec::new();
-        let v = b.finish(end, 16384, &mut out);
+        let mut parsed = RequestHead::default();
+        let (v, simple) = b.finish(end, 16384, &mut out, &mut parsed);
+        if simple {
+            assert!(parsed.same_as_parse_of(&out), "{parsed:?}");
+        }
         (v, String::from_utf8(out).unwrap())
     }
 
@@ -323,5 +448,55 @@ mod tests {
         assert_eq!(build(&f, true).0, Verdict::TooLarge);
         let (v, _) = build(&[(":method", "CONNECT"), (":authority", "a:443")], true);
         assert_eq!(v, Verdict::Connect);
+    }
+
+    #[test]
+    fn simple_heads_come_parsed_and_agree_with_the_parser() {
+        let simple = |fields: &[(&str, &str)], end: bool| {
+            let mut b = HeadBuilder::default();
+            b.start();
+            for (n, v) in fields {
+                b.field(n.as_bytes(), v.as_bytes());
+            }
+            let mut out = Vec::new();
+            let mut parsed = RequestHead::default();
+            let (v, simple) = b.finish(end, 16384, &mut out, &mut parsed);
+            assert!(matches!(v, Verdict::Request { .. }), "{v:?}");
+            if simple {
+                assert!(parsed.same_as_parse_of(&out), "{parsed:?}");
+            }
+            simple
+        };
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut f = GET.to_vec();
+            f.extend_from_slice(extra);
+            f
+        };
+        assert!(simple(&GET, true));
+        assert!(simple(&GET, false), "a body without length: chunked");
+        assert!(simple(
+            &with(&[("cookie", "a=1"), ("x-a", "1"), ("cookie", "b=2")]),
+            true
+        ));
+        assert!(simple(
+            &[(":method", "GET"), (":scheme", "http"), (":path", "/")],
+            true
+        ));
+        // What the HTTP/1 parser must judge goes through it.
+        for extra in [
+            ("content-length", "0"),
+            ("host", "a.test"),
+            ("expect", "100-continue"),
+            ("x-a", " leading"),
+            ("x-a", "trailing "),
+            ("x-a", "a\tb"),
+            ("x-a", "bell\x07"),
+        ] {
+            assert!(!simple(&with(&[extra]), true), "{extra:?}");
+        }
+        assert!(!simple(
+            &[(":method", "OPTIONS"), (":scheme", "http"), (":path", "*")],
+            true
+        ));
     }
 }

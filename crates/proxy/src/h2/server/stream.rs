@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::response::{Converter, Refused, Target};
 use crate::h2::frame::{self, Reason};
-use crate::http1::BodyKind;
+use crate::http1::{BodyKind, RequestHead};
 use crate::tls::facts::TlsFacts;
 
 /// State shared by a connection's task and its sessions (one thread: `Rc<RefCell>`).
@@ -68,6 +68,12 @@ pub struct Slot {
     /// The current request as HTTP/1.1 text, from `inbox_at` on not yet read.
     pub inbox: Vec<u8>,
     pub inbox_at: usize,
+    /// The head at the start of `inbox`, parsed (when `head_parsed`: see
+    /// [`H2Stream::take_parsed_head`]).
+    pub head: RequestHead,
+    pub head_parsed: bool,
+    /// The head's text, to recognise it at the start of what the session read.
+    pub head_text: Vec<u8>,
     pub reader: Option<Waker>,
     pub writer: Option<Waker>,
     pub conv: Converter,
@@ -320,6 +326,36 @@ impl H2Stream {
                 .conv
                 .announce(text, status, body, fields);
         }
+    }
+
+    /// The request head at the start of `buf` (the session's read of this stream), parsed
+    /// already by the connection when it was simple: copied into `head`, and true. False
+    /// when the session must parse `buf` itself.
+    pub fn take_parsed_head(&self, head: &mut RequestHead, buf: &[u8]) -> bool {
+        let mut sh = self.sh.borrow_mut();
+        let s = &mut sh.slots[self.slot];
+        if !std::mem::take(&mut s.head_parsed) || self.lent_reader {
+            return false;
+        }
+        let pre = &s.head;
+        // Anything else at the start of `buf` (or a head not whole there yet) is parsed the
+        // ordinary way.
+        if !buf.starts_with(&s.head_text) {
+            return false;
+        }
+        head.method = pre.method;
+        head.uri = pre.uri;
+        head.minor = pre.minor;
+        head.headers.clear();
+        head.headers.extend_from_slice(&pre.headers);
+        head.head_len = pre.head_len;
+        head.body = pre.body;
+        head.conn = pre.conn;
+        head.has_upgrade = pre.has_upgrade;
+        head.expect_continue = pre.expect_continue;
+        head.host = pre.host;
+        debug_assert!(head.same_as_parse_of(buf), "{head:?}");
+        true
     }
 
     /// Ready when a read would not wait (bytes, or the end of the client).
