@@ -12,10 +12,9 @@ fn an_nsd_conf_serves_its_zones_with_its_transfer_rules() {
         "example.org.zone",
         "$ORIGIN example.org.\n$TTL 300\n@ IN SOA ns1 hm 5 60 30 600 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n",
     );
-    let port = {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
+    // A port no other test process takes meanwhile (a port-0 probe can be handed out again
+    // before the server binds it, for TCP as well as UDP).
+    let port = dermaga_test_ports::port();
     let secret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
     let conf = dir.write(
         "nsd.conf",
