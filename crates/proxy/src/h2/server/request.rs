@@ -143,12 +143,14 @@ impl HeadBuilder {
                         return;
                     }
                 }
+                self.simple = false;
             }
-            b"host" => self.has_host = true,
+            b"host" => {
+                self.has_host = true;
+                self.simple = false;
+            }
+            b"expect" => self.simple = false,
             _ => {}
-        }
-        if matches!(name, b"content-length" | b"host" | b"expect") {
-            self.simple = false;
         }
         let at = self.fields.len() as u32;
         self.fields.extend_from_slice(name);
@@ -335,9 +337,40 @@ fn is_tchar(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
+/// A token character that is not an uppercase letter (HTTP/2 field names), by table: names
+/// are checked a byte at a time on every request.
 fn is_lower_tchar(c: u8) -> bool {
-    is_tchar(c) && !c.is_ascii_uppercase()
+    LOWER_TCHAR[usize::from(c)]
 }
+
+const LOWER_TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        c += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
@@ -495,5 +528,16 @@ mod tests {
             &[(":method", "OPTIONS"), (":scheme", "http"), (":path", "*")],
             true
         ));
+    }
+
+    #[test]
+    fn the_name_table_is_tchar_without_uppercase() {
+        for c in 0..=255u8 {
+            assert_eq!(
+                is_lower_tchar(c),
+                is_tchar(c) && !c.is_ascii_uppercase(),
+                "{c}"
+            );
+        }
     }
 }
