@@ -112,16 +112,7 @@ impl Converter {
         a.text.extend_from_slice(text);
         a.status = status;
         a.body = body;
-        self.block.clear();
-        hpack::status(&mut self.block, status);
-        for (name, value) in fields {
-            if !CONNECTION_SPECIFIC
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(name))
-            {
-                hpack::field(&mut self.block, name, value);
-            }
-        }
+        answer_block(&mut self.block, status, fields);
     }
 
     /// Whether END_STREAM went out.
@@ -259,19 +250,11 @@ impl Converter {
         if self.head.status == 101 {
             return Err(Refused::Invalid);
         }
-        self.block.clear();
-        hpack::status(&mut self.block, self.head.status);
-        for f in &self.head.headers {
-            let name = f.name.get(raw);
-            if CONNECTION_SPECIFIC
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(name))
-                || listed_in_connection(&self.head.headers, raw, name)
-            {
-                continue;
-            }
-            hpack::field(&mut self.block, name, f.value.get(raw));
-        }
+        answer_block(
+            &mut self.block,
+            self.head.status,
+            parsed_fields(&self.head, raw),
+        );
         if interim {
             // An interim answer (100 Continue, 103 Early Hints) is a HEADERS frame of its own
             // before the final one (RFC 9113 §8.1); the answer has not begun: an error now
@@ -306,17 +289,7 @@ impl Converter {
         let mut block = Vec::new();
         let parsed = matches!(head.parse(&a.text, head_request), Ok(Parsed::Complete(n)) if n == a.text.len());
         if parsed {
-            hpack::status(&mut block, head.status);
-            for f in &head.headers {
-                let name = f.name.get(&a.text);
-                if !CONNECTION_SPECIFIC
-                    .iter()
-                    .any(|c| c.eq_ignore_ascii_case(name))
-                    && !listed_in_connection(&head.headers, &a.text, name)
-                {
-                    hpack::field(&mut block, name, f.value.get(&a.text));
-                }
-            }
+            answer_block(&mut block, head.status, parsed_fields(&head, &a.text));
         }
         parsed && head.status == a.status && head.body == a.body && block == self.block
     }
@@ -399,6 +372,36 @@ impl Converter {
         }
         Ok(at)
     }
+}
+
+/// An answer head's HPACK block into `block` (cleared first): `:status`, then the fields
+/// HTTP/2 can carry (connection-specific ones left out, RFC 9113 §8.2.2).
+fn answer_block<'a>(
+    block: &mut Vec<u8>,
+    status: u16,
+    fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+) {
+    block.clear();
+    hpack::status(block, status);
+    for (name, value) in fields {
+        if !CONNECTION_SPECIFIC
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
+        {
+            hpack::field(block, name, value);
+        }
+    }
+}
+
+/// The fields of a parsed answer head in `raw`, without those its `Connection` header lists.
+fn parsed_fields<'a>(
+    head: &'a ResponseHead,
+    raw: &'a [u8],
+) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+    head.headers
+        .iter()
+        .map(move |f| (f.name.get(raw), f.value.get(raw)))
+        .filter(move |&(name, _)| !listed_in_connection(&head.headers, raw, name))
 }
 
 fn stalled(at: usize) -> Result<usize, Refused> {
