@@ -78,6 +78,18 @@ struct Sent {
     body_from_buf: usize,
 }
 
+impl Sent {
+    /// What went to the server: the request is whole unless its body still waits for a
+    /// 100 Continue (`deferred`) or flows on its own task (`duplex`).
+    fn so_far(t_connect: Duration, deferred: bool, duplex: bool, body_from_buf: usize) -> Sent {
+        Sent {
+            t_connect: ms(t_connect),
+            whole: !deferred && !duplex,
+            body_from_buf,
+        }
+    }
+}
+
 /// What the hot loop ended with.
 enum Hot {
     Close,
@@ -1142,11 +1154,7 @@ impl Session<'_> {
                         continue;
                     }
                     backend.release(&slist, sidx);
-                    let sent = Sent {
-                        t_connect: ms(t_connect),
-                        whole: !deferred && !duplex,
-                        body_from_buf: body_sent_from_buf,
-                    };
+                    let sent = Sent::so_far(t_connect, deferred, duplex, body_sent_from_buf);
                     return self
                         .server_failed(&e, &backend, &server.name, sent, &on_failure)
                         .await;
@@ -1173,11 +1181,7 @@ impl Session<'_> {
                 }
                 if let Err(e) = self.read_response_head(&mut srv, &backend, is_head).await {
                     backend.release(&slist, sidx);
-                    let sent = Sent {
-                        t_connect: ms(t_connect),
-                        whole: !deferred && !duplex,
-                        body_from_buf: body_sent_from_buf,
-                    };
+                    let sent = Sent::so_far(t_connect, deferred, duplex, body_sent_from_buf);
                     return self
                         .server_failed(&e, &backend, &server.name, sent, &on_failure)
                         .await;
