@@ -133,4 +133,24 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn the_encoders_name_indices_are_the_static_tables() {
+        let mut found = 0;
+        for (i, (name, _)) in static_table::ENTRIES.iter().enumerate() {
+            if let Some(index) = static_name(name) {
+                // The first entry of that name (for `:status` and the like the encoder has
+                // none: it indexes only regular answer fields).
+                let first = static_table::ENTRIES.iter().position(|(n, _)| n == name);
+                assert_eq!(
+                    (index, first),
+                    (i + 1, Some(i)),
+                    "{}",
+                    String::from_utf8_lossy(name)
+                );
+                found += 1;
+            }
+        }
+        assert_eq!(found, 22);
+    }
 }
