@@ -1074,6 +1074,14 @@ impl Session<'_> {
             }
             self.out
                 .extend_from_slice(&self.cbuf.data[start..start + body_part]);
+            // The streams of an HTTP/2 connection arrive together and wake their sessions in
+            // one round. Each writing to its server at once would alternate this code with
+            // the kernel's send path, and neither stays in the instruction cache; going to
+            // the back of the run queue once lets every session of the round build its
+            // request first, and the sends then follow one another.
+            if self.cli.is_h2_stream() && !srv.is_h2_stream() {
+                crate::session::after_the_round().await;
+            }
             if srv.send(&self.out).await.is_err() {
                 if reused {
                     continue; // the idle connection was dead: take another path, no retry spent

@@ -12,6 +12,7 @@ pub mod tunnel;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -181,6 +182,22 @@ pub async fn connect_server(
         match &server.opts.tls {
             None => Ok(Conn::Plain(s)),
             Some(t) => crate::tls::connect(t, s, addr).await,
+        }
+    })
+    .await
+}
+
+/// Returns after the tasks already queued on the worker have run: the task wakes itself and
+/// goes to the back of the run queue, once.
+pub async fn after_the_round() {
+    let mut queued = false;
+    std::future::poll_fn(|cx| {
+        if queued {
+            Poll::Ready(())
+        } else {
+            queued = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
         }
     })
     .await
