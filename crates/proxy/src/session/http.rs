@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncWriteExt;
 
 use super::hdrs::HeaderList;
-use super::{turnaround, with_timeout, Buf, Conn, Timer};
+use super::{turnaround, with_deadline, with_timeout, Buf, Conn, Timer};
 use crate::config::model::HeaderCapture;
 use crate::config::{Balance, CookieMode, HttpConnMode, Proxy, StatsPage};
 use crate::http1::{self, BodyKind, ChunkedScanner, Parsed, RequestHead, ResponseHead};
@@ -614,9 +614,9 @@ impl Session<'_> {
             let got = self.cbuf.len();
             let r = match deadline {
                 Some(dl) => {
-                    match tokio::time::timeout_at(dl, self.cbuf.read_from(self.cli)).await {
-                        Ok(r) => r,
-                        Err(_) => {
+                    match with_deadline(dl, self.cbuf.read_from(self.cli)).await {
+                        Some(r) => r,
+                        None => {
                             // haproxy answers a first request that never came, too, unless
                             // told these are a browser's pre-connections.
                             let probe = got == 0;
