@@ -220,7 +220,9 @@ impl Decoder {
 }
 
 /// An integer with an N-bit prefix (§5.1) at `at`; values beyond what a header block can
-/// hold are refused rather than left to overflow.
+/// hold are refused rather than left to overflow. Inlined for the one-octet case, which is
+/// nearly every index and length.
+#[inline(always)]
 fn integer(block: &[u8], at: &mut usize, prefix: u8) -> Result<usize, CompressionError> {
     let max = (1usize << prefix) - 1;
     let first = usize::from(*block.get(*at).ok_or(CompressionError)?) & max;
@@ -228,6 +230,11 @@ fn integer(block: &[u8], at: &mut usize, prefix: u8) -> Result<usize, Compressio
     if first < max {
         return Ok(first);
     }
+    integer_rest(block, at, max)
+}
+
+#[cold]
+fn integer_rest(block: &[u8], at: &mut usize, max: usize) -> Result<usize, CompressionError> {
     let mut value = max;
     let mut shift = 0;
     loop {
