@@ -546,7 +546,9 @@ impl Session<'_> {
             };
             let w = self.w;
             let readable = self.cli_timer.run(hot_wait, self.cli.readable());
+            // Biased: the request first, and no random draw per wait.
             tokio::select! {
+                biased;
                 r = readable => {
                     if r.is_err() && first {
                         self.probe_timed_out().await;

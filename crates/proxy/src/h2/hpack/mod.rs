@@ -60,8 +60,8 @@ fn string(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// An integer with an N-bit prefix (RFC 7541 §5.1), `first` holding the bits above it.
-/// Inlined: answer fields write three of them each, nearly always in one octet, and the call
-/// cost several times the octet's push.
+/// Inlined: answer fields write three of them each, mostly in one octet, and the call cost
+/// several times the octet's push.
 #[inline(always)]
 fn integer(out: &mut Vec<u8>, first: u8, prefix: u8, v: usize) {
     let max = (1usize << prefix) - 1;
@@ -72,7 +72,6 @@ fn integer(out: &mut Vec<u8>, first: u8, prefix: u8, v: usize) {
     }
 }
 
-#[cold]
 fn integer_long(out: &mut Vec<u8>, first: u8, max: usize, mut v: usize) {
     out.push(first | max as u8);
     v -= max;
