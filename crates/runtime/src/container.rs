@@ -853,7 +853,13 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
     if let Some(h) = spec.hooks() {
         hooks::run_in_container("createContainer", h.create_container().as_ref(), "creating")?;
     }
-    mounts::pivot_root(&c.rootfs)?;
+    // The old root's detach goes on in a child until `old_root.wait()`, which comes before
+    // anything of the container's runs or is loaded (see `mounts::OldRoot`).
+    let mut old_root = Some(mounts::pivot_root(&c.rootfs)?);
+    if mounts::shares_root(rp) {
+        // A recursive propagation change of `/` would reach the old root stacked on it.
+        wait_detached(&mut old_root)?;
+    }
     mounts::finish_root_propagation(rp)?;
     if let Some(s) = linux.sysctl() {
         mounts::sysctl(s)?;
@@ -904,6 +910,9 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         send_msg(c.sync_w, b'W', &w);
     }
     let launch = process::prepare_launch(proc_cfg)?;
+    // Before the seccomp filter (which might not allow the wait), the identity switch, the
+    // hooks and the exec: from here on the old root is gone.
+    wait_detached(&mut old_root)?;
     let nnp = proc_cfg.no_new_privileges() == Some(true);
     if let (Some(p), false) = (&c.seccomp, nnp) {
         // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN: load it while the
@@ -945,6 +954,14 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
     }
     let e = process::exec(&launch);
     Err(Error(format!("exec {:?}: {e}", launch.path)))
+}
+
+/// Waits for the old root's detach, if not waited for yet.
+fn wait_detached(old_root: &mut Option<mounts::OldRoot>) -> Result<()> {
+    match old_root.take() {
+        Some(d) => d.wait(),
+        None => Ok(()),
+    }
 }
 
 /// The init of an in-process create: the caller's chosen streams become 0, 1 and 2, and the
