@@ -9,6 +9,7 @@
 //! `start` opens it for reading, as runc's does; under `run` there is no fifo and the init
 //! execs at once.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -334,40 +335,41 @@ pub fn create_in_process(g: &Global, o: &CreateOpts) -> Result<i32> {
 
 /// `create` and `start` in one for such a caller (see [`create_in_process`]): the init
 /// execs its process as soon as it is ready, with no `exec.fifo` to wait on, and `cloned`
-/// is called with its pid once the init is let go (in its cgroups, with its state saved),
-/// for the caller's own bookkeeping, which then overlaps the init's work on its root file
-/// system (a failure there ends the init). The init may have exec'd, even exited, by then.
+/// is called with its pid and spec once the init is let go (in its cgroups, with its state
+/// saved), for the caller's own bookkeeping, which then overlaps the init's work on its root
+/// file system (a failure there ends the init). The init may have exec'd, even exited, by then.
 /// The init dies with the caller until it execs, as a created one does until started.
 /// Runs the spec's poststart hooks; returns the init's pid once it is ready.
-pub fn run_in_process(
-    g: &Global,
-    o: &CreateOpts,
-    cloned: &mut dyn FnMut(i32) -> Result<()>,
-) -> Result<i32> {
+pub fn run_in_process(g: &Global, o: &CreateOpts, cloned: OnCloned<'_>) -> Result<i32> {
     let s = spawn(g, o, Mode::Run { detach: true }, Some(cloned))?;
     poststart(&s.spec, &o.id, &s.state)?;
     Ok(s.state.pid)
 }
 
+/// The caller's bookkeeping once the init is let go: its pid and spec (see
+/// [`run_in_process`]).
+pub type OnCloned<'a> = &'a mut dyn FnMut(i32, &Spec) -> Result<()>;
+
 /// A created init: its state (saved), its spec, and the signal mask to restore once an
 /// attached `run` ends.
-struct Spawned {
+struct Spawned<'a> {
     state: State,
-    spec: Spec,
+    /// The caller's (`CreateOpts::spec`), or the bundle's.
+    spec: Cow<'a, Spec>,
     oldmask: libc::sigset_t,
 }
 
-fn spawn(
+fn spawn<'a>(
     g: &Global,
-    o: &CreateOpts,
+    o: &'a CreateOpts,
     mode: Mode,
-    cloned: Option<&mut dyn FnMut(i32) -> Result<()>>,
-) -> Result<Spawned> {
+    cloned: Option<OnCloned<'_>>,
+) -> Result<Spawned<'a>> {
     state::validate_id(&o.id)?;
     let bundle = fs::canonicalize(&o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
     let spec = match &o.spec {
-        Some(s) => s.clone(),
-        None => load_spec(&bundle)?.0,
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(load_spec(&bundle)?.0),
     };
     let root_cfg = spec
         .root()
@@ -621,7 +623,7 @@ fn spawn(
             // The caller's bookkeeping, while the init builds its root file system (about
             // 3 ms, in which this process would only wait).
             if let Some(f) = cloned {
-                f(pid)?;
+                f(pid, &spec)?;
             }
             Ok(st)
         });
