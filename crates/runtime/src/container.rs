@@ -782,7 +782,7 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         keep.extend(c.console);
         keep.extend(c.user_ns_path);
         keep.extend(c.join_ns.iter().map(|(_, fd)| *fd));
-        adopt_stdio(stdio, &keep)?;
+        adopt_stdio(stdio, &keep, c.preserve_fds)?;
     }
     if c.userns {
         // The parent writes the uid/gid maps first.
@@ -968,9 +968,11 @@ fn wait_detached(old_root: &mut Option<mounts::OldRoot>) -> Result<()> {
 
 /// The init of an in-process create: the caller's chosen streams become 0, 1 and 2, and the
 /// caller's other close-on-exec descriptors (its database, its locks) are closed now rather
-/// than at the container's exec, as a runtime of its own exec would never have held them.
-/// `keep`: the init's own descriptors.
-pub(crate) fn adopt_stdio(stdio: [RawFd; 3], keep: &[RawFd]) -> Result<()> {
+/// than at the container's exec, as a runtime of its own exec would never have had them.
+/// `keep`: the init's own descriptors. `preserve`: how many descriptors from 3 on the
+/// container gets (`--preserve-fds`); every other one is closed by its exec anyway
+/// (`process::cloexec_from`).
+pub(crate) fn adopt_stdio(stdio: [RawFd; 3], keep: &[RawFd], preserve: u32) -> Result<()> {
     // Copies above 2 first, so that a source among 0..2 is not overwritten before its turn.
     let mut copies = [0; 3];
     for (copy, fd) in copies.iter_mut().zip(stdio) {
@@ -980,6 +982,12 @@ pub(crate) fn adopt_stdio(stdio: [RawFd; 3], keep: &[RawFd]) -> Result<()> {
     for (target, copy) in copies.into_iter().enumerate() {
         cvt(unsafe { libc::dup2(copy, target as RawFd) })
             .ctx(|| format!("set the container's descriptor {target}"))?;
+    }
+    // With nothing preserved, every descriptor but `keep` goes at the exec, whether
+    // close-on-exec or not: closed at once by ranges (a few system calls, 0.2 ms less than
+    // listing /proc/self/fd in the init, uprobes).
+    if preserve == 0 && close_all_but(keep) {
+        return Ok(());
     }
     let open: Vec<RawFd> = fs::read_dir("/proc/self/fd")
         .ctx(|| "list /proc/self/fd")?
@@ -992,6 +1000,28 @@ pub(crate) fn adopt_stdio(stdio: [RawFd; 3], keep: &[RawFd]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Closes every descriptor from 3 on but `keep`, with `close_range`; false if the kernel
+/// refused a range (before Linux 5.9), which leaves the rest open.
+fn close_all_but(keep: &[RawFd]) -> bool {
+    let mut kept: Vec<u32> = keep
+        .iter()
+        .filter(|fd| **fd > 2)
+        .map(|fd| *fd as u32)
+        .collect();
+    kept.sort_unstable();
+    let mut first = 3u32;
+    for k in kept.into_iter().chain([u32::MAX]) {
+        if k > first {
+            let r = unsafe { libc::syscall(libc::SYS_close_range, first, k - 1, 0u32) };
+            if r != 0 {
+                return false;
+            }
+        }
+        first = k.saturating_add(1);
+    }
+    true
 }
 
 /// The parent's "go": its cgroup work is done, and the init is in its cgroups or moves
