@@ -352,9 +352,15 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
     let argv = cfg.argv();
     let dsts: Vec<&str> = cfg.mounts.iter().map(|m| m.destination.as_str()).collect();
     check_executable(&rootfs, &argv[0], cfg.env_value("PATH"), cwd, &dsts)?;
-    let json = serde_json::to_vec(&spec)?;
-    fs::write(p.config_json(), json)
-        .map_err(|e| Error::engine(format!("writing config.json: {e}")))?;
+    let write_config = |spec: &oci_spec::runtime::Spec| -> Result<()> {
+        let json = serde_json::to_vec(spec)?;
+        fs::write(p.config_json(), json)
+            .map_err(|e| Error::engine(format!("writing config.json: {e}")))
+    };
+    let in_process = rt.in_process();
+    if !in_process {
+        write_config(&spec)?;
+    }
 
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -401,11 +407,13 @@ fn start(eng: &Engine, c: &Container, rt: &OciRuntime, attached: bool) -> Result
         stdout,
         stderr: err_w,
     };
-    let in_process = rt.in_process();
     let pid = if in_process {
         // Recorded as running while the init builds its root file system: it execs as
-        // soon as it is ready, with no `start` after.
-        let mut cloned = |pid: i32| -> Result<()> {
+        // soon as it is ready, with no `start` after. The bundle's config.json (for
+        // `exec`, `delete` and other runtimes; ours takes the spec as it is) is written
+        // then too, off the start's path, before the record says "running".
+        let mut cloned = |pid: i32, spec: &oci_spec::runtime::Spec| -> Result<()> {
+            write_config(spec)?;
             eng.db
                 .set_running(&c.id, pid, std::process::id() as i32, now_ns())?;
             if attached && cfg.rm {

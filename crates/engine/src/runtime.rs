@@ -178,11 +178,11 @@ impl OciRuntime {
     }
 
     /// `create` and `start` in this process (see [`OciRuntime::in_process`]): the init gets
-    /// `stdio` and execs as soon as it is ready; `cloned` gets its pid first, while it
-    /// builds its root file system (see `dermaga_runtime::container::run_in_process`). The
-    /// runtime's warnings go to the container's stderr, as an exec'd runtime's would.
-    /// `spec` is the one just written to the bundle's `config.json`, handed over as it is
-    /// rather than read back and parsed again.
+    /// `stdio` and execs as soon as it is ready; `cloned` gets its pid and `spec` first,
+    /// while it builds its root file system (see `dermaga_runtime::container::run_in_process`).
+    /// The runtime's warnings go to the container's stderr, as an exec'd runtime's would.
+    /// `spec` is handed over as it is: the runtime does not read the bundle's `config.json`,
+    /// which `cloned` may write.
     /// Returns the init's pid; the error reads as the command line's.
     pub fn run_in_process(
         &self,
@@ -191,7 +191,7 @@ impl OciRuntime {
         spec: oci_spec::runtime::Spec,
         stdio: &ContainerStdio,
         console_socket: Option<PathBuf>,
-        cloned: &mut dyn FnMut(i32) -> Result<()>,
+        cloned: &mut dyn FnMut(i32, &oci_spec::runtime::Spec) -> Result<()>,
     ) -> std::result::Result<i32, String> {
         let fds: [RawFd; 3] = [
             stdio.stdin.as_raw_fd(),
@@ -208,7 +208,8 @@ impl OciRuntime {
             spec: Some(spec),
         };
         let g = self.global();
-        let mut cloned = |pid| cloned(pid).map_err(|e| dermaga_runtime::util::Error(e.msg));
+        let mut cloned =
+            |pid, spec: &_| cloned(pid, spec).map_err(|e| dermaga_runtime::util::Error(e.msg));
         dermaga_runtime::util::warnings_to(fds[2], || {
             dermaga_runtime::container::run_in_process(&g, &o, &mut cloned)
         })

@@ -512,9 +512,8 @@ pub fn build(
         (Seccomp::Default, _) => Some(seccomp::to_oci(seccomp::DEFAULT_PROFILE, &caps)?),
         (Seccomp::Profile(p), _) => Some(seccomp::to_oci(p, &caps)?),
     };
-    if let Some(s) = seccomp {
-        linux["seccomp"] = serde_json::to_value(s)?;
-    }
+    // Set on the typed spec below: through JSON it would be written out and read back,
+    // about a fifth of this function's time for podman's profile.
 
     let mut process = json!({
         "terminal": cfg.tty,
@@ -542,8 +541,12 @@ pub fn build(
         "annotations": annotations,
         "linux": linux,
     });
-    serde_json::from_value(spec)
-        .map_err(|e| Error::engine(format!("building the runtime spec: {e}")))
+    let mut spec: Spec = serde_json::from_value(spec)
+        .map_err(|e| Error::engine(format!("building the runtime spec: {e}")))?;
+    if let (Some(s), Some(linux)) = (seccomp, spec.linux_mut()) {
+        linux.set_seccomp(Some(s));
+    }
+    Ok(spec)
 }
 
 /// devpts gives new terminals the group tty (5); in a user namespace that does not map 5,

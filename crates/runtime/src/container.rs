@@ -9,6 +9,7 @@
 //! `start` opens it for reading, as runc's does; under `run` there is no fifo and the init
 //! execs at once.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -334,40 +335,41 @@ pub fn create_in_process(g: &Global, o: &CreateOpts) -> Result<i32> {
 
 /// `create` and `start` in one for such a caller (see [`create_in_process`]): the init
 /// execs its process as soon as it is ready, with no `exec.fifo` to wait on, and `cloned`
-/// is called with its pid once the init is let go (in its cgroups, with its state saved),
-/// for the caller's own bookkeeping, which then overlaps the init's work on its root file
-/// system (a failure there ends the init). The init may have exec'd, even exited, by then.
+/// is called with its pid and spec once the init is let go (in its cgroups, with its state
+/// saved), for the caller's own bookkeeping, which then overlaps the init's work on its root
+/// file system (a failure there ends the init). The init may have exec'd, even exited, by then.
 /// The init dies with the caller until it execs, as a created one does until started.
 /// Runs the spec's poststart hooks; returns the init's pid once it is ready.
-pub fn run_in_process(
-    g: &Global,
-    o: &CreateOpts,
-    cloned: &mut dyn FnMut(i32) -> Result<()>,
-) -> Result<i32> {
+pub fn run_in_process(g: &Global, o: &CreateOpts, cloned: OnCloned<'_>) -> Result<i32> {
     let s = spawn(g, o, Mode::Run { detach: true }, Some(cloned))?;
     poststart(&s.spec, &o.id, &s.state)?;
     Ok(s.state.pid)
 }
 
+/// The caller's bookkeeping once the init is let go: its pid and spec (see
+/// [`run_in_process`]).
+pub type OnCloned<'a> = &'a mut dyn FnMut(i32, &Spec) -> Result<()>;
+
 /// A created init: its state (saved), its spec, and the signal mask to restore once an
 /// attached `run` ends.
-struct Spawned {
+struct Spawned<'a> {
     state: State,
-    spec: Spec,
+    /// The caller's (`CreateOpts::spec`), or the bundle's.
+    spec: Cow<'a, Spec>,
     oldmask: libc::sigset_t,
 }
 
-fn spawn(
+fn spawn<'a>(
     g: &Global,
-    o: &CreateOpts,
+    o: &'a CreateOpts,
     mode: Mode,
-    cloned: Option<&mut dyn FnMut(i32) -> Result<()>>,
-) -> Result<Spawned> {
+    cloned: Option<OnCloned<'_>>,
+) -> Result<Spawned<'a>> {
     state::validate_id(&o.id)?;
     let bundle = fs::canonicalize(&o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
     let spec = match &o.spec {
-        Some(s) => s.clone(),
-        None => load_spec(&bundle)?.0,
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(load_spec(&bundle)?.0),
     };
     let root_cfg = spec
         .root()
@@ -621,7 +623,7 @@ fn spawn(
             // The caller's bookkeeping, while the init builds its root file system (about
             // 3 ms, in which this process would only wait).
             if let Some(f) = cloned {
-                f(pid)?;
+                f(pid, &spec)?;
             }
             Ok(st)
         });
@@ -780,7 +782,7 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         keep.extend(c.console);
         keep.extend(c.user_ns_path);
         keep.extend(c.join_ns.iter().map(|(_, fd)| *fd));
-        adopt_stdio(stdio, &keep)?;
+        adopt_stdio(stdio, &keep, c.preserve_fds)?;
     }
     if c.userns {
         // The parent writes the uid/gid maps first.
@@ -853,7 +855,13 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
     if let Some(h) = spec.hooks() {
         hooks::run_in_container("createContainer", h.create_container().as_ref(), "creating")?;
     }
-    mounts::pivot_root(&c.rootfs)?;
+    // The old root's detach goes on in a child until `old_root.wait()`, which comes before
+    // anything of the container's runs or is loaded (see `mounts::OldRoot`).
+    let mut old_root = Some(mounts::pivot_root(&c.rootfs)?);
+    if mounts::shares_root(rp) {
+        // A recursive propagation change of `/` would reach the old root stacked on it.
+        wait_detached(&mut old_root)?;
+    }
     mounts::finish_root_propagation(rp)?;
     if let Some(s) = linux.sysctl() {
         mounts::sysctl(s)?;
@@ -904,6 +912,9 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         send_msg(c.sync_w, b'W', &w);
     }
     let launch = process::prepare_launch(proc_cfg)?;
+    // Before the seccomp filter (which might not allow the wait), the identity switch, the
+    // hooks and the exec: from here on the old root is gone.
+    wait_detached(&mut old_root)?;
     let nnp = proc_cfg.no_new_privileges() == Some(true);
     if let (Some(p), false) = (&c.seccomp, nnp) {
         // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN: load it while the
@@ -947,11 +958,21 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
     Err(Error(format!("exec {:?}: {e}", launch.path)))
 }
 
+/// Waits for the old root's detach, if not waited for yet.
+fn wait_detached(old_root: &mut Option<mounts::OldRoot>) -> Result<()> {
+    match old_root.take() {
+        Some(d) => d.wait(),
+        None => Ok(()),
+    }
+}
+
 /// The init of an in-process create: the caller's chosen streams become 0, 1 and 2, and the
 /// caller's other close-on-exec descriptors (its database, its locks) are closed now rather
-/// than at the container's exec, as a runtime of its own exec would never have held them.
-/// `keep`: the init's own descriptors.
-pub(crate) fn adopt_stdio(stdio: [RawFd; 3], keep: &[RawFd]) -> Result<()> {
+/// than at the container's exec, as a runtime of its own exec would never have had them.
+/// `keep`: the init's own descriptors. `preserve`: how many descriptors from 3 on the
+/// container gets (`--preserve-fds`); every other one is closed by its exec anyway
+/// (`process::cloexec_from`).
+pub(crate) fn adopt_stdio(stdio: [RawFd; 3], keep: &[RawFd], preserve: u32) -> Result<()> {
     // Copies above 2 first, so that a source among 0..2 is not overwritten before its turn.
     let mut copies = [0; 3];
     for (copy, fd) in copies.iter_mut().zip(stdio) {
@@ -961,6 +982,12 @@ pub(crate) fn adopt_stdio(stdio: [RawFd; 3], keep: &[RawFd]) -> Result<()> {
     for (target, copy) in copies.into_iter().enumerate() {
         cvt(unsafe { libc::dup2(copy, target as RawFd) })
             .ctx(|| format!("set the container's descriptor {target}"))?;
+    }
+    // With nothing preserved, every descriptor but `keep` goes at the exec, whether
+    // close-on-exec or not: closed at once by ranges (a few system calls, 0.2 ms less than
+    // listing /proc/self/fd in the init, uprobes).
+    if preserve == 0 && close_all_but(keep) {
+        return Ok(());
     }
     let open: Vec<RawFd> = fs::read_dir("/proc/self/fd")
         .ctx(|| "list /proc/self/fd")?
@@ -973,6 +1000,28 @@ pub(crate) fn adopt_stdio(stdio: [RawFd; 3], keep: &[RawFd]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Closes every descriptor from 3 on but `keep`, with `close_range`; false if the kernel
+/// refused a range (before Linux 5.9), which leaves the rest open.
+fn close_all_but(keep: &[RawFd]) -> bool {
+    let mut kept: Vec<u32> = keep
+        .iter()
+        .filter(|fd| **fd > 2)
+        .map(|fd| *fd as u32)
+        .collect();
+    kept.sort_unstable();
+    let mut first = 3u32;
+    for k in kept.into_iter().chain([u32::MAX]) {
+        if k > first {
+            let r = unsafe { libc::syscall(libc::SYS_close_range, first, k - 1, 0u32) };
+            if r != 0 {
+                return false;
+            }
+        }
+        first = k.saturating_add(1);
+    }
+    true
 }
 
 /// The parent's "go": its cgroup work is done, and the init is in its cgroups or moves

@@ -286,7 +286,7 @@ fn child(c: &Child<'_>) -> Result<Infallible> {
         let mut keep = vec![c.sync_w];
         keep.extend(c.console);
         keep.extend(c.ns_fds.iter().map(|(_, fd)| *fd));
-        adopt_stdio(stdio, &keep)?;
+        adopt_stdio(stdio, &keep, c.preserve_fds)?;
     }
     c.st.cgroups.join_self()?;
     for (flag, fd) in &c.ns_fds {

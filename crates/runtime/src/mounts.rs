@@ -614,7 +614,13 @@ fn open_dir(p: &CStr) -> io::Result<OwnedFd> {
 
 /// Step 4: pivot_root into the rootfs without a put_old directory (runc's way: pivot onto
 /// itself, then detach the old root from underneath).
-pub fn pivot_root(rootfs: &Path) -> Result<()> {
+///
+/// The detach is started, not finished: it runs in a child (see [`OldRoot`]) while the init
+/// goes on with its masks and limits, and [`OldRoot::wait`] must return before anything of
+/// the container runs (a hook, a seccomp filter, the exec). Until then the old root is
+/// stacked on the new one at `/`, where no path of the init reaches it: a lookup starts at
+/// the process's root, under that mount, and `..` of the root is the root.
+pub fn pivot_root(rootfs: &Path) -> Result<OldRoot> {
     let old = open_dir(c"/").map_err(|e| Error(format!("open /: {e}")))?;
     let new = open_dir(&cpath(rootfs)).map_err(|e| mount_err("open rootfs", rootfs, e))?;
     let step = |what: &str, r: libc::c_int| -> Result<()> {
@@ -644,22 +650,130 @@ pub fn pivot_root(rootfs: &Path) -> Result<()> {
                 std::ptr::null(),
             ),
         )?;
-        step(
-            "detach old root",
-            libc::umount2(c".".as_ptr(), libc::MNT_DETACH),
-        )?;
-        step("chdir /", libc::chdir(c"/".as_ptr()))?;
     }
-    Ok(())
+    // The child starts with this process's working directory: the old root.
+    let detach = OldRoot::detach_in_child();
+    let detach = match detach {
+        Some(d) => d,
+        None => {
+            // No child (a pids limit of 1, say): detached here, waiting as before.
+            step("detach old root", unsafe {
+                libc::umount2(c".".as_ptr(), libc::MNT_DETACH)
+            })?;
+            OldRoot {
+                child: None,
+                _stack: Vec::new(),
+            }
+        }
+    };
+    if let Err(e) = step("chdir /", unsafe { libc::chdir(c"/".as_ptr()) }) {
+        let _ = detach.wait();
+        return Err(e);
+    }
+    Ok(detach)
+}
+
+/// The old root's detach, under way in a child of the init.
+///
+/// `umount2(MNT_DETACH)` takes the old root's mounts out of the namespace at once, then
+/// waits for an RCU grace period before it frees them and returns (`namespace_unlock` →
+/// `synchronize_rcu_expedited`): 0.35 ms on a quiet machine, 1.7–5.5 ms under load, all
+/// of it on the container's start path when the init waited itself. The child shares the
+/// init's memory (`CLONE_VM`, no copy of its pages) and makes only raw system calls on a
+/// stack of its own, which write no `errno` (it shares the init's thread-local storage).
+/// The child counts against a pids limit only until its exit.
+pub struct OldRoot {
+    child: Option<libc::pid_t>,
+    /// The child's stack, freed once it has exited.
+    _stack: Vec<u128>,
+}
+
+/// The child's stack: the call below needs a few hundred bytes.
+const DETACH_STACK_WORDS: usize = 1024; // 16 KiB
+
+extern "C" fn detach_old_root(_: *mut libc::c_void) -> libc::c_int {
+    match rustix::mount::unmount(c".", rustix::mount::UnmountFlags::DETACH) {
+        Ok(()) => 0,
+        Err(e) => e.raw_os_error(),
+    }
+}
+
+impl OldRoot {
+    fn detach_in_child() -> Option<OldRoot> {
+        let mut stack = vec![0u128; DETACH_STACK_WORDS];
+        // SAFETY: the stack grows down from its end (16-byte aligned: u128 words); the
+        // child runs only `detach_old_root`, which touches nothing of this process's memory
+        // but its own stack, and the stack outlives the child (`wait` before it is dropped,
+        // or this process exits, which leaves the memory to the child).
+        let pid = unsafe {
+            let top = stack.as_mut_ptr().add(stack.len()) as *mut libc::c_void;
+            libc::clone(
+                detach_old_root,
+                top,
+                libc::CLONE_VM | libc::SIGCHLD,
+                std::ptr::null_mut(),
+            )
+        };
+        (pid > 0).then_some(OldRoot {
+            child: Some(pid),
+            _stack: stack,
+        })
+    }
+
+    /// Waits until the old root is detached (the child's exit).
+    pub fn wait(mut self) -> Result<()> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let Some(pid) = self.child.take() else {
+            return Ok(());
+        };
+        let mut status = 0;
+        loop {
+            let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+            if r == pid {
+                break;
+            }
+            let e = errno();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(Error(format!("wait for the old root's detach: {e}")));
+            }
+        }
+        match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
+            (true, 0) => Ok(()),
+            (true, code) => Err(Error(format!(
+                "detach the old root: {}",
+                io::Error::from_raw_os_error(code)
+            ))),
+            _ => Err(Error("detach the old root: its child was killed".into())),
+        }
+    }
+}
+
+impl Drop for OldRoot {
+    fn drop(&mut self) {
+        // Never free the stack under a running child.
+        let _ = self.finish();
+    }
+}
+
+/// Whether the spec's root propagation is shared, which [`finish_root_propagation`] applies
+/// after the pivot.
+pub fn shares_root(root_propagation: Option<&str>) -> bool {
+    root_propagation
+        .and_then(propagation)
+        .is_some_and(|f| f & libc::MS_SHARED != 0)
 }
 
 /// Shared root propagation, applied after the pivot (see `prepare_root`).
 pub fn finish_root_propagation(root_propagation: Option<&str>) -> Result<()> {
-    if let Some(f) = root_propagation.and_then(propagation) {
-        if f & libc::MS_SHARED != 0 {
-            sys_mount(None, c"/", None, f | libc::MS_REC, None)
-                .map_err(|e| mount_err("set propagation of", Path::new("/"), e))?;
-        }
+    if let (true, Some(f)) = (
+        shares_root(root_propagation),
+        root_propagation.and_then(propagation),
+    ) {
+        sys_mount(None, c"/", None, f | libc::MS_REC, None)
+            .map_err(|e| mount_err("set propagation of", Path::new("/"), e))?;
     }
     Ok(())
 }
