@@ -128,7 +128,7 @@ fn container_from_row(row: &Row<'_>) -> rusqlite::Result<(Container, String)> {
     ))
 }
 
-/// Opens the database with WAL, a busy timeout and the engine's tables.
+/// Opens the database with WAL, a busy timeout, the engine's tables and the image store's.
 fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)
         .map_err(|e| Error::engine(format!("opening {}: {e}", path.display())))?;
@@ -148,7 +148,8 @@ fn connect(path: &Path) -> Result<Connection> {
     // rebuilds its shared index then): checkpoint at 64 pages rather than 1,000, so that read
     // stays near 256 KiB instead of up to 4 MiB for every command.
     conn.pragma_update(None, "wal_autocheckpoint", 64)?;
-    dermaga_image::ensure_schema(&conn, SCHEMA)?;
+    // The image store's settings and tables with ours: it borrows this connection.
+    dermaga_image::set_up_shared_connection(&conn, SCHEMA)?;
     Ok(conn)
 }
 

@@ -55,8 +55,8 @@ pub use check::CheckReport;
 pub use error::{ImageError, Result};
 pub use report::ImagesOptions;
 pub use store::{
-    ensure_schema, retry_while_busy, ImageInfo, ImageStore, ImageUsers, ImportOptions, LayerInfo,
-    NoImageUsers, RemoveOutcome, ResolvedImage,
+    ensure_schema, ensure_schemas, retry_while_busy, set_up_shared_connection, ImageInfo,
+    ImageStore, ImageUsers, ImportOptions, LayerInfo, NoImageUsers, RemoveOutcome, ResolvedImage,
 };
 
 /// The OCI spec types used in this crate's API (same version for every user).
