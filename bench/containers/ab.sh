@@ -30,11 +30,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/etc" "$tmp/rootfs/proc" "$tmp/rootfs/sys" "$tmp/rootfs/dev" "$tmp/rootfs/tmp"
-cp "$(command -v busybox)" "$tmp/rootfs/bin/busybox"
-for a in $(busybox --list); do [ "$a" = busybox ] || ln -s busybox "$tmp/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$tmp/rootfs/etc/passwd"
-tar -C "$tmp/rootfs" -cf "$tmp/bb.tar" .
+# shellcheck source=bench/containers/lib.sh
+. bench/containers/lib.sh
+busybox_image "$tmp"
 for i in "${!BIN[@]}"; do
   # shellcheck disable=SC2046
   "${BIN[$i]}" $(store "$i") import "$tmp/bb.tar" localhost/bench:1 >/dev/null 2>&1 \

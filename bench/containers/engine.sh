@@ -41,11 +41,9 @@ cleanup() {
 trap cleanup EXIT
 
 # The image: busybox-static and its applets.
-mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/etc" "$tmp/rootfs/proc" "$tmp/rootfs/sys" "$tmp/rootfs/dev" "$tmp/rootfs/tmp"
-cp "$(command -v busybox)" "$tmp/rootfs/bin/busybox"
-for a in $(busybox --list); do [ "$a" = busybox ] || ln -s busybox "$tmp/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$tmp/rootfs/etc/passwd"
-tar -C "$tmp/rootfs" -cf "$tmp/bb.tar" .
+# shellcheck source=bench/containers/lib.sh
+. bench/containers/lib.sh
+busybox_image "$tmp"
 
 # podman: its own store, runc, cgroupfs, and ulimits this sandbox can grant (its defaults
 # raise hard limits, which needs CAP_SYS_RESOURCE).
