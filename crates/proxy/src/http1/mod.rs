@@ -293,6 +293,34 @@ impl RequestHead {
         self.host = None;
     }
 
+    /// Becomes a copy of `other`, reusing this head's vector (no allocation per request).
+    /// Destructured, so that a field added to the head cannot be left out here.
+    pub fn copy_from(&mut self, other: &RequestHead) {
+        let RequestHead {
+            method,
+            uri,
+            minor,
+            headers,
+            head_len,
+            body,
+            conn,
+            has_upgrade,
+            expect_continue,
+            host,
+        } = other;
+        self.method = *method;
+        self.uri = *uri;
+        self.minor = *minor;
+        self.headers.clear();
+        self.headers.extend_from_slice(headers);
+        self.head_len = *head_len;
+        self.body = *body;
+        self.conn = *conn;
+        self.has_upgrade = *has_upgrade;
+        self.expect_continue = *expect_continue;
+        self.host = *host;
+    }
+
     /// A request line with a version other than HTTP/1.0 and 1.1 (httparse takes only those):
     /// as haproxy, any `HTTP/d.d` is taken, above 1.1 as HTTP/1.1 and below 1.0 as HTTP/1.0,
     /// and forwarded as that. The head is parsed from a copy with the version replaced: same

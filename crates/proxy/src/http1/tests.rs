@@ -259,3 +259,18 @@ fn hop_by_hop() {
     assert!(is_hop_by_hop(b"Keep-Alive"));
     assert!(!is_hop_by_hop(b"Host"));
 }
+
+#[test]
+fn copy_from_gives_an_equal_head_over_an_old_one() {
+    let mut a = RequestHead::default();
+    let text = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
+    assert!(matches!(a.parse(text), Ok(Parsed::Complete(_))));
+    let mut b = RequestHead::default();
+    assert!(matches!(
+        b.parse(b"GET / HTTP/1.0\r\nX: 1\r\nY: 2\r\nZ: 3\r\nW: 4\r\n\r\n"),
+        Ok(Parsed::Complete(_))
+    ));
+    b.copy_from(&a);
+    assert_eq!(b, a);
+    assert!(b.same_as_parse_of(text));
+}

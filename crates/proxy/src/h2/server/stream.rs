@@ -337,23 +337,12 @@ impl H2Stream {
         if !std::mem::take(&mut s.head_parsed) || self.lent_reader {
             return false;
         }
-        let pre = &s.head;
         // Anything else at the start of `buf` (or a head not whole there yet) is parsed the
         // ordinary way.
         if !buf.starts_with(&s.head_text) {
             return false;
         }
-        head.method = pre.method;
-        head.uri = pre.uri;
-        head.minor = pre.minor;
-        head.headers.clear();
-        head.headers.extend_from_slice(&pre.headers);
-        head.head_len = pre.head_len;
-        head.body = pre.body;
-        head.conn = pre.conn;
-        head.has_upgrade = pre.has_upgrade;
-        head.expect_continue = pre.expect_continue;
-        head.host = pre.host;
+        head.copy_from(&s.head);
         debug_assert!(head.same_as_parse_of(buf), "{head:?}");
         true
     }
