@@ -1286,10 +1286,11 @@ impl Session<'_> {
             && !stopping;
         let server_keep =
             conn_mode == HttpConnMode::KeepAlive && self.resp.server_keeps_alive() && body_done_req;
-        self.build_response_head(buf_start, &backend, &server, client_keep);
+        let head_sent = self.build_response_head(buf_start, &backend, &server, client_keep);
         let n = self.resp.head_len;
         self.sbuf.consume(n);
         let (sent, ok) = self.forward_response_body(&mut srv, &backend).await;
+        let sent = head_sent + sent;
         self.bytes_out = sent;
         server.counters.bytes_out.fetch_add(sent, Relaxed);
         backend.counters.bytes_out.fetch_add(sent, Relaxed);
@@ -1675,13 +1676,16 @@ impl Session<'_> {
         }
     }
 
+    /// The answer's head for the client, after the http-response rules and cookie
+    /// persistence: as HTTP/1.1 text in `out`, or for an HTTP/2 client usually sent at once
+    /// as its HEADERS frame (then `out` stays empty). Gives the octets already sent.
     fn build_response_head(
         &mut self,
         buf_start: usize,
         backend: &Backend,
         server: &Server,
         client_keep: bool,
-    ) {
+    ) -> u64 {
         let sb = &self.sbuf.data[self.sbuf.start..self.sbuf.end];
         self.rhdrs.load(&self.resp.headers);
         if !self.fe.model.settings.logs.targets.is_empty() {
@@ -1799,13 +1803,21 @@ impl Session<'_> {
         let out = &mut self.out;
         out.clear();
         let st = self.resp.status;
-        http1::HeadWriter::new(out).status_line(self.resp.minor, st, self.resp.reason.get(sb));
         let resp_headers = &self.resp.headers;
         let other_tokens = self.resp.conn.other_tokens;
         let skip = |n: &[u8]| {
             http1::is_hop_by_hop(n)
                 || (other_tokens && http1::listed_in_connection(resp_headers, sb, n))
         };
+        if let Conn::H2(h) = &self.cli {
+            // An HTTP/2 client's head goes out as a HEADERS frame made from the fields: no
+            // HTTP/1.1 text to build and convert back.
+            let fields = self.rhdrs.iter(sb).filter(|&(n, _)| !skip(n));
+            if let Some(sent) = h.give_head(st, self.resp.body, fields) {
+                return sent as u64;
+            }
+        }
+        http1::HeadWriter::new(out).status_line(self.resp.minor, st, self.resp.reason.get(sb));
         self.rhdrs.write(sb, out, skip);
         // As haproxy: what an HTTP/1.0 client would not assume is said (keep-alive), and a
         // close is said to every client.
@@ -1822,6 +1834,7 @@ impl Session<'_> {
             let fields = self.rhdrs.iter(sb).filter(|&(n, _)| !skip(n));
             h.announce_head(out, st, self.resp.body, fields);
         }
+        0
     }
 
     /// Sends the response head (in `out`) and streams the body. Gives the bytes sent and whether

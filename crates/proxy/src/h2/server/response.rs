@@ -115,6 +115,27 @@ impl Converter {
         answer_block(&mut self.block, status, fields);
     }
 
+    /// The head of a final answer, given as its parts instead of as text: its HEADERS frame
+    /// goes out now. False (nothing done) where the answer has begun already or the status is
+    /// interim; the session then writes the head as text. Gives the octets it added to the
+    /// connection's output.
+    pub fn give_head<'a>(
+        &mut self,
+        status: u16,
+        body: BodyKind,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        t: &mut Target<'_>,
+    ) -> Option<usize> {
+        if self.phase != Phase::Head || !self.pending.is_empty() || (100..200).contains(&status) {
+            return None;
+        }
+        self.announced.live = false;
+        answer_block(&mut self.block, status, fields);
+        let before = t.out.len();
+        self.final_head(body, t);
+        Some(t.out.len() - before)
+    }
+
     /// Whether END_STREAM went out.
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done

@@ -328,6 +328,27 @@ impl H2Stream {
         }
     }
 
+    /// The final answer's head, given as its parts: its HEADERS frame goes out at once, and
+    /// the session writes only the body; gives the octets of that frame. None where the head
+    /// must come as text after all (the answer began, an interim status, a full output buffer
+    /// the text would wait on, or a stream already gone, whose write then fails as any write
+    /// would).
+    pub fn give_head<'a>(
+        &self,
+        status: u16,
+        body: BodyKind,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Option<usize> {
+        let mut sh = self.sh.borrow_mut();
+        if self.lent_reader || sh.closed || sh.out.len() >= sh.max_out {
+            return None;
+        }
+        let (conv, mut t) = sh.answer_target(self.slot)?;
+        let sent = conv.give_head(status, body, fields, &mut t)?;
+        sh.wake_conn();
+        Some(sent)
+    }
+
     /// The request head at the start of `buf` (the session's read of this stream), parsed
     /// already by the connection when it was simple: copied into `head`, and true. False
     /// when the session must parse `buf` itself.
