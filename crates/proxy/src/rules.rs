@@ -5,6 +5,7 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use crate::acl::{render_sample, SampleSource};
 use crate::config::{
@@ -13,6 +14,7 @@ use crate::config::{
 };
 use crate::http1::reason_phrase;
 use crate::session::hdrs::HeaderList;
+use crate::state::Backend;
 use crate::tls::facts::TlsView;
 
 /// The request as the ACL engine sees it.
@@ -26,6 +28,14 @@ pub struct HttpSample<'a> {
     pub dst: SocketAddr,
     /// The client connection's TLS session, on a `bind ... ssl` listener.
     pub tls: Option<TlsView<'a>>,
+    /// Every backend, for fetches about their servers (`nbsrv`).
+    pub backends: &'a [Arc<Backend>],
+}
+
+/// `nbsrv(name)` over `backends`.
+fn usable_servers(backends: &[Arc<Backend>], name: &str) -> Option<i64> {
+    let b = backends.iter().find(|b| b.name == name)?;
+    Some(b.usable_servers() as i64)
 }
 
 impl SampleSource for HttpSample<'_> {
@@ -64,6 +74,9 @@ impl SampleSource for HttpSample<'_> {
     fn tls(&self) -> Option<TlsView<'_>> {
         self.tls
     }
+    fn usable_servers(&self, backend: &str) -> Option<i64> {
+        usable_servers(self.backends, backend)
+    }
 }
 
 /// A TCP connection (and what was read of it) as the ACL engine sees it.
@@ -74,6 +87,8 @@ pub struct TcpSample<'a> {
     pub hello_type: Option<u8>,
     /// The client connection's TLS session, on a `bind ... ssl` listener.
     pub tls: Option<TlsView<'a>>,
+    /// Every backend, for fetches about their servers (`nbsrv`).
+    pub backends: &'a [Arc<Backend>],
 }
 
 impl SampleSource for TcpSample<'_> {
@@ -108,16 +123,25 @@ impl SampleSource for TcpSample<'_> {
     fn tls(&self) -> Option<TlsView<'_>> {
         self.tls
     }
+    fn usable_servers(&self, backend: &str) -> Option<i64> {
+        usable_servers(self.backends, backend)
+    }
 }
 
 /// `tcp-request connection` rules: false when the connection is to be rejected.
-pub fn tcp_connection_allows(fe: &Proxy, src: SocketAddr, dst: SocketAddr) -> bool {
+pub fn tcp_connection_allows(
+    fe: &Proxy,
+    src: SocketAddr,
+    dst: SocketAddr,
+    backends: &[Arc<Backend>],
+) -> bool {
     let s = TcpSample {
         src,
         dst,
         sni: None,
         hello_type: None,
         tls: None,
+        backends,
     };
     tcp_rules_verdict(&fe.tcp_request_connection, &s) != Some(TcpAction::Reject)
 }
@@ -216,6 +240,7 @@ pub struct ReqState<'a> {
     pub dst: SocketAddr,
     pub scratch: &'a mut Vec<u8>,
     pub tls: Option<TlsView<'a>>,
+    pub backends: &'a [Arc<Backend>],
 }
 
 impl ReqState<'_> {
@@ -229,6 +254,7 @@ impl ReqState<'_> {
             src: self.src,
             dst: self.dst,
             tls: self.tls,
+            backends: self.backends,
         }
     }
 }

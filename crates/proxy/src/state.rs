@@ -358,6 +358,23 @@ impl Backend {
         (act, bck)
     }
 
+    /// haproxy's `nbsrv`: the active servers that take load-balanced traffic now (weight
+    /// above zero); without any, 1 when a backup stands in (all the backups with `option
+    /// allbackups`), else 0.
+    pub fn usable_servers(&self) -> usize {
+        let s = self.servers();
+        let usable = |backup: bool| {
+            s.iter()
+                .filter(|s| s.opts.backup == backup && s.usable() && s.eweight() > 0)
+                .count()
+        };
+        match (usable(false), usable(true)) {
+            (0, bck) if self.settings.allbackups => bck,
+            (0, bck) => bck.min(1),
+            (act, _) => act,
+        }
+    }
+
     /// Marks server `s` as holding one more connection.
     pub fn take(&self, s: &Server) {
         let n = s.served.fetch_add(1, Relaxed) + 1;

@@ -44,6 +44,8 @@ const TABLE: &[(&str, &str)] = &[
     ("bad/monitor-fail-no-cond", "parsing [{F}:9] : 'monitor fail' requires either 'if' or 'unless' followed by a condition."),
     ("bad/monitor-not-fail", "parsing [{F}:9] : 'monitor' only supports 'fail'."),
     ("bad/monitor-fail-unknown-acl", "parsing [{F}:9] : error detected while parsing a 'monitor fail' condition : no such ACL : 'nosuch'."),
+    ("bad/nbsrv-unknown-backend", "parsing [{F}:10]: unable to find backend 'nope' referenced in arg 1 of ACL keyword 'nbsrv' in proxy 'fe'."),
+    ("bad/nbsrv-frontend", "multiple argument resolution errors:"),
     ("bad/monitor-net", "parsing [{F}:9] : 'monitor-net' doesn't exist anymore. Please use 'http-request return status 200 if { src 10.0.0.0/8 }' instead."),
     ("bad/acl-bad-name", "parsing [{F}:9] : character '@' is not permitted in acl name 'a@b'."),
     ("bad/acl-in-anon-defaults", "parsing [{F}:2] : 'acl' not allowed in anonymous 'defaults' section."),

@@ -667,3 +667,45 @@ fn return_answers_with_headers_and_formats_as_haproxy_does() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `nbsrv(be)` counts what haproxy counts: no usable server, then one backup standing in.
+/// It drives `monitor fail` and a failover `use_backend`, identically on both proxies.
+#[test]
+fn nbsrv_drives_monitor_fail_and_failover_as_in_haproxy() {
+    let spare = HttpBackend::start("spare");
+    let (active, backup) = (free_port(), free_port());
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n bind 127.0.0.1:{{PORT}}\n monitor-uri /up\n monitor fail if {{ nbsrv(be) lt 1 }}\n acl be_down nbsrv(be) lt 1\n use_backend b2 if be_down\n default_backend be\nbackend be\n option httpchk GET /health\n default-server inter 100ms fall 1 rise 1\n server s1 127.0.0.1:{active} check\n server bk 127.0.0.1:{backup} check backup\nbackend b2\n server spare {}\n",
+        spare.addr
+    );
+    let p = pair(&cfg);
+    let seen = |a: SocketAddr| {
+        let up = get(a, "/up").map(|r| r.status);
+        (up, order(a, &slash(2)))
+    };
+    // Nothing of `be` is up: the monitor fails and requests go to `b2`.
+    let down = (Some(503), vec!["spare".to_string(); 2]);
+    assert!(
+        eventually(5, || seen(p.hap.1) == down),
+        "haproxy: {:?}",
+        seen(p.hap.1)
+    );
+    assert!(
+        eventually(5, || seen(p.der.1) == down),
+        "dermaga: {:?}",
+        seen(p.der.1)
+    );
+    // The backup comes up: nbsrv counts it as one, so `be` serves again, from the backup.
+    let _bk = HttpBackend::start_on(&format!("127.0.0.1:{backup}"), "bk");
+    let standing_in = (Some(200), vec!["bk".to_string(); 2]);
+    assert!(
+        eventually(5, || seen(p.hap.1) == standing_in),
+        "haproxy: {:?}",
+        seen(p.hap.1)
+    );
+    assert!(
+        eventually(5, || seen(p.der.1) == standing_in),
+        "dermaga: {:?}",
+        seen(p.der.1)
+    );
+}

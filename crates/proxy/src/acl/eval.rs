@@ -61,6 +61,10 @@ impl Criterion {
             Fetch::ReqSslHelloType => src
                 .ssl_hello_type()
                 .is_some_and(|t| self.match_int(i64::from(t))),
+            Fetch::NbSrv { backend } => backend
+                .as_deref()
+                .and_then(|b| src.usable_servers(b))
+                .is_some_and(|n| self.match_int(n)),
             Fetch::Src => src.src().is_some_and(|ip| self.match_ip(ip)),
             Fetch::Dst => src.dst().is_some_and(|ip| self.match_ip(ip)),
             Fetch::Tls(t) => {
@@ -416,6 +420,11 @@ pub fn render_sample<S: SampleSource + ?Sized>(fetch: &Fetch, src: &S, out: &mut
             }
         }
         Fetch::Const(b) => out.push(if *b { b'1' } else { b'0' }),
+        Fetch::NbSrv { backend } => {
+            if let Some(n) = backend.as_deref().and_then(|b| src.usable_servers(b)) {
+                let _ = write!(out, "{n}");
+            }
+        }
         Fetch::Tls(t) => {
             let tls = src.tls();
             match t {

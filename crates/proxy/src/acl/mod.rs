@@ -82,6 +82,13 @@ pub trait SampleSource {
     fn tls(&self) -> Option<crate::tls::facts::TlsView<'_>> {
         None
     }
+
+    /// The number of usable servers of the backend (or listen section) called `backend`, as
+    /// haproxy counts them for `nbsrv`.
+    fn usable_servers(&self, backend: &str) -> Option<i64> {
+        let _ = backend;
+        None
+    }
 }
 
 /// The fetches about the client connection's TLS session.
@@ -166,6 +173,9 @@ pub enum Fetch {
     Const(bool),
     /// `ssl_fc`, `ssl_fc_sni`, `ssl_c_used`, ...: the client connection's TLS session.
     Tls(TlsFetch),
+    /// `nbsrv(backend)`: the backend's usable servers now (integer). `None` is the bare
+    /// `nbsrv` (the proxy of the rule), which the configuration parser fills in.
+    NbSrv { backend: Option<Box<str>> },
 }
 
 impl Fetch {
@@ -179,9 +189,11 @@ impl Fetch {
             | Fetch::Method
             | Fetch::ReqVer
             | Fetch::ReqSslSni => SampleType::Str,
-            Fetch::HdrCnt { .. } | Fetch::SrcPort | Fetch::DstPort | Fetch::ReqSslHelloType => {
-                SampleType::Int
-            }
+            Fetch::HdrCnt { .. }
+            | Fetch::SrcPort
+            | Fetch::DstPort
+            | Fetch::ReqSslHelloType
+            | Fetch::NbSrv { .. } => SampleType::Int,
             Fetch::Src | Fetch::Dst => SampleType::Ip,
             Fetch::Const(_) | Fetch::Tls(TlsFetch::Fc | TlsFetch::CUsed) => SampleType::Bool,
             Fetch::Tls(TlsFetch::CVerify) => SampleType::Int,
@@ -435,6 +447,8 @@ impl fmt::Display for Fetch {
             Fetch::Const(true) => f.write_str("always_true"),
             Fetch::Const(false) => f.write_str("always_false"),
             Fetch::Tls(t) => f.write_str(t.name()),
+            Fetch::NbSrv { backend: None } => f.write_str("nbsrv"),
+            Fetch::NbSrv { backend: Some(b) } => write!(f, "nbsrv({b})"),
         }
     }
 }

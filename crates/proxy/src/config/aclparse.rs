@@ -95,6 +95,17 @@ impl PendingCond {
     pub fn refs(&self) -> impl Iterator<Item = &AclRef> {
         self.alternatives.iter().flatten().map(|(_, r)| r)
     }
+
+    /// The criteria of its anonymous ACLs, to complete them where they are written.
+    pub fn anonymous_mut(&mut self) -> impl Iterator<Item = &mut Criterion> {
+        self.alternatives
+            .iter_mut()
+            .flatten()
+            .filter_map(|(_, r)| match r {
+                AclRef::Anonymous(c) => Some(c),
+                AclRef::Named(_) => None,
+            })
+    }
 }
 
 /// A parsed criterion and the warning haproxy gives for it, if any.
@@ -260,7 +271,6 @@ const KNOWN_UNSUPPORTED_FETCH_PREFIXES: &[&str] = &[
     "sc1_",
     "sc2_",
     "src_",
-    "nbsrv",
     "req.len",
     "req_len",
     "query",
@@ -426,6 +436,18 @@ pub(crate) fn parse_fetch(expr: &str) -> Result<(Fetch, MatchMethod), String> {
                 .find(|t| t.name() == name)
                 .unwrap_or(crate::acl::TlsFetch::FcSni);
             return no_args(Fetch::Tls(t), MatchMethod::Str);
+        }
+        "nbsrv" => {
+            let backend = match args.as_slice() {
+                [] => None,
+                [b] if !b.is_empty() => Some((*b).into()),
+                _ => {
+                    return Err(format!(
+                        "fetch method '{name}' expects at most one backend name"
+                    ))
+                }
+            };
+            return Ok((Fetch::NbSrv { backend }, MatchMethod::Int));
         }
         "always_true" => return no_args(Fetch::Const(true), MatchMethod::Bool),
         "always_false" => return no_args(Fetch::Const(false), MatchMethod::Bool),

@@ -104,6 +104,13 @@ pub(crate) fn parse_format(text: &str) -> Result<FormatString, String> {
 pub(crate) fn parse_sample_fetch(expr: &str) -> Result<Fetch, String> {
     let (fetch, implied) =
         parse_fetch(expr).map_err(|e| e.replace(" in ACL expression", " in sample expression"))?;
+    if matches!(fetch, Fetch::NbSrv { .. }) {
+        // Its backend is checked where ACLs are read; sample expressions are not.
+        return Err(
+            "fetch 'nbsrv' in a sample expression is not supported by dermaga (it works in ACLs)"
+                .to_string(),
+        );
+    }
     let natural = match fetch.sample_type() {
         SampleType::Str => MatchMethod::Str,
         SampleType::Int => MatchMethod::Int,

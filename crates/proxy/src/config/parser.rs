@@ -403,6 +403,10 @@ pub(crate) struct Parser<'e> {
     section: Section,
     /// Set when haproxy would stop reading the configuration (e.g. a section without name).
     pub abort: bool,
+    /// Backends named by `nbsrv` fetches: where, in which proxy, which backend (`None`: the
+    /// proxy itself, by a bare `nbsrv`). They are checked once every section is read, as
+    /// haproxy resolves fetch arguments.
+    fetch_backend_refs: Vec<(Location, String, Option<String>)>,
 }
 
 fn arg(w: &[String], i: usize) -> &str {
@@ -464,6 +468,7 @@ impl<'e> Parser<'e> {
             proxies: Vec::new(),
             section: Section::None,
             abort: false,
+            fetch_backend_refs: Vec::new(),
         }
     }
 
@@ -3554,7 +3559,7 @@ impl<'e> Parser<'e> {
             return;
         }
         let crit_words: Vec<String> = args_from(w, 2).to_vec();
-        let parsed = match parse_criterion(&crit_words) {
+        let mut parsed = match parse_criterion(&crit_words) {
             Ok(p) => p,
             Err(e) => {
                 self.alert(
@@ -3564,9 +3569,10 @@ impl<'e> Parser<'e> {
                 return;
             }
         };
-        if let Some(wn) = parsed.warning {
+        if let Some(wn) = parsed.warning.take() {
             self.diags.push(Diagnostic::warning(Some(loc.clone()), wn));
         }
+        self.complete_fetch(loc, pi, &mut parsed.criterion);
         let st = &mut self.proxies[pi];
         match st.acl_index.get(name) {
             Some(&k) => {
@@ -3581,6 +3587,18 @@ impl<'e> Parser<'e> {
         }
     }
 
+    /// Completes a fetch with what depends on where it is written: a bare `nbsrv` counts the
+    /// servers of proxy `pi` itself. Notes the backend it names, for the check after reading.
+    fn complete_fetch(&mut self, loc: &Location, pi: usize, c: &mut Criterion) {
+        if let Fetch::NbSrv { backend } = &mut c.fetch {
+            let proxy = &self.proxies[pi].proxy.name;
+            let named = backend.as_deref().map(str::to_string);
+            backend.get_or_insert_with(|| proxy.as_str().into());
+            self.fetch_backend_refs
+                .push((loc.clone(), proxy.clone(), named));
+        }
+    }
+
     /// Reads a condition for a rule of proxy `pi`; reports errors itself (`what` names the
     /// rule in haproxy's words).
     fn condition(
@@ -3591,13 +3609,16 @@ impl<'e> Parser<'e> {
         what: &str,
         ctx: CondContext,
     ) -> Option<PendingCond> {
-        let parsed = match parse_condition(words, &self.proxies[pi]) {
+        let mut parsed = match parse_condition(words, &self.proxies[pi]) {
             Ok(p) => p,
             Err(e) => {
                 self.alert(loc, format!("error detected while parsing {what} : {e}."));
                 return None;
             }
         };
+        for c in parsed.cond.anonymous_mut() {
+            self.complete_fetch(loc, pi, c);
+        }
         for wn in parsed.warnings {
             self.diags.push(Diagnostic::warning(Some(loc.clone()), wn));
         }
@@ -4021,6 +4042,34 @@ impl<'e> Parser<'e> {
             .map(|(i, p)| (p.proxy.name.clone(), i))
             .collect();
         let find_backend = |n: &str| backend_index.get(n).copied();
+        // Fetch arguments naming backends, reported as haproxy reports them: one alert, or
+        // one alert listing them all.
+        let mut unresolved: Vec<String> = Vec::new();
+        for (loc, proxy, named) in &self.fetch_backend_refs {
+            let what = "arg 1 of ACL keyword 'nbsrv'";
+            match named {
+                Some(be) if find_backend(be).is_none() => unresolved.push(format!(
+                    "parsing [{loc}]: unable to find backend '{be}' referenced in {what} in proxy '{proxy}'."
+                )),
+                None if find_backend(proxy).is_none() => unresolved.push(format!(
+                    "parsing [{loc}]: proxy '{proxy}', referenced in {what} in proxy '{proxy}', has not backend capability."
+                )),
+                _ => {}
+            }
+        }
+        match unresolved.len() {
+            0 => {}
+            1 => self
+                .diags
+                .push(Diagnostic::alert(None, unresolved.remove(0))),
+            _ => self.diags.push(Diagnostic::alert(
+                None,
+                format!(
+                    "multiple argument resolution errors:\n        {}",
+                    unresolved.join("\n        ")
+                ),
+            )),
+        }
 
         let states = std::mem::take(&mut self.proxies);
         let mut proxies = Vec::with_capacity(states.len());

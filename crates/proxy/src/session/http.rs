@@ -472,6 +472,7 @@ impl Session<'_> {
                 src: self.peer,
                 dst: self.local,
                 tls: self.cli.tls_view(),
+                backends: &self.w.shared.backends,
             };
             fe.model.monitor_fail.iter().any(|c| c.eval(&sample))
         };
@@ -740,6 +741,7 @@ impl Session<'_> {
                 dst: self.local,
                 scratch: &mut self.scratch,
                 tls: self.cli.tls_view(),
+                backends: &self.w.shared.backends,
             };
             let errors = ErrorPages {
                 backend: None,
@@ -779,6 +781,7 @@ impl Session<'_> {
                         src: self.peer,
                         dst: self.local,
                         tls: self.cli.tls_view(),
+                        backends: &self.w.shared.backends,
                     };
                     rules::select_backend(fe_model, &sample)
                         .and_then(|r| shared.backend_of_proxy.get(r.index).copied().flatten())
@@ -843,6 +846,7 @@ impl Session<'_> {
                 dst: self.local,
                 scratch: &mut self.scratch,
                 tls: self.cli.tls_view(),
+                backends: &self.w.shared.backends,
             };
             let errors = ErrorPages {
                 backend: Some(be_model),
@@ -1708,6 +1712,7 @@ impl Session<'_> {
                 src: self.peer,
                 dst: self.local,
                 tls: self.cli.tls_view(),
+                backends: &self.w.shared.backends,
             };
             rules::http_response(
                 &backend.model,
