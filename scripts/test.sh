@@ -48,6 +48,8 @@ for p in "${py_peers[@]}"; do
     missing+=("$pkg")
   fi
 done
+# Libraries the build links: libcrypt (crypt_r, for userlist password hashes, as haproxy).
+[ -e /usr/lib/x86_64-linux-gnu/libcrypt.so ] || [ -e /usr/lib/libcrypt.so ] || missing+=(libcrypt-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test.sh: missing packages ${missing[*]}; run as root so they can be installed" >&2

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod acl;
+pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -5,16 +5,15 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
-use std::sync::Arc;
 
 use crate::acl::{render_sample, SampleSource};
 use crate::config::{
     FormatPart, FormatString, HeaderNameMatch, HttpRequestAction, HttpResponseAction, LogVar,
-    Proxy, Redirect, RedirectKind, ReturnBody, TcpAction, TcpRequestRule,
+    Proxy, Redirect, RedirectKind, ReturnBody, TcpAction, TcpRequestRule, Userlist,
 };
 use crate::http1::reason_phrase;
 use crate::session::hdrs::HeaderList;
-use crate::state::Backend;
+use crate::state::Shared;
 use crate::tls::facts::TlsView;
 
 /// The request as the ACL engine sees it.
@@ -28,13 +27,13 @@ pub struct HttpSample<'a> {
     pub dst: SocketAddr,
     /// The client connection's TLS session, on a `bind ... ssl` listener.
     pub tls: Option<TlsView<'a>>,
-    /// Every backend, for fetches about their servers (`nbsrv`).
-    pub backends: &'a [Arc<Backend>],
+    /// The running proxy: its backends (`nbsrv`) and userlists (`http_auth`).
+    pub shared: &'a Shared,
 }
 
-/// `nbsrv(name)` over `backends`.
-fn usable_servers(backends: &[Arc<Backend>], name: &str) -> Option<i64> {
-    let b = backends.iter().find(|b| b.name == name)?;
+/// `nbsrv(name)` in the running proxy.
+fn usable_servers(shared: &Shared, name: &str) -> Option<i64> {
+    let b = shared.backends.iter().find(|b| b.name == name)?;
     Some(b.usable_servers() as i64)
 }
 
@@ -75,7 +74,10 @@ impl SampleSource for HttpSample<'_> {
         self.tls
     }
     fn usable_servers(&self, backend: &str) -> Option<i64> {
-        usable_servers(self.backends, backend)
+        usable_servers(self.shared, backend)
+    }
+    fn userlist(&self, name: &str) -> Option<&Userlist> {
+        self.shared.config.userlist(name)
     }
 }
 
@@ -87,8 +89,8 @@ pub struct TcpSample<'a> {
     pub hello_type: Option<u8>,
     /// The client connection's TLS session, on a `bind ... ssl` listener.
     pub tls: Option<TlsView<'a>>,
-    /// Every backend, for fetches about their servers (`nbsrv`).
-    pub backends: &'a [Arc<Backend>],
+    /// The running proxy: its backends (`nbsrv`) and userlists (`http_auth`).
+    pub shared: &'a Shared,
 }
 
 impl SampleSource for TcpSample<'_> {
@@ -124,7 +126,10 @@ impl SampleSource for TcpSample<'_> {
         self.tls
     }
     fn usable_servers(&self, backend: &str) -> Option<i64> {
-        usable_servers(self.backends, backend)
+        usable_servers(self.shared, backend)
+    }
+    fn userlist(&self, name: &str) -> Option<&Userlist> {
+        self.shared.config.userlist(name)
     }
 }
 
@@ -133,7 +138,7 @@ pub fn tcp_connection_allows(
     fe: &Proxy,
     src: SocketAddr,
     dst: SocketAddr,
-    backends: &[Arc<Backend>],
+    shared: &Shared,
 ) -> bool {
     let s = TcpSample {
         src,
@@ -141,7 +146,7 @@ pub fn tcp_connection_allows(
         sni: None,
         hello_type: None,
         tls: None,
-        backends,
+        shared,
     };
     tcp_rules_verdict(&fe.tcp_request_connection, &s) != Some(TcpAction::Reject)
 }
@@ -240,7 +245,7 @@ pub struct ReqState<'a> {
     pub dst: SocketAddr,
     pub scratch: &'a mut Vec<u8>,
     pub tls: Option<TlsView<'a>>,
-    pub backends: &'a [Arc<Backend>],
+    pub shared: &'a Shared,
 }
 
 impl ReqState<'_> {
@@ -254,7 +259,7 @@ impl ReqState<'_> {
             src: self.src,
             dst: self.dst,
             tls: self.tls,
-            backends: self.backends,
+            shared: self.shared,
         }
     }
 }
@@ -384,6 +389,10 @@ pub fn http_request(
                 return Verdict::Respond(errors.page(*status), *status, Answer::Tarpit);
             }
             HttpRequestAction::Allow => break,
+            HttpRequestAction::Auth { realm } => {
+                let realm = realm.as_deref().unwrap_or(&p.name);
+                return Verdict::Respond(crate::auth::unauthorized(realm), 401, Answer::Denied);
+            }
             HttpRequestAction::Return {
                 status,
                 content_type,

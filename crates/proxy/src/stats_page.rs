@@ -8,8 +8,6 @@
 
 use std::fmt::Write as _;
 
-use base64::Engine as _;
-
 use crate::config::StatsPage;
 use crate::state::Shared;
 
@@ -23,32 +21,18 @@ pub fn authorized(page: &StatsPage, authorization: Option<&[u8]>) -> bool {
     if page.auth.is_empty() {
         return true;
     }
-    let Some(v) = authorization else {
+    let Some((user, pass)) = authorization.and_then(crate::auth::basic_credentials) else {
         return false;
     };
-    let v = v.trim_ascii();
-    let Some(b64) = v
-        .get(..6)
-        .filter(|s| s.eq_ignore_ascii_case(b"basic "))
-        .map(|_| v[6..].trim_ascii())
-    else {
-        return false;
-    };
-    let Ok(creds) = base64::engine::general_purpose::STANDARD.decode(b64) else {
-        return false;
-    };
-    page.auth.iter().any(|a| a.as_bytes() == creds.as_slice())
+    page.auth.iter().any(|a| {
+        a.split_once(':')
+            .is_some_and(|(u, p)| u.as_bytes() == user && p.as_bytes() == pass)
+    })
 }
 
 /// haproxy's answer when the credentials are missing or wrong.
 pub fn unauthorized(page: &StatsPage) -> Vec<u8> {
-    let body = "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n";
-    format!(
-        "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nwww-authenticate: Basic realm=\"{}\"\r\n\r\n{body}",
-        body.len(),
-        page.realm.replace('"', "")
-    )
-    .into_bytes()
+    crate::auth::unauthorized(&page.realm)
 }
 
 /// The page for `target`: CSV when it holds `;csv`, else HTML.
@@ -185,6 +169,7 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn basic_credentials_are_checked() {

@@ -532,7 +532,7 @@ async fn accept_loop(
         }
         let local = stream.local_addr().unwrap_or(peer);
         // tcp-request connection rules: decided on addresses alone.
-        if !crate::rules::tcp_connection_allows(&fe.model, peer, local, &w.shared.backends) {
+        if !crate::rules::tcp_connection_allows(&fe.model, peer, local, &w.shared) {
             fe.counters.denied_req.fetch_add(1, Relaxed);
             drop(stream);
             continue;

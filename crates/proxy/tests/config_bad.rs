@@ -46,6 +46,11 @@ const TABLE: &[(&str, &str)] = &[
     ("bad/monitor-fail-unknown-acl", "parsing [{F}:9] : error detected while parsing a 'monitor fail' condition : no such ACL : 'nosuch'."),
     ("bad/nbsrv-unknown-backend", "parsing [{F}:10]: unable to find backend 'nope' referenced in arg 1 of ACL keyword 'nbsrv' in proxy 'fe'."),
     ("bad/nbsrv-frontend", "multiple argument resolution errors:"),
+    ("bad/userlist-unknown-keyword", "parsing [{F}:2]: unknown keyword 'frob' in 'users' section"),
+    ("bad/userlist-no-such-group", "userlist 'L': no such group 'nog2' specified in user 'c'"),
+    ("bad/userlist-no-such-user", "userlist 'L': no such user 'zed' specified in group 'g'"),
+    ("bad/http-auth-unknown-userlist", "parsing [{F}:15]: unable to find userlist 'M' referenced in arg 1 of ACL keyword 'http_auth' in proxy 'fe'."),
+    ("bad/http-request-auth-no-realm", "parsing [{F}:8] : error detected in frontend 'fe' while parsing 'http-request auth' rule : missing realm value."),
     ("bad/monitor-net", "parsing [{F}:9] : 'monitor-net' doesn't exist anymore. Please use 'http-request return status 200 if { src 10.0.0.0/8 }' instead."),
     ("bad/acl-bad-name", "parsing [{F}:9] : character '@' is not permitted in acl name 'a@b'."),
     ("bad/acl-in-anon-defaults", "parsing [{F}:2] : 'acl' not allowed in anonymous 'defaults' section."),
@@ -103,7 +108,7 @@ const TABLE: &[(&str, &str)] = &[
     ("bad/http-request-in-anon-defaults", "parsing [{F}:2] : 'http-request' not allowed in anonymous 'defaults' section."),
     ("bad/http-request-redirect-type", "parsing [{F}:9] : error detected in frontend 'fe' while parsing 'http-request redirect' rule : redirection type expected ('prefix', 'location', or 'scheme')."),
     ("bad/http-request-set-header-args", "parsing [{F}:9] : error detected in frontend 'fe' while parsing 'http-request set-header' rule : expects exactly 2 arguments."),
-    ("bad/http-request-unknown", "parsing [{F}:9]: 'http-request' expects 'add-header', 'allow', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'return', 'set-header', 'set-path', but got 'frobnicate'."),
+    ("bad/http-request-unknown", "parsing [{F}:9]: 'http-request' expects 'add-header', 'allow', 'auth', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'return', 'set-header', 'set-path', but got 'frobnicate'."),
     ("bad/lex-bad-brace", "parsing [{F}:2]: unmatched brace in environment variable name at position 15:"),
     ("bad/lex-bad-hex", "parsing [{F}:2]: truncated or invalid hexadecimal sequence at position 13:"),
     ("bad/lex-bad-varname", "parsing [{F}:2]: forbidden first char in environment variable name at position 15:"),
@@ -182,7 +187,6 @@ const TABLE: &[(&str, &str)] = &[
         "parsing [{F}:2] : 'ssl-default-bind-ciphers' : none of the ciphers DHE-RSA-AES128-SHA, AES128-SHA is supported by dermaga.",
     ),
     ("unsupported/track-sc", "parsing [{F}:8] : 'stick-table' is not supported by dermaga."),
-    ("unsupported/userlist", "parsing [{F}:1] : 'userlist' section is not supported by dermaga."),
 ];
 
 fn no_env() -> HashMap<String, String> {

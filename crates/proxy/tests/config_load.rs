@@ -216,6 +216,7 @@ fn rules_config() {
             HttpRequestAction::Tarpit { .. } => "tarpit",
             HttpRequestAction::Allow => "allow",
             HttpRequestAction::Return { .. } => "return",
+            HttpRequestAction::Auth { .. } => "auth",
         })
         .collect();
     assert_eq!(

@@ -709,3 +709,59 @@ fn nbsrv_drives_monitor_fail_and_failover_as_in_haproxy() {
         seen(p.der.1)
     );
 }
+
+/// `http-request auth` and `http_auth`/`http_auth_group` over a userlist with a plain and a
+/// crypt(3)-hashed password: what clients see is haproxy's, request by request.
+#[test]
+fn userlist_basic_authentication_as_in_haproxy() {
+    use base64::Engine as _;
+    let s = HttpBackend::start("app");
+    // `openssl passwd -6 -salt abcdefgh s3cret`
+    let hash = "$6$abcdefgh$Z7KfoKnKTSZrzo5VZ0YubGLQOj9ov6sHo9TmE3zIU/LHKhpE30zCnZ0mcIXYf9r9rQ4DYaXoxAFSPFlcWdxjB.";
+    let cfg = format!(
+        "{DEFAULTS}userlist L\n group admins users alice\n group ops\n user alice insecure-password wonder\n user bob password {hash} groups ops\nfrontend fe\n bind 127.0.0.1:{{PORT}}\n http-request auth realm Private if !{{ http_auth(L) }}\n http-request deny if {{ path_beg /admin }} !{{ http_auth_group(L) admins }}\n default_backend be\nbackend be\n http-request auth if {{ path_beg /be-only }} !{{ http_auth_group(L) ops }}\n server app {}\n",
+        s.addr
+    );
+    let p = pair(&cfg);
+    let ask = |a: SocketAddr, path: &str, creds: Option<&str>| {
+        let auth = creds
+            .map(|c| {
+                let b = base64::engine::general_purpose::STANDARD.encode(c);
+                format!("Authorization: Basic {b}\r\n")
+            })
+            .unwrap_or_default();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+        raw(a, req.as_bytes()).map(|r| {
+            (
+                r.status,
+                r.header("www-authenticate").map(str::to_string),
+                r.server(),
+                r.body_str(),
+            )
+        })
+    };
+    let cases = [
+        ("/", None),
+        ("/", Some("alice:wrong")),
+        ("/", Some("nobody:wonder")),
+        ("/", Some("alice:wonder")),
+        ("/", Some("bob:s3cret")),
+        ("/", Some("bob:s3cre")),
+        ("/admin", Some("alice:wonder")),
+        ("/admin", Some("bob:s3cret")),
+        ("/be-only", Some("alice:wonder")),
+        ("/be-only", Some("bob:s3cret")),
+    ];
+    for (path, creds) in cases {
+        let h = ask(p.hap.1, path, creds);
+        let d = ask(p.der.1, path, creds);
+        assert!(h.is_some(), "haproxy gave no answer to {path} {creds:?}");
+        assert_eq!(d, h, "{path} with {creds:?}");
+    }
+    // The cases above say something: each kind of answer was seen.
+    let statuses: Vec<u16> = cases
+        .iter()
+        .filter_map(|(path, creds)| ask(p.der.1, path, *creds).map(|r| r.0))
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 200, 200, 401, 200, 403, 401, 200]);
+}

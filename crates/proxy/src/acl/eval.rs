@@ -4,6 +4,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
+use crate::config::User;
 use crate::tls::facts::TlsView;
 
 use super::{Criterion, Fetch, MatchMethod, Patterns, SampleSource, TlsFetch};
@@ -61,6 +62,11 @@ impl Criterion {
             Fetch::ReqSslHelloType => src
                 .ssl_hello_type()
                 .is_some_and(|t| self.match_int(i64::from(t))),
+            Fetch::HttpAuth { userlist } => {
+                self.match_int(i64::from(authenticated(src, userlist).is_some()))
+            }
+            Fetch::HttpAuthGroup { userlist } => authenticated(src, userlist)
+                .is_some_and(|u| u.groups.iter().any(|g| self.match_bytes(g.as_bytes()))),
             Fetch::NbSrv { backend } => backend
                 .as_deref()
                 .and_then(|b| src.usable_servers(b))
@@ -420,6 +426,16 @@ pub fn render_sample<S: SampleSource + ?Sized>(fetch: &Fetch, src: &S, out: &mut
             }
         }
         Fetch::Const(b) => out.push(if *b { b'1' } else { b'0' }),
+        Fetch::HttpAuth { userlist } => out.push(if authenticated(src, userlist).is_some() {
+            b'1'
+        } else {
+            b'0'
+        }),
+        Fetch::HttpAuthGroup { userlist } => {
+            if let Some(g) = authenticated(src, userlist).and_then(|u| u.groups.first()) {
+                out.extend_from_slice(g.as_bytes());
+            }
+        }
         Fetch::NbSrv { backend } => {
             if let Some(n) = backend.as_deref().and_then(|b| src.usable_servers(b)) {
                 let _ = write!(out, "{n}");
@@ -447,6 +463,19 @@ pub fn render_sample<S: SampleSource + ?Sized>(fetch: &Fetch, src: &S, out: &mut
             }
         }
     }
+}
+
+/// The account of userlist `name` that the request's Basic credentials name, when the
+/// password is right.
+fn authenticated<'s, S: SampleSource + ?Sized>(src: &'s S, name: &str) -> Option<&'s User> {
+    let list = src.userlist(name)?;
+    let mut found = None;
+    src.for_each_header(b"authorization", &mut |v| {
+        found = crate::auth::basic_credentials(v)
+            .and_then(|(user, pass)| crate::auth::check(list, &user, &pass));
+        ControlFlow::Break(())
+    });
+    found
 }
 
 /// The text samples of a TLS session.

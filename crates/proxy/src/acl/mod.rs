@@ -89,6 +89,12 @@ pub trait SampleSource {
         let _ = backend;
         None
     }
+
+    /// The `userlist` section called `name`.
+    fn userlist(&self, name: &str) -> Option<&crate::config::Userlist> {
+        let _ = name;
+        None
+    }
 }
 
 /// The fetches about the client connection's TLS session.
@@ -176,6 +182,12 @@ pub enum Fetch {
     /// `nbsrv(backend)`: the backend's usable servers now (integer). `None` is the bare
     /// `nbsrv` (the proxy of the rule), which the configuration parser fills in.
     NbSrv { backend: Option<Box<str>> },
+    /// `http_auth(userlist)`: the request's Basic credentials are an account of the list
+    /// (boolean).
+    HttpAuth { userlist: Box<str> },
+    /// `http_auth_group(userlist)`: the groups of the account the credentials name (each a
+    /// string sample), none when they name no account.
+    HttpAuthGroup { userlist: Box<str> },
 }
 
 impl Fetch {
@@ -188,14 +200,17 @@ impl Fetch {
             | Fetch::UrlParam { .. }
             | Fetch::Method
             | Fetch::ReqVer
-            | Fetch::ReqSslSni => SampleType::Str,
+            | Fetch::ReqSslSni
+            | Fetch::HttpAuthGroup { .. } => SampleType::Str,
             Fetch::HdrCnt { .. }
             | Fetch::SrcPort
             | Fetch::DstPort
             | Fetch::ReqSslHelloType
             | Fetch::NbSrv { .. } => SampleType::Int,
             Fetch::Src | Fetch::Dst => SampleType::Ip,
-            Fetch::Const(_) | Fetch::Tls(TlsFetch::Fc | TlsFetch::CUsed) => SampleType::Bool,
+            Fetch::Const(_)
+            | Fetch::Tls(TlsFetch::Fc | TlsFetch::CUsed)
+            | Fetch::HttpAuth { .. } => SampleType::Bool,
             Fetch::Tls(TlsFetch::CVerify) => SampleType::Int,
             Fetch::Tls(_) => SampleType::Str,
         }
@@ -212,6 +227,8 @@ impl Fetch {
                 | Fetch::UrlParam { .. }
                 | Fetch::Method
                 | Fetch::ReqVer
+                | Fetch::HttpAuth { .. }
+                | Fetch::HttpAuthGroup { .. }
         )
     }
 
@@ -449,6 +466,8 @@ impl fmt::Display for Fetch {
             Fetch::Tls(t) => f.write_str(t.name()),
             Fetch::NbSrv { backend: None } => f.write_str("nbsrv"),
             Fetch::NbSrv { backend: Some(b) } => write!(f, "nbsrv({b})"),
+            Fetch::HttpAuth { userlist } => write!(f, "http_auth({userlist})"),
+            Fetch::HttpAuthGroup { userlist } => write!(f, "http_auth_group({userlist})"),
         }
     }
 }

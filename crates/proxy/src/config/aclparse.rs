@@ -275,7 +275,6 @@ const KNOWN_UNSUPPORTED_FETCH_PREFIXES: &[&str] = &[
     "req_len",
     "query",
     "var",
-    "http_auth",
     "fc_",
     "bc_",
     "be_",
@@ -436,6 +435,20 @@ pub(crate) fn parse_fetch(expr: &str) -> Result<(Fetch, MatchMethod), String> {
                 .find(|t| t.name() == name)
                 .unwrap_or(crate::acl::TlsFetch::FcSni);
             return no_args(Fetch::Tls(t), MatchMethod::Str);
+        }
+        "http_auth" | "http_auth_group" => {
+            let Some(list) = args.first().filter(|a| !a.is_empty()) else {
+                return Err(format!("fetch method '{name}' : missing userlist name"));
+            };
+            if args.len() > 1 {
+                return Err(format!("too many arguments to fetch keyword '{name}'"));
+            }
+            let userlist: Box<str> = (*list).into();
+            return Ok(if name == "http_auth" {
+                (Fetch::HttpAuth { userlist }, MatchMethod::Bool)
+            } else {
+                (Fetch::HttpAuthGroup { userlist }, MatchMethod::Str)
+            });
         }
         "nbsrv" => {
             let backend = match args.as_slice() {

@@ -64,6 +64,35 @@ pub struct Config {
     /// proxies with a frontend capability and among proxies with a backend capability (a
     /// frontend and a backend may share a name, as in haproxy).
     pub proxies: Vec<Proxy>,
+    /// Every `userlist` section, in file order (names unique).
+    pub userlists: Vec<Userlist>,
+}
+
+/// A `userlist` section: accounts for `http_auth` and `http_auth_group`.
+#[derive(Debug, Clone)]
+pub struct Userlist {
+    pub name: String,
+    pub loc: Location,
+    pub users: Vec<User>,
+}
+
+/// One `user` line, its groups merged with those of the `group ... users` lines.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub password: Password,
+    pub groups: Vec<String>,
+}
+
+/// How a user's password is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Password {
+    /// `password HASH`: a crypt(3) hash (`$6$...`, `$5$...`, `$y$...`, ...).
+    Hashed(String),
+    /// `insecure-password TEXT`.
+    Plain(String),
+    /// Neither: no password can match.
+    None,
 }
 
 impl Config {
@@ -80,6 +109,11 @@ impl Config {
     /// The backend (or listen) section named `name`.
     pub fn backend(&self, name: &str) -> Option<&Proxy> {
         self.backends().find(|p| p.name == name)
+    }
+
+    /// The `userlist` section named `name`.
+    pub fn userlist(&self, name: &str) -> Option<&Userlist> {
+        self.userlists.iter().find(|u| u.name == name)
     }
 
     /// The frontend (or listen) section named `name`.
@@ -1300,6 +1334,9 @@ pub enum HttpRequestAction {
     Tarpit { status: u16 },
     /// `allow`: stop evaluating `http-request` rules.
     Allow,
+    /// `auth [realm REALM]`: answer 401 asking for Basic credentials (the realm defaults to
+    /// the proxy's name).
+    Auth { realm: Option<String> },
     /// `return [status N] [content-type T] [string S | file F | errorfile F]`.
     Return {
         status: u16,

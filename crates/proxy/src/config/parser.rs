@@ -246,7 +246,6 @@ const UNSUPPORTED_HTTP_REQUEST_ACTIONS: &[&str] = &[
     "use-service",
     "send-spoe-group",
     "cache-use",
-    "auth",
     "capture",
     "disable-l7-retry",
     "early-hint",
@@ -387,6 +386,8 @@ enum Section {
     Unsupported,
     /// A proxy section whose first line was refused: each of its lines is an error.
     Orphan,
+    /// A `userlist` section (index in `Parser::userlists`).
+    Userlist(usize),
 }
 
 /// The configuration parser: feed it lines with [`Parser::line`], then call
@@ -407,6 +408,16 @@ pub(crate) struct Parser<'e> {
     /// proxy itself, by a bare `nbsrv`). They are checked once every section is read, as
     /// haproxy resolves fetch arguments.
     fetch_backend_refs: Vec<(Location, String, Option<String>)>,
+    /// Userlists named by `http_auth` fetches: where, in which proxy, which fetch, which list.
+    fetch_userlist_refs: Vec<(Location, String, &'static str, String)>,
+    userlists: Vec<UserlistState>,
+}
+
+/// A `userlist` section being read: its users, and its `group` lines (name, users named
+/// there, where), merged into the users at the end.
+struct UserlistState {
+    list: Userlist,
+    groups: Vec<(String, Vec<String>, Location)>,
 }
 
 fn arg(w: &[String], i: usize) -> &str {
@@ -469,6 +480,8 @@ impl<'e> Parser<'e> {
             section: Section::None,
             abort: false,
             fetch_backend_refs: Vec::new(),
+            fetch_userlist_refs: Vec::new(),
+            userlists: Vec::new(),
         }
     }
 
@@ -525,6 +538,7 @@ impl<'e> Parser<'e> {
             Section::Proxy(i) => self.proxy_line(loc, w, Target::Proxy(i)),
             Section::Unsupported => {}
             Section::Orphan => self.alert(loc, "'listen' or 'defaults' expected.".to_string()),
+            Section::Userlist(i) => self.userlist_line(loc, w, i),
         }
     }
 
@@ -538,11 +552,182 @@ impl<'e> Parser<'e> {
                 self.section = Section::Global;
             }
             "defaults" | "frontend" | "backend" | "listen" => self.start_proxy(loc, w),
+            "userlist" => self.start_userlist(loc, w),
             _ => {
                 self.alert(loc, format!("'{kw}' section is not supported by dermaga."));
                 self.section = Section::Unsupported;
             }
         }
+    }
+
+    /// An alert or warning worded as haproxy words those of `userlist` sections
+    /// (`parsing [file:line]: ...`, no space before the colon).
+    fn userlist_diag(&mut self, loc: &Location, alert: bool, msg: String) {
+        let text = format!("parsing [{loc}]: {msg}");
+        self.diags.push(if alert {
+            Diagnostic::alert(Some(loc.clone()), text)
+        } else {
+            Diagnostic::warning(Some(loc.clone()), text)
+        });
+    }
+
+    fn start_userlist(&mut self, loc: &Location, w: &[String]) {
+        let name = arg(w, 1);
+        if name.is_empty() {
+            self.userlist_diag(loc, true, "'userlist' expects <name> as arguments.".into());
+            self.section = Section::Unsupported;
+            return;
+        }
+        if self.userlists.iter().any(|u| u.list.name == name) {
+            self.userlist_diag(
+                loc,
+                false,
+                format!("ignoring duplicated userlist '{name}'."),
+            );
+            self.section = Section::Unsupported;
+            return;
+        }
+        self.userlists.push(UserlistState {
+            list: Userlist {
+                name: name.to_string(),
+                loc: loc.clone(),
+                users: Vec::new(),
+            },
+            groups: Vec::new(),
+        });
+        self.section = Section::Userlist(self.userlists.len() - 1);
+    }
+
+    /// `group NAME [users U1,U2...]` and `user NAME [password HASH | insecure-password TEXT]
+    /// [groups G1,G2...]`.
+    fn userlist_line(&mut self, loc: &Location, w: &[String], i: usize) {
+        let kw = w[0].as_str();
+        let name = arg(w, 1).to_string();
+        let list_name = self.userlists[i].list.name.clone();
+        let names = |s: &str| -> Vec<String> {
+            s.split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        match kw {
+            "group" => {
+                if name.is_empty() {
+                    self.userlist_diag(loc, true, "'group' expects <name> as arguments.".into());
+                    return;
+                }
+                if self.userlists[i].groups.iter().any(|g| g.0 == name) {
+                    let m =
+                        format!("ignoring duplicated group '{name}' in userlist '{list_name}'.");
+                    self.userlist_diag(loc, false, m);
+                    return;
+                }
+                let mut users = Vec::new();
+                let mut k = 2;
+                while !arg(w, k).is_empty() {
+                    if arg(w, k) == "users" && !arg(w, k + 1).is_empty() {
+                        users.extend(names(arg(w, k + 1)));
+                        k += 2;
+                    } else {
+                        self.userlist_diag(
+                            loc,
+                            true,
+                            "'group' only supports 'users' option.".into(),
+                        );
+                        return;
+                    }
+                }
+                self.userlists[i].groups.push((name, users, loc.clone()));
+            }
+            "user" => {
+                if name.is_empty() {
+                    self.userlist_diag(loc, true, "'user' expects <name> as arguments.".into());
+                    return;
+                }
+                if self.userlists[i].list.users.iter().any(|u| u.name == name) {
+                    let m = format!("ignoring duplicated user '{name}' in userlist '{list_name}'.");
+                    self.userlist_diag(loc, false, m);
+                    return;
+                }
+                let mut user = User {
+                    name,
+                    password: Password::None,
+                    groups: Vec::new(),
+                };
+                let mut k = 2;
+                while !arg(w, k).is_empty() {
+                    let (opt, val) = (arg(w, k), arg(w, k + 1));
+                    match opt {
+                        "password" if !val.is_empty() => {
+                            user.password = Password::Hashed(val.to_string())
+                        }
+                        "insecure-password" if !val.is_empty() => {
+                            user.password = Password::Plain(val.to_string())
+                        }
+                        "groups" if !val.is_empty() => user.groups.extend(names(val)),
+                        _ => {
+                            let m = "'user' only supports 'password', 'insecure-password' and 'groups' options.";
+                            self.userlist_diag(loc, true, m.into());
+                            return;
+                        }
+                    }
+                    k += 2;
+                }
+                self.userlists[i].list.users.push(user);
+            }
+            _ => self.userlist_diag(
+                loc,
+                true,
+                format!("unknown keyword '{kw}' in 'users' section"),
+            ),
+        }
+    }
+
+    /// The userlists, each user given the groups whose `users` name it. A group or user that
+    /// names an unknown one is an error; as haproxy, only the first found is reported (users
+    /// checked before groups, the last ones first).
+    fn finish_userlists(&mut self) -> Vec<Userlist> {
+        let states = std::mem::take(&mut self.userlists);
+        let mut out = Vec::with_capacity(states.len());
+        let mut first_error: Option<String> = None;
+        for st in states {
+            let mut list = st.list;
+            let group_known = |g: &String| st.groups.iter().any(|x| &x.0 == g);
+            let user_error = list.users.iter().rev().find_map(|u| {
+                u.groups.iter().find(|g| !group_known(g)).map(|g| {
+                    format!(
+                        "userlist '{}': no such group '{g}' specified in user '{}'",
+                        list.name, u.name
+                    )
+                })
+            });
+            let group_error = st.groups.iter().rev().find_map(|(g, users, _)| {
+                users
+                    .iter()
+                    .find(|u| !list.users.iter().any(|x| &x.name == *u))
+                    .map(|u| {
+                        format!(
+                            "userlist '{}': no such user '{u}' specified in group '{g}'",
+                            list.name
+                        )
+                    })
+            });
+            if first_error.is_none() {
+                first_error = user_error.or(group_error);
+            }
+            for (g, users, _) in &st.groups {
+                for x in list.users.iter_mut().filter(|x| users.contains(&x.name)) {
+                    if !x.groups.contains(g) {
+                        x.groups.push(g.clone());
+                    }
+                }
+            }
+            out.push(list);
+        }
+        if let Some(e) = first_error {
+            self.diags.push(Diagnostic::alert(None, e));
+        }
+        out
     }
 
     fn start_proxy(&mut self, loc: &Location, w: &[String]) {
@@ -3590,6 +3775,16 @@ impl<'e> Parser<'e> {
     /// Completes a fetch with what depends on where it is written: a bare `nbsrv` counts the
     /// servers of proxy `pi` itself. Notes the backend it names, for the check after reading.
     fn complete_fetch(&mut self, loc: &Location, pi: usize, c: &mut Criterion) {
+        if let Fetch::HttpAuth { userlist } | Fetch::HttpAuthGroup { userlist } = &c.fetch {
+            let kw = if matches!(c.fetch, Fetch::HttpAuth { .. }) {
+                "http_auth"
+            } else {
+                "http_auth_group"
+            };
+            let proxy = self.proxies[pi].proxy.name.clone();
+            self.fetch_userlist_refs
+                .push((loc.clone(), proxy, kw, userlist.to_string()));
+        }
         if let Fetch::NbSrv { backend } = &mut c.fetch {
             let proxy = &self.proxies[pi].proxy.name;
             let named = backend.as_deref().map(str::to_string);
@@ -3782,6 +3977,22 @@ impl<'e> Parser<'e> {
                 }
             }
             "return" => parse_return(a),
+            "auth" => match a {
+                [] => Ok(HttpRequestAction::Auth { realm: None }),
+                // haproxy's message ends in ".\n", then gets the rule's "." (two lines).
+                [r] if r == "realm" => Err("missing realm value.\n".to_string()),
+                [r, v] if r == "realm" => Ok(HttpRequestAction::Auth {
+                    realm: Some(v.clone()),
+                }),
+                [r, _, x, ..] if r == "realm" => {
+                    unexpected = Some(x.clone());
+                    Err(String::new())
+                }
+                [x, ..] => {
+                    unexpected = Some(x.clone());
+                    Err(String::new())
+                }
+            },
             "" => Err("expects an action".to_string()),
             _ => {
                 if UNSUPPORTED_HTTP_REQUEST_ACTIONS.contains(&action)
@@ -3791,7 +4002,7 @@ impl<'e> Parser<'e> {
                 {
                     self.unsupported(loc, &format!("http-request {action}"));
                 } else {
-                    let m = format!("parsing [{loc}]: 'http-request' expects 'add-header', 'allow', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'return', 'set-header', 'set-path', but got '{action}'.");
+                    let m = format!("parsing [{loc}]: 'http-request' expects 'add-header', 'allow', 'auth', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'return', 'set-header', 'set-path', but got '{action}'.");
                     self.diags.push(Diagnostic::alert(Some(loc.clone()), m));
                     self.abort = true;
                 }
@@ -4044,19 +4255,29 @@ impl<'e> Parser<'e> {
         let find_backend = |n: &str| backend_index.get(n).copied();
         // Fetch arguments naming backends, reported as haproxy reports them: one alert, or
         // one alert listing them all.
-        let mut unresolved: Vec<String> = Vec::new();
+        let mut unresolved: Vec<(Location, String)> = Vec::new();
         for (loc, proxy, named) in &self.fetch_backend_refs {
             let what = "arg 1 of ACL keyword 'nbsrv'";
             match named {
-                Some(be) if find_backend(be).is_none() => unresolved.push(format!(
+                Some(be) if find_backend(be).is_none() => unresolved.push((loc.clone(), format!(
                     "parsing [{loc}]: unable to find backend '{be}' referenced in {what} in proxy '{proxy}'."
-                )),
-                None if find_backend(proxy).is_none() => unresolved.push(format!(
+                ))),
+                None if find_backend(proxy).is_none() => unresolved.push((loc.clone(), format!(
                     "parsing [{loc}]: proxy '{proxy}', referenced in {what} in proxy '{proxy}', has not backend capability."
-                )),
+                ))),
                 _ => {}
             }
         }
+        for (loc, proxy, kw, list) in &self.fetch_userlist_refs {
+            if !self.userlists.iter().any(|u| &u.list.name == list) {
+                unresolved.push((loc.clone(), format!(
+                    "parsing [{loc}]: unable to find userlist '{list}' referenced in arg 1 of ACL keyword '{kw}' in proxy '{proxy}'."
+                )));
+            }
+        }
+        // haproxy reports them in the order of the lines.
+        unresolved.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut unresolved: Vec<String> = unresolved.into_iter().map(|(_, m)| m).collect();
         match unresolved.len() {
             0 => {}
             1 => self
@@ -4348,12 +4569,14 @@ impl<'e> Parser<'e> {
         }
         let mut proxies = proxies;
         crate::tls::build_all(&global, &mut proxies, &mut self.diags);
+        let userlists = self.finish_userlists();
         let defaults = self.defaults.into_iter().map(|d| d.defaults).collect();
         (
             Config {
                 global,
                 defaults,
                 proxies,
+                userlists,
             },
             self.diags,
         )

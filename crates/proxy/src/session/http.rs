@@ -472,7 +472,7 @@ impl Session<'_> {
                 src: self.peer,
                 dst: self.local,
                 tls: self.cli.tls_view(),
-                backends: &self.w.shared.backends,
+                shared: &self.w.shared,
             };
             fe.model.monitor_fail.iter().any(|c| c.eval(&sample))
         };
@@ -741,7 +741,7 @@ impl Session<'_> {
                 dst: self.local,
                 scratch: &mut self.scratch,
                 tls: self.cli.tls_view(),
-                backends: &self.w.shared.backends,
+                shared: &self.w.shared,
             };
             let errors = ErrorPages {
                 backend: None,
@@ -781,7 +781,7 @@ impl Session<'_> {
                         src: self.peer,
                         dst: self.local,
                         tls: self.cli.tls_view(),
-                        backends: &self.w.shared.backends,
+                        shared: &self.w.shared,
                     };
                     rules::select_backend(fe_model, &sample)
                         .and_then(|r| shared.backend_of_proxy.get(r.index).copied().flatten())
@@ -846,7 +846,7 @@ impl Session<'_> {
                 dst: self.local,
                 scratch: &mut self.scratch,
                 tls: self.cli.tls_view(),
-                backends: &self.w.shared.backends,
+                shared: &self.w.shared,
             };
             let errors = ErrorPages {
                 backend: Some(be_model),
@@ -1712,7 +1712,7 @@ impl Session<'_> {
                 src: self.peer,
                 dst: self.local,
                 tls: self.cli.tls_view(),
-                backends: &self.w.shared.backends,
+                shared: &self.w.shared,
             };
             rules::http_response(
                 &backend.model,

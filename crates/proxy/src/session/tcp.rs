@@ -74,7 +74,7 @@ pub async fn run(
         sni: sni.as_deref(),
         hello_type,
         tls: cli.tls_view(),
-        backends: &w.shared.backends,
+        shared: &w.shared,
     };
     if rules::tcp_content_rejects(model, &sample) {
         fe.counters.denied_req.fetch_add(1, Relaxed);
