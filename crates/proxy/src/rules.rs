@@ -391,7 +391,7 @@ pub fn http_request(
             HttpRequestAction::Allow => break,
             HttpRequestAction::Auth { realm } => {
                 let realm = realm.as_deref().unwrap_or(&p.name);
-                return Verdict::Respond(crate::auth::unauthorized(realm), 401, Answer::Denied);
+                return Verdict::Respond(crate::auth::unauthorized(realm), 401, Answer::Local);
             }
             HttpRequestAction::Return {
                 status,
