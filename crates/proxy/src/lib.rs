@@ -27,6 +27,7 @@ pub mod http1;
 pub mod log;
 pub mod parking;
 mod proxy;
+pub mod proxy_protocol;
 pub mod rules;
 pub mod selection;
 pub mod session;

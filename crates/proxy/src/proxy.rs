@@ -126,6 +126,7 @@ impl Proxy {
                     tls: tls.clone(),
                     label: label.clone(),
                     h2_only: b.h2_only,
+                    accept_proxy: b.accept_proxy,
                     socket,
                 };
                 let backlog = b.backlog.unwrap_or(fe.maxconn.clamp(128, 65535));

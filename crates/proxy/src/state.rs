@@ -116,7 +116,8 @@ pub struct Counters {
     pub denied_req: AtomicU64,
     pub req_errors: AtomicU64,
     pub http_requests: AtomicU64,
-    /// TLS handshakes that failed or timed out on a `bind ... ssl` listener.
+    /// Connection handshakes that failed or timed out: TLS on a `bind ... ssl` listener, the
+    /// PROXY protocol header on a `bind ... accept-proxy` one.
     pub failed_handshakes: AtomicU64,
     /// 1xx, 2xx, 3xx, 4xx, 5xx, other.
     pub hrsp: [AtomicU64; 6],

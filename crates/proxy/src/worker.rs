@@ -46,6 +46,8 @@ pub struct Listener {
     pub label: Arc<str>,
     /// `proto h2`: HTTP/2 without looking.
     pub h2_only: bool,
+    /// `accept-proxy`: a PROXY protocol header comes first.
+    pub accept_proxy: bool,
     pub socket: std::net::TcpListener,
 }
 
@@ -457,8 +459,13 @@ pub fn run_worker(
         for l in listeners {
             let sock = TcpListener::from_std(l.socket)?;
             let w = worker.clone();
+            let how = AcceptHow {
+                label: l.label,
+                h2_only: l.h2_only,
+                accept_proxy: l.accept_proxy,
+            };
             accepts.push(tokio::task::spawn_local(accept_loop(
-                w, l.frontend, l.tls, l.label, l.h2_only, sock,
+                w, l.frontend, l.tls, how, sock,
             )));
         }
         tokio::task::spawn_local(tend_parking_lot(worker.clone()));
@@ -502,14 +509,28 @@ pub fn run_worker(
     Ok(())
 }
 
+/// What a listener's `bind` line says about its connections.
+struct AcceptHow {
+    /// The bind line's label, for logs.
+    label: Arc<str>,
+    /// `proto h2`.
+    h2_only: bool,
+    /// `accept-proxy`.
+    accept_proxy: bool,
+}
+
 async fn accept_loop(
     w: Rc<Worker>,
     fe_idx: usize,
     tls: Option<crate::tls::TlsSlot>,
-    label: Arc<str>,
-    h2_only: bool,
+    how: AcceptHow,
     l: TcpListener,
 ) {
+    let AcceptHow {
+        label,
+        h2_only,
+        accept_proxy,
+    } = how;
     let fe: Arc<Frontend> = w.shared.frontends[fe_idx].clone();
     loop {
         let (stream, peer) = match l.accept().await {
@@ -566,6 +587,20 @@ async fn accept_loop(
         // handshake, HTTP/2 and TCP sessions are boxed so that an idle HTTP/1 keep-alive
         // connection (the many) holds only the HTTP session's parked state.
         tokio::task::spawn_local(async move {
+            let (mut peer, mut local) = (peer, local);
+            if accept_proxy {
+                let wait = fe2.model.settings.timeouts.client;
+                match Box::pin(crate::proxy_protocol::read_header(&stream, wait)).await {
+                    Ok(Some((src, dst))) => (peer, local) = (src, dst),
+                    Ok(None) => {}
+                    Err(_) => {
+                        // Not a PROXY header, or none in time: haproxy closes the connection.
+                        fe2.counters.failed_handshakes.fetch_add(1, Relaxed);
+                        closed(&w2, &fe2);
+                        return;
+                    }
+                }
+            }
             let shaken = Box::pin(handshake(&w2, &fe2, tls.as_ref(), stream, peer, &label)).await;
             let mut parked = None;
             if let Some(conn) = shaken {

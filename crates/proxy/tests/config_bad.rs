@@ -169,7 +169,6 @@ const TABLE: &[(&str, &str)] = &[
     ("bad/use-backend-missing", "Proxy 'fe': unable to find required use_backend: 'nosuch'."),
     ("bad/use-backend-no-acl", "parsing [{F}:9] : error detected while parsing switching rule : no such ACL : 'nosuchacl'."),
     ("bad/use-backend-no-name", "parsing [{F}:9] : 'use_backend' expects a backend name."),
-    ("unsupported/bind-accept-proxy", "parsing [{F}:9] : 'bind 127.0.0.1:8081' : 'accept-proxy' is not supported by dermaga yet (the PROXY protocol and these TLS options are not implemented)."),
     ("unsupported/check-post", "parsing [{F}:8] : 'balance url_param check_post' is not supported by dermaga."),
     ("unsupported/compression", "parsing [{F}:8] : 'compression' is not supported by dermaga."),
     ("unsupported/converter", "parsing [{F}:9] : error detected while parsing ACL 'a' : converter 'lower' is not supported by dermaga."),

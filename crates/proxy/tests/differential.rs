@@ -765,3 +765,88 @@ fn userlist_basic_authentication_as_in_haproxy() {
         .collect();
     assert_eq!(statuses, [401, 401, 401, 200, 200, 401, 200, 403, 401, 200]);
 }
+
+/// `bind ... accept-proxy`: the PROXY header's addresses stand for the client's in rules,
+/// `option forwardfor` and `%[dst]`, for both header versions; a `LOCAL` or `UNKNOWN` one
+/// keeps the connection's own, and a connection without a header is closed unanswered.
+#[test]
+fn accept_proxy_takes_the_addresses_haproxy_takes() {
+    use ppp::v2;
+    let s = HttpBackend::start("app");
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n bind 127.0.0.1:{{PORT}} accept-proxy\n option forwardfor\n http-request deny if {{ src 203.0.113.0/24 }}\n http-request set-header x-dst %[dst]:%[dst_port]\n default_backend be\nbackend be\n server app {}\n",
+        s.addr
+    );
+    let p = pair(&cfg);
+    let v2_header = |cmd: v2::Command, src: &str, dst: &str| {
+        v2::Builder::with_addresses(
+            v2::Version::Two | cmd,
+            v2::Protocol::Stream,
+            (
+                src.parse::<SocketAddr>().unwrap(),
+                dst.parse::<SocketAddr>().unwrap(),
+            ),
+        )
+        .build()
+        .unwrap()
+    };
+    let headers: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "v1 tcp4",
+            b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n".to_vec(),
+        ),
+        (
+            "v1 tcp6",
+            b"PROXY TCP6 2001:db8::1 2001:db8::2 4000 8443\r\n".to_vec(),
+        ),
+        (
+            "v2 tcp4",
+            v2_header(v2::Command::Proxy, "192.0.2.9:1234", "198.51.100.7:80"),
+        ),
+        (
+            "v2 local",
+            v2_header(v2::Command::Local, "192.0.2.9:1234", "198.51.100.7:80"),
+        ),
+        ("v1 unknown", b"PROXY UNKNOWN\r\n".to_vec()),
+        (
+            "v1 denied source",
+            b"PROXY TCP4 203.0.113.5 198.51.100.2 1000 80\r\n".to_vec(),
+        ),
+        ("no header", Vec::new()),
+    ];
+    let value = |body: &str, name: &str| {
+        body.lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+            .unwrap_or_default()
+    };
+    for (what, header) in &headers {
+        let ask = |a: SocketAddr| {
+            let mut req = header.clone();
+            req.extend_from_slice(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            // The connection's own destination is each proxy's own port.
+            let own = format!("{}:{}", a.ip(), a.port());
+            raw(a, &req).map(|r| {
+                let body = r.body_str();
+                let dst = value(&body, "x-dst").replace(&own, "itself");
+                (r.status, value(&body, "x-forwarded-for"), dst)
+            })
+        };
+        let (h, d) = (ask(p.hap.1), ask(p.der.1));
+        assert_eq!(d, h, "{what}");
+        let expected_status = match *what {
+            "no header" => None,
+            "v1 denied source" => Some(403),
+            _ => Some(200),
+        };
+        assert_eq!(d.as_ref().map(|r| r.0), expected_status, "{what}: {d:?}");
+    }
+    // The announced addresses were the ones used (not loopback's).
+    let mut req = headers[0].1.clone();
+    req.extend_from_slice(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let body = raw(p.der.1, &req).map(|r| r.body_str()).unwrap_or_default();
+    assert_eq!(value(&body, "x-forwarded-for"), "192.0.2.1");
+    assert_eq!(value(&body, "x-dst"), "198.51.100.2:443");
+}

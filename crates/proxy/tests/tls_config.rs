@@ -72,7 +72,7 @@ fn bind_errors_name_what_is_wrong() {
         ),
         (
             fe(&format!("ssl crt {c} npn http/1.1")),
-            "parsing [t.cfg:7] : 'bind 127.0.0.1:8443' : 'npn' is not supported by dermaga yet (the PROXY protocol and these TLS options are not implemented).".into(),
+            "parsing [t.cfg:7] : 'bind 127.0.0.1:8443' : 'npn' is not supported by dermaga yet (these options are not implemented).".into(),
         ),
     ];
     for (text, want) in cases {

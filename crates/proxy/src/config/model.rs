@@ -1136,13 +1136,16 @@ pub struct Bind {
     pub interface: Option<String>,
     /// `proto h2`: every connection speaks HTTP/2, whatever ALPN says or the first bytes are.
     pub h2_only: bool,
+    /// `accept-proxy`: each connection starts with a PROXY protocol header (v1 or v2), whose
+    /// addresses stand for the connection's everywhere but in `tcp-request connection` rules.
+    pub accept_proxy: bool,
     /// The TLS options of the line (`ssl`, `crt FILE`, `alpn LIST`, `verify ...`), in order,
     /// as written.
     pub ssl_options: Vec<RawOption>,
     /// With `ssl`: the TLS setup built from [`Bind::ssl_options`] and the global
     /// `ssl-default-bind-*` keywords, certificates loaded.
     pub tls: Option<BindTls>,
-    /// Options dermaga recognises but does not implement yet (`accept-proxy`, `npn`, ...),
+    /// Options dermaga recognises but does not implement yet (`npn`, ...),
     /// kept with their arguments for the work that will. The parser reports each of them as
     /// an error today, so a configuration that loads without errors has none.
     pub pending: Vec<RawOption>,

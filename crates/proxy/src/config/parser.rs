@@ -119,7 +119,7 @@ const TLS_BIND_OPTIONS: &[(&str, usize)] = &[
 ];
 
 /// Bind options dermaga recognises but does not implement, with the number of arguments
-/// each takes (the PROXY protocol and the rarer TLS options are later work).
+/// each takes (the rarer TLS options and NetScaler's client IP are later work).
 const PENDING_BIND_OPTIONS: &[(&str, usize)] = &[
     ("npn", 1),
     ("sigalgs", 1),
@@ -131,7 +131,6 @@ const PENDING_BIND_OPTIONS: &[(&str, usize)] = &[
     ("generate-certificates", 0),
     ("ca-ignore-err", 1),
     ("crt-ignore-err", 1),
-    ("accept-proxy", 0),
     ("accept-netscaler-cip", 1),
 ];
 
@@ -3322,6 +3321,7 @@ impl<'e> Parser<'e> {
             defer_accept: false,
             interface: None,
             h2_only: false,
+            accept_proxy: false,
             ssl_options: Vec::new(),
             tls: None,
             pending: Vec::new(),
@@ -3383,6 +3383,10 @@ impl<'e> Parser<'e> {
                     b.defer_accept = true;
                     i += 1;
                 }
+                "accept-proxy" => {
+                    b.accept_proxy = true;
+                    i += 1;
+                }
                 "proto" => {
                     if !need_arg(self) {
                         return;
@@ -3442,7 +3446,7 @@ impl<'e> Parser<'e> {
                 .map(|o| format!("'{}'", o.keyword))
                 .collect();
             let what = if names.len() == 1 { "is" } else { "are" };
-            self.alert(loc, format!("{head} : {} {what} not supported by dermaga yet (the PROXY protocol and these TLS options are not implemented).", names.join(", ")));
+            self.alert(loc, format!("{head} : {} {what} not supported by dermaga yet (these options are not implemented).", names.join(", ")));
         }
         self.proxies[pi].proxy.binds.push(b);
     }
