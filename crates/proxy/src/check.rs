@@ -92,14 +92,20 @@ pub async fn run_check(shared: &Shared, b: &Backend, s: &Server, inter: Duration
     let read_to = t.check.unwrap_or(inter);
     let addr = s.check_target();
     let tls = s.opts.check_tls.as_ref();
+    // As haproxy: checks begin with the server's PROXY header unless `port` or `addr` send
+    // them elsewhere.
+    let proxy = s
+        .opts
+        .send_proxy
+        .filter(|_| s.opts.check_port.is_none() && s.opts.check_addr.is_none());
     match &b.settings.health_check {
-        HealthCheck::TcpConnect => match connect(addr, conn_to, tls).await {
+        HealthCheck::TcpConnect => match connect(addr, conn_to, tls, proxy).await {
             Ok(c) if c.is_plain() => pass("L4OK"),
             Ok(_) => pass("L6OK"),
             Err(o) => o,
         },
         HealthCheck::Http(h) => {
-            let c = match connect(addr, conn_to, tls).await {
+            let c = match connect(addr, conn_to, tls, proxy).await {
                 Ok(c) => c,
                 Err(o) => return o,
             };
@@ -119,7 +125,7 @@ pub async fn run_check(shared: &Shared, b: &Backend, s: &Server, inter: Duration
             };
             http_check(&mut c, h, read_to).await
         }
-        HealthCheck::Tcp(rules) => tcp_check(addr, rules, conn_to, read_to, tls).await,
+        HealthCheck::Tcp(rules) => tcp_check(addr, rules, conn_to, read_to, tls, proxy).await,
     }
 }
 
@@ -129,6 +135,7 @@ async fn connect(
     addr: std::net::SocketAddr,
     to: Duration,
     tls: Option<&crate::config::ServerTls>,
+    proxy: Option<crate::config::ProxyVersion>,
 ) -> Result<Conn, Outcome> {
     let deadline = tokio::time::Instant::now() + to;
     let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
@@ -136,6 +143,14 @@ async fn connect(
         Ok(Err(e)) => return Err(fail("L4CON", conn_error_text(&e))),
         Err(_) => return Err(fail("L4TOUT", "")),
     };
+    if let Some(v) = proxy {
+        // The check's own connection is what the header names.
+        let local = tcp.local_addr().unwrap_or(addr);
+        let h = crate::proxy_protocol::header(v, local, addr);
+        if let Err(e) = crate::proxy_protocol::send_header(&tcp, &h).await {
+            return Err(fail("L4CON", conn_error_text(&e)));
+        }
+    }
     let Some(tls) = tls else {
         return Ok(Conn::Plain(tcp));
     };
@@ -292,12 +307,13 @@ async fn tcp_check(
     conn_to: Duration,
     to: Duration,
     tls: Option<&crate::config::ServerTls>,
+    proxy: Option<crate::config::ProxyVersion>,
 ) -> Outcome {
     let mut conn: Option<Conn> = None;
     let mut received: Vec<u8> = Vec::new();
     let first_is_connect = matches!(rules.first(), Some(TcpCheckRule::Connect { .. }));
     if !first_is_connect {
-        match connect(addr, conn_to, tls).await {
+        match connect(addr, conn_to, tls, proxy).await {
             Ok(c) => conn = Some(c),
             Err(o) => return o,
         }
@@ -312,7 +328,8 @@ async fn tcp_check(
                 if let Some(ip) = a {
                     target.set_ip(*ip);
                 }
-                match connect(target, conn_to, tls).await {
+                let same = port.is_none() && a.is_none();
+                match connect(target, conn_to, tls, proxy.filter(|_| same)).await {
                     Ok(c) => conn = Some(c),
                     Err(o) => return o,
                 }

@@ -6,6 +6,8 @@
 //! session (TLS or HTTP) starts where it would without it: version 2 says its length in its
 //! first 16 octets; version 1 ends at its CRLF, which is looked for in what the socket holds
 //! (`peek`) before the bytes up to it are read. Parsing is the `ppp` crate's.
+//!
+//! `server ... send-proxy[-v2]` writes one first on each connection to the server.
 
 use std::io;
 use std::net::SocketAddr;
@@ -142,6 +144,48 @@ fn addresses(header: &[u8]) -> io::Result<Option<(SocketAddr, SocketAddr)>> {
     }
 }
 
+/// The header announcing a connection from `src` to `dst`. Mixed families are written as
+/// IPv6, the IPv4 address mapped, as haproxy writes them.
+pub fn header(version: crate::config::ProxyVersion, src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
+    let v6 = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => SocketAddr::from((v4.ip().to_ipv6_mapped(), v4.port())),
+        v6 => v6,
+    };
+    let (src, dst) = if src.is_ipv4() == dst.is_ipv4() {
+        (src, dst)
+    } else {
+        (v6(src), v6(dst))
+    };
+    match version {
+        crate::config::ProxyVersion::V1 => v1::Addresses::from((src, dst)).to_string().into_bytes(),
+        crate::config::ProxyVersion::V2 => {
+            v2::Builder::with_addresses(
+                v2::Version::Two | v2::Command::Proxy,
+                v2::Protocol::Stream,
+                (src, dst),
+            )
+            .build()
+            // Building writes into a Vec: it cannot fail; an empty header is refused by
+            // the server like any broken one.
+            .unwrap_or_default()
+        }
+    }
+}
+
+/// Writes a header on a connection just made (before anything else, TLS included).
+pub async fn send_header(stream: &TcpStream, header: &[u8]) -> io::Result<()> {
+    let mut at = 0;
+    while at < header.len() {
+        stream.writable().await?;
+        match stream.try_write(&header[at..]) {
+            Ok(k) => at += k,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +219,26 @@ mod tests {
             ))
         );
         assert!(addresses(b"GET / HTTP/1.1\r\n").is_err());
+        // What we send reads back as what it says, mixed families included.
+        use crate::config::ProxyVersion;
+        let (a, b): (SocketAddr, SocketAddr) = (
+            "192.0.2.1:5".parse().unwrap(),
+            "[2001:db8::2]:80".parse().unwrap(),
+        );
+        for v in [ProxyVersion::V1, ProxyVersion::V2] {
+            let h = header(v, a, b);
+            let (src, dst) = addresses(&h).unwrap().unwrap();
+            assert_eq!(src, "[::ffff:192.0.2.1]:5".parse::<SocketAddr>().unwrap());
+            assert_eq!(dst, b);
+        }
+        assert_eq!(
+            header(
+                ProxyVersion::V1,
+                "10.0.0.1:1".parse().unwrap(),
+                "10.0.0.2:2".parse().unwrap()
+            ),
+            b"PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\n"
+        );
         assert!(addresses(b"PROXY TCP4 1.2.3.4\r\n").is_err());
     }
 }

@@ -177,7 +177,7 @@ const TABLE: &[(&str, &str)] = &[
     ("unsupported/http-request-set-var", "parsing [{F}:9] : 'http-request set-var(txn.x)' is not supported by dermaga."),
     ("unsupported/master-worker", "parsing [{F}:2] : 'master-worker' is not supported by dermaga."),
     ("unsupported/option-abortonclose", "parsing [{F}:8] : 'option abortonclose' is not supported by dermaga."),
-    ("unsupported/server-send-proxy", "[{F}:8] : 'server be/s1' : 'send-proxy' is not supported by dermaga."),
+    ("unsupported/server-send-proxy-h2", "[{F}:8] : 'server be/s1' : 'send-proxy' to a server spoken to in HTTP/2 ('proto h2' or 'alpn h2') is not supported by dermaga."),
     ("unsupported/stats-admin", "parsing [{F}:10] : 'stats admin' is not supported by dermaga."),
     ("unsupported/stick-table", "parsing [{F}:9] : 'stick-table' is not supported by dermaga."),
     ("unsupported/tcp-response", "parsing [{F}:8] : 'tcp-response content' is not supported by dermaga."),

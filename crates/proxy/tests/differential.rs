@@ -850,3 +850,82 @@ fn accept_proxy_takes_the_addresses_haproxy_takes() {
     assert_eq!(value(&body, "x-forwarded-for"), "192.0.2.1");
     assert_eq!(value(&body, "x-dst"), "198.51.100.2:443");
 }
+
+/// `server ... send-proxy` and `send-proxy-v2`: the server (here a haproxy that requires the
+/// header, `bind ... accept-proxy`) learns the client's address and port and the address it
+/// connected to, on traffic and on health checks, from haproxy and from dermaga alike.
+#[test]
+fn send_proxy_names_the_client_to_the_server() {
+    use std::io::{Read, Write};
+    let app = HttpBackend::start("app");
+    let s_port = free_port();
+    let s_cfg = format!(
+        "{DEFAULTS}frontend s\n bind 127.0.0.1:{s_port} accept-proxy\n http-request set-header x-src %[src]:%[src_port]\n http-request set-header x-dst %[dst]:%[dst_port]\n default_backend app\nbackend app\n server app {}\n",
+        app.addr
+    );
+    let _s = spawn(HAPROXY, &s_cfg, "s");
+    wait_port(format!("127.0.0.1:{s_port}").parse().unwrap());
+    let dir = tempdir("send-proxy");
+    let sock = dir.join("p-{PORT}.sock");
+    let cfg = format!(
+        "global\n stats socket {}\n{DEFAULTS}frontend fe\n bind 127.0.0.1:{{PORT}}\n use_backend v2 if {{ path_beg /echo/v2 }}\n default_backend v1\nbackend v1\n option httpchk GET /health\n server s 127.0.0.1:{s_port} send-proxy check inter 100ms\nbackend v2\n option httpchk GET /health\n server s 127.0.0.1:{s_port} send-proxy-v2 check inter 100ms\n",
+        sock.display()
+    );
+    let p = pair(&cfg);
+    // The checks pass only if they too begin with the header (the server requires it).
+    for a in [p.hap.1, p.der.1] {
+        let sock = dir.join(format!("p-{}.sock", a.port()));
+        let checked = || {
+            let csv = stats_command(&sock, "show stat");
+            ["v1,s,", "v2,s,"].iter().all(|row| {
+                csv.lines()
+                    .any(|l| l.starts_with(row) && l.contains(",L7OK,"))
+            })
+        };
+        assert!(
+            eventually(5, checked),
+            "{a}: {}",
+            stats_command(&sock, "show stat")
+        );
+    }
+    // One request from a client whose address and port are known; the server's view.
+    let ask = |a: SocketAddr, path: &str| {
+        let mut c = std::net::TcpStream::connect(a).ok()?;
+        c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let me = c.local_addr().ok()?;
+        c.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .ok()?;
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        let status = out.split_whitespace().nth(1)?.to_string();
+        let value = |name: &str| {
+            out.lines()
+                .find_map(|l| {
+                    let (n, v) = l.split_once(':')?;
+                    n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                })
+                .unwrap_or_default()
+        };
+        Some((
+            status,
+            value("x-src") == me.to_string(),
+            value("x-dst") == a.to_string(),
+        ))
+    };
+    let good = Some(("200".to_string(), true, true));
+    for path in ["/echo/v1", "/echo/v2"] {
+        // The servers come up only if the checks, too, begin with the header.
+        assert!(
+            eventually(5, || ask(p.hap.1, path) == good),
+            "haproxy {path}: {:?}",
+            ask(p.hap.1, path)
+        );
+        assert!(
+            eventually(5, || ask(p.der.1, path) == good),
+            "dermaga {path}: {:?}",
+            ask(p.der.1, path)
+        );
+    }
+}

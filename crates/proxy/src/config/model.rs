@@ -954,6 +954,19 @@ pub struct ServerOptions {
     pub proto: Option<ServerProto>,
     /// `check-proto h1|h2` (`None`: as the traffic, see [`ServerOptions::proto`]).
     pub check_proto: Option<ServerProto>,
+    /// `send-proxy` / `send-proxy-v2`: each connection to the server starts with a PROXY
+    /// protocol header naming the client (health checks too, unless `port` or `addr` send
+    /// them elsewhere, as in haproxy).
+    pub send_proxy: Option<ProxyVersion>,
+}
+
+/// The version of the PROXY protocol header sent to a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    /// The text header (`send-proxy`).
+    V1,
+    /// The binary header (`send-proxy-v2`), without TLVs.
+    V2,
 }
 
 /// The HTTP version a `server` line asks for (`proto`, `check-proto`).
@@ -989,6 +1002,7 @@ impl Default for ServerOptions {
             check_tls: None,
             proto: None,
             check_proto: None,
+            send_proxy: None,
         }
     }
 }

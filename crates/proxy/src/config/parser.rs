@@ -196,8 +196,6 @@ const UNSUPPORTED_SERVER_OPTIONS: &[(&str, usize)] = &[
     ("npn", 1),
     ("check-send-proxy", 0),
     ("check-via-socks4", 0),
-    ("send-proxy", 0),
-    ("send-proxy-v2", 0),
     ("send-proxy-v2-ssl", 0),
     ("send-proxy-v2-ssl-cn", 0),
     ("proxy-v2-options", 1),
@@ -3649,6 +3647,18 @@ impl<'e> Parser<'e> {
                     srv_err(self, format!("'{opt}' is not supported by dermaga."));
                     return;
                 }
+                "send-proxy" | "send-proxy-v2" => {
+                    o.send_proxy = Some(if opt == "send-proxy" {
+                        ProxyVersion::V1
+                    } else {
+                        ProxyVersion::V2
+                    });
+                    step = 1;
+                }
+                "no-send-proxy" | "no-send-proxy-v2" => {
+                    o.send_proxy = None;
+                    step = 1;
+                }
                 "proto" | "check-proto" => {
                     let p = match v {
                         "h2" => ServerProto::H2,
@@ -3696,6 +3706,19 @@ impl<'e> Parser<'e> {
                 }
             }
             i += step;
+        }
+        // A PROXY header names one client; an HTTP/2 connection carries many clients'
+        // streams (haproxy keeps such connections private; dermaga shares them).
+        let h2_alpn = o
+            .ssl_options
+            .iter()
+            .any(|r| r.keyword == "alpn" && r.args.iter().any(|a| a.split(',').any(|p| p == "h2")));
+        if o.send_proxy.is_some() && (o.proto == Some(ServerProto::H2) || h2_alpn) {
+            srv_err(
+                self,
+                "'send-proxy' to a server spoken to in HTTP/2 ('proto h2' or 'alpn h2') is not supported by dermaga.".to_string(),
+            );
+            return;
         }
         if default {
             self.settings(t).default_server = o;

@@ -994,6 +994,7 @@ impl Session<'_> {
                 target,
                 backend.settings.timeouts.connect,
                 may_reuse,
+                (self.peer, self.local),
             )
             .await;
             match c {
@@ -1299,7 +1300,12 @@ impl Session<'_> {
         server.counters.bytes_out.fetch_add(sent, Relaxed);
         backend.counters.bytes_out.fetch_add(sent, Relaxed);
         self.fe.counters.bytes_out.fetch_add(sent, Relaxed);
-        if ok && server_keep && self.sbuf.is_empty() && !srv.is_h2_stream() {
+        if ok
+            && server_keep
+            && self.sbuf.is_empty()
+            && !srv.is_h2_stream()
+            && server.opts.send_proxy.is_none()
+        {
             let target = server.target(self.local.port());
             self.w.park_conn(be_idx, server.id, target, srv);
         }

@@ -218,15 +218,21 @@ pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<
     Ok(s)
 }
 
-/// Connects to `server` at `addr`, with its TLS handshake when it says `ssl`, all within
-/// `timeout`.
+/// Connects to `server` at `addr` for a client connection (`client`: its source and
+/// destination), with the PROXY header first when the server says `send-proxy`, then its TLS
+/// handshake when it says `ssl`, all within `timeout`.
 pub async fn connect_server(
     server: &crate::state::Server,
     addr: SocketAddr,
     timeout: Option<Duration>,
+    client: (SocketAddr, SocketAddr),
 ) -> io::Result<Conn> {
     with_timeout(timeout, async {
         let s = connect(addr, None).await?;
+        if let Some(v) = server.opts.send_proxy {
+            let h = crate::proxy_protocol::header(v, client.0, client.1);
+            crate::proxy_protocol::send_header(&s, &h).await?;
+        }
         match &server.opts.tls {
             None => Ok(Conn::Plain(s)),
             Some(t) => crate::tls::connect(t, s, addr).await,

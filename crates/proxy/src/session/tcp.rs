@@ -112,7 +112,14 @@ pub async fn run(
     while let Some((i, list)) = chosen.take() {
         let server = list[i].clone();
         srv_name = server.name.clone();
-        match connect_server(&server, server.target(local.port()), t.connect).await {
+        match connect_server(
+            &server,
+            server.target(local.port()),
+            t.connect,
+            (peer, local),
+        )
+        .await
+        {
             Ok(s) => {
                 result = Some((s, i, list));
                 break;

@@ -57,6 +57,7 @@ pub async fn open(
     addr: SocketAddr,
     timeout: Option<Duration>,
     may_reuse: bool,
+    client: (SocketAddr, SocketAddr),
 ) -> io::Result<(Conn, bool)> {
     let v = version(server.opts.proto, server.opts.tls.as_ref());
     let tuning = &w.shared.config.global.h2;
@@ -81,13 +82,15 @@ pub async fn open(
             }
         }
     }
+    // A connection that began with a PROXY header is the client's alone (never pooled).
+    let may_reuse = may_reuse && server.opts.send_proxy.is_none();
     if v != Version::Http2 && may_reuse {
         if let Some(c) = w.idle_conn(be, server.id, addr) {
             return Ok((c, true));
         }
     }
     let _opening = (v != Version::Http1).then(|| w.h2.opening(key));
-    let conn = connect_server(server, addr, timeout).await?;
+    let conn = connect_server(server, addr, timeout, client).await?;
     if v == Version::Http1 || (v == Version::ByAlpn && conn.server_alpn() != Some(b"h2")) {
         return Ok((conn, false));
     }
