@@ -316,17 +316,7 @@ impl ProxyHandle {
         st: AdminState,
     ) -> Result<(), String> {
         let (b, s) = self.find(backend, server)?;
-        let before = s.usable();
-        match st {
-            AdminState::Ready => s.admin.store(0, Relaxed),
-            AdminState::Drain => s.admin.store(ADMIN_DRAIN, Relaxed),
-            AdminState::Maint => s.admin.store(ADMIN_MAINT, Relaxed),
-        }
-        if before != s.usable() {
-            s.last_change.store(crate::state::now_secs(), Relaxed);
-        }
-        crate::check::log_admin_change(&self.shared, &b, &s, st);
-        b.bump();
+        set_admin_state(&self.shared, &b, &s, st);
         Ok(())
     }
 
@@ -460,4 +450,25 @@ impl ProxyHandle {
     pub fn log_server_states(&self) {
         crate::check::log_all_states(&self.shared);
     }
+}
+
+/// Puts server `s` of backend `b` in administrative state `st` (the stats socket's `set
+/// server ... state` and the statistics page's admin forms), logged as haproxy logs it.
+pub(crate) fn set_admin_state(
+    shared: &Shared,
+    b: &crate::state::Backend,
+    s: &Server,
+    st: AdminState,
+) {
+    let before = s.usable();
+    match st {
+        AdminState::Ready => s.admin.store(0, Relaxed),
+        AdminState::Drain => s.admin.store(ADMIN_DRAIN, Relaxed),
+        AdminState::Maint => s.admin.store(ADMIN_MAINT, Relaxed),
+    }
+    if before != s.usable() {
+        s.last_change.store(crate::state::now_secs(), Relaxed);
+    }
+    crate::check::log_admin_change(shared, b, s, st);
+    b.bump();
 }

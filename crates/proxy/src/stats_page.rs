@@ -3,8 +3,13 @@
 //! stats socket's `show stat`; otherwise an HTML table of the same rows. `stats auth`
 //! accounts are asked for with HTTP Basic authentication.
 //!
-//! Not here: the admin forms (`stats admin`), `stats scope` and `stats http-request` rules,
-//! which the configuration refuses; the HTML is dermaga's own layout, not haproxy's.
+//! `stats admin if COND`: the page then has a form per backend that sets its servers'
+//! states (READY, DRAIN, MAINT), and takes the form's POST as haproxy does (fields `s`,
+//! `action`, `b=#ID`; a 303 back to the page with `;st=DONE|PART|NONE|ERRP|DENY`).
+//!
+//! Not here: `stats scope` and `stats http-request` rules, which the configuration refuses,
+//! and the admin actions on health and agent checks and sessions (answered `ERRP`); the HTML
+//! is dermaga's own layout, not haproxy's.
 
 use std::fmt::Write as _;
 
@@ -36,7 +41,7 @@ pub fn unauthorized(page: &StatsPage) -> Vec<u8> {
 }
 
 /// The page for `target`: CSV when it holds `;csv`, else HTML.
-pub fn answer(shared: &Shared, page: &StatsPage, target: &[u8]) -> Vec<u8> {
+pub fn answer(shared: &Shared, page: &StatsPage, target: &[u8], admin: bool) -> Vec<u8> {
     let mut csv = String::new();
     crate::stats::show_stat(shared, &mut csv);
     // The socket's answer ends with an empty line; the page's does not.
@@ -49,7 +54,7 @@ pub fn answer(shared: &Shared, page: &StatsPage, target: &[u8]) -> Vec<u8> {
     let (ctype, body) = if want_csv {
         ("text/plain", csv)
     } else {
-        ("text/html", html(page, &csv))
+        ("text/html", html(page, &csv, admin))
     };
     let mut out = format!(
         "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: {ctype}\r\n",
@@ -88,7 +93,7 @@ const COLUMNS: &[(&str, &str)] = &[
 ];
 
 /// One table per proxy, rows in `show stat`'s order.
-fn html(page: &StatsPage, csv: &str) -> String {
+fn html(page: &StatsPage, csv: &str, admin: bool) -> String {
     let mut lines = csv.lines();
     let header: Vec<&str> = lines
         .next()
@@ -99,6 +104,19 @@ fn html(page: &StatsPage, csv: &str) -> String {
     let col = |name: &str| header.iter().position(|h| *h == name);
     let picked: Vec<(Option<usize>, &str)> = COLUMNS.iter().map(|(c, h)| (col(c), *h)).collect();
     let px = col("pxname");
+    let (iid, ty, sv) = (col("iid"), col("type"), col("svname"));
+    // With `stats admin`, each backend's table is a form: a box per server, then the action.
+    let mut form_of: Option<String> = None;
+    let end_table = |out: &mut String, form: &mut Option<String>| {
+        out.push_str("</table>\n");
+        if let Some(id) = form.take() {
+            let _ = writeln!(
+                out,
+                "<select name=\"action\"><option value=\"\"></option><option value=\"ready\">Set state to READY</option><option value=\"drain\">Set state to DRAIN</option><option value=\"maint\">Set state to MAINT</option></select><input type=\"hidden\" name=\"b\" value=\"#{}\"><input type=\"submit\" value=\"Apply\"></form>",
+                escape(&id)
+            );
+        }
+    };
     let mut out = String::with_capacity(4096);
     out.push_str("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Statistics Report for dermaga</title>\n<style>body{font-family:sans-serif;font-size:12px}table{border-collapse:collapse;margin-bottom:1.5em}th,td{border:1px solid #999;padding:2px 6px;text-align:right}td:first-child,th:first-child{text-align:left}.UP{background:#c0f0c0}.DOWN{background:#f0c0c0}.MAINT{background:#c0c0f0}.DRAIN{background:#f0f0a0}</style></head><body>\n<h1>Statistics Report</h1>\n");
     if !page.hide_version {
@@ -122,11 +140,20 @@ fn html(page: &StatsPage, csv: &str) -> String {
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
         let name = px.and_then(|i| f.get(i)).copied().unwrap_or("");
+        let field = |i: Option<usize>| i.and_then(|i| f.get(i)).copied().unwrap_or("");
         if current.as_deref() != Some(name) {
             if current.is_some() {
-                out.push_str("</table>\n");
+                end_table(&mut out, &mut form_of);
             }
-            let _ = writeln!(out, "<h2>{}</h2>\n<table><tr>", escape(name));
+            let _ = writeln!(out, "<h2>{}</h2>", escape(name));
+            if admin {
+                out.push_str("<form method=\"post\">\n");
+                form_of = Some(field(iid).to_string());
+            }
+            out.push_str("<table><tr>");
+            if admin {
+                out.push_str("<th></th>");
+            }
             for (_, h) in &picked {
                 let _ = write!(out, "<th>{h}</th>");
             }
@@ -136,6 +163,17 @@ fn html(page: &StatsPage, csv: &str) -> String {
         let status = col("status").and_then(|i| f.get(i)).copied().unwrap_or("");
         let class = status.split_whitespace().next().unwrap_or("");
         let _ = write!(out, "<tr class=\"{}\">", escape(class));
+        if admin {
+            if field(ty) == "2" {
+                let s = escape(field(sv));
+                let _ = write!(
+                    out,
+                    "<td><input type=\"checkbox\" name=\"s\" value=\"{s}\"></td>"
+                );
+            } else {
+                out.push_str("<td></td>");
+            }
+        }
         for (i, _) in &picked {
             let v = i.and_then(|i| f.get(i)).copied().unwrap_or("");
             let _ = write!(out, "<td>{}</td>", escape(v));
@@ -143,13 +181,123 @@ fn html(page: &StatsPage, csv: &str) -> String {
         out.push_str("</tr>\n");
     }
     if current.is_some() {
-        out.push_str("</table>\n");
+        end_table(&mut out, &mut form_of);
     }
     if page.show_legends {
         out.push_str("<p>UP: in rotation; DOWN: failed its checks; MAINT: in maintenance; DRAIN: takes no new traffic.</p>\n");
     }
     out.push_str("</body></html>\n");
     out
+}
+
+/// The outcome of an admin form's POST, as haproxy names it in the `;st=` it redirects to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminOutcome {
+    /// Every server named was changed.
+    Done,
+    /// Some were.
+    Partial,
+    /// No server was named.
+    None,
+    /// A backend, action or server that is not there.
+    Invalid,
+    /// The `stats admin` condition does not hold (or there is none).
+    Denied,
+}
+
+impl AdminOutcome {
+    fn code(self) -> &'static str {
+        match self {
+            AdminOutcome::Done => "DONE",
+            AdminOutcome::Partial => "PART",
+            AdminOutcome::None => "NONE",
+            AdminOutcome::Invalid => "ERRP",
+            AdminOutcome::Denied => "DENY",
+        }
+    }
+}
+
+/// Carries out an admin form (`application/x-www-form-urlencoded`: `s` servers, `action`,
+/// `b` the backend as `#ID` or by name).
+pub fn apply_admin_form(shared: &Shared, form: &[u8]) -> AdminOutcome {
+    use crate::AdminState;
+    let mut servers = Vec::new();
+    let (mut action, mut backend) = (None, None);
+    for pair in form.split(|&c| c == b'&').filter(|p| !p.is_empty()) {
+        let (k, v) = match memchr::memchr(b'=', pair) {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let v = form_decode(v);
+        match k {
+            b"s" => servers.push(v),
+            b"action" => action = Some(v),
+            b"b" => backend = Some(v),
+            _ => {}
+        }
+    }
+    let st = match action.as_deref() {
+        Some("ready") => AdminState::Ready,
+        Some("drain") => AdminState::Drain,
+        Some("maint") => AdminState::Maint,
+        _ => return AdminOutcome::Invalid,
+    };
+    let Some(b) = backend.as_deref().and_then(|b| match b.strip_prefix('#') {
+        Some(id) => shared
+            .backends
+            .iter()
+            .find(|x| id.parse::<u32>().is_ok_and(|id| x.id == id)),
+        None => shared.backends.iter().find(|x| x.name == b),
+    }) else {
+        return AdminOutcome::Invalid;
+    };
+    if servers.is_empty() {
+        return AdminOutcome::None;
+    }
+    let mut changed = 0;
+    for name in &servers {
+        if let Some(s) = b.server(name) {
+            crate::proxy::set_admin_state(shared, b, &s, st);
+            changed += 1;
+        }
+    }
+    match changed {
+        0 => AdminOutcome::Invalid,
+        n if n == servers.len() => AdminOutcome::Done,
+        _ => AdminOutcome::Partial,
+    }
+}
+
+/// haproxy's answer to an admin POST: back to the page, saying how it went.
+pub fn admin_redirect(page: &StatsPage, outcome: AdminOutcome) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nlocation: {};st={}\r\n\r\n",
+        page.uri,
+        outcome.code()
+    )
+    .into_bytes()
+}
+
+/// A form value: `+` is a space, `%XX` an octet.
+fn form_decode(v: &[u8]) -> String {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < v.len() => match (hex(v[i + 1]), hex(v[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn escape(s: &str) -> String {
@@ -207,7 +355,7 @@ mod tests {
     #[test]
     fn html_shows_what_the_options_ask_for() {
         let csv = "# pxname,svname,status,scur\nbe,s1,UP,3\nbe,BACKEND,UP,3\n";
-        let plain = html(&StatsPage::default(), csv);
+        let plain = html(&StatsPage::default(), csv, false);
         assert!(plain.contains(env!("CARGO_PKG_VERSION")));
         assert!(plain.contains("<tr class=\"UP\"><td>s1</td><td>UP</td>"));
         assert!(!plain.contains("Node:") && !plain.contains("in rotation"));
@@ -218,7 +366,7 @@ mod tests {
             show_legends: true,
             ..StatsPage::default()
         };
-        let h = html(&page, csv);
+        let h = html(&page, csv, false);
         assert!(!h.contains(env!("CARGO_PKG_VERSION")));
         assert!(h.contains("Node: lb&lt;1&gt;") && h.contains("<p>edge</p>"));
         assert!(h.contains("in rotation"));
@@ -227,13 +375,13 @@ mod tests {
             show_node: Some(String::new()),
             ..StatsPage::default()
         };
-        assert!(html(&unnamed, csv).contains(&format!("Node: {}", host.trim())));
+        assert!(html(&unnamed, csv, false).contains(&format!("Node: {}", host.trim())));
     }
 
     #[test]
     fn html_escapes_names() {
         let csv = "# pxname,svname,status\n<fe>,FRONTEND,OPEN\n";
-        let h = html(&StatsPage::default(), csv);
+        let h = html(&StatsPage::default(), csv, false);
         assert!(h.contains("<h2>&lt;fe&gt;</h2>"));
         assert!(!h.contains("<fe>"));
     }

@@ -51,6 +51,8 @@ const TABLE: &[(&str, &str)] = &[
     ("bad/userlist-no-such-user", "userlist 'L': no such user 'zed' specified in group 'g'"),
     ("bad/http-auth-unknown-userlist", "parsing [{F}:15]: unable to find userlist 'M' referenced in arg 1 of ACL keyword 'http_auth' in proxy 'fe'."),
     ("bad/http-request-auth-no-realm", "parsing [{F}:8] : error detected in frontend 'fe' while parsing 'http-request auth' rule : missing realm value."),
+    ("bad/stats-admin-in-defaults", "parsing [{F}:6]: 'stats admin' not allowed in 'defaults' section."),
+    ("bad/stats-admin-no-cond", "parsing [{F}:9] : 'stats admin' requires either 'if' or 'unless' followed by a condition."),
     ("bad/monitor-net", "parsing [{F}:9] : 'monitor-net' doesn't exist anymore. Please use 'http-request return status 200 if { src 10.0.0.0/8 }' instead."),
     ("bad/acl-bad-name", "parsing [{F}:9] : character '@' is not permitted in acl name 'a@b'."),
     ("bad/acl-in-anon-defaults", "parsing [{F}:2] : 'acl' not allowed in anonymous 'defaults' section."),
@@ -178,7 +180,6 @@ const TABLE: &[(&str, &str)] = &[
     ("unsupported/master-worker", "parsing [{F}:2] : 'master-worker' is not supported by dermaga."),
     ("unsupported/option-abortonclose", "parsing [{F}:8] : 'option abortonclose' is not supported by dermaga."),
     ("unsupported/server-send-proxy-h2", "[{F}:8] : 'server be/s1' : 'send-proxy' to a server spoken to in HTTP/2 ('proto h2' or 'alpn h2') is not supported by dermaga."),
-    ("unsupported/stats-admin", "parsing [{F}:10] : 'stats admin' is not supported by dermaga."),
     ("unsupported/stick-table", "parsing [{F}:9] : 'stick-table' is not supported by dermaga."),
     ("unsupported/tcp-response", "parsing [{F}:8] : 'tcp-response content' is not supported by dermaga."),
     (

@@ -929,3 +929,99 @@ fn send_proxy_names_the_client_to_the_server() {
         );
     }
 }
+
+/// `stats admin if COND`: the page's form POSTs set servers' states as haproxy's do, and
+/// both proxies send the client back to the page with the same `;st=` outcome.
+#[test]
+fn stats_admin_forms_act_as_in_haproxy() {
+    let dir = tempdir("stats-admin");
+    let sock = dir.join("p-{PORT}.sock");
+    let cfg = format!(
+        "global\n stats socket {}\n{DEFAULTS}listen stats\n bind 127.0.0.1:{{PORT}}\n stats enable\n stats uri /stats\n stats admin if {{ hdr(x-admin) yes }}\nbackend be\n server s1 127.0.0.1:9\n server s2 127.0.0.1:9\n",
+        sock.display()
+    );
+    let p = pair(&cfg);
+    let status_of = |a: SocketAddr, server: &str| {
+        let csv = stats_command(&dir.join(format!("p-{}.sock", a.port())), "show stat");
+        csv.lines()
+            .find(|l| l.starts_with(&format!("be,{server},")))
+            .and_then(|l| l.split(',').nth(17))
+            .unwrap_or("")
+            .to_string()
+    };
+    let be_id = |a: SocketAddr| {
+        let csv = stats_command(&dir.join(format!("p-{}.sock", a.port())), "show stat");
+        csv.lines()
+            .find(|l| l.starts_with("be,BACKEND,"))
+            .and_then(|l| l.split(',').nth(27))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(be_id(p.hap.1), be_id(p.der.1), "backend ids");
+    let id = be_id(p.der.1);
+    let post = |a: SocketAddr, form: &str, admin: bool| {
+        let hdr = if admin { "x-admin: yes\r\n" } else { "" };
+        let req = format!(
+            "POST /stats HTTP/1.1\r\nHost: x\r\n{hdr}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        );
+        raw(a, req.as_bytes()).map(|r| (r.status, r.header("location").map(str::to_string)))
+    };
+    let cases = [
+        (format!("s=s1&action=maint&b=%23{id}"), true, "s1", "MAINT"),
+        (format!("s=s2&action=drain&b=%23{id}"), true, "s2", "DRAIN"),
+        (
+            format!("s=s1&s=s2&action=ready&b=%23{id}"),
+            true,
+            "s1",
+            "no check",
+        ),
+        (format!("action=maint&b=%23{id}"), true, "s1", "no check"),
+        (
+            format!("s=s1&action=bogus&b=%23{id}"),
+            true,
+            "s1",
+            "no check",
+        ),
+        (
+            "s=s1&action=maint&b=%2399".to_string(),
+            true,
+            "s1",
+            "no check",
+        ),
+        (
+            format!("s=s1&action=maint&b=%23{id}"),
+            false,
+            "s1",
+            "no check",
+        ),
+    ];
+    for (form, admin, server, state) in &cases {
+        let h = post(p.hap.1, form, *admin);
+        let d = post(p.der.1, form, *admin);
+        assert_eq!(d, h, "{form} (admin: {admin})");
+        assert_eq!(status_of(p.hap.1, server), *state, "haproxy after {form}");
+        assert_eq!(status_of(p.der.1, server), *state, "dermaga after {form}");
+    }
+    // Each outcome was seen.
+    let seen: Vec<String> = cases
+        .iter()
+        .filter_map(|(f, a, ..)| post(p.der.1, f, *a).and_then(|r| r.1))
+        .collect();
+    for st in ["DONE", "NONE", "ERRP", "DENY"] {
+        assert!(
+            seen.iter().any(|l| l.ends_with(&format!(";st={st}"))),
+            "{st} in {seen:?}"
+        );
+    }
+    // The page of an admin has the form; anyone else's does not.
+    let page = |admin: bool| {
+        let hdr = if admin { "x-admin: yes\r\n" } else { "" };
+        let req = format!("GET /stats HTTP/1.1\r\nHost: x\r\n{hdr}Connection: close\r\n\r\n");
+        raw(p.der.1, req.as_bytes())
+            .map(|r| r.body_str())
+            .unwrap_or_default()
+    };
+    assert!(page(true).contains("name=\"s\" value=\"s1\""));
+    assert!(!page(false).contains("name=\"s\""));
+}

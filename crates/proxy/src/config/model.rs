@@ -568,6 +568,9 @@ pub struct Proxy {
     pub capture_response: Vec<HeaderCapture>,
     /// `monitor fail if|unless COND` lines: the monitor URI answers 503 when one holds.
     pub monitor_fail: Vec<Condition>,
+    /// `stats admin if|unless COND`: when it holds, the statistics page has the forms that
+    /// change servers' states, and takes their POSTs.
+    pub stats_admin: Option<Condition>,
 }
 
 /// A header whose value goes into the log line (`%hr`/`%hs`, httplog's `{...}` blocks).

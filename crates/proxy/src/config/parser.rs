@@ -359,6 +359,7 @@ struct ProxyState {
     tcp_content: Vec<(Location, TcpAction, Option<PendingCond>)>,
     redirects: Vec<(Location, Redirect, Option<PendingCond>)>,
     monitor_fail: Vec<(Location, PendingCond)>,
+    stats_admin: Option<(Location, PendingCond)>,
     server_lines: HashMap<String, u32>,
     /// Errors haproxy reports after reading everything (duplicate server names).
     late_errors: Vec<Diagnostic>,
@@ -882,6 +883,7 @@ impl<'e> Parser<'e> {
             capture_request: Vec::new(),
             capture_response: Vec::new(),
             monitor_fail: Vec::new(),
+            stats_admin: None,
         };
         let default_backend = if kind.is_frontend() {
             inherit.default_backend
@@ -901,6 +903,7 @@ impl<'e> Parser<'e> {
             tcp_content: Vec::new(),
             redirects: Vec::new(),
             monitor_fail: Vec::new(),
+            stats_admin: None,
             server_lines: HashMap::new(),
             late_errors: Vec::new(),
             l6_fetch_locs: Vec::new(),
@@ -2128,7 +2131,30 @@ impl<'e> Parser<'e> {
             "show-legends" => page.show_legends = true,
             "show-node" => page.show_node = Some(value),
             "show-desc" => page.show_desc = Some(args_from(w, 2).join(" ")),
-            "admin" | "scope" | "http-request" | "show-modules" => {
+            "admin" => {
+                let Target::Proxy(i) = t else {
+                    let m = format!(
+                        "parsing [{loc}]: 'stats admin' not allowed in 'defaults' section."
+                    );
+                    self.diags.push(Diagnostic::alert(Some(loc.clone()), m));
+                    return;
+                };
+                let cond_w = args_from(w, 2);
+                if !matches!(cond_w.first().map(String::as_str), Some("if" | "unless")) {
+                    self.alert(
+                        loc,
+                        "'stats admin' requires either 'if' or 'unless' followed by a condition."
+                            .to_string(),
+                    );
+                    return;
+                }
+                if let Some(c) =
+                    self.condition(loc, i, cond_w, "a 'stats admin' rule", CondContext::Http)
+                {
+                    self.proxies[i].stats_admin = Some((loc.clone(), c));
+                }
+            }
+            "scope" | "http-request" | "show-modules" => {
                 return self.unsupported(loc, &format!("stats {sub}"));
             }
             other => {
@@ -4425,6 +4451,10 @@ impl<'e> Parser<'e> {
                 .iter()
                 .filter_map(|(l, c)| resolve(&Some(c.clone()), l))
                 .collect();
+            p.stats_admin = st
+                .stats_admin
+                .as_ref()
+                .and_then(|(l, c)| resolve(&Some(c.clone()), l));
             p.acls = acls.clone();
             if kind.is_backend() {
                 p.settings.health_check = build_health_check(&st.check, &p.loc);

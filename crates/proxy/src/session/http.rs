@@ -410,9 +410,11 @@ impl Session<'_> {
 
     /// The statistics page of proxy `px` (or haproxy's 401 when `stats auth` accounts do not
     /// match), logged as haproxy logs it (`px/<STATS>`, `LR--`).
+    #[allow(clippy::too_many_arguments)]
     async fn stats_page(
         &mut self,
         page: &StatsPage,
+        admin: Option<&crate::acl::Condition>,
         px: &str,
         (has_body, buf_start, head_len): (bool, usize, usize),
         t_req: Duration,
@@ -421,13 +423,38 @@ impl Session<'_> {
     ) -> Next {
         let buf = &self.cbuf.data[buf_start..self.cbuf.end];
         let authorization = self.hdrs.get(buf, b"authorization");
-        let (answer, status) = if stats_page::authorized(page, authorization) {
-            (stats_page::answer(&self.w.shared, page, &self.uri), 200)
+        let authorized = stats_page::authorized(page, authorization);
+        let post = authorized && self.req.method.get(buf) == b"POST";
+        let admin = authorized && {
+            let sample = HttpSample {
+                buf,
+                method: self.req.method.get(buf),
+                url: &self.uri,
+                minor: self.req.minor,
+                hdrs: &self.hdrs,
+                src: self.peer,
+                dst: self.local,
+                tls: self.cli.tls_view(),
+                shared: &self.w.shared,
+            };
+            admin.is_some_and(|c| c.eval(&sample))
+        };
+        let (answer, status) = if post {
+            // An admin form: its body (small, with a length) is read whole first.
+            let outcome = match self.read_small_body(buf_start + head_len).await {
+                Some(form) if admin => stats_page::apply_admin_form(&self.w.shared, &form),
+                Some(_) => stats_page::AdminOutcome::Denied,
+                None => stats_page::AdminOutcome::Invalid,
+            };
+            (stats_page::admin_redirect(page, outcome), 303)
+        } else if authorized {
+            let answer = stats_page::answer(&self.w.shared, page, &self.uri, admin);
+            (answer, 200)
         } else {
             (stats_page::unauthorized(page), 401)
         };
         self.fe.counters.count_status(status);
-        // haproxy closes after asking for credentials.
+        // haproxy closes after asking for credentials; a request with a body closes too.
         let keep = status == 200 && self.may_keep(!has_body);
         self.respond(answer, !keep).await;
         let tr = if status == 200 { 0 } else { -1 };
@@ -444,6 +471,30 @@ impl Session<'_> {
             *b"LR",
         );
         self.after_answer(keep, buf_start, head_len)
+    }
+
+    /// The request body starting at `at` in the client buffer, when it has a length of at
+    /// most 8 KiB: read whole, within `timeout client`. `None` for any other body.
+    async fn read_small_body(&mut self, at: usize) -> Option<Vec<u8>> {
+        let n = match self.req.body {
+            BodyKind::None => 0,
+            BodyKind::Length(n) if n <= 8192 => n as usize,
+            _ => return None,
+        };
+        let to = self.fe.model.settings.timeouts.client;
+        // Reading may move the buffer's contents to its front: kept relative to its start.
+        let rel = at.checked_sub(self.cbuf.start)?;
+        while self.cbuf.len() < rel + n {
+            if self.cbuf.is_full() {
+                return None;
+            }
+            match with_timeout(to, self.cbuf.read_from(self.cli)).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+        let from = self.cbuf.start + rel;
+        Some(self.cbuf.data[from..from + n].to_vec())
     }
 
     /// Holds a tarpitted request for `timeout tarpit` (else `timeout connect`), as haproxy;
@@ -799,6 +850,7 @@ impl Session<'_> {
                 return self
                     .stats_page(
                         page,
+                        fe.model.stats_admin.as_ref(),
                         &fe.name,
                         (has_body, buf_start, head_len),
                         t_req,
@@ -878,6 +930,7 @@ impl Session<'_> {
                     return self
                         .stats_page(
                             page,
+                            be_model.stats_admin.as_ref(),
                             &backend.name,
                             (has_body, buf_start, head_len),
                             t_req,
