@@ -245,7 +245,7 @@ impl Engine {
         cfg.uid_map = ns.uid_map;
         cfg.gid_map = ns.gid_map;
         let now = now_ns();
-        let c = Container {
+        let mut c = Container {
             id: id.clone(),
             name,
             image_id: img.id.clone(),
@@ -270,10 +270,21 @@ impl Engine {
         self.write_etc_files(&c)?;
         self.chown_to_mapped_root(&c)?;
         self.let_mapped_root_through(&c)?;
-        if let Err(e) = self.db.insert(&c) {
-            let _ = fs::remove_dir_all(&p.dir);
-            let _ = fs::remove_dir_all(&p.run);
-            return Err(e);
+        // A generated name may be taken (about 2,000 of them: 20 concurrent creates pick the
+        // same one about once in ten): pick another, as podman does.
+        let mut tries = 0;
+        while let Err(e) = self.db.insert(&c) {
+            tries += 1;
+            let retry = opts.name.is_none()
+                && tries < 100
+                && matches!(self.db.find(&c.name), Ok(Some(other)) if other.id != c.id);
+            if !retry {
+                let _ = fs::remove_dir_all(&p.dir);
+                let _ = fs::remove_dir_all(&p.run);
+                return Err(e);
+            }
+            c.name = util::random_name(&util::random_id()?);
+            self.write_etc_files(&c)?; // /etc/hosts names it
         }
         Ok(c)
     }
