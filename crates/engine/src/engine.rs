@@ -270,8 +270,8 @@ impl Engine {
         self.write_etc_files(&c)?;
         self.chown_to_mapped_root(&c)?;
         self.let_mapped_root_through(&c)?;
-        // A generated name may be taken (about 2,000 of them: 20 concurrent creates pick the
-        // same one about once in ten): pick another, as podman does.
+        // A generated name may be taken (1,008 of them: 20 concurrent creates pick the
+        // same one about once in six): pick another, as podman does.
         let mut tries = 0;
         while let Err(e) = self.db.insert(&c) {
             tries += 1;
