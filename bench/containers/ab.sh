@@ -6,6 +6,15 @@
 #
 #   bench/containers/ab.sh N BINARY...      N runs of each (e.g. 30), BINARY a dermaga binary
 #   AB_EXEC=1                               also `exec /bin/true` in a running container
+#   AB_SHARED=1                             one store for all binaries (same schema): the
+#                                           store's place on the disk, which moved medians by
+#                                           up to 5 ms between stores in one run (session 8),
+#                                           is then the same for all
+#   AB_PAUSE=0.05                           seconds between runs (outside the timing): each
+#                                           command then starts after the last one's deferred
+#                                           work (its remover, the kernel's namespace
+#                                           teardown) is done, as in engine.sh, instead of
+#                                           competing with it for the CPUs
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:?usage: ab.sh N BINARY...}
@@ -18,7 +27,11 @@ BIN=("$@")
 tmp=$(mktemp -d /tmp/dermaga-ab.XXXXXX)
 # Each store in a block group of its own (see engine.sh).
 chattr +T "$tmp" 2>/dev/null || true
-store() { echo "--root $tmp/s$1 --runroot $tmp/s$1/run"; }
+store() {
+  local s=$1
+  [ -z "${AB_SHARED:-}" ] || s=0
+  echo "--root $tmp/s$s --runroot $tmp/s$s/run"
+}
 cleanup() {
   local i
   for i in "${!BIN[@]}"; do
@@ -56,6 +69,7 @@ alternate() {
       "${BIN[$i]}" "${args[@]}" >/dev/null 2>&1 || { echo "ab.sh: failed: ${BIN[$i]} $*" >&2; exit 1; }
       e=$EPOCHREALTIME
       T[$i]+="$(( ${e//[.,]/} - ${s//[.,]/} )) "
+      [ -z "${AB_PAUSE:-}" ] || sleep "$AB_PAUSE"
     done
   done
 }
@@ -70,7 +84,7 @@ report() {
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 alternate run --rm localhost/bench:1 /bin/true
-echo "run --rm /bin/true, $N alternating runs each:"
+echo "run --rm /bin/true, $N alternating runs each${AB_PAUSE:+, $AB_PAUSE s apart}:"
 report
 if [ -n "${AB_EXEC:-}" ]; then
   for i in "${!BIN[@]}"; do
