@@ -24,7 +24,6 @@ cleanup() {
     # shellcheck disable=SC2046
     "${BIN[$i]}" $(store "$i") system check >/dev/null 2>&1 || true
   done
-  unmount_netns_pools "$tmp" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
