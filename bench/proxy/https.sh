@@ -25,7 +25,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 cargo build --release -q -p dermaga-proxy --bin dermaga-proxy --example bench_peer
 TARGET=${CARGO_TARGET_DIR:-target}
-DERMAGA=$TARGET/release/dermaga-proxy
+DERMAGA=${DERMAGA:-$TARGET/release/dermaga-proxy}  # DERMAGA=path compares another build
 PEER=$TARGET/release/examples/bench_peer
 # shellcheck source=bench/proxy/lib.sh
 . bench/proxy/lib.sh  # the scripts run from the repository root (cd above)
