@@ -31,13 +31,7 @@ trap cleanup EXIT
 # shellcheck source=bench/containers/lib.sh
 . bench/containers/lib.sh
 busybox_image "$tmp"
-for i in "${!BIN[@]}"; do
-  # shellcheck disable=SC2046
-  "${BIN[$i]}" $(store "$i") import "$tmp/bb.tar" localhost/bench:1 >/dev/null 2>&1 \
-    || { echo "cpu.sh: import with ${BIN[$i]} failed" >&2; exit 1; }
-  # shellcheck disable=SC2046
-  "${BIN[$i]}" $(store "$i") run --rm localhost/bench:1 /bin/true >/dev/null 2>&1
-done
+import_bench_image cpu.sh
 
 # busy jiffies (user nice system irq softirq steal) of all CPUs
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }

@@ -10,3 +10,17 @@ busybox_image() {
   echo 'root:x:0:0:root:/root:/bin/sh' > "$d/rootfs/etc/passwd"
   tar -C "$d/rootfs" -cf "$d/bb.tar" .
 }
+
+# Imports $tmp/bb.tar as localhost/bench:1 into the store of each binary of BIN (the
+# caller's `store I` gives a binary's store options) and runs it once, to warm the caches.
+# $1: the calling script's name, for the error.
+import_bench_image() {
+  local i
+  for i in "${!BIN[@]}"; do
+    # shellcheck disable=SC2046
+    "${BIN[$i]}" $(store "$i") import "$tmp/bb.tar" localhost/bench:1 >/dev/null 2>&1 \
+      || { echo "$1: import with ${BIN[$i]} failed" >&2; exit 1; }
+    # shellcheck disable=SC2046
+    "${BIN[$i]}" $(store "$i") run --rm localhost/bench:1 /bin/true >/dev/null 2>&1
+  done
+}

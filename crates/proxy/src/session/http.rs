@@ -426,17 +426,7 @@ impl Session<'_> {
         let authorized = stats_page::authorized(page, authorization);
         let post = authorized && self.req.method.get(buf) == b"POST";
         let admin = authorized && {
-            let sample = HttpSample {
-                buf,
-                method: self.req.method.get(buf),
-                url: &self.uri,
-                minor: self.req.minor,
-                hdrs: &self.hdrs,
-                src: self.peer,
-                dst: self.local,
-                tls: self.cli.tls_view(),
-                shared: &self.w.shared,
-            };
+            let sample = self.sample(buf);
             admin.is_some_and(|c| c.eval(&sample))
         };
         let (answer, status) = if post {
@@ -471,6 +461,22 @@ impl Session<'_> {
             *b"LR",
         );
         self.after_answer(keep, buf_start, head_len)
+    }
+
+    /// The request in `buf` (the client buffer from the request's first byte) as the rules
+    /// see it.
+    fn sample<'s>(&'s self, buf: &'s [u8]) -> HttpSample<'s> {
+        HttpSample {
+            buf,
+            method: self.req.method.get(buf),
+            url: &self.uri,
+            minor: self.req.minor,
+            hdrs: &self.hdrs,
+            src: self.peer,
+            dst: self.local,
+            tls: self.cli.tls_view(),
+            shared: &self.w.shared,
+        }
     }
 
     /// The request body starting at `at` in the client buffer, when it has a length of at
@@ -514,17 +520,7 @@ impl Session<'_> {
         let fe = self.fe.clone();
         let failed = !fe.model.monitor_fail.is_empty() && {
             let buf = &self.cbuf.data[buf_start..self.cbuf.end];
-            let sample = HttpSample {
-                buf,
-                method: self.req.method.get(buf),
-                url: &self.uri,
-                minor: self.req.minor,
-                hdrs: &self.hdrs,
-                src: self.peer,
-                dst: self.local,
-                tls: self.cli.tls_view(),
-                shared: &self.w.shared,
-            };
+            let sample = self.sample(buf);
             fe.model.monitor_fail.iter().any(|c| c.eval(&sample))
         };
         let page = if failed {
@@ -823,17 +819,7 @@ impl Session<'_> {
             be_ref_idx = match self.fe.own_backend {
                 Some(i) => Some(i),
                 None => {
-                    let sample = HttpSample {
-                        buf,
-                        method,
-                        url: &self.uri,
-                        minor: self.req.minor,
-                        hdrs: &self.hdrs,
-                        src: self.peer,
-                        dst: self.local,
-                        tls: self.cli.tls_view(),
-                        shared: &self.w.shared,
-                    };
+                    let sample = self.sample(buf);
                     rules::select_backend(fe_model, &sample)
                         .and_then(|r| shared.backend_of_proxy.get(r.index).copied().flatten())
                 }
