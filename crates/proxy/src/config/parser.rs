@@ -412,10 +412,10 @@ pub(crate) struct Parser<'e> {
 }
 
 /// A `userlist` section being read: its users, and its `group` lines (name, users named
-/// there, where), merged into the users at the end.
+/// there), merged into the users at the end.
 struct UserlistState {
     list: Userlist,
-    groups: Vec<(String, Vec<String>, Location)>,
+    groups: Vec<(String, Vec<String>)>,
 }
 
 fn arg(w: &[String], i: usize) -> &str {
@@ -635,7 +635,7 @@ impl<'e> Parser<'e> {
                         return;
                     }
                 }
-                self.userlists[i].groups.push((name, users, loc.clone()));
+                self.userlists[i].groups.push((name, users));
             }
             "user" => {
                 if name.is_empty() {
@@ -699,7 +699,7 @@ impl<'e> Parser<'e> {
                     )
                 })
             });
-            let group_error = st.groups.iter().rev().find_map(|(g, users, _)| {
+            let group_error = st.groups.iter().rev().find_map(|(g, users)| {
                 users
                     .iter()
                     .find(|u| !list.users.iter().any(|x| &x.name == *u))
@@ -713,7 +713,7 @@ impl<'e> Parser<'e> {
             if first_error.is_none() {
                 first_error = user_error.or(group_error);
             }
-            for (g, users, _) in &st.groups {
+            for (g, users) in &st.groups {
                 for x in list.users.iter_mut().filter(|x| users.contains(&x.name)) {
                     if !x.groups.contains(g) {
                         x.groups.push(g.clone());
@@ -2025,18 +2025,8 @@ impl<'e> Parser<'e> {
                     self.alert(loc, "'monitor' only supports 'fail'.".to_string());
                     return;
                 }
-                let cond_w = args_from(w, 2);
-                if !matches!(cond_w.first().map(String::as_str), Some("if" | "unless")) {
-                    self.alert(
-                        loc,
-                        "'monitor fail' requires either 'if' or 'unless' followed by a condition."
-                            .to_string(),
-                    );
-                    return;
-                }
-                if let Some(c) =
-                    self.condition(loc, i, cond_w, "a 'monitor fail' condition", CondContext::Http)
-                {
+                let what = "a 'monitor fail' condition";
+                if let Some(c) = self.required_condition(loc, i, w, "monitor fail", what) {
                     self.proxies[i].monitor_fail.push((loc.clone(), c));
                 }
             }
@@ -2139,18 +2129,8 @@ impl<'e> Parser<'e> {
                     self.diags.push(Diagnostic::alert(Some(loc.clone()), m));
                     return;
                 };
-                let cond_w = args_from(w, 2);
-                if !matches!(cond_w.first().map(String::as_str), Some("if" | "unless")) {
-                    self.alert(
-                        loc,
-                        "'stats admin' requires either 'if' or 'unless' followed by a condition."
-                            .to_string(),
-                    );
-                    return;
-                }
-                if let Some(c) =
-                    self.condition(loc, i, cond_w, "a 'stats admin' rule", CondContext::Http)
-                {
+                let what = "a 'stats admin' rule";
+                if let Some(c) = self.required_condition(loc, i, w, "stats admin", what) {
                     self.proxies[i].stats_admin = Some((loc.clone(), c));
                 }
             }
@@ -3825,8 +3805,9 @@ impl<'e> Parser<'e> {
         }
     }
 
-    /// Completes a fetch with what depends on where it is written: a bare `nbsrv` counts the
-    /// servers of proxy `pi` itself. Notes the backend it names, for the check after reading.
+    /// Completes a fetch with what depends on where it is written (a bare `nbsrv` counts the
+    /// servers of proxy `pi` itself), and notes the backend or userlist it names, for the
+    /// check once every section is read.
     fn complete_fetch(&mut self, loc: &Location, pi: usize, c: &mut Criterion) {
         if let Fetch::HttpAuth { userlist } | Fetch::HttpAuthGroup { userlist } = &c.fetch {
             let kw = if matches!(c.fetch, Fetch::HttpAuth { .. }) {
@@ -3845,6 +3826,27 @@ impl<'e> Parser<'e> {
             self.fetch_backend_refs
                 .push((loc.clone(), proxy.clone(), named));
         }
+    }
+
+    /// The `if|unless COND` that two-word keywords such as `monitor fail` and `stats admin`
+    /// must end with (from the third word of `w`), read as [`Parser::condition`] reads it;
+    /// haproxy's error when it is missing.
+    fn required_condition(
+        &mut self,
+        loc: &Location,
+        pi: usize,
+        w: &[String],
+        keyword: &str,
+        what: &str,
+    ) -> Option<PendingCond> {
+        let cond_w = args_from(w, 2);
+        if !matches!(cond_w.first().map(String::as_str), Some("if" | "unless")) {
+            let m =
+                format!("'{keyword}' requires either 'if' or 'unless' followed by a condition.");
+            self.alert(loc, m);
+            return None;
+        }
+        self.condition(loc, pi, cond_w, what, CondContext::Http)
     }
 
     /// Reads a condition for a rule of proxy `pi`; reports errors itself (`what` names the
