@@ -84,8 +84,8 @@ pub struct User {
     pub groups: Vec<String>,
 }
 
-/// How a user's password is given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a user's password is given. Its `Debug` shows which kind, never the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Password {
     /// `password HASH`: a crypt(3) hash (`$6$...`, `$5$...`, `$y$...`, ...).
     Hashed(String),
@@ -93,6 +93,16 @@ pub enum Password {
     Plain(String),
     /// Neither: no password can match.
     None,
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Password::Hashed(_) => "Hashed(..)",
+            Password::Plain(_) => "Plain(..)",
+            Password::None => "None",
+        })
+    }
 }
 
 impl Config {
