@@ -34,15 +34,19 @@ pub fn check<'a>(list: &'a Userlist, user: &[u8], pass: &[u8]) -> Option<&'a Use
     ok.then_some(u)
 }
 
-/// The `crypt_data` scratch of libcrypt's `crypt_r` (libxcrypt: 32768 octets).
-#[repr(C)]
-struct CryptData {
-    opaque: [u8; 32768],
-}
+/// The scratch given to libxcrypt's `crypt_rn` (its `struct crypt_data` is 32,768 octets;
+/// the size is passed, so a smaller one would be refused, never overrun).
+const CRYPT_DATA_SIZE: usize = 32 * 1024;
 
 #[link(name = "crypt")]
 extern "C" {
-    fn crypt_r(phrase: *const c_char, setting: *const c_char, data: *mut CryptData) -> *mut c_char;
+    /// libxcrypt's `crypt_rn(phrase, setting, data, size)`: NULL on any failure.
+    fn crypt_rn(
+        phrase: *const c_char,
+        setting: *const c_char,
+        data: *mut std::ffi::c_void,
+        size: std::ffi::c_int,
+    ) -> *mut c_char;
 }
 
 /// Whether `pass` hashes to `hash` (whose prefix names the method and its salt).
@@ -50,11 +54,18 @@ fn crypt_matches(pass: &[u8], hash: &str) -> bool {
     let (Ok(phrase), Ok(setting)) = (CString::new(pass), CString::new(hash)) else {
         return false;
     };
-    let mut data = Box::new(CryptData { opaque: [0; 32768] });
-    // SAFETY: both strings are NUL-terminated and outlive the call; `data` is the scratch
-    // crypt_r requires, zeroed as its first use must be; the result points into `data`,
-    // which is alive while it is read.
-    let out = unsafe { crypt_r(phrase.as_ptr(), setting.as_ptr(), &mut *data) };
+    let mut data = vec![0u8; CRYPT_DATA_SIZE];
+    // SAFETY: both strings are NUL-terminated and outlive the call; `data` is zeroed, as the
+    // first use of a crypt_data must be, and its true size is passed; the result points into
+    // `data`, which is alive while it is read.
+    let out = unsafe {
+        crypt_rn(
+            phrase.as_ptr(),
+            setting.as_ptr(),
+            data.as_mut_ptr().cast(),
+            CRYPT_DATA_SIZE as std::ffi::c_int,
+        )
+    };
     if out.is_null() {
         return false;
     }
