@@ -280,24 +280,13 @@ pub fn admin_redirect(page: &StatsPage, outcome: AdminOutcome) -> Vec<u8> {
 
 /// A form value: `+` is a space, `%XX` an octet.
 fn form_decode(v: &[u8]) -> String {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(v.len());
-    let mut i = 0;
-    while i < v.len() {
-        match v[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < v.len() => match (hex(v[i + 1]), hex(v[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let spaced: Vec<u8> = v
+        .iter()
+        .map(|&c| if c == b'+' { b' ' } else { c })
+        .collect();
+    percent_encoding::percent_decode(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn escape(s: &str) -> String {
@@ -318,6 +307,13 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
     use base64::Engine as _;
+
+    #[test]
+    fn form_values_are_decoded() {
+        assert_eq!(form_decode(b"%233"), "#3");
+        assert_eq!(form_decode(b"a+b%2Bc"), "a b+c");
+        assert_eq!(form_decode(b"100%"), "100%");
+    }
 
     #[test]
     fn basic_credentials_are_checked() {
