@@ -138,7 +138,7 @@ async fn connect(
     proxy: Option<crate::config::ProxyVersion>,
 ) -> Result<Conn, Outcome> {
     let deadline = tokio::time::Instant::now() + to;
-    let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+    let mut tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return Err(fail("L4CON", conn_error_text(&e))),
         Err(_) => return Err(fail("L4TOUT", "")),
@@ -147,7 +147,7 @@ async fn connect(
         // The check's own connection is what the header names.
         let local = tcp.local_addr().unwrap_or(addr);
         let h = crate::proxy_protocol::header(v, local, addr);
-        if let Err(e) = crate::proxy_protocol::send_header(&tcp, &h).await {
+        if let Err(e) = tokio::io::AsyncWriteExt::write_all(&mut tcp, &h).await {
             return Err(fail("L4CON", conn_error_text(&e)));
         }
     }

@@ -7,13 +7,15 @@
 //! first 16 octets; version 1 ends at its CRLF, which is looked for in what the socket holds
 //! (`peek`) before the bytes up to it are read. Parsing is the `ppp` crate's.
 //!
-//! `server ... send-proxy[-v2]` writes one first on each connection to the server.
+//! `server ... send-proxy[-v2]` writes one ([`header`]) first on each connection to the
+//! server, before TLS.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use ppp::{v1, v2, HeaderResult};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 /// The longest version 1 header (`PROXY TCP6` with the longest addresses, CRLF included).
@@ -28,7 +30,7 @@ const V2_MAX: usize = 16 * 1024;
 /// it announces, or `None` for a `LOCAL` (health check) or `UNKNOWN` header, which keep the
 /// connection's own. An error for anything that is not a whole, valid header.
 pub async fn read_header(
-    stream: &TcpStream,
+    stream: &mut TcpStream,
     wait: Option<Duration>,
 ) -> io::Result<Option<(SocketAddr, SocketAddr)>> {
     let read = async {
@@ -44,7 +46,7 @@ pub async fn read_header(
 }
 
 /// The header's octets, read off the socket and nothing after them.
-async fn take_header(stream: &TcpStream) -> io::Result<Vec<u8>> {
+async fn take_header(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
     let mut header = Vec::with_capacity(V2_FIXED);
     let mut peeked = [0u8; V1_MAX];
@@ -59,7 +61,7 @@ async fn take_header(stream: &TcpStream) -> io::Result<Vec<u8>> {
         if header.is_empty() && seen[0] == V2_SIGNATURE[0] {
             // The fixed part first, then exactly the length it gives.
             let mut fixed = [0u8; V2_FIXED];
-            read_exact(stream, &mut fixed).await?;
+            stream.read_exact(&mut fixed).await?;
             if &fixed[..12] != V2_SIGNATURE {
                 return Err(invalid("not a PROXY protocol header"));
             }
@@ -69,7 +71,7 @@ async fn take_header(stream: &TcpStream) -> io::Result<Vec<u8>> {
             }
             header.extend_from_slice(&fixed);
             header.resize(V2_FIXED + len, 0);
-            read_exact(stream, &mut header[V2_FIXED..]).await?;
+            stream.read_exact(&mut header[V2_FIXED..]).await?;
             return Ok(header);
         }
         // Version 1: up to the CRLF, which may not have come yet.
@@ -81,7 +83,7 @@ async fn take_header(stream: &TcpStream) -> io::Result<Vec<u8>> {
             None => seen.len(),
         };
         header.resize(start + upto, 0);
-        read_exact(stream, &mut header[start..]).await?;
+        stream.read_exact(&mut header[start..]).await?;
         if !b"PROXY ".starts_with(&header[..header.len().min(6)]) {
             return Err(invalid("not a PROXY protocol header"));
         }
@@ -91,21 +93,17 @@ async fn take_header(stream: &TcpStream) -> io::Result<Vec<u8>> {
     }
 }
 
-/// Reads exactly `buf.len()` octets (they are known to be the header's).
-async fn read_exact(stream: &TcpStream, buf: &mut [u8]) -> io::Result<()> {
-    // `&TcpStream` reads through `try_read` when readable: no mutable borrow of the stream,
-    // which the caller keeps for the session.
-    let mut at = 0;
-    while at < buf.len() {
-        stream.readable().await?;
-        match stream.try_read(&mut buf[at..]) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(k) => at += k,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+/// A source and a destination, as socket addresses.
+fn pair<A: Into<std::net::IpAddr>>(
+    src: A,
+    sport: u16,
+    dst: A,
+    dport: u16,
+) -> (SocketAddr, SocketAddr) {
+    (
+        SocketAddr::new(src.into(), sport),
+        SocketAddr::new(dst.into(), dport),
+    )
 }
 
 /// The addresses a whole header announces.
@@ -113,13 +111,17 @@ fn addresses(header: &[u8]) -> io::Result<Option<(SocketAddr, SocketAddr)>> {
     let invalid = || io::Error::new(io::ErrorKind::InvalidData, "invalid PROXY protocol header");
     match HeaderResult::parse(header) {
         HeaderResult::V1(Ok(h)) => Ok(match h.addresses {
-            v1::Addresses::Tcp4(a) => Some((
-                SocketAddr::from((a.source_address, a.source_port)),
-                SocketAddr::from((a.destination_address, a.destination_port)),
+            v1::Addresses::Tcp4(a) => Some(pair(
+                a.source_address,
+                a.source_port,
+                a.destination_address,
+                a.destination_port,
             )),
-            v1::Addresses::Tcp6(a) => Some((
-                SocketAddr::from((a.source_address, a.source_port)),
-                SocketAddr::from((a.destination_address, a.destination_port)),
+            v1::Addresses::Tcp6(a) => Some(pair(
+                a.source_address,
+                a.source_port,
+                a.destination_address,
+                a.destination_port,
             )),
             v1::Addresses::Unknown => None,
         }),
@@ -128,13 +130,17 @@ fn addresses(header: &[u8]) -> io::Result<Option<(SocketAddr, SocketAddr)>> {
                 return Ok(None);
             }
             Ok(match h.addresses {
-                v2::Addresses::IPv4(a) => Some((
-                    SocketAddr::from((a.source_address, a.source_port)),
-                    SocketAddr::from((a.destination_address, a.destination_port)),
+                v2::Addresses::IPv4(a) => Some(pair(
+                    a.source_address,
+                    a.source_port,
+                    a.destination_address,
+                    a.destination_port,
                 )),
-                v2::Addresses::IPv6(a) => Some((
-                    SocketAddr::from((a.source_address, a.source_port)),
-                    SocketAddr::from((a.destination_address, a.destination_port)),
+                v2::Addresses::IPv6(a) => Some(pair(
+                    a.source_address,
+                    a.source_port,
+                    a.destination_address,
+                    a.destination_port,
                 )),
                 // UNIX sockets and unspecified families keep the connection's addresses.
                 _ => None,
@@ -170,20 +176,6 @@ pub fn header(version: crate::config::ProxyVersion, src: SocketAddr, dst: Socket
             .unwrap_or_default()
         }
     }
-}
-
-/// Writes a header on a connection just made (before anything else, TLS included).
-pub async fn send_header(stream: &TcpStream, header: &[u8]) -> io::Result<()> {
-    let mut at = 0;
-    while at < header.len() {
-        stream.writable().await?;
-        match stream.try_write(&header[at..]) {
-            Ok(k) => at += k,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

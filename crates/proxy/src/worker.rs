@@ -587,10 +587,10 @@ async fn accept_loop(
         // handshake, HTTP/2 and TCP sessions are boxed so that an idle HTTP/1 keep-alive
         // connection (the many) holds only the HTTP session's parked state.
         tokio::task::spawn_local(async move {
-            let (mut peer, mut local) = (peer, local);
+            let (mut stream, mut peer, mut local) = (stream, peer, local);
             if accept_proxy {
                 let wait = fe2.model.settings.timeouts.client;
-                match Box::pin(crate::proxy_protocol::read_header(&stream, wait)).await {
+                match Box::pin(crate::proxy_protocol::read_header(&mut stream, wait)).await {
                     Ok(Some((src, dst))) => (peer, local) = (src, dst),
                     Ok(None) => {}
                     Err(_) => {

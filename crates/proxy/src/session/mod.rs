@@ -228,10 +228,10 @@ pub async fn connect_server(
     client: (SocketAddr, SocketAddr),
 ) -> io::Result<Conn> {
     with_timeout(timeout, async {
-        let s = connect(addr, None).await?;
+        let mut s = connect(addr, None).await?;
         if let Some(v) = server.opts.send_proxy {
             let h = crate::proxy_protocol::header(v, client.0, client.1);
-            crate::proxy_protocol::send_header(&s, &h).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut s, &h).await?;
         }
         match &server.opts.tls {
             None => Ok(Conn::Plain(s)),
