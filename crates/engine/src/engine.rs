@@ -264,29 +264,43 @@ impl Engine {
         let _lock = self.lock_store()?;
         self.ensure_volumes(&c.config)?;
         let p = self.paths(&id);
+        // Whatever fails from here leaves no directory of the container behind.
+        if let Err(e) = self.lay_out_and_record(&mut c, &p, opts.name.is_none()) {
+            let _ = fs::remove_dir_all(&p.dir);
+            let _ = fs::remove_dir_all(&p.run);
+            return Err(e);
+        }
+        Ok(c)
+    }
+
+    /// Makes the container's directories and files and records it. A generated name may be
+    /// taken (1,008 of them: 20 concurrent creates pick the same one about once in six):
+    /// with `generated_name`, another is picked, as podman does.
+    fn lay_out_and_record(
+        &self,
+        c: &mut Container,
+        p: &ContainerPaths,
+        generated_name: bool,
+    ) -> Result<()> {
         for d in [p.upper(), p.work(), p.merged(), p.run.clone()] {
             fs::create_dir_all(&d).ctx(|| format!("creating {}", d.display()))?;
         }
-        self.write_etc_files(&c)?;
-        self.chown_to_mapped_root(&c)?;
-        self.let_mapped_root_through(&c)?;
-        // A generated name may be taken (1,008 of them: 20 concurrent creates pick the
-        // same one about once in six): pick another, as podman does.
+        self.write_etc_files(c)?;
+        self.chown_to_mapped_root(c)?;
+        self.let_mapped_root_through(c)?;
         let mut tries = 0;
-        while let Err(e) = self.db.insert(&c) {
+        while let Err(e) = self.db.insert(c) {
             tries += 1;
-            let retry = opts.name.is_none()
+            let retry = generated_name
                 && tries < 100
                 && matches!(self.db.find(&c.name), Ok(Some(other)) if other.id != c.id);
             if !retry {
-                let _ = fs::remove_dir_all(&p.dir);
-                let _ = fs::remove_dir_all(&p.run);
                 return Err(e);
             }
             c.name = util::random_name(&util::random_id()?);
-            self.write_etc_files(&c)?; // /etc/hosts names it
+            self.write_etc_files(c)?; // /etc/hosts names it
         }
-        Ok(c)
+        Ok(())
     }
 
     fn build_config(
