@@ -650,6 +650,41 @@ mod tests {
     }
 
     #[test]
+    fn nbsrv_counts_as_haproxy_counts() {
+        let backend = |allbackups: &str| {
+            let text = format!(
+                "backend be\n {allbackups}\n server a1 127.0.0.1:1\n server a2 127.0.0.1:2\n server b1 127.0.0.1:3 backup\n server b2 127.0.0.1:4 backup\n"
+            );
+            let (cfg, _) =
+                config::load_str("t.cfg", &text, &config::ProcessEnv).expect("configuration");
+            Backend::from_model(&cfg.proxies[0], 1)
+        };
+        let b = backend("");
+        let named = |n: &str| b.server(n).expect("server");
+        assert_eq!(b.usable_servers(), 2, "both active servers");
+        named("a1").admin.store(ADMIN_MAINT, Relaxed);
+        assert_eq!(b.usable_servers(), 1);
+        // Weight 0 takes no load-balanced traffic: not counted.
+        named("a2").uweight.store(0, Relaxed);
+        assert_eq!(b.usable_servers(), 1, "a backup stands in, counted once");
+        named("b1").admin.store(ADMIN_DRAIN, Relaxed);
+        named("b2").admin.store(ADMIN_MAINT, Relaxed);
+        assert_eq!(b.usable_servers(), 0);
+        let all = backend("option allbackups");
+        for n in ["a1", "a2"] {
+            all.server(n)
+                .expect("server")
+                .admin
+                .store(ADMIN_MAINT, Relaxed);
+        }
+        assert_eq!(
+            all.usable_servers(),
+            2,
+            "with allbackups, every backup counts"
+        );
+    }
+
+    #[test]
     fn slowstart_ramps_the_effective_weight() {
         let s = server(Some(Duration::from_secs(10)));
         assert_eq!(s.eweight(), 160, "not ramping: full weight");
