@@ -25,12 +25,14 @@ command -v busybox >/dev/null || { echo "ab.sh: busybox is missing" >&2; exit 1;
 BIN=("$@")
 
 tmp=$(mktemp -d /tmp/dermaga-ab.XXXXXX)
-# Each store in a block group of its own (see engine.sh).
+# Each store in a block group of its own, under a name of this run's (see engine.sh and
+# `unique_dir` in lib.sh).
 chattr +T "$tmp" 2>/dev/null || true
+run=${tmp##*.}
 store() {
   local s=$1
   [ -z "${AB_SHARED:-}" ] || s=0
-  echo "--root $tmp/s$s --runroot $tmp/s$s/run"
+  echo "--root $tmp/s$s.$run --runroot $tmp/s$s.$run/run"
 }
 cleanup() {
   local i

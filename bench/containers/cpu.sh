@@ -17,7 +17,8 @@ BIN=("$@")
 
 tmp=$(mktemp -d /tmp/dermaga-cpu.XXXXXX)
 chattr +T "$tmp" 2>/dev/null || true
-store() { echo "--root $tmp/s$1 --runroot $tmp/s$1/run"; }
+run=${tmp##*.}  # a name of this run's for each store (see `unique_dir` in lib.sh)
+store() { echo "--root $tmp/s$1.$run --runroot $tmp/s$1.$run/run"; }
 cleanup() {
   local i
   for i in "${!BIN[@]}"; do

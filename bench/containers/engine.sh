@@ -26,24 +26,28 @@ tmp=$(mktemp -d /tmp/dermaga-bench.XXXXXX)
 # inode table is unwritten), one buffer lookup each: in a group with 3,000 fresh deletions a
 # mkdir took 0.4-0.9 ms instead of 25 us and `dermaga run --rm` 36 instead of 22 ms, so a
 # store in /tmp's group paid for whatever else (tests, another tool) deleted files near it.
-# No effect on other file systems.
+# The directories under $tmp get random names (`unique_dir`, which says why). No effect on
+# other file systems.
 chattr +T "$tmp" 2>/dev/null || true
-# dermaga's store, and its run root beside it as podman's is ($tmp/p/run): not under /run,
+# shellcheck source=bench/containers/lib.sh
+. bench/containers/lib.sh
+# dermaga's store, and its run root beside it as podman's is ($pstore/run): not under /run,
 # which every test's containers churn on this machine (an ext4 file system here).
-D=(--root "$tmp/d" --runroot "$tmp/d/run")
+dstore=$(unique_dir d)
+D=(--root "$dstore" --runroot "$dstore/run")
+P=()
 cleanup() {
   "$DERMAGA" "${D[@]}" rm -f -a >/dev/null 2>&1 || true
-  podman "${P[@]}" rm -f -a >/dev/null 2>&1 || true
-  podman "${P[@]}" system reset -f >/dev/null 2>&1 || true
+  [ ${#P[@]} -eq 0 ] || podman "${P[@]}" rm -f -a >/dev/null 2>&1 || true
+  [ ${#P[@]} -eq 0 ] || podman "${P[@]}" system reset -f >/dev/null 2>&1 || true
   umount -R "$tmp" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 # The image: busybox-static and its applets.
-# shellcheck source=bench/containers/lib.sh
-. bench/containers/lib.sh
-busybox_image "$tmp"
+img=$(unique_dir img)
+busybox_image "$img"
 
 # podman: its own store, runc, cgroupfs, and ulimits this sandbox can grant (its defaults
 # raise hard limits, which needs CAP_SYS_RESOURCE).
@@ -58,19 +62,21 @@ cgroup_manager = "cgroupfs"
 events_logger = "none"
 CONF
 export CONTAINERS_CONF="$tmp/conf/containers.conf"
-P=(--root "$tmp/p/root" --runroot "$tmp/p/run" --storage-driver overlay --runtime runc --cgroup-manager cgroupfs)
-podman "${P[@]}" import -q "$tmp/bb.tar" localhost/bench:1 >/dev/null
+pstore=$(unique_dir p)
+P=(--root "$pstore/root" --runroot "$pstore/run" --storage-driver overlay --runtime runc --cgroup-manager cgroupfs)
+podman "${P[@]}" import -q "$img/bb.tar" localhost/bench:1 >/dev/null
 
 # dermaga: its own store.
 [ -n "${DERMAGA_RUNTIME:-}" ] && D+=(--runtime "$DERMAGA_RUNTIME")
-if ! "$DERMAGA" "${D[@]}" import "$tmp/bb.tar" localhost/bench:1 >/dev/null 2>&1; then
+if ! "$DERMAGA" "${D[@]}" import "$img/bb.tar" localhost/bench:1 >/dev/null 2>&1; then
   echo "engine.sh: dermaga import failed" >&2; exit 1
 fi
 
 # runc: a bundle of the same root file system.
-mkdir -p "$tmp/bundle"
-(cd "$tmp/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"\/bin\/true"/' config.json)
-cp -a "$tmp/rootfs" "$tmp/bundle/rootfs"
+bundle=$(unique_dir bundle)
+runc_root=$(unique_dir runc)
+(cd "$bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"\/bin\/true"/' config.json)
+cp -a "$img/rootfs" "$bundle/rootfs"
 
 # N wall times (ms) of each command named (functions), interleaved: one of each per round,
 # the order rotating from round to round. The machine is shared and its load moves within a
@@ -98,7 +104,7 @@ median() {
   printf '%s\n' ${T[$1]} | sort -n | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.2f", m / 1000}'
 }
 k=0
-runc_once() { k=$((k + 1)); runc --root "$tmp/runc" run -b "$tmp/bundle" "bench$k-$$"; }
+runc_once() { k=$((k + 1)); runc --root "$runc_root" run -b "$bundle" "bench$k-$$"; }
 podman_once() { podman "${P[@]}" run --rm --network none localhost/bench:1 /bin/true; }
 dermaga_once() { "$DERMAGA" "${D[@]}" run --rm localhost/bench:1 /bin/true; }
 podman_exec() { podman "${P[@]}" exec ex /bin/true; }
