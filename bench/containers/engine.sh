@@ -120,6 +120,7 @@ runc_once
 
 interleaved podman_once runc_once dermaga_once
 pod=$(median podman_once) raw=$(median runc_once) der=$(median dermaga_once)
+[ -z "${ENGINE_TIMES:-}" ] || echo "dermaga run --rm times (us): ${T[dermaga_once]}" >&2
 
 podman "${P[@]}" run -d --name ex --network none localhost/bench:1 sleep 1000 >/dev/null
 "$DERMAGA" "${D[@]}" run -d --name ex localhost/bench:1 sleep 1000 >/dev/null

@@ -422,6 +422,7 @@ fn mount_cgroups(dest: &Path, flags: c_ulong, ctx: &MountCtx<'_>) -> Result<()> 
         Some(c"mode=755"),
     )
     .map_err(|e| mount_err("mount tmpfs on", dest, e))?;
+    let mut binds = Vec::new();
     for d in &ctx.cgroups.dirs {
         let Some(name) = d.mount.file_name() else {
             continue;
@@ -448,7 +449,7 @@ fn mount_cgroups(dest: &Path, flags: c_ulong, ctx: &MountCtx<'_>) -> Result<()> 
                 None,
             )
             .map_err(|e| mount_err("bind cgroup on", &sub, e))?;
-            bind_remount(&csub, base | ro).map_err(|e| mount_err("remount", &sub, e))?;
+            binds.push((sub, csub));
         }
         let n = name.to_string_lossy();
         if n.contains(',') {
@@ -456,6 +457,16 @@ fn mount_cgroups(dest: &Path, flags: c_ulong, ctx: &MountCtx<'_>) -> Result<()> 
                 let _ = symlink(&*n, dest.join(part));
             }
         }
+    }
+    // The binds' flags and the tmpfs's read-only flag in one call over the subtree, where a
+    // remount of each bind and of the tmpfs took six (v1 here: five hierarchies; 0.04-0.07
+    // ms each in the init). Older kernels (before 5.12), and flags a user namespace has
+    // locked, take the remounts.
+    if set_tree_flags(&cdest, base | ro) {
+        return Ok(());
+    }
+    for (sub, csub) in &binds {
+        bind_remount(csub, base | ro).map_err(|e| mount_err("remount", sub, e))?;
     }
     if ro != 0 {
         sys_mount(
@@ -468,6 +479,52 @@ fn mount_cgroups(dest: &Path, flags: c_ulong, ctx: &MountCtx<'_>) -> Result<()> 
         .map_err(|e| mount_err("remount read-only", dest, e))?;
     }
     Ok(())
+}
+
+/// Sets MS_RDONLY, MS_NOSUID, MS_NODEV and MS_NOEXEC of `flags` on the mount at `target`
+/// and every mount under it (`mount_setattr` with `AT_RECURSIVE`); false if the kernel
+/// refused (no such call, or a locked flag), with nothing changed.
+fn set_tree_flags(target: &CStr, flags: c_ulong) -> bool {
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    const MOUNT_ATTR_NOSUID: u64 = 0x2;
+    const MOUNT_ATTR_NODEV: u64 = 0x4;
+    const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let mut set = 0;
+    for (ms, attr) in [
+        (libc::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+    ] {
+        if flags & ms != 0 {
+            set |= attr;
+        }
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: a valid C string and a mount_attr of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            libc::AT_RECURSIVE as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    r == 0
 }
 
 /// Copies a directory tree with modes, owners and symlinks (tmpcopyup).
