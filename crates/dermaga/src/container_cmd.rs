@@ -609,6 +609,9 @@ fn run_verb(
             {
                 dermaga_engine::runtime::begin_network_namespace();
             }
+            if !detach {
+                dermaga_engine::rootfs::mount_early();
+            }
             let eng = open()?;
             let c = eng.create(&create_options(a, create_command))?;
             if detach {

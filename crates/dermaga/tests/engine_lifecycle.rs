@@ -74,6 +74,22 @@ fn detached_lifecycle_logs_exec_inspect() {
     let (code, _, err) = s.run(&["run", "-d", "--name", "web", IMAGE, "true"]);
     assert_eq!(code, 125);
     assert!(err.contains("already in use"), "{err}");
+    // An attached run mounts its overlay while it records the container: refused for the
+    // name, it leaves neither a mount nor a directory behind.
+    let (code, _, err) = s.run(&["run", "--rm", "--name", "web", IMAGE, "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("already in use"), "{err}");
+    let dirs: Vec<_> = std::fs::read_dir(s.root.join("containers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(dirs, [id.to_string()]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let ours = mounts
+        .lines()
+        .filter(|l| l.contains(s.root.join("containers").to_str().unwrap()))
+        .count();
+    assert_eq!(ours, 1, "only web's overlay:\n{mounts}");
     // Logs, with and without timestamps.
     let mut logs = String::new();
     for _ in 0..100 {

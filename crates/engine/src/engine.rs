@@ -266,6 +266,9 @@ impl Engine {
         let p = self.paths(&id);
         // Whatever fails from here leaves no directory of the container behind.
         if let Err(e) = self.lay_out_and_record(&mut c, &p, opts.name.is_none()) {
+            if rootfs::finish_early_mount(&id) {
+                let _ = rootfs::unmount_container(&p.dir);
+            }
             let _ = fs::remove_dir_all(&p.dir);
             let _ = fs::remove_dir_all(&p.run);
             return Err(e);
@@ -285,6 +288,7 @@ impl Engine {
         for d in [p.upper(), p.work(), p.merged(), p.run.clone()] {
             fs::create_dir_all(&d).ctx(|| format!("creating {}", d.display()))?;
         }
+        self.start_early_mount(c, p)?;
         self.write_etc_files(c)?;
         self.chown_to_mapped_root(c)?;
         self.let_mapped_root_through(c)?;
@@ -956,10 +960,39 @@ impl Engine {
     }
 
     /// Mounts the container's root file system if needed; its path.
+    /// With [`rootfs::mount_early`], starts mounting the new container's overlay on the
+    /// other CPU (see [`rootfs::PendingOverlay`]); [`Engine::mount_rootfs`] waits for it.
+    /// Only the plain case: an image's layers, no user namespace (idmapped layers).
+    fn start_early_mount(&self, c: &Container, p: &ContainerPaths) -> Result<()> {
+        let cfg = &c.config;
+        if !rootfs::early_mounts_wanted()
+            || cfg.rootfs.is_some()
+            || !cfg.uid_map.is_empty()
+            || !cfg.gid_map.is_empty()
+            || self.userns_path(cfg)?.is_some()
+        {
+            return Ok(());
+        }
+        let (store_root, links) = crate::image::layer_links(&self.root, &cfg.layer_dirs);
+        let volatile = cfg.rm || cfg.volatile_rootfs;
+        if let Some(m) = rootfs::start_overlay(
+            &store_root,
+            &links,
+            &p.upper(),
+            &p.work(),
+            &p.merged(),
+            volatile,
+        ) {
+            rootfs::keep_early_mount(&c.id, m);
+        }
+        Ok(())
+    }
+
     pub fn mount_rootfs(&self, c: &Container) -> Result<PathBuf> {
         if let Some(r) = &c.config.rootfs {
             return Ok(r.clone());
         }
+        rootfs::finish_early_mount(&c.id);
         let p = self.paths(&c.id);
         let (store_root, links) = crate::image::layer_links(&self.root, &c.config.layer_dirs);
         let volatile = c.config.rm || c.config.volatile_rootfs;
