@@ -14,6 +14,22 @@ fn run_attached_exit_codes_and_output() {
     assert_eq!(code, 3);
     let (code, out, err) = s.run(&["run", "--rm", IMAGE, "sh", "-c", "echo out; echo err >&2"]);
     assert_eq!((code, out.as_str(), err.as_str()), (0, "out\n", "err\n"));
+    // The init starts on another CPU than the engine's and is given every CPU back before
+    // the container's command runs: the container may use the CPUs its caller may.
+    let cpus = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("Cpus_allowed_list:"))
+            .map(str::to_string)
+    };
+    let ours = cpus(&std::fs::read_to_string("/proc/self/status").unwrap());
+    assert!(ours.is_some());
+    let (code, out, err) = s.run(&["run", "--rm", IMAGE, "cat", "/proc/self/status"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(cpus(&out), ours);
+    let (code, out, err) = s.run(&["run", "--rm", IMAGE, "sh", "-c", "cat /proc/self/status"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(cpus(&out), ours, "a child of the container's init");
     // Not found: 127; not executable: 126; engine error: 125.
     let (code, _, err) = s.run(&["run", "--rm", IMAGE, "no-such-command"]);
     assert_eq!(code, 127, "{err}");

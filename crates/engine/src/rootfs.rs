@@ -397,7 +397,14 @@ pub fn start_overlay(
             &*args as *const OverlayArgs as *mut libc::c_void,
         )
     };
-    (pid > 0).then_some(PendingOverlay {
+    if pid <= 0 {
+        return None;
+    }
+    // Beside this process, not behind it (see `dermaga_runtime::cpu_placement`).
+    if let Some(allowed) = dermaga_runtime::cpu_placement::CpuSet::allowed() {
+        dermaga_runtime::cpu_placement::move_off_this_cpu(pid, &allowed);
+    }
+    Some(PendingOverlay {
         pid,
         _args: args,
         _stack: stack,

@@ -20,6 +20,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::cgroups::{self, CgroupSet};
 use crate::cli::Global;
+use crate::cpu_placement::{move_off_this_cpu, CpuSet};
 use crate::mounts::{self, MountCtx};
 use crate::seccomp;
 use crate::state::{self, State, Status};
@@ -156,6 +157,9 @@ struct InitCtx<'a> {
     seccomp: Option<seccomp::Program>,
     preserve_fds: u32,
     stdio: Option<[RawFd; 3]>,
+    /// The CPUs the init may use, given back at the gate: the parent first moves it off its
+    /// own CPU, so that the root file system is built beside the parent's work.
+    allowed: Option<CpuSet>,
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> Result<(libc::c_int, &'static str)> {
@@ -526,6 +530,7 @@ fn spawn<'a>(
         seccomp,
         preserve_fds: o.preserve_fds,
         stdio: o.stdio,
+        allowed: CpuSet::allowed(),
     };
 
     let attached = mode == Mode::Run { detach: false };
@@ -561,6 +566,9 @@ fn spawn<'a>(
         init_main(&ctx);
     }
     let pid = pid as i32;
+    if let Some(allowed) = &ctx.allowed {
+        move_off_this_cpu(pid, allowed);
+    }
     drop(go_r);
     drop(sync_w);
     drop(ctx);
@@ -797,6 +805,7 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         passed: std::cell::Cell::new(false),
         cgroupns: c.cgroupns,
         join: c.joins_cgroups_itself.then_some(c.cgroups),
+        allowed: c.allowed,
     };
     let spec = c.spec;
     let linux = spec
@@ -1031,6 +1040,7 @@ struct Gate<'a> {
     passed: std::cell::Cell<bool>,
     cgroupns: bool,
     join: Option<&'a CgroupSet>,
+    allowed: Option<CpuSet>,
 }
 
 impl Gate<'_> {
@@ -1052,6 +1062,11 @@ impl Gate<'_> {
         if self.cgroupns {
             cvt(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) })
                 .ctx(|| "create cgroup namespace")?;
+        }
+        // The CPUs it was created with (the parent moved it off its own only to start):
+        // after the parent's "go", so that the parent's move cannot come after this.
+        if let Some(allowed) = &self.allowed {
+            allowed.apply_to(0);
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod console;
 pub mod container;
+pub mod cpu_placement;
 pub mod exec;
 mod hooks;
 pub mod mounts;

@@ -14,14 +14,16 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use crate::cpu_placement::{move_off_this_cpu, CpuSet};
+
 /// A child making (or holding) a new network namespace.
 pub struct Pending {
     pid: i32,
     ready: OwnedFd,
     release: Option<OwnedFd>,
     /// The CPUs the child may use by right (the caller's), when it was first kept off the
-    /// caller's own CPU ([`keep_off_this_cpu`]).
-    allowed: Option<libc::cpu_set_t>,
+    /// caller's own CPU (see `cpu_placement`).
+    allowed: Option<CpuSet>,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -111,44 +113,8 @@ pub fn start() -> Option<Pending> {
         pid,
         ready: ready_r,
         release: Some(release_w),
-        allowed: keep_off_this_cpu(pid),
+        allowed: CpuSet::allowed().filter(|a| move_off_this_cpu(pid, a)),
     })
-}
-
-/// Moves the child to the caller's other CPUs, returning the caller's set to restore later.
-///
-/// A new task starts on its parent's CPU, and a busy parent keeps it waiting there: traced
-/// on the 2-core machine, the child sat runnable for 2.9 ms beside an idle core until the
-/// engine blocked for the namespace, so the namespace was made after the engine's work
-/// instead of during it (the engine then waited 0.7–2.4 ms per run for it). Moved at once,
-/// it runs beside the engine. None, and the child left where it is, on a single allowed CPU
-/// or if the calls fail.
-fn keep_off_this_cpu(pid: i32) -> Option<libc::cpu_set_t> {
-    // SAFETY: sched_getcpu has no preconditions.
-    let cpu = unsafe { libc::sched_getcpu() };
-    if cpu < 0 {
-        return None;
-    }
-    // SAFETY: a zeroed cpu_set_t is the empty set; sched_getaffinity fills it.
-    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let size = std::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: `allowed` is a cpu_set_t of `size` bytes.
-    if unsafe { libc::sched_getaffinity(0, size, &mut allowed) } != 0 {
-        return None;
-    }
-    let mut others = allowed;
-    // SAFETY: CPU_CLR/CPU_COUNT on a valid set; `cpu` is below CPU_SETSIZE (the kernel's).
-    unsafe {
-        libc::CPU_CLR(cpu as usize, &mut others);
-        if libc::CPU_COUNT(&others) == 0 {
-            return None;
-        }
-    }
-    // SAFETY: `others` is a cpu_set_t of `size` bytes; `pid` is our child.
-    if unsafe { libc::sched_setaffinity(pid, size, &others) } != 0 {
-        return None;
-    }
-    Some(allowed)
 }
 
 impl Pending {
@@ -163,15 +129,9 @@ impl Pending {
                 events: libc::POLLIN,
                 revents: 0,
             };
-            // SAFETY: one pollfd, no wait; then our child's affinity from a valid set.
-            unsafe {
-                if libc::poll(&mut pfd, 1, 0) == 0 {
-                    libc::sched_setaffinity(
-                        self.pid,
-                        std::mem::size_of::<libc::cpu_set_t>(),
-                        &allowed,
-                    );
-                }
+            // SAFETY: one pollfd, no wait.
+            if unsafe { libc::poll(&mut pfd, 1, 0) } == 0 {
+                allowed.apply_to(self.pid);
             }
         }
         let mut b = 0u8;
