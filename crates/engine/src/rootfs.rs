@@ -6,6 +6,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use dermaga_runtime::cpu_placement::{CpuSet, StartGate};
+
 use crate::error::{Error, Result};
 
 /// Whether `path` is the root of a mount (statx's STATX_ATTR_MOUNT_ROOT, Linux 5.8): one
@@ -341,6 +343,7 @@ struct OverlayArgs {
     cwd: CString,
     target: CString,
     data: CString,
+    gate: StartGate,
 }
 
 /// The child: system calls only (rustix's, which never write the errno it would share with
@@ -348,6 +351,7 @@ struct OverlayArgs {
 extern "C" fn mount_overlay_child(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: the parent passes an OverlayArgs it keeps alive until this child has exited.
     let a = unsafe { &*(arg as *const OverlayArgs) };
+    a.gate.wait();
     if let Err(e) = rustix::process::chdir(a.cwd.as_c_str()) {
         return e.raw_os_error();
     }
@@ -382,6 +386,7 @@ pub fn start_overlay(
         cwd: CString::new(store_root.as_os_str().as_bytes()).ok()?,
         target: CString::new(merged.as_os_str().as_bytes()).ok()?,
         data: CString::new(overlay_options(&lower, upper, work, volatile)).ok()?,
+        gate: StartGate::new(),
     });
     // 16 KiB: the child's two calls need a few hundred bytes.
     let mut stack = vec![0u128; 1024].into_boxed_slice();
@@ -400,10 +405,8 @@ pub fn start_overlay(
     if pid <= 0 {
         return None;
     }
-    // Beside this process, not behind it (see `dermaga_runtime::cpu_placement`).
-    if let Some(allowed) = dermaga_runtime::cpu_placement::CpuSet::allowed() {
-        dermaga_runtime::cpu_placement::move_off_this_cpu(pid, &allowed);
-    }
+    // Beside this process, not in front of it (see `dermaga_runtime::cpu_placement`).
+    args.gate.place_and_open(pid, CpuSet::allowed().as_ref());
     Some(PendingOverlay {
         pid,
         _args: args,

@@ -567,7 +567,9 @@ fn spawn<'a>(
     }
     let pid = pid as i32;
     if let Some(allowed) = &ctx.allowed {
+        // Then the init's first "go": it waits for it before anything else.
         move_off_this_cpu(pid, allowed);
+        write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init")?;
     }
     drop(go_r);
     drop(sync_w);
@@ -775,6 +777,12 @@ fn init_main(c: &InitCtx<'_>) -> ! {
 }
 
 fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
+    if c.allowed.is_some() {
+        // Moved off the parent's CPU first (see `cpu_placement`).
+        if read_byte(c.go_r).ok() != Some(1) {
+            unsafe { libc::_exit(1) };
+        }
+    }
     process::reset_signals();
     // Created by a caller in its own process (the engine's monitor): if that caller dies
     // before `start`, nobody will ever open the fifo, so the init goes with it instead of

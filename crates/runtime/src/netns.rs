@@ -14,7 +14,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::cpu_placement::{move_off_this_cpu, CpuSet};
+use crate::cpu_placement::{CpuSet, StartGate};
 
 /// A child making (or holding) a new network namespace.
 pub struct Pending {
@@ -46,13 +46,22 @@ unsafe fn raw_syscall(n: libc::c_long, a: libc::c_long, b: libc::c_long, c: libc
     r
 }
 
-/// The child: `fds` points at [ready write end, release read end, release write end].
+/// What the child reads of its parent's memory (leaked for it: it may outlive the parent).
+struct ChildArgs {
+    /// [ready write end, release read end, release write end]
+    fds: [i32; 3],
+    gate: StartGate,
+}
+
+/// The child: `args` points at its [`ChildArgs`].
 #[cfg(target_arch = "x86_64")]
-extern "C" fn make_namespace(fds: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: the parent leaked the array for this child; only system calls follow (no
+extern "C" fn make_namespace(args: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: the parent leaked the arguments for this child; only system calls follow (no
     // errno, no allocation, no thread-local storage: they are the parent's).
     unsafe {
-        let [ready, release_r, release_w] = *(fds as *const [i32; 3]);
+        let args = &*(args as *const ChildArgs);
+        args.gate.wait();
+        let [ready, release_r, release_w] = args.fds;
         raw_syscall(libc::SYS_close, release_w as _, 0, 0);
         if raw_syscall(libc::SYS_unshare, libc::CLONE_NEWNET as _, 0, 0) == 0 {
             let one = 1u8;
@@ -83,13 +92,16 @@ pub fn start() -> Option<Pending> {
     }
     let (ready_r, ready_w) = pipe()?;
     let (release_r, release_w) = pipe()?;
-    // Left to the child (and to the process's end): 16 KiB and 12 bytes per command.
+    // Left to the child (and to the process's end): 16 KiB and 16 bytes per command.
     let stack: &'static mut [u8] = Box::leak(vec![0u8; 16 * 1024].into_boxed_slice());
-    let fds: &'static mut [i32; 3] = Box::leak(Box::new([
-        ready_w.as_raw_fd(),
-        release_r.as_raw_fd(),
-        release_w.as_raw_fd(),
-    ]));
+    let args: &'static mut ChildArgs = Box::leak(Box::new(ChildArgs {
+        fds: [
+            ready_w.as_raw_fd(),
+            release_r.as_raw_fd(),
+            release_w.as_raw_fd(),
+        ],
+        gate: StartGate::new(),
+    }));
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the child runs `make_namespace` on its own stack (the top of `stack`, 16-byte
     // aligned) and uses only raw system calls; SIGCHLD makes it an ordinary child to reap.
@@ -99,7 +111,7 @@ pub fn start() -> Option<Pending> {
             make_namespace,
             top,
             libc::CLONE_VM | libc::SIGCHLD,
-            fds.as_mut_ptr() as *mut libc::c_void,
+            args as *mut ChildArgs as *mut libc::c_void,
         )
     };
     #[cfg(not(target_arch = "x86_64"))]
@@ -109,11 +121,13 @@ pub fn start() -> Option<Pending> {
     }
     drop(ready_w);
     drop(release_r);
+    let allowed = CpuSet::allowed();
+    args.gate.place_and_open(pid, allowed.as_ref());
     Some(Pending {
         pid,
         ready: ready_r,
         release: Some(release_w),
-        allowed: CpuSet::allowed().filter(|a| move_off_this_cpu(pid, a)),
+        allowed,
     })
 }
 
