@@ -334,6 +334,7 @@ pub(crate) fn finish_early_mount(id: &str) -> bool {
 /// child could not).
 pub struct PendingOverlay {
     pid: libc::pid_t,
+    allowed: Option<CpuSet>,
     // Read by the child until it exits: kept until then.
     _args: Box<OverlayArgs>,
     _stack: Box<[u128]>,
@@ -406,9 +407,11 @@ pub fn start_overlay(
         return None;
     }
     // Beside this process, not in front of it (see `dermaga_runtime::cpu_placement`).
-    args.gate.place_and_open(pid, CpuSet::allowed().as_ref());
+    let allowed = CpuSet::allowed();
+    args.gate.place_and_open(pid, allowed.as_ref());
     Some(PendingOverlay {
         pid,
+        allowed,
         _args: args,
         _stack: stack,
     })
@@ -425,6 +428,16 @@ impl PendingOverlay {
             return;
         }
         let mut status = 0;
+        // Not done yet: let it run on this CPU too while this process waits.
+        // SAFETY: polling our own child, into a local.
+        if unsafe { libc::waitpid(self.pid, &mut status, libc::__WALL | libc::WNOHANG) } == 0 {
+            if let Some(allowed) = &self.allowed {
+                allowed.apply_to(self.pid);
+            }
+        } else {
+            self.pid = 0;
+            return;
+        }
         // SAFETY: waiting for our own child, into a local.
         while unsafe { libc::waitpid(self.pid, &mut status, libc::__WALL) } < 0
             && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)

@@ -566,7 +566,8 @@ fn spawn<'a>(
         init_main(&ctx);
     }
     let pid = pid as i32;
-    if let Some(allowed) = &ctx.allowed {
+    let allowed = ctx.allowed;
+    if let Some(allowed) = &allowed {
         // Then the init's first "go": it waits for it before anything else.
         move_off_this_cpu(pid, allowed);
         write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init")?;
@@ -637,6 +638,11 @@ fn spawn<'a>(
             }
             Ok(st)
         });
+    // This process only waits from here: the init may run on its CPU too (the other may be
+    // busy, or not running at all on a host that runs this machine's CPUs as threads).
+    if let Some(allowed) = &allowed {
+        allowed.apply_to(pid);
+    }
     // The init's own error, if it failed, says more than a broken pipe.
     let st = match (read_msgs(sync_r), res) {
         (Err(e), _) | (Ok(()), Err(e)) => {
