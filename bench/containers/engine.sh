@@ -8,6 +8,7 @@
 #   bench/containers/engine.sh [N]        N runs of each (default 30)
 #   DERMAGA=path/to/dermaga               the binary (default target/release/dermaga)
 #   DERMAGA_RUNTIME=/usr/sbin/runc        the runtime dermaga uses (default: its default)
+#   ENGINE_TIMES=1                        also print every `dermaga run --rm` time (us), in order
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-30}
