@@ -973,19 +973,24 @@ impl Engine {
         {
             return Ok(());
         }
-        let (store_root, links) = crate::image::layer_links(&self.root, &cfg.layer_dirs);
-        let volatile = cfg.rm || cfg.volatile_rootfs;
-        if let Some(m) = rootfs::start_overlay(
-            &store_root,
-            &links,
-            &p.upper(),
-            &p.work(),
-            &p.merged(),
-            volatile,
-        ) {
+        if let Some(m) = rootfs::start_overlay(&self.overlay(c, p)) {
             rootfs::keep_early_mount(&c.id, m);
         }
         Ok(())
+    }
+
+    /// Container `c`'s overlay: its image's layers under its own directories, volatile (no
+    /// syncs) when the container goes with its exit.
+    fn overlay(&self, c: &Container, p: &ContainerPaths) -> rootfs::Overlay {
+        let (store_root, links) = crate::image::layer_links(&self.root, &c.config.layer_dirs);
+        rootfs::Overlay {
+            store_root,
+            links,
+            upper: p.upper(),
+            work: p.work(),
+            merged: p.merged(),
+            volatile: c.config.rm || c.config.volatile_rootfs,
+        }
     }
 
     pub fn mount_rootfs(&self, c: &Container) -> Result<PathBuf> {
@@ -994,8 +999,6 @@ impl Engine {
         }
         rootfs::finish_early_mount(&c.id);
         let p = self.paths(&c.id);
-        let (store_root, links) = crate::image::layer_links(&self.root, &c.config.layer_dirs);
-        let volatile = c.config.rm || c.config.volatile_rootfs;
         let cfg = &c.config;
         let userns = if let Some(path) = self.userns_path(cfg)? {
             Some(OwnedFd::from(fs::File::open(&path).ctx(|| {
@@ -1011,15 +1014,7 @@ impl Engine {
             userns: ns.as_fd(),
             staging: &staging,
         });
-        rootfs::mount_overlay(
-            &store_root,
-            &links,
-            &p.upper(),
-            &p.work(),
-            &p.merged(),
-            volatile,
-            idmap,
-        )?;
+        rootfs::mount_overlay(&self.overlay(c, &p), idmap)?;
         Ok(p.merged())
     }
 

@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use dermaga_runtime::cpu_placement::{CpuSet, StartGate};
+use dermaga_runtime::mounts::{MountAttr, MOUNT_ATTR_IDMAP};
 
 use crate::error::{Error, Result};
 
@@ -38,10 +39,30 @@ pub struct Idmap<'a> {
     pub staging: &'a Path,
 }
 
-/// Mounts an overlay at `merged`: `links` (lowest first) are relative to `store_root`, where
-/// the mount is made from, so that 100+ layers fit the mount options' page. `volatile` (for
+/// A container's overlay: `links` (lowest first) are relative to `store_root`, where the
+/// mount is made from, so that 100+ layers fit the mount options' page. `volatile` (for
 /// containers that go with their exit, as podman does for --rm) skips the syncs of the upper
 /// directory, which make the unmount wait for the disk.
+pub struct Overlay {
+    pub store_root: PathBuf,
+    pub links: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+    pub volatile: bool,
+}
+
+impl Overlay {
+    /// The lower directories as the mount options name them, lowest first.
+    fn lower(&self) -> Vec<String> {
+        self.links
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+/// Mounts the overlay `o` at its `merged` directory (nothing if it is mounted already).
 ///
 /// With `idmap`, the lower layers are seen through idmapped mounts of its user namespace: a
 /// file the image has as uid 0 is, in the container and to the kernel's checks, the host uid
@@ -49,24 +70,20 @@ pub struct Idmap<'a> {
 /// layers is cloned once (`open_tree`), idmapped (`mount_setattr`), attached under the
 /// staging directory for the overlay mount to find, and detached again once overlayfs holds
 /// it.
-pub fn mount_overlay(
-    store_root: &Path,
-    links: &[PathBuf],
-    upper: &Path,
-    work: &Path,
-    merged: &Path,
-    volatile: bool,
-    idmap: Option<Idmap<'_>>,
-) -> Result<()> {
+pub fn mount_overlay(o: &Overlay, idmap: Option<Idmap<'_>>) -> Result<()> {
+    let (store_root, links, upper, work, merged, volatile) = (
+        o.store_root.as_path(),
+        o.links.as_slice(),
+        o.upper.as_path(),
+        o.work.as_path(),
+        o.merged.as_path(),
+        o.volatile,
+    );
     if is_mounted(merged) {
         return Ok(());
     }
     let Some(Idmap { userns, staging }) = idmap else {
-        let lower: Vec<String> = links
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        return overlay_from(store_root, &lower, upper, work, merged, volatile);
+        return overlay_from(store_root, &o.lower(), upper, work, merged, volatile);
     };
     // Layers live side by side in a few directories (the store's layers/): one idmapped clone
     // of each such directory serves them all.
@@ -188,15 +205,6 @@ fn idmapped_clone(dir: &Path, at: &Path, userns: BorrowedFd<'_>) -> Result<()> {
 // From <linux/mount.h>; the libc crate has the syscall numbers but not these.
 const OPEN_TREE_CLONE: u32 = 1;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
 
 /// The overlay's mount options: `lowerdir` (lowest first in `lower_lowest_first`, relative
 /// to the directory the mount is made from), `upperdir`, `workdir`, and `volatile`.
@@ -368,25 +376,13 @@ extern "C" fn mount_overlay_child(arg: *mut libc::c_void) -> libc::c_int {
     }
 }
 
-/// Starts mounting an overlay of `links` (relative to `store_root`, lowest first) at `merged`
-/// in a child that shares this process's memory; None if it could not start (the caller's
-/// own mount then does it all).
-pub fn start_overlay(
-    store_root: &Path,
-    links: &[PathBuf],
-    upper: &Path,
-    work: &Path,
-    merged: &Path,
-    volatile: bool,
-) -> Option<PendingOverlay> {
-    let lower: Vec<String> = links
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+/// Starts mounting the overlay `o` in a child that shares this process's memory; None if it
+/// could not start (the caller's own mount then does it all).
+pub fn start_overlay(o: &Overlay) -> Option<PendingOverlay> {
     let args = Box::new(OverlayArgs {
-        cwd: CString::new(store_root.as_os_str().as_bytes()).ok()?,
-        target: CString::new(merged.as_os_str().as_bytes()).ok()?,
-        data: CString::new(overlay_options(&lower, upper, work, volatile)).ok()?,
+        cwd: CString::new(o.store_root.as_os_str().as_bytes()).ok()?,
+        target: CString::new(o.merged.as_os_str().as_bytes()).ok()?,
+        data: CString::new(overlay_options(&o.lower(), &o.upper, &o.work, o.volatile)).ok()?,
         gate: StartGate::new(),
     });
     // 16 KiB: the child's two calls need a few hundred bytes.

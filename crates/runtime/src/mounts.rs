@@ -481,21 +481,26 @@ fn mount_cgroups(dest: &Path, flags: c_ulong, ctx: &MountCtx<'_>) -> Result<()> 
     Ok(())
 }
 
+// From <linux/mount.h>; the libc crate has the system call's number but not these.
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// `struct mount_attr`, the argument of `mount_setattr(2)`.
+#[repr(C)]
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
 /// Sets MS_RDONLY, MS_NOSUID, MS_NODEV and MS_NOEXEC of `flags` on the mount at `target`
 /// and every mount under it (`mount_setattr` with `AT_RECURSIVE`); false if the kernel
 /// refused (no such call, or a locked flag), with nothing changed.
 fn set_tree_flags(target: &CStr, flags: c_ulong) -> bool {
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    const MOUNT_ATTR_NOSUID: u64 = 0x2;
-    const MOUNT_ATTR_NODEV: u64 = 0x4;
-    const MOUNT_ATTR_NOEXEC: u64 = 0x8;
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
     let mut set = 0;
     for (ms, attr) in [
         (libc::MS_RDONLY, MOUNT_ATTR_RDONLY),
