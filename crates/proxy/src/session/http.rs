@@ -1747,21 +1747,13 @@ impl Session<'_> {
         }
         // http-response rules: the backend's, then the frontend's.
         {
-            let rb = &self.cbuf.data[buf_start..self.cbuf.end];
-            let sample = HttpSample {
-                buf: rb,
-                method: self.req.method.get(rb),
-                url: &self.uri,
-                minor: self.req.minor,
-                hdrs: &self.hdrs,
-                src: self.peer,
-                dst: self.local,
-                tls: self.cli.tls_view(),
-                shared: &self.w.shared,
-            };
+            // The rules change the answer's headers while they read the request: the list
+            // is moved out for them (its buffers with it, nothing allocated).
+            let mut rhdrs = std::mem::take(&mut self.rhdrs);
+            let sample = self.sample(&self.cbuf.data[buf_start..self.cbuf.end]);
             rules::http_response(
                 &backend.model,
-                &mut self.rhdrs,
+                &mut rhdrs,
                 sb,
                 &sample,
                 &self.fe.name,
@@ -1775,13 +1767,14 @@ impl Session<'_> {
             {
                 rules::http_response(
                     &self.fe.model,
-                    &mut self.rhdrs,
+                    &mut rhdrs,
                     sb,
                     &sample,
                     &self.fe.name,
                     &backend.name,
                 );
             }
+            self.rhdrs = rhdrs;
         }
         // Cookie persistence.
         if let (Some(ck), Some(val)) = (&backend.settings.cookie, server.opts.cookie.as_deref()) {
