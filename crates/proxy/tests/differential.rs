@@ -683,31 +683,17 @@ fn nbsrv_drives_monitor_fail_and_failover_as_in_haproxy() {
         let up = get(a, "/up").map(|r| r.status);
         (up, order(a, &slash(2)))
     };
+    // Both proxies come to `want` (health checks take their time).
+    let both_reach = |want: (Option<u16>, Vec<String>)| {
+        for (name, a) in [("haproxy", p.hap.1), ("dermaga", p.der.1)] {
+            assert!(eventually(5, || seen(a) == want), "{name}: {:?}", seen(a));
+        }
+    };
     // Nothing of `be` is up: the monitor fails and requests go to `b2`.
-    let down = (Some(503), vec!["spare".to_string(); 2]);
-    assert!(
-        eventually(5, || seen(p.hap.1) == down),
-        "haproxy: {:?}",
-        seen(p.hap.1)
-    );
-    assert!(
-        eventually(5, || seen(p.der.1) == down),
-        "dermaga: {:?}",
-        seen(p.der.1)
-    );
+    both_reach((Some(503), vec!["spare".to_string(); 2]));
     // The backup comes up: nbsrv counts it as one, so `be` serves again, from the backup.
     let _bk = HttpBackend::start_on(&format!("127.0.0.1:{backup}"), "bk");
-    let standing_in = (Some(200), vec!["bk".to_string(); 2]);
-    assert!(
-        eventually(5, || seen(p.hap.1) == standing_in),
-        "haproxy: {:?}",
-        seen(p.hap.1)
-    );
-    assert!(
-        eventually(5, || seen(p.der.1) == standing_in),
-        "dermaga: {:?}",
-        seen(p.der.1)
-    );
+    both_reach((Some(200), vec!["bk".to_string(); 2]));
 }
 
 /// `http-request auth` and `http_auth`/`http_auth_group` over a userlist with a plain and a
