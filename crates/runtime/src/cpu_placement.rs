@@ -97,3 +97,71 @@ impl StartGate {
         let _ = futex::wake(&self.open, futex::Flags::PRIVATE, 1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cpus_allowed_list of process `pid`, expanded ("0-2,5" → [0, 1, 2, 5]).
+    fn cpus_of(pid: u32) -> Vec<usize> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let list = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim();
+        let mut out = Vec::new();
+        for part in list.split(',') {
+            match part.split_once('-') {
+                Some((a, b)) => out.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
+                None => out.push(part.parse().unwrap()),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_child_moved_off_this_cpu_and_given_its_cpus_back() {
+        let allowed = CpuSet::allowed().expect("sched_getaffinity");
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let before = cpus_of(pid);
+        let moved = move_off_this_cpu(pid as libc::pid_t, &allowed);
+        if before.len() > 1 {
+            assert!(moved, "another CPU was there to move to");
+            let after = cpus_of(pid);
+            assert_eq!(after.len(), before.len() - 1, "{before:?} -> {after:?}");
+            assert!(after.iter().all(|c| before.contains(c)));
+        } else {
+            assert!(!moved, "one CPU: nowhere to go, left as it was");
+        }
+        assert!(allowed.apply_to(pid as libc::pid_t));
+        assert_eq!(cpus_of(pid), before);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn the_start_gate_holds_until_opened() {
+        let gate = std::sync::Arc::new(StartGate::new());
+        let passed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waiter = {
+            let (gate, passed) = (gate.clone(), passed.clone());
+            std::thread::spawn(move || {
+                gate.wait();
+                passed.store(true, Ordering::SeqCst);
+            })
+        };
+        // Not a timing assertion: whatever the waiter has done by now, it cannot have passed.
+        std::thread::yield_now();
+        assert!(!passed.load(Ordering::SeqCst));
+        gate.place_and_open(0, None);
+        waiter.join().unwrap();
+        assert!(passed.load(Ordering::SeqCst));
+        // An open gate lets the next one through at once.
+        gate.wait();
+    }
+}
