@@ -570,7 +570,10 @@ fn spawn<'a>(
     if let Some(allowed) = &allowed {
         // Then the init's first "go": it waits for it before anything else.
         move_off_this_cpu(pid, allowed);
-        write_byte(go_w.as_raw_fd()).ctx(|| "start the container's init")?;
+        if let Err(e) = write_byte(go_w.as_raw_fd()) {
+            kill_and_reap(pid);
+            return Err(e).ctx(|| "start the container's init");
+        }
     }
     drop(go_r);
     drop(sync_w);

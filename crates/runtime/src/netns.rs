@@ -21,8 +21,8 @@ pub struct Pending {
     pid: i32,
     ready: OwnedFd,
     release: Option<OwnedFd>,
-    /// The CPUs the child may use by right (the caller's), when it was first kept off the
-    /// caller's own CPU (see `cpu_placement`).
+    /// The CPUs the child may use by right (the caller's): it starts on the others (see
+    /// `cpu_placement`) and gets them all back if the caller has to wait for it.
     allowed: Option<CpuSet>,
 }
 
