@@ -786,6 +786,26 @@ fn init_main(c: &InitCtx<'_>) -> ! {
 }
 
 fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
+    // Created by a caller in its own process (the engine's monitor): if that caller dies
+    // before `start`, nobody will ever open the fifo, so the init goes with it instead of
+    // waiting forever; without a fifo (`run_in_process`), it goes with it until it execs.
+    // Cleared once started (below). A `runtime create` command exits after creating, as
+    // runc's does, so its init must not be tied to it. Asked for first: the parent is
+    // alive while it clones, and its move of the init to another CPU (below) gives it time
+    // to die, which a signal asked for afterwards would never report.
+    if c.stdio.is_some() {
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+        // A parent that died before the signal was asked for never sends it; it held the
+        // only writing end of the go pipe, which then hangs up.
+        let mut pfd = libc::pollfd {
+            fd: c.go_r,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 && pfd.revents & libc::POLLHUP != 0 {
+            unsafe { libc::_exit(1) };
+        }
+    }
     if c.allowed.is_some() {
         // Moved off the parent's CPU first (see `cpu_placement`).
         if read_byte(c.go_r).ok() != Some(1) {
@@ -793,14 +813,6 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
         }
     }
     process::reset_signals();
-    // Created by a caller in its own process (the engine's monitor): if that caller dies
-    // before `start`, nobody will ever open the fifo, so the init goes with it instead of
-    // waiting forever; without a fifo (`run_in_process`), it goes with it until it execs.
-    // Cleared once started (below). A `runtime create` command exits after creating, as
-    // runc's does, so its init must not be tied to it.
-    if c.stdio.is_some() {
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
-    }
     if let Some(stdio) = c.stdio {
         let mut keep = vec![c.go_r, c.sync_w];
         keep.extend(c.fifo);
