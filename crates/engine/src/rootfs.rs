@@ -360,7 +360,9 @@ struct OverlayArgs {
 extern "C" fn mount_overlay_child(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: the parent passes an OverlayArgs it keeps alive until this child has exited.
     let a = unsafe { &*(arg as *const OverlayArgs) };
-    a.gate.wait();
+    if !a.gate.wait() {
+        return libc::ECHILD;
+    }
     if let Err(e) = rustix::process::chdir(a.cwd.as_c_str()) {
         return e.raw_os_error();
     }
@@ -383,7 +385,7 @@ pub fn start_overlay(o: &Overlay) -> Option<PendingOverlay> {
         cwd: CString::new(o.store_root.as_os_str().as_bytes()).ok()?,
         target: CString::new(o.merged.as_os_str().as_bytes()).ok()?,
         data: CString::new(overlay_options(&o.lower(), &o.upper, &o.work, o.volatile)).ok()?,
-        gate: StartGate::new(),
+        gate: StartGate::for_a_child(),
     });
     // 16 KiB: the child's two calls need a few hundred bytes.
     let mut stack = vec![0u128; 1024].into_boxed_slice();

