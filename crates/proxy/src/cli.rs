@@ -243,13 +243,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         return ExitCode::SUCCESS; // the parent
     }
     let global = cfg.global.clone();
-    let proxy = match Proxy::start(cfg, StartOptions::default()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("[ALERT]    ({}) : Starting proxy: {e}", std::process::id());
-            return ExitCode::from(1);
-        }
-    };
+    // Written before the listeners open: whoever sees the port open finds the pid there.
     if let Some(p) = &pidfile {
         if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
             eprintln!(
@@ -259,6 +253,16 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             );
         }
     }
+    let proxy = match Proxy::start(cfg, StartOptions::default()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("[ALERT]    ({}) : Starting proxy: {e}", std::process::id());
+            if let Some(p) = &pidfile {
+                let _ = std::fs::remove_file(p);
+            }
+            return ExitCode::from(1);
+        }
+    };
     if let Err(e) = drop_privileges(&global) {
         eprintln!("[ALERT]    ({}) : {e}", std::process::id());
         proxy.stop();
