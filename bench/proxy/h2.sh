@@ -6,7 +6,16 @@
 # Prints per scenario: requests per proxy CPU-second (utime+stime from /proc/PID/stat), the
 # raw rate, the mean request time, and the ratios.
 #
+# Within a round both proxies run side by side (pinned to the same core, loaded in turn):
+# each scenario's requests go in BURSTS bursts per proxy, alternating between the two, so
+# that the host's drift within the round (its speed moves by tens of percent within
+# seconds on this shared machine) falls on both alike. Each proxy's CPU time is read at the
+# start and the end of the scenario; the idle one uses none meanwhile. (Over TLS each burst
+# opens its 10 connections anew: 80 handshakes per scenario instead of 10, about 1 % of
+# haproxy's CPU time there and 0.5 % of dermaga's.)
+#
 #   bench/proxy/h2.sh [REQUESTS] [ROUNDS]   (default 200000 per scenario and proxy; 3 rounds)
+#   BURSTS=8                                 bursts per scenario and proxy
 #
 # Scenarios (h2load -c 10 -m 10: 10 connections, 10 streams in flight on each):
 #   h2c      cleartext HTTP/2 by prior knowledge
@@ -15,6 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-200000}
 ROUNDS=${2:-3}
+BURSTS=${BURSTS:-8}
 HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
 command -v h2load >/dev/null || { echo "bench: h2load is missing (apt-get install nghttp2-client)" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "bench: openssl is missing (apt-get install openssl)" >&2; exit 1; }
@@ -55,34 +65,54 @@ start_proxy() { # $1 = name, $2 = binary; sets PROXY_PID, CP, TP
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$TP) 2>/dev/null && break; sleep 0.05; done
 }
 
-# h2_run PID URL -> prints "rps mean_ms cpu_s succeeded user_s sys_s"
-h2_run() {
-  local pid=$1 url=$2
-  local u0 s0 u1 s1
-  read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-  local out; out=$(taskset -c 1 h2load -n "$N" -c 10 -m 10 "$url")
-  read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-  local rps mean ok
-  rps=$(echo "$out" | awk '/^finished in/{print $4}')
-  mean=$(echo "$out" | awk '/^time for request:/{print $6}')
-  ok=$(echo "$out" | awk '/^requests:/{print $8}')
-  awk -v u0="$u0" -v s0="$s0" -v u1="$u1" -v s1="$s1" -v t="$ticks" -v r="$rps" -v m="$mean" -v ok="$ok" \
-    'BEGIN{printf "%s %s %.2f %s %.2f %.2f", r, m, (u1-u0+s1-s0)/t, ok, (u1-u0)/t, (s1-s0)/t}'
-  echo
+# One burst of N/BURSTS requests -> prints "seconds mean_ms succeeded"
+burst() {
+  local out
+  out=$(taskset -c 1 h2load -n "$((N / BURSTS))" -c 10 -m 10 "$1")
+  echo "$out" | awk '/^finished in/{x=$3; sub(/,$/, "", x); s=x+0; if (x ~ /ms$/) s/=1000}
+    /^time for request:/{m=$6} /^requests:/{ok=$8} END{print s, m, ok}'
+}
+ticks_of() { awk '{print $14, $15}' "/proc/$1/stat"; }
+to_ms_value() { awk -v v="$1" 'BEGIN{ n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) ; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'; }
+
+# scenario PATH-SUFFIX-VAR -> sets R[name,sc] = "rps mean_ms cpu_s succeeded user_s sys_s" for
+# both proxies; $1 = scenario key, $2 = "h2c" or "tls"
+scenario() {
+  local sc=$1 name b i order u0 s0 u1 s1 url
+  declare -A secs means oks U0 S0
+  for name in haproxy dermaga; do
+    read -r U0[$name] S0[$name] < <(ticks_of "${PID_OF[$name]}")
+    secs[$name]=0 means[$name]=0 oks[$name]=0
+  done
+  for ((b = 0; b < BURSTS; b++)); do
+    if ((b % 2 == 0)); then order="haproxy dermaga"; else order="dermaga haproxy"; fi
+    for name in $order; do
+      if [ "$sc" = h2c ]; then url="http://127.0.0.1:${CP_OF[$name]}/"; else url="https://127.0.0.1:${TP_OF[$name]}/"; fi
+      read -r t m ok < <(burst "$url")
+      secs[$name]=$(awk -v a="${secs[$name]}" -v b="$t" 'BEGIN{print a+b}')
+      means[$name]=$(awk -v a="${means[$name]}" -v b="$(to_ms_value "$m")" 'BEGIN{print a+b}')
+      oks[$name]=$((oks[$name] + ok))
+    done
+  done
+  for name in haproxy dermaga; do
+    read -r u1 s1 < <(ticks_of "${PID_OF[$name]}")
+    R[$name,$sc]=$(awk -v u0="${U0[$name]}" -v s0="${S0[$name]}" -v u1="$u1" -v s1="$s1" -v t="$ticks" \
+      -v secs="${secs[$name]}" -v means="${means[$name]}" -v ok="${oks[$name]}" -v n="$N" -v b="$BURSTS" \
+      'BEGIN{printf "%.2f %.2fms %.2f %s %.2f %.2f", n/secs, means/b, (u1-u0+s1-s0)/t, ok, (u1-u0)/t, (s1-s0)/t}')
+  done
 }
 
-# Rounds alternate the proxies, each a fresh process, so that the machine's drift falls on
-# both; the summary gives the median of the rounds' ratios.
-declare -A R
+declare -A R PID_OF CP_OF TP_OF
 for round in $(seq "$ROUNDS"); do
+  start_proxy haproxy "$HAPROXY"; PID_OF[haproxy]=$PROXY_PID CP_OF[haproxy]=$CP TP_OF[haproxy]=$TP
+  start_proxy dermaga "$DERMAGA"; PID_OF[dermaga]=$PROXY_PID CP_OF[dermaga]=$CP TP_OF[dermaga]=$TP
+  for sc in h2c tls; do
+    scenario $sc
+    for name in haproxy dermaga; do R[$name,$sc,$round]=${R[$name,$sc]}; done
+  done
   for name in haproxy dermaga; do
-    if [ $name = haproxy ]; then start_proxy haproxy "$HAPROXY"; else start_proxy dermaga "$DERMAGA"; fi
-    R[$name,h2c]=$(h2_run "$PROXY_PID" "http://127.0.0.1:$CP/")
-    R[$name,tls]=$(h2_run "$PROXY_PID" "https://127.0.0.1:$TP/")
-    R[$name,h2c,$round]=${R[$name,h2c]}
-    R[$name,tls,$round]=${R[$name,tls]}
-    kill "$PROXY_PID" 2>/dev/null || true
-    wait "$PROXY_PID" 2>/dev/null || true
+    kill "${PID_OF[$name]}" 2>/dev/null || true
+    wait "${PID_OF[$name]}" 2>/dev/null || true
   done
   echo "round $round of $ROUNDS:"
   h2load_table succeeded h2c h2c tls "h2 TLS"
