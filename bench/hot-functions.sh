@@ -65,10 +65,18 @@ kill "$pid"
 # `run --rm` and `exec`: samples, and the first touch of each page of code (a fault), which
 # finds the functions that run once, too quick to be sampled.
 tmp=$(mktemp -d /tmp/dermaga-hot.XXXXXX)
+D=("$DERMAGA" --root "$tmp/store" --runroot "$tmp/store/run")
+# On any exit: the proxy and backend (lib.sh's cleanup), then the container and its store.
+cleanup_all() {
+  cleanup
+  "${D[@]}" rm -f -a >/dev/null 2>&1 || true
+  umount -R "$tmp" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup_all EXIT
 # shellcheck source=bench/containers/lib.sh
 . bench/containers/lib.sh
 busybox_image "$tmp/img"
-D=("$DERMAGA" --root "$tmp/store" --runroot "$tmp/store/run")
 "${D[@]}" import "$tmp/img/bb.tar" localhost/hot:1 >/dev/null
 "${D[@]}" run -d --name ex localhost/hot:1 sleep 1000 >/dev/null
 perf record -q -F 20000 -a -e cpu-clock -e exceptions:page_fault_user -o "$TMP/engine.data" -- sh -c "
@@ -76,9 +84,6 @@ perf record -q -F 20000 -a -e cpu-clock -e exceptions:page_fault_user -o "$TMP/e
     ${D[*]} run --rm localhost/hot:1 /bin/true
     ${D[*]} exec ex /bin/true
   done" >/dev/null 2>&1
-"${D[@]}" rm -f -a >/dev/null 2>&1 || true
-umount -R "$tmp" 2>/dev/null || true
-rm -rf "$tmp"
 
 # A function seen in one binary is listed under its name in the other one too: the names
 # of Rust functions end in a hash of their crate's build (features included), which differs

@@ -89,6 +89,10 @@ scenario() {
     for name in $order; do
       if [ "$sc" = h2c ]; then url="http://127.0.0.1:${CP_OF[$name]}/"; else url="https://127.0.0.1:${TP_OF[$name]}/"; fi
       read -r t m ok < <(burst "$url")
+      if [ -z "$t" ] || [ "${ok:-0}" -le 0 ]; then
+        echo "h2.sh: h2load against $name ($url) answered nothing" >&2
+        exit 1
+      fi
       secs[$name]=$(awk -v a="${secs[$name]}" -v b="$t" 'BEGIN{print a+b}')
       means[$name]=$(awk -v a="${means[$name]}" -v b="$(to_ms_value "$m")" 'BEGIN{print a+b}')
       oks[$name]=$((oks[$name] + ok))
