@@ -25,6 +25,7 @@ cd "$(dirname "$0")/../.."
 N=${1:-200000}
 ROUNDS=${2:-3}
 BURSTS=${BURSTS:-8}
+N=$((N / BURSTS * BURSTS)) # whole bursts: the rates below divide N by the time and CPU
 HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
 command -v h2load >/dev/null || { echo "bench: h2load is missing (apt-get install nghttp2-client)" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "bench: openssl is missing (apt-get install openssl)" >&2; exit 1; }
@@ -72,13 +73,13 @@ burst() {
   echo "$out" | awk '/^finished in/{x=$3; sub(/,$/, "", x); s=x+0; if (x ~ /ms$/) s/=1000}
     /^time for request:/{m=$6} /^requests:/{ok=$8} END{print s, m, ok}'
 }
+# A process's user and kernel CPU ticks.
 ticks_of() { awk '{print $14, $15}' "/proc/$1/stat"; }
-to_ms_value() { awk -v v="$1" 'BEGIN{ n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) ; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'; }
 
-# scenario PATH-SUFFIX-VAR -> sets R[name,sc] = "rps mean_ms cpu_s succeeded user_s sys_s" for
-# both proxies; $1 = scenario key, $2 = "h2c" or "tls"
+# scenario h2c|tls -> sets R[name,scenario] = "rps mean_ms cpu_s succeeded user_s sys_s" for
+# both proxies
 scenario() {
-  local sc=$1 name b i order u0 s0 u1 s1 url
+  local sc=$1 name b order u1 s1 url t m ok
   declare -A secs means oks U0 S0
   for name in haproxy dermaga; do
     read -r U0[$name] S0[$name] < <(ticks_of "${PID_OF[$name]}")
@@ -94,7 +95,7 @@ scenario() {
         exit 1
       fi
       secs[$name]=$(awk -v a="${secs[$name]}" -v b="$t" 'BEGIN{print a+b}')
-      means[$name]=$(awk -v a="${means[$name]}" -v b="$(to_ms_value "$m")" 'BEGIN{print a+b}')
+      means[$name]=$(awk -v a="${means[$name]}" -v b="$(to_ms "$m")" 'BEGIN{print a+b}')
       oks[$name]=$((oks[$name] + ok))
     done
   done
